@@ -1,0 +1,39 @@
+# pg_cdp — the two commands of the README are `make demo` and `make test`.
+SHELL := /bin/bash
+export PGRX_HOME := $(CURDIR)/pgrx-config
+PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
+SUDO_FLAG := $(shell [ "$$(id -u)" -eq 0 ] || echo --sudo)
+
+.PHONY: setup install install-release demo test unit cluster-start cluster-stop bench-sync clean
+
+setup:
+	@.ci/setup
+
+install: setup
+	cargo pgrx install --pg-config $(PG_CONFIG) $(SUDO_FLAG)
+
+install-release: setup
+	cargo pgrx install --release --pg-config $(PG_CONFIG) $(SUDO_FLAG)
+
+# The main job end to end: build, install, start the cluster, load demo data, show every stage.
+demo: install-release
+	@.ci/cluster restart
+	@bench/demo
+
+# Every test layer; .ci/run calls this.
+test:
+	@.ci/test
+
+cluster-start:
+	@.ci/cluster start
+
+cluster-stop:
+	@.ci/cluster stop
+
+bench-sync: install-release
+	@.ci/cluster restart
+	@bench/sync_bench
+
+clean:
+	-@.ci/cluster destroy
+	cargo clean

@@ -1,0 +1,101 @@
+//! Every `cdp.*` setting, defined in one place. The prefix `cdp` is reserved, so a typo such as
+//! `SET cdp.default_contry = 'DE'` is an error instead of a silently ignored placeholder.
+
+use std::ffi::CString;
+
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
+
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DateOrderGuc {
+    #[name = c"DMY"]
+    Dmy,
+    #[name = c"MDY"]
+    Mdy,
+}
+
+pub static DEFAULT_COUNTRY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"TR"));
+pub static DATE_ORDER: GucSetting<DateOrderGuc> = GucSetting::<DateOrderGuc>::new(DateOrderGuc::Dmy);
+pub static MAX_VALUE_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(200);
+pub static WORKER_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static WORKER_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
+pub static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub static WORKER_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10000);
+
+/// Register all settings. Called from `_PG_init`, preloaded or not.
+pub fn init() {
+    GucRegistry::define_string_guc(
+        c"cdp.default_country",
+        c"ISO 3166-1 alpha-2 country for phone numbers without a country code (e.g. TR, DE, US).",
+        c"Also decides national-id validation (TR: T.C. Kimlik No checksum).",
+        &DEFAULT_COUNTRY,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"cdp.date_order",
+        c"How to read ambiguous dates such as 03/04/1990: DMY or MDY.",
+        c"An unambiguous date is read correctly either way.",
+        &DATE_ORDER,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"cdp.max_value_length",
+        c"Raw attribute values longer than this many characters are flagged too_long and not used.",
+        c"",
+        &MAX_VALUE_LENGTH,
+        8,
+        100_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"cdp.worker_enabled",
+        c"Whether the pg_cdp background worker applies captured source changes.",
+        c"Needs shared_preload_libraries = 'pg_cdp'.",
+        &WORKER_ENABLED,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"cdp.database",
+        c"Database in which the pg_cdp background worker runs.",
+        c"The extension must be created in this database. Needs a server restart.",
+        &WORKER_DATABASE,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"cdp.worker_naptime",
+        c"Milliseconds the background worker sleeps between polls of cdp.change_queue.",
+        c"",
+        &WORKER_NAPTIME_MS,
+        10,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"cdp.worker_batch_size",
+        c"Most captured changes the background worker applies in one transaction.",
+        c"",
+        &WORKER_BATCH_SIZE,
+        1,
+        1_000_000,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"cdp".as_ptr()) };
+}
+
+pub fn default_country() -> String {
+    DEFAULT_COUNTRY
+        .get()
+        .and_then(|c| c.into_string().ok())
+        .map(|s| s.trim().to_ascii_uppercase())
+        .unwrap_or_default()
+}
+
+pub fn worker_database() -> String {
+    WORKER_DATABASE.get().and_then(|c| c.into_string().ok()).unwrap_or_else(|| "postgres".into())
+}

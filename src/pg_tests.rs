@@ -1,0 +1,180 @@
+//! `#[pg_test]` layer: SQL functions exercised inside a real PostgreSQL backend (each test runs
+//! in a transaction that is rolled back). Error SQLSTATEs are checked by the pg_regress layer and
+//! the client tests, which see them the way users do.
+
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn one<T: IntoDatum + FromDatum>(sql: &str) -> Option<T> {
+        Spi::get_one::<T>(sql).expect(sql)
+    }
+
+    fn setup_web() {
+        Spi::run(
+            "CREATE TABLE public.web (id bigint PRIMARY KEY, mail text, name text, gsm text, born text, town text);
+             INSERT INTO public.web VALUES
+               (1, '  Ayse.Yilmaz@Example-Mail.com ', 'Dr. Ayşe Yılmaz', '0532 123 45 67', '17.03.1990', 'İstanbul'),
+               (2, 'test@test.com', 'İSMAİL ŞAHİN', '+90 (532) 765 43 21', '1985-02-30', 'Ankara'),
+               (3, 'not-an-email', 'N/A', '0000000000', '2150-01-01', NULL),
+               (4, NULL, NULL, NULL, NULL, NULL);",
+        )
+        .unwrap();
+        let id = one::<i32>(
+            r#"SELECT cdp.add_source('public.web', 'id',
+                 '{"email":"mail","full_name":"name","phone":"gsm","birth_date":"born","city":"town"}', 'web', 10)"#,
+        );
+        assert!(id.unwrap() > 0);
+    }
+
+    #[pg_test]
+    fn sync_normalises_and_keeps_originals() {
+        Spi::run("SET cdp.default_country = 'TR'").unwrap();
+        setup_web();
+        assert_eq!(one::<i64>("SELECT cdp.sync_source('public.web')"), Some(4));
+        assert_eq!(
+            one::<String>("SELECT phone FROM cdp.records WHERE source_key = '1'").as_deref(),
+            Some("+905321234567")
+        );
+        assert_eq!(
+            one::<String>("SELECT first_name || '|' || last_name FROM cdp.records WHERE source_key = '1'").as_deref(),
+            Some("ayse|yilmaz")
+        );
+        assert_eq!(
+            one::<String>("SELECT birth_date::text FROM cdp.records WHERE source_key = '1'").as_deref(),
+            Some("1990-03-17")
+        );
+        // İSMAİL ŞAHİN folds to the same form a plain-ASCII channel would produce
+        assert_eq!(
+            one::<String>("SELECT full_name FROM cdp.records WHERE source_key = '2'").as_deref(),
+            Some("ismail sahin")
+        );
+        // original kept verbatim for display and audit
+        assert_eq!(
+            one::<String>("SELECT original->>'full_name' FROM cdp.records WHERE source_key = '1'").as_deref(),
+            Some("Dr. Ayşe Yılmaz")
+        );
+    }
+
+    #[pg_test]
+    fn unusable_values_are_kept_with_a_reason() {
+        setup_web();
+        Spi::run("SELECT cdp.sync_source('public.web')").unwrap();
+        assert_eq!(one::<String>("SELECT quality->>'email' FROM cdp.records WHERE source_key = '2'").as_deref(), Some("placeholder"));
+        assert_eq!(one::<String>("SELECT quality->>'birth_date' FROM cdp.records WHERE source_key = '2'").as_deref(), Some("impossible_date"));
+        assert_eq!(one::<String>("SELECT quality->>'email' FROM cdp.records WHERE source_key = '3'").as_deref(), Some("invalid_format"));
+        assert_eq!(one::<String>("SELECT quality->>'phone' FROM cdp.records WHERE source_key = '3'").as_deref(), Some("placeholder"));
+        assert_eq!(one::<String>("SELECT quality->>'birth_date' FROM cdp.records WHERE source_key = '3'").as_deref(), Some("implausible_date"));
+        // the unusable value stays in original, the matching column is NULL
+        assert_eq!(one::<String>("SELECT original->>'email' FROM cdp.records WHERE source_key = '3'").as_deref(), Some("not-an-email"));
+        assert_eq!(one::<bool>("SELECT email IS NULL FROM cdp.records WHERE source_key = '3'"), Some(true));
+        // an all-NULL row is a record without issues, not an error
+        assert_eq!(one::<String>("SELECT quality::text FROM cdp.records WHERE source_key = '4'").as_deref(), Some("{}"));
+        assert_eq!(
+            one::<i64>("SELECT sum(records)::bigint FROM cdp.quality_report WHERE attribute = 'email'"),
+            Some(2)
+        );
+    }
+
+    #[pg_test]
+    fn resync_is_idempotent_and_follows_changes() {
+        setup_web();
+        Spi::run("SELECT cdp.sync_source('public.web')").unwrap();
+        let ids_before = one::<String>("SELECT string_agg(record_id::text, ',' ORDER BY source_key) FROM cdp.records");
+        let updated_before = one::<String>("SELECT max(updated_at)::text FROM cdp.records");
+        assert_eq!(one::<i64>("SELECT cdp.sync_source('public.web')"), Some(4));
+        assert_eq!(one::<String>("SELECT string_agg(record_id::text, ',' ORDER BY source_key) FROM cdp.records"), ids_before);
+        assert_eq!(one::<i64>("SELECT (last_sync->>'unchanged')::bigint FROM cdp.sources"), Some(4));
+        assert_eq!(one::<String>("SELECT max(updated_at)::text FROM cdp.records"), updated_before);
+
+        Spi::run("UPDATE public.web SET gsm = '+44 20 7946 0018' WHERE id = 1; DELETE FROM public.web WHERE id = 4;
+                  INSERT INTO public.web VALUES (5, 'new@gmail.com', 'Ali Veli', NULL, NULL, NULL)").unwrap();
+        assert_eq!(one::<i64>("SELECT cdp.sync_source('public.web')"), Some(4));
+        let stats = one::<pgrx::JsonB>("SELECT last_sync FROM cdp.sources").unwrap().0;
+        assert_eq!(stats["inserted"], 1);
+        assert_eq!(stats["updated"], 1);
+        assert_eq!(stats["deleted"], 1);
+        assert_eq!(stats["unchanged"], 2);
+        assert_eq!(one::<String>("SELECT phone FROM cdp.records WHERE source_key = '1'").as_deref(), Some("+442079460018"));
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.records WHERE source_key = '4'"), Some(0));
+    }
+
+    #[pg_test]
+    fn changes_are_captured_and_applied_by_process_changes() {
+        setup_web();
+        Spi::run("SELECT cdp.sync_source('public.web')").unwrap();
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.change_queue"), Some(0));
+        Spi::run("INSERT INTO public.web VALUES (6, 'a.b@gmail.com', 'Can Öztürk', '05551234567', NULL, NULL);
+                  UPDATE public.web SET id = 7 WHERE id = 2;
+                  DELETE FROM public.web WHERE id = 3").unwrap();
+        // insert 6; update queues old 2 and new 7; delete 3
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.change_queue"), Some(4));
+        assert_eq!(one::<i64>("SELECT cdp.process_changes()"), Some(4));
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.change_queue"), Some(0));
+        assert_eq!(
+            one::<String>("SELECT string_agg(source_key, ',' ORDER BY source_key) FROM cdp.records").as_deref(),
+            Some("1,4,6,7")
+        );
+        assert_eq!(one::<String>("SELECT last_name FROM cdp.records WHERE source_key = '6'").as_deref(), Some("ozturk"));
+    }
+
+    #[pg_test]
+    fn truncate_queues_a_full_resync() {
+        setup_web();
+        Spi::run("SELECT cdp.sync_source('public.web')").unwrap();
+        Spi::run("TRUNCATE public.web").unwrap();
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.change_queue WHERE source_key IS NULL"), Some(1));
+        Spi::run("SELECT cdp.process_changes()").unwrap();
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.records"), Some(0));
+    }
+
+    #[pg_test]
+    fn null_keys_go_to_quarantine() {
+        Spi::run(
+            "CREATE TABLE public.shop (code text UNIQUE, first text, last text);
+             INSERT INTO public.shop VALUES ('A1', 'Zeynep', 'Kaya'), (NULL, 'Lost', 'Row');
+             SELECT cdp.add_source('public.shop', 'code', '{\"first_name\":\"first\",\"last_name\":\"last\"}');",
+        )
+        .unwrap();
+        assert_eq!(one::<i64>("SELECT cdp.sync_source('public.shop')"), Some(1));
+        assert_eq!(one::<String>("SELECT row_data->>'first' FROM cdp.quarantine WHERE reason = 'null_key'").as_deref(), Some("Lost"));
+        // a rerun replaces, not duplicates, the quarantined row
+        Spi::run("SELECT cdp.sync_source('public.shop')").unwrap();
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.quarantine"), Some(1));
+    }
+
+    #[pg_test]
+    fn drop_source_and_dropping_the_table_unregister() {
+        setup_web();
+        Spi::run("SELECT cdp.sync_source('public.web')").unwrap();
+        assert_eq!(one::<bool>("SELECT cdp.drop_source('public.web')"), Some(true));
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.records"), Some(0));
+        assert_eq!(one::<i64>("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.web'::regclass AND tgname LIKE 'cdp_%'"), Some(0));
+        // the table is untouched by drop_source
+        assert_eq!(one::<i64>("SELECT count(*) FROM public.web"), Some(4));
+        Spi::run("DROP TABLE public.web").unwrap();
+        setup_web();
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.sources"), Some(1));
+        Spi::run("DROP TABLE public.web").unwrap();
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.sources"), Some(0));
+    }
+
+    #[pg_test]
+    fn normalise_helper_returns_value_or_reason() {
+        Spi::run("SET cdp.default_country = 'DE'").unwrap();
+        assert_eq!(one::<String>("SELECT value FROM cdp.normalise('phone', '030 1234567')").as_deref(), Some("+49301234567"));
+        assert_eq!(one::<String>("SELECT reason FROM cdp.normalise('email', 'test@test.com')").as_deref(), Some("placeholder"));
+        assert_eq!(one::<String>("SELECT value FROM cdp.normalise('last_name', 'ÇAĞRI')").as_deref(), Some("cagri"));
+    }
+
+    #[pg_test]
+    fn worker_is_registered_when_preloaded() {
+        assert_eq!(one::<bool>("SELECT preloaded FROM cdp.worker_status()"), Some(true));
+    }
+
+    #[pg_test]
+    fn settings_are_registered_and_prefix_reserved() {
+        assert_eq!(one::<String>("SELECT current_setting('cdp.default_country')").as_deref(), Some("TR"));
+        assert_eq!(one::<String>("SELECT current_setting('cdp.date_order')").as_deref(), Some("DMY"));
+    }
+}

@@ -1,0 +1,570 @@
+//! Blocking: which record pairs are worth comparing at all.
+//!
+//! Every record gets a handful of blocking keys ([`record_keys`]); two records become a
+//! candidate pair when they share a key. Identifier keys (e-mail, phone, ids) find the easy
+//! matches; name keys built from a Turkish-aware [`phonetic`] code plus birth date / postcode find
+//! records with typos, nicknames, swapped first/last names or changed identifiers.
+//!
+//! [`candidate_pairs`] never compares all pairs: keys are hashed, sorted, and only records in the
+//! same block are paired; a block over `max_block` members (a very common name in one birth
+//! year) is skipped and reported instead of producing a quadratic number of pairs.
+//! [`hub_values`] finds identifier values shared by implausibly many records (placeholders, a
+//! shop's phone number), which the caller removes from matching altogether.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::compare::{birth_digits, name_parts, MIN_SHARED_LOCAL};
+use super::strdist::hash64;
+use super::Rec;
+use crate::normalise::Attr;
+
+/// Kind of blocking key. The order of the variants is the order of keys in [`record_keys`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum KeyKind {
+    /// `normalise::email::match_key` (gmail dots and +tags dropped)
+    Email,
+    /// local part of the e-mail match key (≥ 5 chars): the same mailbox name at another or a
+    /// misspelt domain
+    EmailLocal,
+    /// E.164 phone
+    Phone,
+    /// last 7 phone digits + first letter of the last name: a wrong or missing country/area code
+    PhoneLast7LastInitial,
+    NationalId,
+    ExternalId,
+    AnonymousId,
+    /// last name + birth year + first letter of the first name ("yilmaz|1985|a"): a typo in the
+    /// birth day/month while other identifiers changed. The initial is there for scale: a common
+    /// surname in one birth year is ~700 records per million, an initial divides that by ~10
+    LastNameBirthYear,
+    /// phonetic(first) + birth date and phonetic(last) + birth date (two keys): typos in either
+    /// name, swapped first/last, a changed last name (marriage)
+    PhoneticNameBirthDate,
+    /// the two phonetic codes of first and last, sorted, + city ("a4 y784|istanbul"): swapped
+    /// names and typos without a birth date, confirmed by the address. Without the city a name
+    /// pair alone is quadratic at scale (n² Σp² ≈ 10⁸ pairs per million Turkish records) and a
+    /// name alone can never reach the threshold anyway
+    PhoneticFullName,
+    /// first 3 letters of the first name + first letter of the last name + postcode
+    /// ("ays|y|34710"): nicknames and first-name typos in one postcode area (the last initial
+    /// keeps blocks small in dense urban postcodes)
+    FirstPrefixPostcode,
+}
+
+impl KeyKind {
+    pub const ALL: [KeyKind; 11] = [
+        KeyKind::Email,
+        KeyKind::EmailLocal,
+        KeyKind::Phone,
+        KeyKind::PhoneLast7LastInitial,
+        KeyKind::NationalId,
+        KeyKind::ExternalId,
+        KeyKind::AnonymousId,
+        KeyKind::LastNameBirthYear,
+        KeyKind::PhoneticNameBirthDate,
+        KeyKind::PhoneticFullName,
+        KeyKind::FirstPrefixPostcode,
+    ];
+
+    /// The identifier kinds checked for hub values by default.
+    pub const IDENTIFIERS: [KeyKind; 5] = [
+        KeyKind::Email,
+        KeyKind::Phone,
+        KeyKind::NationalId,
+        KeyKind::ExternalId,
+        KeyKind::AnonymousId,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::Email => "email",
+            KeyKind::EmailLocal => "email_local",
+            KeyKind::Phone => "phone",
+            KeyKind::PhoneLast7LastInitial => "phone_last7_last_initial",
+            KeyKind::NationalId => "national_id",
+            KeyKind::ExternalId => "external_id",
+            KeyKind::AnonymousId => "anonymous_id",
+            KeyKind::LastNameBirthYear => "last_name_birth_year",
+            KeyKind::PhoneticNameBirthDate => "phonetic_name_birth_date",
+            KeyKind::PhoneticFullName => "phonetic_full_name",
+            KeyKind::FirstPrefixPostcode => "first_prefix_postcode",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<KeyKind> {
+        KeyKind::ALL.iter().copied().find(|k| k.name() == s)
+    }
+
+    /// Whether this kind is an identifier value (candidate hub).
+    pub fn is_identifier(self) -> bool {
+        KeyKind::IDENTIFIERS.contains(&self)
+    }
+
+    /// Keys derived from the same value as this identifier key: dropped with it when the value
+    /// is a hub.
+    pub fn derived(self) -> &'static [KeyKind] {
+        match self {
+            KeyKind::Email => &[KeyKind::EmailLocal],
+            KeyKind::Phone => &[KeyKind::PhoneLast7LastInitial],
+            _ => &[],
+        }
+    }
+}
+
+/// Turkish-aware phonetic code of a folded (lowercase ASCII) name; "" when it has no letter.
+///
+/// A simplified Soundex tuned to how Turkish names are misspelt and transliterated:
+/// 1. only a–z are kept (the normaliser already folded ç ş ğ ı ö ü to c s g i o u), spaces
+///    dropped ("ayse nur" → "aysenur");
+/// 2. transliterations unified: "ch"/"dj"/"j" → c (ç, c: "jem"="cem", "chelik"="celik"),
+///    "sh" → s (ş: "shahin"="sahin"), "ph" → f, "th" → t, "w" → v, "q" → k, "x" → ks;
+/// 3. "h" after the first letter is dropped (silent or elided: "mehmet"="memet",
+///    "ahmet"="amet");
+/// 4. the first letter is kept as it is; then letters are mapped to classes
+///    b p → 1, f v → 2, c → 3, s z → 4, k g → 5, d t → 6 (final devoicing: "ahmed"="ahmet"),
+///    l → 7, m n → 8, r → 9; vowels and y only separate (so "ayse"="aise"="aysa"); adjacent
+///    equal classes collapse (including with the first letter's class);
+/// 5. truncated to 6 characters (longer than Soundex's 4, to keep blocks small).
+///
+/// Unlike plain Soundex, c (ç/j) and s/z, and k/g, are separate classes: Turkish spells by sound,
+/// so those letters are not interchangeable, and merging them makes blocks needlessly large.
+pub fn phonetic(name: &str) -> String {
+    let mut s: Vec<u8> = Vec::with_capacity(name.len());
+    let b: Vec<u8> = name.bytes().filter(u8::is_ascii_lowercase).collect();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let next = b.get(i + 1).copied();
+        match (c, next) {
+            (b'c', Some(b'h')) | (b'd', Some(b'j')) => {
+                s.push(b'c');
+                i += 2;
+                continue;
+            }
+            (b's', Some(b'h')) => {
+                s.push(b's');
+                i += 2;
+                continue;
+            }
+            (b'p', Some(b'h')) => {
+                s.push(b'f');
+                i += 2;
+                continue;
+            }
+            (b't', Some(b'h')) => {
+                s.push(b't');
+                i += 2;
+                continue;
+            }
+            _ => {}
+        }
+        match c {
+            b'j' => s.push(b'c'),
+            b'w' => s.push(b'v'),
+            b'q' => s.push(b'k'),
+            b'x' => s.extend_from_slice(b"ks"),
+            b'h' if !s.is_empty() => {}
+            _ => s.push(c),
+        }
+        i += 1;
+    }
+    let class = |c: u8| -> u8 {
+        match c {
+            b'b' | b'p' => b'1',
+            b'f' | b'v' => b'2',
+            b'c' => b'3',
+            b's' | b'z' => b'4',
+            b'k' | b'g' => b'5',
+            b'd' | b't' => b'6',
+            b'l' => b'7',
+            b'm' | b'n' => b'8',
+            b'r' => b'9',
+            _ => 0, // vowels, y, h (first letter only)
+        }
+    };
+    let Some(&first) = s.first() else { return String::new() };
+    let mut out = String::with_capacity(6);
+    out.push(first as char);
+    let mut last = class(first);
+    for &c in &s[1..] {
+        let k = class(c);
+        if k == 0 {
+            last = 0;
+            continue;
+        }
+        if k != last {
+            out.push(k as char);
+            if out.len() == 6 {
+                break;
+            }
+        }
+        last = k;
+    }
+    out
+}
+
+fn val(rec: &Rec, a: Attr) -> Option<&str> {
+    rec.values[a.index()].as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The blocking keys of one record, in [`KeyKind`] order, without duplicates.
+pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
+    let mut out: Vec<(KeyKind, String)> = Vec::with_capacity(12);
+    let mut push = |k: KeyKind, v: String| {
+        if !v.is_empty() && !out.iter().any(|(k2, v2)| *k2 == k && *v2 == v) {
+            out.push((k, v));
+        }
+    };
+    let (first, last) = name_parts(rec);
+    // first token only: middle names come and go ("ayse nur" / "ayse")
+    let first_tok = first.and_then(|f| f.split_whitespace().next());
+    let birth = val(rec, Attr::BirthDate).filter(|b| birth_digits(b).is_some());
+
+    if let Some(e) = val(rec, Attr::Email) {
+        let key = crate::normalise::email::match_key(e);
+        if let Some(at) = key.rfind('@') {
+            if at >= MIN_SHARED_LOCAL {
+                let local = key[..at].to_string();
+                push(KeyKind::Email, key);
+                push(KeyKind::EmailLocal, local);
+            } else {
+                push(KeyKind::Email, key);
+            }
+        } else {
+            push(KeyKind::Email, key);
+        }
+    }
+    if let Some(p) = val(rec, Attr::Phone) {
+        push(KeyKind::Phone, p.to_string());
+        let digits: Vec<u8> = p.bytes().filter(u8::is_ascii_digit).collect();
+        if let (true, Some(l)) = (digits.len() >= 7, last.and_then(|l| l.chars().next())) {
+            let mut v = String::from_utf8_lossy(&digits[digits.len() - 7..]).into_owned();
+            v.push('|');
+            v.push(l);
+            push(KeyKind::PhoneLast7LastInitial, v);
+        }
+    }
+    if let Some(v) = val(rec, Attr::NationalId) {
+        push(KeyKind::NationalId, v.to_string());
+    }
+    if let Some(v) = val(rec, Attr::ExternalId) {
+        push(KeyKind::ExternalId, v.to_string());
+    }
+    if let Some(v) = val(rec, Attr::AnonymousId) {
+        push(KeyKind::AnonymousId, v.to_string());
+    }
+    let initial = |s: Option<&str>| s.and_then(|x| x.chars().next());
+    if let (Some(l), Some(b), Some(fi)) = (last, birth, initial(first_tok)) {
+        push(KeyKind::LastNameBirthYear, format!("{l}|{}|{fi}", &b[..4]));
+    }
+    let pf = first_tok.map(phonetic).filter(|p| !p.is_empty());
+    let pl = last.map(phonetic).filter(|p| !p.is_empty());
+    if let Some(b) = birth {
+        for p in [&pf, &pl].into_iter().flatten() {
+            push(KeyKind::PhoneticNameBirthDate, format!("{p}|{b}"));
+        }
+    }
+    if let (Some(a), Some(b), Some(city)) = (&pf, &pl, val(rec, Attr::City)) {
+        let (x, y) = if a <= b { (a, b) } else { (b, a) };
+        push(KeyKind::PhoneticFullName, format!("{x} {y}|{city}"));
+    }
+    if let (Some(f), Some(li), Some(pc)) = (first_tok, initial(last), val(rec, Attr::Postcode)) {
+        let prefix: String = f.chars().take(3).collect();
+        push(KeyKind::FirstPrefixPostcode, format!("{prefix}|{li}|{pc}"));
+    }
+    out
+}
+
+/// Result of [`candidate_pairs`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Blocking {
+    /// Distinct candidate pairs (a < b), sorted.
+    pub pairs: Vec<(u32, u32)>,
+    /// Blocks over the cap: (kind, key value, members), largest first.
+    pub skipped_blocks: Vec<(KeyKind, String, usize)>,
+    /// Pairs generated by the blocks of each kind (a pair found through several kinds counts
+    /// once for each), kinds in [`KeyKind`] order, only kinds with pairs.
+    pub pairs_by_kind: Vec<(KeyKind, usize)>,
+}
+
+const KIND_SHIFT: u32 = 56;
+const HASH_MASK: u64 = (1 << KIND_SHIFT) - 1;
+
+/// Hash of a key with its kind in the top 8 bits (so the kind of a block is known without
+/// looking the key up). Two different keys colliding in the other 56 bits only merge two
+/// blocks, which adds candidate pairs that scoring then rejects: never a wrong match.
+fn key_hash(k: KeyKind, v: &str) -> u64 {
+    (hash64(k as u8, v.as_bytes()) & HASH_MASK) | ((k as u64) << KIND_SHIFT)
+}
+
+fn kind_of(h: u64) -> KeyKind {
+    KeyKind::ALL[(h >> KIND_SHIFT) as usize]
+}
+
+/// The key value with hash `h` among a record's keys (for reports).
+fn find_value(keys: &[(KeyKind, String)], h: u64) -> String {
+    keys.iter()
+        .find(|(k, v)| key_hash(*k, v) == h)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// (key hash, record) for every key of every record not in `excluded`, sorted and deduplicated.
+fn key_entries(
+    keys: &[Vec<(KeyKind, String)>],
+    kinds: Option<&[KeyKind]>,
+    excluded: &HashSet<(KeyKind, String)>,
+) -> Vec<(u64, u32)> {
+    let total: usize = keys.iter().map(Vec::len).sum();
+    let mut entries: Vec<(u64, u32)> = Vec::with_capacity(total);
+    for (i, ks) in keys.iter().enumerate() {
+        for (k, v) in ks {
+            if kinds.is_some_and(|ks| !ks.contains(k)) {
+                continue;
+            }
+            // the set is small (hub values), a lookup per key is cheap enough
+            if !excluded.is_empty() && excluded.contains(&(*k, v.clone())) {
+                continue;
+            }
+            entries.push((key_hash(*k, v), i as u32));
+        }
+    }
+    entries.sort_unstable();
+    entries.dedup();
+    entries
+}
+
+/// Runs of equal hash in sorted entries: (start, end).
+fn runs(entries: &[(u64, u32)]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= entries.len() {
+            return None;
+        }
+        let h = entries[start].0;
+        let mut end = start + 1;
+        while end < entries.len() && entries[end].0 == h {
+            end += 1;
+        }
+        let r = (start, end);
+        start = end;
+        Some(r)
+    })
+}
+
+/// Candidate pairs: all pairs within each block of 2..=`max_block` records sharing a key (not in
+/// `excluded`), deduplicated across keys. Memory and time are linear in the number of keys plus
+/// the number of pairs produced, and the cap bounds pairs per block to max_block²/2.
+pub fn candidate_pairs(
+    keys: &[Vec<(KeyKind, String)>],
+    max_block: usize,
+    excluded: &HashSet<(KeyKind, String)>,
+) -> Blocking {
+    let entries = key_entries(keys, None, excluded);
+    let mut packed: Vec<u64> = Vec::new();
+    let mut by_kind = [0usize; KeyKind::ALL.len()];
+    let mut skipped = Vec::new();
+    for (s, e) in runs(&entries) {
+        let n = e - s;
+        if n < 2 {
+            continue;
+        }
+        let h = entries[s].0;
+        if n > max_block {
+            let first = entries[s].1 as usize;
+            skipped.push((kind_of(h), find_value(&keys[first], h), n));
+            continue;
+        }
+        by_kind[(h >> KIND_SHIFT) as usize] += n * (n - 1) / 2;
+        let block = &entries[s..e];
+        for (x, &(_, a)) in block.iter().enumerate() {
+            for &(_, b) in &block[x + 1..] {
+                // members are sorted, so a < b
+                packed.push((u64::from(a) << 32) | u64::from(b));
+            }
+        }
+    }
+    drop(entries);
+    packed.sort_unstable();
+    packed.dedup();
+    skipped.sort_by(|a: &(KeyKind, String, usize), b| {
+        b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then_with(|| a.1.cmp(&b.1))
+    });
+    Blocking {
+        pairs: packed.iter().map(|&p| ((p >> 32) as u32, p as u32)).collect(),
+        skipped_blocks: skipped,
+        pairs_by_kind: KeyKind::ALL
+            .iter()
+            .zip(by_kind)
+            .filter(|(_, c)| *c > 0)
+            .map(|(k, c)| (*k, c))
+            .collect(),
+    }
+}
+
+/// Identifier values of the given kinds held by at least `min_count` records: (kind, value,
+/// records), most shared first. Such values (a placeholder that slipped through, a shop's or a
+/// call centre's phone, a shared family tablet's device id at scale) identify nobody.
+pub fn hub_values(
+    keys: &[Vec<(KeyKind, String)>],
+    kinds: &[KeyKind],
+    min_count: usize,
+) -> Vec<(KeyKind, String, usize)> {
+    let entries = key_entries(keys, Some(kinds), &HashSet::new());
+    let mut out: Vec<(KeyKind, String, usize)> = runs(&entries)
+        .filter(|(s, e)| e - s >= min_count.max(2))
+        .map(|(s, e)| {
+            let h = entries[s].0;
+            (kind_of(h), find_value(&keys[entries[s].1 as usize], h), e - s)
+        })
+        .collect();
+    out.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then_with(|| a.1.cmp(&b.1)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(pairs: &[(Attr, &str)]) -> Rec {
+        let mut r = Rec::new(1);
+        for &(a, v) in pairs {
+            r = r.with(a, v);
+        }
+        r
+    }
+
+    #[test]
+    fn phonetic_codes() {
+        assert_eq!(phonetic("mehmet"), phonetic("memet"));
+        assert_eq!(phonetic("mehmet"), phonetic("mehmed"));
+        assert_eq!(phonetic("ayse"), phonetic("aise"));
+        assert_eq!(phonetic("ayse"), phonetic("aysa"));
+        assert_eq!(phonetic("cem"), phonetic("jem"));
+        assert_eq!(phonetic("celik"), phonetic("chelik"));
+        assert_eq!(phonetic("sahin"), phonetic("shahin"));
+        assert_eq!(phonetic("yilmaz"), phonetic("yilmas"));
+        assert_eq!(phonetic("ahmet"), phonetic("ahmed"));
+        assert_ne!(phonetic("kaya"), phonetic("saya"));
+        assert_ne!(phonetic("yilmaz"), phonetic("demir"));
+        assert_eq!(phonetic("mehmet"), "m86");
+        assert_eq!(phonetic(""), "");
+        assert_eq!(phonetic("123"), "");
+        assert!(phonetic("abdurrahmanoglu").len() <= 6);
+        for k in KeyKind::ALL {
+            assert_eq!(KeyKind::from_name(k.name()), Some(k));
+            assert_eq!(KeyKind::ALL[k as usize], k);
+        }
+    }
+
+    #[test]
+    fn keys_of_a_record() {
+        let r = rec(&[
+            (Attr::FirstName, "ayse"),
+            (Attr::LastName, "yilmaz"),
+            (Attr::Email, "ayse.yilmaz+shop@gmail.com"),
+            (Attr::Phone, "+905321234567"),
+            (Attr::BirthDate, "1985-03-12"),
+            (Attr::Postcode, "34710"),
+        ]);
+        let k = record_keys(&r);
+        let get = |kind: KeyKind| -> Vec<&str> {
+            k.iter().filter(|(x, _)| *x == kind).map(|(_, v)| v.as_str()).collect()
+        };
+        assert_eq!(get(KeyKind::Email), ["ayseyilmaz@gmail.com"]);
+        assert_eq!(get(KeyKind::EmailLocal), ["ayseyilmaz"]);
+        assert_eq!(get(KeyKind::Phone), ["+905321234567"]);
+        assert_eq!(get(KeyKind::PhoneLast7LastInitial), ["1234567|y"]);
+        assert_eq!(get(KeyKind::LastNameBirthYear), ["yilmaz|1985|a"]);
+        assert_eq!(
+            get(KeyKind::PhoneticNameBirthDate),
+            [format!("{}|1985-03-12", phonetic("ayse")), format!("{}|1985-03-12", phonetic("yilmaz"))]
+        );
+        assert_eq!(get(KeyKind::FirstPrefixPostcode), ["ays|y|34710"]);
+        assert!(get(KeyKind::PhoneticFullName).is_empty()); // no city
+        // deterministic and in kind order
+        assert_eq!(k, record_keys(&r));
+        assert!(k.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn swapped_names_share_keys() {
+        let a = record_keys(&rec(&[
+            (Attr::FirstName, "mehmet"),
+            (Attr::LastName, "kaya"),
+            (Attr::BirthDate, "1970-01-02"),
+            (Attr::City, "ankara"),
+        ]));
+        let b = record_keys(&rec(&[
+            (Attr::FirstName, "kaya"),
+            (Attr::LastName, "mehmet"),
+            (Attr::BirthDate, "1970-01-02"),
+            (Attr::City, "ankara"),
+        ]));
+        let full = |k: &[(KeyKind, String)]| {
+            k.iter().find(|(x, _)| *x == KeyKind::PhoneticFullName).cloned().unwrap()
+        };
+        assert_eq!(full(&a), full(&b));
+        let shared: Vec<_> = a.iter().filter(|x| b.contains(x)).collect();
+        assert!(shared.iter().any(|(k, _)| *k == KeyKind::PhoneticNameBirthDate));
+        // the same phonetic code for first and last gives one key, not two
+        let same = record_keys(&rec(&[
+            (Attr::FirstName, "kaya"),
+            (Attr::LastName, "kaya"),
+            (Attr::BirthDate, "1970-01-02"),
+        ]));
+        assert_eq!(same.iter().filter(|(k, _)| *k == KeyKind::PhoneticNameBirthDate).count(), 1);
+    }
+
+    fn k(kind: KeyKind, v: &str) -> (KeyKind, String) {
+        (kind, v.to_string())
+    }
+
+    #[test]
+    fn blocking_dedups_and_caps() {
+        // records 0,1,2 share an email; 0,1 also share a phone (pair (0,1) found twice);
+        // records 3..=7 share a phone: a block of 5 over the cap of 4
+        let mut keys = vec![
+            vec![k(KeyKind::Email, "a@x.com"), k(KeyKind::Phone, "+901")],
+            vec![k(KeyKind::Email, "a@x.com"), k(KeyKind::Phone, "+901")],
+            vec![k(KeyKind::Email, "a@x.com")],
+        ];
+        for _ in 3..8 {
+            keys.push(vec![k(KeyKind::Phone, "+909")]);
+        }
+        keys.push(vec![]);
+        let b = candidate_pairs(&keys, 4, &HashSet::new());
+        assert_eq!(b.pairs, vec![(0, 1), (0, 2), (1, 2)]);
+        assert_eq!(b.skipped_blocks, vec![(KeyKind::Phone, "+909".to_string(), 5)]);
+        assert_eq!(b.pairs_by_kind, vec![(KeyKind::Email, 3), (KeyKind::Phone, 1)]);
+        // with a bigger cap the block is paired
+        let b = candidate_pairs(&keys, 5, &HashSet::new());
+        assert_eq!(b.pairs.len(), 3 + 10);
+        assert!(b.skipped_blocks.is_empty());
+        // an excluded key makes no pairs
+        let ex: HashSet<_> = [k(KeyKind::Email, "a@x.com")].into_iter().collect();
+        let b = candidate_pairs(&keys, 4, &ex);
+        assert_eq!(b.pairs, vec![(0, 1)]);
+    }
+
+    #[test]
+    fn hubs_detected() {
+        let mut keys = vec![];
+        for i in 0..30 {
+            let mut v = vec![k(KeyKind::Phone, "+902120000000"), k(KeyKind::Email, &format!("p{i}@x.com"))];
+            if i < 3 {
+                v.push(k(KeyKind::NationalId, "10000000146"));
+            }
+            v.push(k(KeyKind::LastNameBirthYear, "yilmaz|1985"));
+            keys.push(v);
+        }
+        let hubs = hub_values(&keys, &KeyKind::IDENTIFIERS, 10);
+        // name keys are not identifiers: never hubs, however common
+        assert_eq!(hubs, vec![(KeyKind::Phone, "+902120000000".to_string(), 30)]);
+        let hubs = hub_values(&keys, &KeyKind::IDENTIFIERS, 3);
+        assert_eq!(hubs.len(), 2);
+        assert_eq!(hubs[1], (KeyKind::NationalId, "10000000146".to_string(), 3));
+    }
+}

@@ -1,0 +1,682 @@
+//! Identity resolution core (pure Rust: no pgrx, no PostgreSQL).
+//!
+//! Pipeline of [`resolve_batch`], every step usable on its own and on any subset of records
+//! (the incremental path matches a batch of changed records against existing ones fetched by
+//! blocking key):
+//!
+//! 1. [`keys`]: blocking keys per record; [`keys::hub_values`] finds identifier values shared by
+//!    implausibly many records, which are removed from blocking *and* from comparison;
+//! 2. [`keys::candidate_pairs`]: pairs of records sharing a key (blocks over a cap skipped);
+//! 3. [`compare`]: comparison levels per field for each candidate pair;
+//! 4. [`model`]: Fellegi–Sunter weights, u from random pairs and m/λ by EM (or a stored model;
+//!    hand-set defaults for batches too small to estimate from), name term frequencies;
+//! 5. [`cluster`]: guarded union-find over the pairs at or above the threshold, then stable
+//!    profile ids with merge/split lineage;
+//! 6. [`golden`]: survivorship of each profile's attribute values (called by the SQL layer per
+//!    profile).
+//!
+//! Nothing is quadratic in the number of records: blocking is sort-based with a block cap,
+//! scoring is linear in candidate pairs, EM runs over distinct comparison patterns, clustering is
+//! union-find. Scoring and preparation run on `Config::threads` threads with deterministic,
+//! order-preserving chunking: the same input always gives the same output.
+
+pub mod cluster;
+pub mod compare;
+pub mod golden;
+pub mod keys;
+pub mod model;
+pub mod strdist;
+#[cfg(test)]
+mod synth;
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::normalise::Attr;
+
+pub use cluster::{
+    assign_stable_ids, cluster, cluster_guarded, Clustering, Edge, Lineage, LineageKind,
+    StableIds,
+};
+pub use compare::{compare, level_names, Field, Levels, Prepared};
+pub use golden::{default_rule, default_rules, golden, Rule};
+pub use keys::{candidate_pairs, hub_values, phonetic, record_keys, Blocking, KeyKind};
+pub use model::{
+    em, estimate_u, match_probability, Model, TermFreq, WeightTable, DEFAULT_THRESHOLD,
+};
+
+/// One normalised record, as loaded from cdp.records.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rec {
+    pub record_id: i64,
+    pub source_id: i32,
+    /// Higher wins in survivorship.
+    pub source_priority: i32,
+    /// Seconds since the epoch (for "most recent").
+    pub updated_at: i64,
+    /// Normalised values, in [`Attr::ALL`] order.
+    pub values: [Option<String>; 15],
+}
+
+impl Rec {
+    /// An empty record.
+    pub fn new(record_id: i64) -> Rec {
+        Rec { record_id, ..Rec::default() }
+    }
+
+    /// Builder: set one value (tests, fixtures).
+    pub fn with(mut self, a: Attr, v: &str) -> Rec {
+        self.values[a.index()] = Some(v.to_string());
+        self
+    }
+
+    pub fn get(&self, a: Attr) -> Option<&str> {
+        self.values[a.index()].as_deref()
+    }
+}
+
+/// Parameters of a resolution run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Blocks with more records than this are skipped (and reported): ≤ max_block²/2 pairs each.
+    pub max_block: usize,
+    /// Pairs with a weight at or above this are matches (prior-free bits, see
+    /// [`model::DEFAULT_THRESHOLD`]).
+    pub threshold: f64,
+    /// No profile grows beyond this many records through matching.
+    pub max_profile_size: usize,
+    /// Edges below this weight are "weak": one alone does not fuse two clusters of ≥ 3 records.
+    pub weak_bridge_weight: f64,
+    /// Random pairs sampled for u.
+    pub u_sample_pairs: usize,
+    /// Seed of the u sample.
+    pub seed: u64,
+    /// Worker threads for preparation, comparison and the u sample.
+    pub threads: usize,
+    /// Identifier values held by at least this many records are hubs (excluded from matching).
+    pub hub_min_count: usize,
+    /// Below this many records the hand-set [`Model::default_model`] is used instead of
+    /// estimating u and m (random pairs of a small batch are too often true matches, and EM has
+    /// too few pairs).
+    pub min_records_for_estimation: usize,
+    pub em_max_iter: u32,
+    pub em_tol: f64,
+    /// Apply the name term-frequency adjustment.
+    pub term_frequency: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_block: 500,
+            threshold: DEFAULT_THRESHOLD,
+            max_profile_size: 200,
+            weak_bridge_weight: DEFAULT_THRESHOLD + 5.0,
+            u_sample_pairs: 1_000_000,
+            seed: 0x00C0_FFEE,
+            threads: 2,
+            hub_min_count: 50,
+            min_records_for_estimation: 2000,
+            em_max_iter: 200,
+            em_tol: 1e-6,
+            term_frequency: true,
+        }
+    }
+}
+
+/// Where the model of a run came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModelSource {
+    /// passed in (a stored model)
+    Given,
+    /// u from random pairs, m and λ by EM on this batch
+    Estimated,
+    /// [`Model::default_model`] (batch too small to estimate from)
+    Default,
+}
+
+impl ModelSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelSource::Given => "given",
+            ModelSource::Estimated => "estimated",
+            ModelSource::Default => "default",
+        }
+    }
+}
+
+/// Counts of a run (for the run report).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub records: usize,
+    pub candidate_pairs: usize,
+    /// Pairs at or above the threshold.
+    pub matched_pairs: usize,
+    pub profiles: usize,
+    /// Merge lineage events (old profiles absorbed into an older one).
+    pub merges: usize,
+    /// Split lineage events.
+    pub splits: usize,
+    pub new_profiles: usize,
+    pub skipped_blocks: usize,
+    pub hubs: usize,
+    pub rejected_by_cannot_link: usize,
+    pub rejected_by_max_size: usize,
+    pub rejected_weak_bridges: usize,
+    pub rejected_by_id_conflict: usize,
+}
+
+/// Everything a run produces for the SQL layer to write.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Outcome {
+    /// Per record, its blocking keys (hub values and keys derived from them removed).
+    pub keys: Vec<Vec<(KeyKind, String)>>,
+    /// Hub identifier values (kind, value, records), excluded from matching.
+    pub hubs: Vec<(KeyKind, String, usize)>,
+    pub skipped_blocks: Vec<(KeyKind, String, usize)>,
+    pub pairs_by_kind: Vec<(KeyKind, usize)>,
+    /// Accepted pairs (a < b, sorted): weight (term-frequency adjusted) and levels.
+    pub edges: Vec<(u32, u32, f64, Levels)>,
+    pub model: Model,
+    pub model_source: ModelSource,
+    /// Safeguards applied to the estimated model ([`model::apply_safeguards`]).
+    pub model_notes: Vec<String>,
+    /// Per record, its cluster index (see [`Clustering::component`]).
+    pub component: Vec<u32>,
+    /// Per record, its profile id.
+    pub profile_ids: Vec<i64>,
+    pub lineage: Vec<Lineage>,
+    pub counters: Counters,
+    /// (phase, seconds), in pipeline order.
+    pub timings: Vec<(&'static str, f64)>,
+}
+
+/// Map `f` over `items` on up to `threads` threads, in contiguous chunks; the output is in input
+/// order whatever the thread count.
+pub fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = threads.max(1);
+    if threads == 1 || items.len() < 2048 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            out.extend(h.join().expect("worker thread panicked"));
+        }
+        out
+    })
+}
+
+/// Threads used by [`score_pairs`] (the contract's 2 cores).
+pub const DEFAULT_THREADS: usize = 2;
+
+/// Prepare records for comparison (see [`Prepared`]).
+pub fn prepare(recs: &[Rec]) -> Vec<Prepared> {
+    par_map(recs, DEFAULT_THREADS, Prepared::new)
+}
+
+/// Comparison levels of each pair (indices into `prepared`), in pair order.
+pub fn compare_pairs(prepared: &[Prepared], pairs: &[(u32, u32)], threads: usize) -> Vec<Levels> {
+    par_map(pairs, threads, |&(a, b)| compare(&prepared[a as usize], &prepared[b as usize]))
+}
+
+/// Term-frequency u of a pair whose names agree exactly.
+fn tf_u(tf: Option<&TermFreq>, p: &Prepared, lv: &Levels) -> Option<f64> {
+    match (tf, lv.get(Field::Name)) {
+        (Some(tf), Some(0)) => tf.u(&p.name_key),
+        _ => None,
+    }
+}
+
+/// Compare and weigh each pair: (a, b, weight, levels), in pair order, on [`DEFAULT_THREADS`]
+/// threads. `tf` enables the name term-frequency adjustment.
+pub fn score_pairs(
+    prepared: &[Prepared],
+    pairs: &[(u32, u32)],
+    model: &Model,
+    tf: Option<&TermFreq>,
+) -> Vec<(u32, u32, f64, Levels)> {
+    let table = model.table();
+    par_map(pairs, DEFAULT_THREADS, |&(a, b)| {
+        let lv = compare(&prepared[a as usize], &prepared[b as usize]);
+        (a, b, table.weight(&lv, tf_u(tf, &prepared[a as usize], &lv)), lv)
+    })
+}
+
+/// Remove hub values: from the keys (with the keys derived from them) and from the prepared
+/// records (so a shared placeholder is no evidence either).
+pub fn apply_hubs(
+    keys: &mut [Vec<(KeyKind, String)>],
+    prepared: &mut [Prepared],
+    hubs: &[(KeyKind, String, usize)],
+) {
+    if hubs.is_empty() {
+        return;
+    }
+    let set: HashSet<(KeyKind, &str)> = hubs.iter().map(|(k, v, _)| (*k, v.as_str())).collect();
+    for (ks, p) in keys.iter_mut().zip(prepared.iter_mut()) {
+        let hit: Vec<KeyKind> =
+            ks.iter().filter(|(k, v)| set.contains(&(*k, v.as_str()))).map(|(k, _)| *k).collect();
+        if hit.is_empty() {
+            continue;
+        }
+        ks.retain(|(k, _)| !hit.iter().any(|h| h == k || h.derived().contains(k)));
+        for h in hit {
+            let f = match h {
+                KeyKind::Email => Field::Email,
+                KeyKind::Phone => Field::Phone,
+                KeyKind::NationalId => Field::NationalId,
+                KeyKind::ExternalId => Field::ExternalId,
+                KeyKind::AnonymousId => Field::AnonymousId,
+                _ => continue,
+            };
+            p.clear(f);
+        }
+    }
+}
+
+/// Choose the model of a run: the given one if compatible, else defaults for small batches, else
+/// u from random pairs + EM over the candidate pairs' levels (with safeguards).
+pub fn fit_model(
+    prepared: &[Prepared],
+    levels: &[Levels],
+    cfg: &Config,
+    given: Option<&Model>,
+) -> (Model, ModelSource, Vec<String>) {
+    if let Some(m) = given.filter(|m| m.is_compatible()) {
+        return (m.clone(), ModelSource::Given, Vec::new());
+    }
+    let mut notes = Vec::new();
+    if given.is_some() {
+        notes.push("given model has the wrong shape: ignored".to_string());
+    }
+    if prepared.len() < cfg.min_records_for_estimation || levels.is_empty() {
+        return (Model::default_model(), ModelSource::Default, notes);
+    }
+    let u = estimate_u(prepared, cfg.u_sample_pairs, cfg.seed);
+    let mut m = model::em_unguarded(levels, &u, None, cfg.em_max_iter, cfg.em_tol);
+    notes.extend(model::apply_safeguards(&mut m));
+    (m, ModelSource::Estimated, notes)
+}
+
+/// Resolve a batch: keys → hubs → blocking → comparison → model → scoring → threshold →
+/// clustering → stable ids.
+///
+/// `previous_profile[i]`: record i's profile id from the last run (None for new records);
+/// `cannot_link` / `forced`: steward decisions as record index pairs; `next_id`: the next
+/// unused profile id (advanced past the ids handed out); `model`: a stored model to use instead
+/// of estimating one.
+pub fn resolve_batch(
+    recs: &[Rec],
+    previous_profile: &[Option<i64>],
+    cannot_link: &[(u32, u32)],
+    forced: &[(u32, u32)],
+    cfg: &Config,
+    next_id: &mut i64,
+    model: Option<&Model>,
+) -> Outcome {
+    assert_eq!(recs.len(), previous_profile.len(), "one previous profile per record");
+    let threads = cfg.threads.max(1);
+    let mut timings: Vec<(&'static str, f64)> = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
+        timings.push((name, clock.elapsed().as_secs_f64()));
+        clock = Instant::now();
+    };
+
+    let mut prepared = par_map(recs, threads, Prepared::new);
+    let mut keys = par_map(recs, threads, record_keys);
+    lap("prepare", &mut timings);
+
+    let hubs = hub_values(&keys, &KeyKind::IDENTIFIERS, cfg.hub_min_count.max(2));
+    apply_hubs(&mut keys, &mut prepared, &hubs);
+    lap("hubs", &mut timings);
+
+    let blocking = candidate_pairs(&keys, cfg.max_block, &HashSet::new());
+    lap("blocking", &mut timings);
+
+    let levels = compare_pairs(&prepared, &blocking.pairs, threads);
+    lap("compare", &mut timings);
+
+    let (model, model_source, model_notes) = fit_model(&prepared, &levels, cfg, model);
+    lap("model", &mut timings);
+
+    let tf = cfg.term_frequency.then(|| TermFreq::from_prepared(&prepared));
+    let table = model.table();
+    let idx: Vec<usize> = (0..levels.len()).collect();
+    let weights: Vec<f64> = par_map(&idx, threads, |&i| {
+        let (a, _) = blocking.pairs[i];
+        let lv = &levels[i];
+        table.weight(lv, tf_u(tf.as_ref(), &prepared[a as usize], lv))
+    });
+    drop(idx);
+    let edges: Vec<(u32, u32, f64, Levels)> = blocking
+        .pairs
+        .iter()
+        .zip(&weights)
+        .zip(&levels)
+        .filter(|((_, w), _)| **w >= cfg.threshold)
+        .map(|((&(a, b), &w), lv)| (a, b, w, *lv))
+        .collect();
+    let candidate_count = blocking.pairs.len();
+    drop(weights);
+    drop(levels);
+    lap("score", &mut timings);
+
+    let cl_edges: Vec<Edge> = edges.iter().map(|&(a, b, weight, _)| Edge { a, b, weight }).collect();
+    let nids: Vec<Option<&str>> = prepared.iter().map(|p| p.national_id.as_deref()).collect();
+    let clustering = cluster_guarded(
+        recs.len(),
+        &cl_edges,
+        cannot_link,
+        forced,
+        cfg.max_profile_size,
+        cfg.weak_bridge_weight,
+        &nids,
+    );
+    drop(cl_edges);
+    lap("cluster", &mut timings);
+
+    let record_ids: Vec<i64> = recs.iter().map(|r| r.record_id).collect();
+    let stable = assign_stable_ids(&clustering.component, previous_profile, &record_ids, next_id);
+    lap("stable_ids", &mut timings);
+
+    let count = |k: LineageKind| stable.lineage.iter().filter(|l| l.kind == k).count();
+    let counters = Counters {
+        records: recs.len(),
+        candidate_pairs: candidate_count,
+        matched_pairs: edges.len(),
+        profiles: clustering.clusters,
+        merges: count(LineageKind::Merge),
+        splits: count(LineageKind::Split),
+        new_profiles: count(LineageKind::New),
+        skipped_blocks: blocking.skipped_blocks.len(),
+        hubs: hubs.len(),
+        rejected_by_cannot_link: clustering.rejected_by_cannot_link,
+        rejected_by_max_size: clustering.rejected_by_max_size,
+        rejected_weak_bridges: clustering.rejected_weak_bridges,
+        rejected_by_id_conflict: clustering.rejected_by_id_conflict,
+    };
+    Outcome {
+        keys,
+        hubs,
+        skipped_blocks: blocking.skipped_blocks,
+        pairs_by_kind: blocking.pairs_by_kind,
+        edges,
+        model,
+        model_source,
+        model_notes,
+        component: clustering.component,
+        profile_ids: stable.profile_id,
+        lineage: stable.lineage,
+        counters,
+        timings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (person, record) fixtures: 30 records of 8 people across channels, with typos, swapped
+    /// names, initials, e-mail variants, a family member sharing a landline and postcode, two
+    /// namesakes born the same day with different national ids, and a shop phone used as a
+    /// placeholder by several people.
+    fn fixtures() -> (Vec<Rec>, Vec<u32>) {
+        use Attr::*;
+        let rows: Vec<(u32, Vec<(Attr, &str)>)> = vec![
+            // 0: ayse yilmaz
+            (0, vec![(FirstName, "ayse"), (LastName, "yilmaz"), (Email, "ayse.yilmaz@gmail.com"),
+                (Phone, "+905321234567"), (BirthDate, "1985-03-12"), (Gender, "f")]),
+            (0, vec![(FirstName, "ayse"), (LastName, "yilmaz"), (Phone, "+902161234567"),
+                (BirthDate, "1985-03-12"), (Postcode, "34710"), (City, "istanbul"), (Gender, "f")]),
+            (0, vec![(FirstName, "ayse"), (LastName, "yilmaz"), (Email, "ayseyilmaz@gmail.com"),
+                (AnonymousId, "dev-a1")]),
+            (0, vec![(FirstName, "aysa"), (LastName, "yilmaz"), (Phone, "+905321234568"),
+                (BirthDate, "1985-03-12")]),
+            (0, vec![(AnonymousId, "dev-a1")]),
+            // 1: mehmet kaya
+            (1, vec![(FirstName, "mehmet"), (LastName, "kaya"), (Email, "mehmet.kaya@hotmail.com"),
+                (BirthDate, "1978-11-02"), (Gender, "m")]),
+            (1, vec![(FirstName, "kaya"), (LastName, "mehmet"), (BirthDate, "1978-11-02"),
+                (Phone, "+905551112233")]),
+            (1, vec![(FirstName, "mehmet"), (LastName, "kaya"), (Phone, "+905551112233"),
+                (Street, "ataturk caddesi no 12"), (Postcode, "06100"), (City, "ankara")]),
+            (1, vec![(FirstName, "m"), (LastName, "kaya"), (Email, "mehmet.kaya@hotmail.com")]),
+            // 2: fatma demir
+            (2, vec![(FirstName, "fatma"), (LastName, "demir"), (Email, "fatma.demir@yahoo.com"),
+                (BirthDate, "1990-07-25")]),
+            (2, vec![(FirstName, "fatma"), (LastName, "demir"), (BirthDate, "1990-07-25"),
+                (NationalId, "10000000146")]),
+            (2, vec![(FirstName, "fatma"), (LastName, "demir"), (NationalId, "10000000146"),
+                (Phone, "+905427778899")]),
+            (2, vec![(FirstName, "fatma"), (LastName, "demir"), (Email, "fatma.demir@yaho.com"),
+                (Phone, "+905427778899")]),
+            // 3: ali celik
+            (3, vec![(FirstName, "ali"), (LastName, "celik"), (Email, "ali.celik@gmail.com"),
+                (BirthDate, "1982-01-05")]),
+            (3, vec![(FirstName, "ali"), (LastName, "celik"), (BirthDate, "1982-05-01"),
+                (Phone, "+905301234000"), (Email, "ali.celik@gmail.com")]),
+            (3, vec![(FirstName, "ali"), (LastName, "celik"), (Phone, "+905301234000"),
+                (ExternalId, "L-100")]),
+            (3, vec![(ExternalId, "L-100"), (Email, "alicelik@gmail.com")]),
+            // 4: zeynep sahin
+            (4, vec![(FirstName, "zeynep"), (LastName, "sahin"), (Email, "zeynep.sahin@outlook.com"),
+                (Phone, "+905051230000")]),
+            (4, vec![(FirstName, "zeynep"), (LastName, "sahin"), (Phone, "+905051230000"),
+                (BirthDate, "1995-09-09")]),
+            (4, vec![(FirstName, "zeynep"), (LastName, "sahin"), (AnonymousId, "dev-z1"),
+                (Email, "zeynep.sahin+promo@outlook.com")]),
+            (4, vec![(FullName, "zeynep sahin"), (BirthDate, "1995-09-09"), (City, "izmir")]),
+            // 5: mustafa yilmaz, ayse's husband: same landline and postcode, never ayse
+            (5, vec![(FirstName, "mustafa"), (LastName, "yilmaz"), (Phone, "+902161234567"),
+                (Street, "bagdat caddesi no 5"), (Postcode, "34710"), (City, "istanbul"),
+                (Gender, "m"), (BirthDate, "1983-04-04")]),
+            (5, vec![(FirstName, "mustafa"), (LastName, "yilmaz"), (Email, "mustafa.yilmaz@gmail.com"),
+                (BirthDate, "1983-04-04")]),
+            (5, vec![(FirstName, "mustafa"), (LastName, "yilmaz"), (Phone, "+902161234567"),
+                (Email, "mustafa.yilmaz@gmail.com")]),
+            // 6 and 7: two elif aydin born the same day, told apart by national id; record 26
+            // has no id and matches both on name + birth date
+            (6, vec![(FirstName, "elif"), (LastName, "aydin"), (BirthDate, "1992-06-15"),
+                (NationalId, "12345678950"), (Email, "elif.aydin@gmail.com")]),
+            (6, vec![(FirstName, "elif"), (LastName, "aydin"), (BirthDate, "1992-06-15"),
+                (Email, "elif.aydin@gmail.com"), (Phone, "+905441112233")]),
+            (7, vec![(FirstName, "elif"), (LastName, "aydin"), (BirthDate, "1992-06-15"),
+                (NationalId, "98765432106"), (Phone, "+905449998877"), (City, "izmir")]),
+            (7, vec![(FirstName, "elif"), (LastName, "aydin"), (NationalId, "98765432106"),
+                (Street, "kordon boyu no 3"), (City, "izmir")]),
+            (7, vec![(FirstName, "elif"), (LastName, "aydin"), (Phone, "+905449998877"),
+                (Email, "e.aydin@hotmail.com")]),
+            (7, vec![(FirstName, "elif"), (LastName, "aydinn"), (Email, "e.aydin@hotmail.com"),
+                (Gender, "f")]),
+        ];
+        let mut recs = Vec::new();
+        let mut truth = Vec::new();
+        for (i, (p, vals)) in rows.into_iter().enumerate() {
+            let mut r = Rec::new(1000 + i as i64);
+            r.source_id = (i % 4) as i32;
+            r.source_priority = (i % 3) as i32;
+            r.updated_at = 1_700_000_000 + i as i64;
+            for (a, v) in vals {
+                r = r.with(a, v);
+            }
+            recs.push(r);
+            truth.push(p);
+        }
+        (recs, truth)
+    }
+
+    /// Same partition (cluster labels may differ).
+    fn same_partition(a: &[u32], b: &[u32]) -> bool {
+        use std::collections::HashMap;
+        let mut ab: HashMap<u32, u32> = HashMap::new();
+        let mut ba: HashMap<u32, u32> = HashMap::new();
+        a.iter().zip(b).all(|(x, y)| {
+            *ab.entry(*x).or_insert(*y) == *y && *ba.entry(*y).or_insert(*x) == *x
+        })
+    }
+
+    #[test]
+    fn end_to_end_fixture_clusters_exactly() {
+        let (recs, truth) = fixtures();
+        let mut next = 1;
+        let out = resolve_batch(&recs, &vec![None; recs.len()], &[], &[], &Config::default(), &mut next, None);
+        if !same_partition(&out.component, &truth) {
+            for (i, r) in recs.iter().enumerate() {
+                eprintln!("{i:2} truth {} got {} {:?}", truth[i], out.component[i], r.values);
+            }
+            for (a, b, w, lv) in &out.edges {
+                eprintln!("{a}-{b} {w:.1} {:?}", lv.describe());
+            }
+            panic!("clusters differ");
+        }
+        assert_eq!(out.model_source, ModelSource::Default);
+        assert_eq!(out.counters.profiles, 8);
+        assert_eq!(out.counters.new_profiles, 8);
+        assert!(out.counters.rejected_by_id_conflict >= 1);
+        assert_eq!(out.keys.len(), recs.len());
+        let phases: Vec<&str> = out.timings.iter().map(|t| t.0).collect();
+        assert_eq!(phases, ["prepare", "hubs", "blocking", "compare", "model", "score", "cluster", "stable_ids"]);
+        // deterministic, and a rerun keeps every id
+        let prev: Vec<Option<i64>> = out.profile_ids.iter().map(|&p| Some(p)).collect();
+        let again = resolve_batch(&recs, &prev, &[], &[], &Config::default(), &mut next, None);
+        assert_eq!(again.profile_ids, out.profile_ids);
+        assert!(again.lineage.is_empty());
+        assert_eq!(again.edges, out.edges);
+        // the model used explains the accepted edges
+        let (a, b, w, lv) = out.edges[0];
+        assert!(a < b && w >= DEFAULT_THRESHOLD);
+        let sum: f64 = out.model.explain(&lv).iter().map(|e| e.2).sum();
+        assert!(sum <= w + 2.0 + 1e-9);
+        // the golden record of ayse's profile
+        let members: Vec<&Rec> = (0..recs.len()).filter(|&i| truth[i] == 0).map(|i| &recs[i]).collect();
+        let g = golden(&members, &default_rules());
+        assert_eq!(g[Attr::FirstName.index()].as_ref().unwrap().0, "ayse");
+        assert_eq!(g[Attr::BirthDate.index()].as_ref().unwrap().0, "1985-03-12");
+    }
+
+    #[test]
+    fn end_to_end_steward_decisions_and_stable_lineage() {
+        let (recs, _) = fixtures();
+        let cfg = Config::default();
+        let n = recs.len();
+        let mut next = 1;
+        let first = resolve_batch(&recs, &vec![None; n], &[], &[], &cfg, &mut next, None);
+        let prev: Vec<Option<i64>> = first.profile_ids.iter().map(|&p| Some(p)).collect();
+        // steward: record 3 (the "aysa" typo record) is not ayse → split off with a fresh id
+        let cl: Vec<(u32, u32)> = (0..n as u32).filter(|&i| i != 3).map(|i| (3, i)).collect();
+        let out = resolve_batch(&recs, &prev, &cl, &[], &cfg, &mut next, None);
+        assert_ne!(out.profile_ids[3], first.profile_ids[3]);
+        assert_eq!(out.profile_ids[0], first.profile_ids[0]);
+        assert_eq!(out.counters.splits, 1);
+        assert!(out.counters.rejected_by_cannot_link > 0);
+        // steward: the two elif aydin profiles are one person after all → merge, oldest id kept
+        let out2 = resolve_batch(&recs, &prev, &[], &[(24, 26)], &cfg, &mut next, None);
+        let (e1, e2) = (first.profile_ids[24], first.profile_ids[26]);
+        assert_eq!(out2.profile_ids[26], e1.min(e2));
+        assert_eq!(out2.counters.merges, 1);
+        assert_eq!(out2.lineage[0].old_id, Some(e1.max(e2)));
+    }
+
+    #[test]
+    fn hubs_removed_from_matching() {
+        // 60 different people share a shop's phone: a hub; without removal the phone would
+        // be strong evidence between every pair with similar names
+        let mut recs: Vec<Rec> = (0..60)
+            .map(|i| {
+                Rec::new(i)
+                    .with(Attr::FirstName, if i % 2 == 0 { "ayse" } else { "aysel" })
+                    .with(Attr::LastName, "yilmaz")
+                    .with(Attr::Phone, "+902120000000")
+            })
+            .collect();
+        recs.push(Rec::new(99).with(Attr::Email, "x@y.com"));
+        let mut next = 1;
+        let out = resolve_batch(&recs, &vec![None; recs.len()], &[], &[], &Config::default(), &mut next, None);
+        assert_eq!(out.hubs, vec![(KeyKind::Phone, "+902120000000".to_string(), 60)]);
+        assert_eq!(out.counters.matched_pairs, 0);
+        assert_eq!(out.counters.profiles, 61);
+        assert!(out.keys[0].iter().all(|(k, _)| !matches!(k, KeyKind::Phone | KeyKind::PhoneLast7LastInitial)));
+    }
+
+    #[test]
+    fn score_pairs_matches_pipeline_and_is_ordered() {
+        let (recs, _) = fixtures();
+        let prep = prepare(&recs);
+        let keys: Vec<_> = recs.iter().map(record_keys).collect();
+        let b = candidate_pairs(&keys, 500, &HashSet::new());
+        let model = Model::default_model();
+        let scored = score_pairs(&prep, &b.pairs, &model, None);
+        assert_eq!(scored.len(), b.pairs.len());
+        for (s, p) in scored.iter().zip(&b.pairs) {
+            assert_eq!((s.0, s.1), *p);
+            assert_eq!(s.2, model.weight(&s.3));
+        }
+    }
+
+    #[test]
+    fn synthetic_batch_with_estimated_model() {
+        // a few thousand synthetic records: u and m are estimated from the data
+        let data = synth::generate(6000, 7);
+        let n = data.recs.len();
+        let mut next = 1;
+        let cfg = Config::default();
+        let out = resolve_batch(&data.recs, &vec![None; n], &[], &[], &cfg, &mut next, None);
+        assert_eq!(out.model_source, ModelSource::Estimated);
+        assert!(out.model.converged, "EM did not converge: {:?}", out.model);
+        let q = synth::pair_quality(&out.component, &data.person);
+        eprintln!("synthetic 6000: {q:?} model notes {:?} prior {:.3} iterations {}",
+            out.model_notes, out.model.prior, out.model.iterations);
+        for f in Field::ALL {
+            let ws: Vec<String> = (0..f.levels()).map(|l| format!("{:.1}", out.model.level_weight(f, l as u8))).collect();
+            eprintln!("  {:12} {}", f.name(), ws.join(" "));
+        }
+        assert!(q.precision > 0.97, "{q:?}");
+        assert!(q.recall > 0.90, "{q:?}");
+        assert!(out.hubs.iter().any(|h| h.1 == synth::SHOP_PHONE));
+    }
+
+    #[test]
+    #[ignore]
+    fn perf_200k() {
+        let n_target: usize = std::env::var("PERF_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+        let t = Instant::now();
+        let data = synth::generate(n_target, 20240601);
+        let gen = t.elapsed().as_secs_f64();
+        let n = data.recs.len();
+        let mut next = 1;
+        let cfg = Config::default();
+        let t = Instant::now();
+        let out = resolve_batch(&data.recs, &vec![None; n], &[], &[], &cfg, &mut next, None);
+        let total = t.elapsed().as_secs_f64();
+        let q = synth::pair_quality(&out.component, &data.person);
+        eprintln!("records {n} (generated in {gen:.1}s), resolve_batch {total:.2}s");
+        eprintln!("timings {:?}", out.timings);
+        eprintln!("counters {:?}", out.counters);
+        eprintln!("pairs by kind {:?}", out.pairs_by_kind);
+        eprintln!("skipped blocks (first 5) {:?}", &out.skipped_blocks[..out.skipped_blocks.len().min(5)]);
+        eprintln!("hubs {:?}", out.hubs);
+        eprintln!("model {} converged {} iterations {} prior {:.4} notes {:?}",
+            out.model_source.name(), out.model.converged, out.model.iterations, out.model.prior, out.model_notes);
+        for f in Field::ALL {
+            let ws: Vec<String> = (0..f.levels()).map(|l| format!("{:.1}", out.model.level_weight(f, l as u8))).collect();
+            eprintln!("  {:12} {}", f.name(), ws.join(" "));
+        }
+        eprintln!("quality {q:?}");
+        // rerun with the previous ids: stable
+        let prev: Vec<Option<i64>> = out.profile_ids.iter().map(|&p| Some(p)).collect();
+        let t = Instant::now();
+        let again = resolve_batch(&data.recs, &prev, &[], &[], &cfg, &mut next, Some(&out.model));
+        eprintln!("rerun with stored model {:.2}s, lineage events {}", t.elapsed().as_secs_f64(), again.lineage.len());
+        assert_eq!(again.profile_ids, out.profile_ids);
+    }
+}

@@ -1,0 +1,743 @@
+//! Fellegi–Sunter match model with unsupervised estimation (the Splink recipe).
+//!
+//! For each [`Field`] and level, `m` = P(level | same person) and `u` = P(level | different
+//! people). A pair's match weight is Σ log2(m/u) over the fields present on both sides (missing
+//! fields contribute 0). `u` is estimated from random record pairs ([`estimate_u`]: almost all
+//! random pairs are non-matches); `m` and the match prior λ from the blocked candidate pairs by
+//! EM with `u` held fixed ([`em`]). Names get a term-frequency adjustment ([`TermFreq`]): agreeing
+//! on "mehmet yilmaz" is weaker evidence than agreeing on a rare name.
+//!
+//! Safeguards ([`apply_safeguards`]) keep the model usable when EM drifts: m is clamped to
+//! [1e-4, 1−1e-4]; exact agreement on an e-mail, phone, national id, external id or anonymous id
+//! always weighs at least [`STRONG_EXACT_MIN_BITS`]; the e-mail and phone typo levels stay
+//! positive ([`TYPO_MIN_BITS`]) so that a one-character typo never splits a person; and two
+//! different national ids (not a one-character typo) weigh at most −[`NATIONAL_ID_CONFLICT_BITS`].
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::compare::{compare, level_names, Field, Levels, Prepared};
+use super::strdist::SplitMix64;
+
+/// Default match threshold, in prior-free weight units (bits of evidence, Σ log2(m/u)).
+///
+/// 18 bits means: the evidence must be about 2^18 ≈ 260 000 times likelier under "same person"
+/// than under "different people". With typical weights (exact name ≈ +10, exact birth date
+/// ≈ +14, exact e-mail or phone ≈ +19, different name ≈ −4.5) this accepts exact name + birth
+/// date, an identifier alone when nothing disagrees, an identifier + a partially agreeing name,
+/// an e-mail/phone typo + exact name; and rejects a name alone, a name + city, and family members
+/// sharing a phone or e-mail (identifier + different first name ≈ +15).
+pub const DEFAULT_THRESHOLD: f64 = 18.0;
+
+/// Lower bound of m (and upper bound 1 − this): keeps every weight finite.
+pub const M_MIN: f64 = 1e-4;
+/// Exact agreement on a strong identifier weighs at least this many bits.
+pub const STRONG_EXACT_MIN_BITS: f64 = 8.0;
+/// The e-mail and phone typo levels weigh at least this many bits.
+pub const TYPO_MIN_BITS: f64 = 2.0;
+/// Two different national ids weigh at most minus this many bits.
+pub const NATIONAL_ID_CONFLICT_BITS: f64 = 12.0;
+/// A rare name may weigh at most log2(1/this) = 2 bits more than the average exact-name weight
+/// under the term-frequency adjustment: a name seen once in a batch may still be common in the
+/// population, and duplicates of one person make counts noisy.
+pub const TF_MAX_BOOST: f64 = 0.25;
+/// Below this many names, frequencies are too noisy to adjust anything ([`TermFreq::u`] = None).
+pub const TF_MIN_TOTAL: u64 = 1000;
+
+/// Match probability from a prior-free weight and the match prior λ:
+/// 1 / (1 + 2^−(w + log2(λ/(1−λ)))).
+pub fn match_probability(w: f64, prior: f64) -> f64 {
+    let p = prior.clamp(1e-12, 1.0 - 1e-12);
+    let total = w + (p / (1.0 - p)).log2();
+    1.0 / (1.0 + (-total).exp2())
+}
+
+/// A Fellegi–Sunter model. `m[f][l]`, `u[f][l]`: outer index [`Field::index`], inner level.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub m: Vec<Vec<f64>>,
+    pub u: Vec<Vec<f64>>,
+    /// λ: share of matches among the candidate pairs EM saw.
+    pub prior: f64,
+    pub iterations: u32,
+    pub converged: bool,
+    pub log_likelihood: f64,
+}
+
+/// Precomputed log2(m/u) per field and level (the hot path of scoring).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeightTable {
+    pub w: Vec<Vec<f64>>,
+    /// m of the exact name level (for the term-frequency adjustment).
+    pub m_name_exact: f64,
+    /// u of the exact name level.
+    pub u_name_exact: f64,
+}
+
+impl WeightTable {
+    /// Σ log2(m/u) over present fields; with `tf_u`, the exact-name level uses it as u
+    /// (bounded below by `TF_MAX_BOOST × u`).
+    #[inline]
+    pub fn weight(&self, lv: &Levels, tf_u: Option<f64>) -> f64 {
+        let mut w = 0.0;
+        for (f, l) in lv.0.iter().enumerate() {
+            if let Some(l) = l {
+                w += self.w[f][*l as usize];
+            }
+        }
+        if let (Some(0), Some(t)) = (lv.get(Field::Name), tf_u) {
+            w -= self.w[Field::Name.index()][0];
+            w += (self.m_name_exact / t.max(self.u_name_exact * TF_MAX_BOOST)).log2();
+        }
+        w
+    }
+}
+
+impl Model {
+    /// Hand-set parameters for batches too small to estimate from (see `Config::
+    /// min_records_for_estimation`): typical rates of customer data, already safeguarded.
+    /// Weights (bits): name exact +10.6 / swapped +9.2 / jw_high +5.3 / partial +2.3 /
+    /// different −4.6; e-mail +19.4 / match key +18.9 / typo +14.9 / different −2.2; phone +19.5
+    /// / last7 or typo +11.6 / different −2.2; birth date +14.5 / swap or typo +5.3 / same year
+    /// +1.1 / different −5.0; national id +23.2 / typo +14.3 / different −12; external id +19.6 /
+    /// +11.0 / −2.5; anonymous id +19.2 / −1.3; address +13.6 / +5.6 / +1.0 / −2.2; gender +1.0 /
+    /// −4.6.
+    pub fn default_model() -> Model {
+        let m = vec![
+            vec![0.80, 0.03, 0.08, 0.05, 0.04],
+            vec![0.70, 0.05, 0.03, 0.22],
+            vec![0.75, 0.03, 0.22],
+            vec![0.90, 0.04, 0.03, 0.03],
+            vec![0.9797, 0.02, 0.0003],
+            vec![0.80, 0.02, 0.18],
+            vec![0.60, 0.40],
+            vec![0.60, 0.10, 0.10, 0.20],
+            vec![0.98, 0.02],
+        ];
+        let u = vec![
+            vec![0.0005, 0.00005, 0.002, 0.01, 0.98745],
+            vec![1e-6, 1e-7, 1e-6, 0.9999979],
+            vec![1e-6, 1e-5, 0.999989],
+            vec![4e-5, 1e-3, 0.014, 0.98496],
+            vec![1e-7, 1e-6, 0.9999989],
+            vec![1e-6, 1e-5, 0.999989],
+            vec![1e-6, 0.999999],
+            vec![5e-5, 2e-3, 0.05, 0.94795],
+            vec![0.5, 0.5],
+        ];
+        let mut model =
+            Model { m, u, prior: 0.1, iterations: 0, converged: true, log_likelihood: 0.0 };
+        apply_safeguards(&mut model);
+        model
+    }
+
+    /// log2(m/u) of one field level.
+    pub fn level_weight(&self, f: Field, level: u8) -> f64 {
+        let (m, u) = (self.m[f.index()][level as usize], self.u[f.index()][level as usize]);
+        (m / u).log2()
+    }
+
+    /// Prior-free match weight: Σ log2(m/u) over the fields present on both sides. The prior
+    /// odds log2(λ/(1−λ)) are deliberately left out, so that a threshold means the same thing
+    /// whatever share of matches a batch happens to contain ([`match_probability`] adds them).
+    pub fn weight(&self, lv: &Levels) -> f64 {
+        self.weight_tf(lv, None)
+    }
+
+    /// [`Model::weight`] with the term-frequency adjustment: when the names agree exactly and
+    /// `tf_u` is given (see [`TermFreq::u`]), it replaces u of the exact-name level, but never
+    /// below `TF_MAX_BOOST × u` (a rare name gains at most 2 bits; a common one loses all it
+    /// should).
+    pub fn weight_tf(&self, lv: &Levels, tf_u: Option<f64>) -> f64 {
+        self.table().weight(lv, tf_u)
+    }
+
+    /// The weight of every present field: (field, level name, log2(m/u)).
+    pub fn explain(&self, lv: &Levels) -> Vec<(Field, &'static str, f64)> {
+        Field::ALL
+            .iter()
+            .filter_map(|&f| {
+                lv.get(f).map(|l| (f, level_names(f)[l as usize], self.level_weight(f, l)))
+            })
+            .collect()
+    }
+
+    pub fn table(&self) -> WeightTable {
+        WeightTable {
+            w: Field::ALL
+                .iter()
+                .map(|&f| (0..f.levels()).map(|l| self.level_weight(f, l as u8)).collect())
+                .collect(),
+            m_name_exact: self.m[Field::Name.index()][0],
+            u_name_exact: self.u[Field::Name.index()][0],
+        }
+    }
+
+    /// Whether the shapes match the current [`Field`] levels (a stored model from another
+    /// version must not be used).
+    pub fn is_compatible(&self) -> bool {
+        self.m.len() == Field::COUNT
+            && self.u.len() == Field::COUNT
+            && Field::ALL.iter().all(|f| {
+                self.m[f.index()].len() == f.levels() && self.u[f.index()].len() == f.levels()
+            })
+            && self.m.iter().chain(&self.u).flatten().all(|x| x.is_finite() && *x > 0.0)
+    }
+}
+
+/// Starting m: 0.9 on the best level, the remaining 0.1 halving level by level.
+pub fn initial_m() -> Vec<Vec<f64>> {
+    Field::ALL
+        .iter()
+        .map(|f| {
+            let n = f.levels();
+            let rest: f64 = (1..n).map(|i| 0.5f64.powi(i as i32)).sum();
+            (0..n).map(|i| if i == 0 { 0.9 } else { 0.1 * 0.5f64.powi(i as i32) / rest }).collect()
+        })
+        .collect()
+}
+
+/// u from `sample_pairs` uniformly random record pairs (i ≠ j), with Laplace smoothing
+/// (count + 1) / (pairs with the field present + levels). Deterministic for a seed: the sample
+/// is drawn in two fixed halves from derived seeds, compared on two threads.
+pub fn estimate_u(prepared: &[Prepared], sample_pairs: usize, seed: u64) -> Vec<Vec<f64>> {
+    let n = prepared.len() as u64;
+    let mut counts: Vec<Vec<u64>> = Field::ALL.iter().map(|f| vec![0; f.levels()]).collect();
+    if n >= 2 && sample_pairs > 0 {
+        let halves = [sample_pairs / 2, sample_pairs - sample_pairs / 2];
+        let parts: Vec<Vec<Vec<u64>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = halves
+                .iter()
+                .enumerate()
+                .map(|(h, &count)| {
+                    s.spawn(move || {
+                        let mut rng = SplitMix64(seed ^ (0x5eed_0000 + h as u64));
+                        let mut c: Vec<Vec<u64>> =
+                            Field::ALL.iter().map(|f| vec![0; f.levels()]).collect();
+                        for _ in 0..count {
+                            let i = rng.below(n);
+                            let mut j = rng.below(n - 1);
+                            if j >= i {
+                                j += 1;
+                            }
+                            let lv = compare(&prepared[i as usize], &prepared[j as usize]);
+                            for (f, l) in lv.0.iter().enumerate() {
+                                if let Some(l) = l {
+                                    c[f][*l as usize] += 1;
+                                }
+                            }
+                        }
+                        c
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("u sampling thread")).collect()
+        });
+        for p in parts {
+            for (f, levels) in p.iter().enumerate() {
+                for (l, c) in levels.iter().enumerate() {
+                    counts[f][l] += c;
+                }
+            }
+        }
+    }
+    counts
+        .iter()
+        .map(|c| {
+            let total: u64 = c.iter().sum();
+            c.iter().map(|&x| (x as f64 + 1.0) / (total as f64 + c.len() as f64)).collect()
+        })
+        .collect()
+}
+
+/// Unique comparison patterns with their counts, in a fixed order (EM is then deterministic and
+/// costs O(patterns) per iteration instead of O(pairs)).
+fn patterns(levels: &[Levels]) -> Vec<(Levels, f64)> {
+    let mut map: HashMap<Levels, u64> = HashMap::new();
+    for lv in levels {
+        if lv.0.iter().any(Option::is_some) {
+            *map.entry(*lv).or_insert(0) += 1;
+        }
+    }
+    let mut v: Vec<(Levels, f64)> = map.into_iter().map(|(l, c)| (l, c as f64)).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Normalise to sum 1 and clamp into [M_MIN, 1 − M_MIN] (then renormalise once more; the clamp
+/// only bites on levels EM drove to ~0, so the sum stays within 1e-4·levels of 1).
+fn clamp_normalise(m: &mut [f64]) {
+    let s: f64 = m.iter().sum();
+    let n = m.len() as f64;
+    for x in m.iter_mut() {
+        *x = if s > 0.0 { *x / s } else { 1.0 / n };
+        *x = x.clamp(M_MIN, 1.0 - M_MIN);
+    }
+    let s: f64 = m.iter().sum();
+    for x in m.iter_mut() {
+        *x /= s;
+    }
+}
+
+/// EM for m and λ with u fixed, followed by [`apply_safeguards`]. See [`em_unguarded`].
+pub fn em(
+    levels: &[Levels],
+    u_fixed: &[Vec<f64>],
+    init_m: Option<&[Vec<f64>]>,
+    max_iter: u32,
+    tol: f64,
+) -> Model {
+    let mut model = em_unguarded(levels, u_fixed, init_m, max_iter, tol);
+    apply_safeguards(&mut model);
+    model
+}
+
+/// EM over the candidate pairs' comparison vectors: E-step posterior of "match" per pattern,
+/// M-step m[f][l] = Σ posterior·[level = l] / Σ posterior·[f present], λ = mean posterior.
+/// Missing fields contribute nothing. Stops when no m and not λ moved by more than `tol`
+/// (`converged = true`) or after `max_iter` iterations. `init_m` defaults to [`initial_m`]; λ
+/// starts at 0.1. The log-likelihood reported is that of the final parameters.
+pub fn em_unguarded(
+    levels: &[Levels],
+    u_fixed: &[Vec<f64>],
+    init_m: Option<&[Vec<f64>]>,
+    max_iter: u32,
+    tol: f64,
+) -> Model {
+    let pats = patterns(levels);
+    let mut m: Vec<Vec<f64>> = init_m.map(<[Vec<f64>]>::to_vec).unwrap_or_else(initial_m);
+    for row in &mut m {
+        clamp_normalise(row);
+    }
+    let ln_u: Vec<Vec<f64>> = u_fixed.iter().map(|r| r.iter().map(|x| x.ln()).collect()).collect();
+    let mut prior = 0.1f64;
+    let mut iterations = 0;
+    let mut converged = false;
+    let total: f64 = pats.iter().map(|p| p.1).sum();
+    if total == 0.0 {
+        return Model {
+            m,
+            u: u_fixed.to_vec(),
+            prior,
+            iterations: 0,
+            converged: true,
+            log_likelihood: 0.0,
+        };
+    }
+    // ln P(pattern | U) never changes
+    let lpu: Vec<f64> = pats
+        .iter()
+        .map(|(lv, _)| {
+            lv.0.iter().enumerate().filter_map(|(f, l)| l.map(|l| ln_u[f][l as usize])).sum()
+        })
+        .collect();
+    while iterations < max_iter {
+        iterations += 1;
+        let ln_m: Vec<Vec<f64>> = m.iter().map(|r| r.iter().map(|x| x.ln()).collect()).collect();
+        let (lp, lq) = (prior.ln(), (1.0 - prior).ln());
+        let mut acc: Vec<Vec<f64>> = m.iter().map(|r| vec![0.0; r.len()]).collect();
+        let mut post_sum = 0.0;
+        for ((lv, c), lu) in pats.iter().zip(&lpu) {
+            let lm: f64 = lv
+                .0
+                .iter()
+                .enumerate()
+                .filter_map(|(f, l)| l.map(|l| ln_m[f][l as usize]))
+                .sum();
+            // posterior = 1 / (1 + exp(ln(1-λ)PU − ln λPM)), computed without overflow
+            let g = 1.0 / (1.0 + (lq + lu - lp - lm).exp());
+            let w = c * g;
+            post_sum += w;
+            for (f, l) in lv.0.iter().enumerate() {
+                if let Some(l) = l {
+                    acc[f][*l as usize] += w;
+                }
+            }
+        }
+        let mut delta = 0.0f64;
+        for (row, a) in m.iter_mut().zip(&acc) {
+            let s: f64 = a.iter().sum();
+            if s <= 0.0 {
+                continue; // field never present (or no posterior mass): keep m
+            }
+            let mut new: Vec<f64> = a.iter().map(|x| x / s).collect();
+            clamp_normalise(&mut new);
+            for (old, nv) in row.iter_mut().zip(new) {
+                delta = delta.max((*old - nv).abs());
+                *old = nv;
+            }
+        }
+        let new_prior = (post_sum / total).clamp(1e-6, 1.0 - 1e-6);
+        delta = delta.max((new_prior - prior).abs());
+        prior = new_prior;
+        if delta < tol {
+            converged = true;
+            break;
+        }
+    }
+    let log_likelihood = log_likelihood(&pats, &lpu, &m, prior);
+    Model { m, u: u_fixed.to_vec(), prior, iterations, converged, log_likelihood }
+}
+
+fn log_likelihood(pats: &[(Levels, f64)], lpu: &[f64], m: &[Vec<f64>], prior: f64) -> f64 {
+    let (lp, lq) = (prior.ln(), (1.0 - prior).ln());
+    pats.iter()
+        .zip(lpu)
+        .map(|((lv, c), lu)| {
+            let lm: f64 = lv
+                .0
+                .iter()
+                .enumerate()
+                .filter_map(|(f, l)| l.map(|l| m[f][l as usize].ln()))
+                .sum();
+            let (a, b) = (lp + lm, lq + lu);
+            let hi = a.max(b);
+            c * (hi + ((a - hi).exp() + (b - hi).exp()).ln())
+        })
+        .sum()
+}
+
+/// Set `m[level] = value` and rescale the other levels (except `keep`) so that m sums to 1.
+fn set_m(m: &mut [f64], level: usize, value: f64, keep: &[usize]) {
+    let fixed: f64 = keep.iter().filter(|&&k| k != level).map(|&k| m[k]).sum();
+    let others: f64 = (0..m.len()).filter(|i| *i != level && !keep.contains(i)).map(|i| m[i]).sum();
+    let room = 1.0 - value - fixed;
+    if others <= 0.0 || room <= 0.0 {
+        return;
+    }
+    for i in 0..m.len() {
+        if i != level && !keep.contains(&i) {
+            m[i] *= room / others;
+        }
+    }
+    m[level] = value;
+}
+
+/// The safeguards (see the module doc), applied after EM. Returns a note per adjustment made
+/// ("email exact raised to 8 bits", ...) for the run report.
+///
+/// Why: EM only sees the blocked pairs, and on skewed data (a source that copies e-mails into
+/// every record, few true duplicates, a batch with hardly any phones) it can settle with
+/// m ≤ u on an identifier, which would turn exact e-mail agreement into evidence *against* a
+/// match. Identifier agreement is known to be strong evidence, so it is floored; the e-mail and
+/// phone typo levels are floored at a small positive weight so one mistyped character never
+/// pushes a pair below agreement-on-nothing; two national ids that differ by more than a typo
+/// are two people, whatever EM says.
+pub fn apply_safeguards(model: &mut Model) -> Vec<String> {
+    let mut notes = Vec::new();
+    for row in &mut model.m {
+        clamp_normalise(row);
+    }
+    for f in Field::ALL {
+        let fi = f.index();
+        if f.is_strong_identifier() {
+            let u0 = model.u[fi][0];
+            let min_m = (u0 * STRONG_EXACT_MIN_BITS.exp2()).min(0.9);
+            if model.m[fi][0] < min_m {
+                notes.push(format!(
+                    "{} exact raised from {:.2} to {:.2} bits",
+                    f.name(),
+                    (model.m[fi][0] / u0).log2(),
+                    (min_m / u0).log2()
+                ));
+                set_m(&mut model.m[fi], 0, min_m, &[]);
+            }
+        }
+        if matches!(f, Field::Email | Field::Phone) {
+            let typo_levels: &[usize] = if f == Field::Email { &[1, 2] } else { &[1] };
+            for &l in typo_levels {
+                let ul = model.u[fi][l];
+                let min_m = (ul * TYPO_MIN_BITS.exp2()).min(0.05);
+                if model.m[fi][l] < min_m {
+                    notes.push(format!(
+                        "{} {} raised from {:.2} to {:.2} bits",
+                        f.name(),
+                        level_names(f)[l],
+                        (model.m[fi][l] / ul).log2(),
+                        (min_m / ul).log2()
+                    ));
+                    // take the mass from the "different" level only
+                    let keep: Vec<usize> = std::iter::once(0).chain(typo_levels.iter().copied()).collect();
+                    set_m(&mut model.m[fi], l, min_m, &keep);
+                }
+            }
+        }
+        if f == Field::NationalId {
+            let last = f.levels() - 1;
+            let ul = model.u[fi][last];
+            let max_m = (ul * (-NATIONAL_ID_CONFLICT_BITS).exp2()).max(M_MIN);
+            if model.m[fi][last] > max_m {
+                notes.push(format!(
+                    "national_id different lowered from {:.2} to {:.2} bits",
+                    (model.m[fi][last] / ul).log2(),
+                    (max_m / ul).log2()
+                ));
+                set_m(&mut model.m[fi], last, max_m, &[]);
+            }
+        }
+    }
+    notes
+}
+
+/// Name frequencies for the term-frequency adjustment: counts of "first last" name keys
+/// (`Prepared::name_key`) over the records of a batch (or loaded from a stored table).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TermFreq {
+    pub counts: HashMap<String, u32>,
+    /// Number of names counted.
+    pub total: u64,
+    /// Smallest u returned: keeps a name seen once from weighing without bound.
+    pub floor: f64,
+}
+
+impl TermFreq {
+    /// Count name keys (empty keys, i.e. incomplete names, are skipped).
+    pub fn build<'a>(names: impl IntoIterator<Item = &'a str>) -> TermFreq {
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        let mut total = 0u64;
+        for n in names {
+            if n.is_empty() {
+                continue;
+            }
+            total += 1;
+            if let Some(c) = counts.get_mut(n) {
+                *c += 1;
+            } else {
+                counts.insert(n.to_string(), 1);
+            }
+        }
+        TermFreq { counts, total, floor: 1e-7 }
+    }
+
+    /// Frequencies of the prepared records' names.
+    pub fn from_prepared(prepared: &[Prepared]) -> TermFreq {
+        TermFreq::build(prepared.iter().map(|p| p.name_key.as_str()))
+    }
+
+    /// u_tf = max(count / total, floor): the chance that a random record has this exact name.
+    /// None for an unknown name or when fewer than [`TF_MIN_TOTAL`] names were counted.
+    pub fn u(&self, name_key: &str) -> Option<f64> {
+        if self.total < TF_MIN_TOTAL || name_key.is_empty() {
+            return None;
+        }
+        let c = *self.counts.get(name_key)?;
+        Some((f64::from(c) / self.total as f64).max(self.floor))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lv(pairs: &[(Field, u8)]) -> Levels {
+        let mut l = Levels::default();
+        for &(f, v) in pairs {
+            l.set(f, Some(v));
+        }
+        l
+    }
+
+    #[test]
+    fn probability_and_default_model() {
+        assert!((match_probability(0.0, 0.5) - 0.5).abs() < 1e-12);
+        assert!(match_probability(30.0, 0.01) > 0.99);
+        assert!(match_probability(-10.0, 0.5) < 0.01);
+        let m = Model::default_model();
+        assert!(m.is_compatible());
+        // the default model agrees with the threshold rationale
+        let t = DEFAULT_THRESHOLD;
+        let name_dob = lv(&[(Field::Name, 0), (Field::BirthDate, 0)]);
+        assert!(m.weight(&name_dob) > t);
+        assert!(m.weight(&lv(&[(Field::Name, 0)])) < t);
+        assert!(m.weight(&lv(&[(Field::Email, 0)])) > t);
+        let family = lv(&[(Field::Phone, 0), (Field::Name, 4), (Field::Gender, 0)]);
+        assert!(m.weight(&family) < t);
+        let typo = lv(&[(Field::Email, 2), (Field::Name, 0)]);
+        assert!(m.weight(&typo) > t);
+        let ex = m.explain(&name_dob);
+        assert_eq!(ex.len(), 2);
+        assert_eq!(ex[0].1, "exact");
+        assert!((ex.iter().map(|e| e.2).sum::<f64>() - m.weight(&name_dob)).abs() < 1e-9);
+        // serde round trip (the SQL layer stores the model as JSON)
+        let s = serde_json::to_string(&m).unwrap();
+        let back: Model = serde_json::from_str(&s).unwrap();
+        assert_eq!(back.m, m.m);
+    }
+
+    #[test]
+    fn missing_levels_are_neutral() {
+        let m = Model::default_model();
+        assert_eq!(m.weight(&Levels::default()), 0.0);
+        let a = lv(&[(Field::Email, 0)]);
+        let mut b = a;
+        b.set(Field::Gender, None);
+        assert_eq!(m.weight(&a), m.weight(&b));
+    }
+
+    /// Synthetic comparison vectors from known m/u and λ (fields missing at random).
+    fn synth(n: usize, prior: f64, m: &[Vec<f64>], u: &[Vec<f64>], seed: u64) -> Vec<Levels> {
+        let mut r = SplitMix64(seed);
+        let draw = |p: &[f64], r: &mut SplitMix64| -> u8 {
+            let x = r.unit();
+            let mut acc = 0.0;
+            for (i, q) in p.iter().enumerate() {
+                acc += q;
+                if x < acc {
+                    return i as u8;
+                }
+            }
+            (p.len() - 1) as u8
+        };
+        (0..n)
+            .map(|_| {
+                let is_match = r.unit() < prior;
+                let mut l = Levels::default();
+                for f in Field::ALL {
+                    if r.unit() < 0.2 {
+                        continue; // missing
+                    }
+                    let p = if is_match { &m[f.index()] } else { &u[f.index()] };
+                    l.set(f, Some(draw(p, &mut r)));
+                }
+                l
+            })
+            .collect()
+    }
+
+    fn true_params() -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        let m = vec![
+            vec![0.60, 0.05, 0.15, 0.10, 0.10],
+            vec![0.55, 0.10, 0.05, 0.30],
+            vec![0.65, 0.10, 0.25],
+            vec![0.80, 0.08, 0.05, 0.07],
+            vec![0.90, 0.05, 0.05],
+            vec![0.70, 0.05, 0.25],
+            vec![0.50, 0.50],
+            vec![0.50, 0.20, 0.15, 0.15],
+            vec![0.95, 0.05],
+        ];
+        let u = vec![
+            vec![0.02, 0.005, 0.03, 0.10, 0.845],
+            vec![0.01, 0.005, 0.01, 0.975],
+            vec![0.01, 0.02, 0.97],
+            vec![0.02, 0.05, 0.13, 0.80],
+            vec![0.005, 0.01, 0.985],
+            vec![0.01, 0.02, 0.97],
+            vec![0.02, 0.98],
+            vec![0.03, 0.07, 0.20, 0.70],
+            vec![0.5, 0.5],
+        ];
+        (m, u)
+    }
+
+    #[test]
+    fn em_recovers_m() {
+        let (m, u) = true_params();
+        let data = synth(60_000, 0.25, &m, &u, 42);
+        let model = em_unguarded(&data, &u, None, 500, 1e-7);
+        assert!(model.converged, "iterations {}", model.iterations);
+        assert!((model.prior - 0.25).abs() < 0.02, "prior {}", model.prior);
+        for f in Field::ALL {
+            for (l, (&a, &b)) in model.m[f.index()].iter().zip(&m[f.index()]).enumerate() {
+                assert!((a - b).abs() < 0.05, "{} level {l}: {a} vs {b}", f.name());
+            }
+        }
+        // deterministic: same input, same model
+        let again = em_unguarded(&data, &u, None, 500, 1e-7);
+        assert_eq!(again, model);
+        // em() = the same plus safeguards, still close
+        let guarded = em(&data, &u, None, 500, 1e-7);
+        assert!(guarded.converged);
+        assert!((guarded.m[0][0] - m[0][0]).abs() < 0.05);
+        // log-likelihood improves over the starting point
+        let start = em_unguarded(&data, &u, None, 1, 0.0);
+        assert!(model.log_likelihood > start.log_likelihood);
+    }
+
+    #[test]
+    fn estimate_u_from_random_pairs() {
+        use super::super::Rec;
+        use crate::normalise::Attr;
+        let recs: Vec<Rec> = (0..200)
+            .map(|i| {
+                Rec::new(i)
+                    .with(Attr::Gender, if i % 2 == 0 { "f" } else { "m" })
+                    .with(Attr::Email, &format!("person{i}@mail.com"))
+            })
+            .collect();
+        let prep: Vec<Prepared> = recs.iter().map(Prepared::new).collect();
+        let u = estimate_u(&prep, 20_000, 1);
+        assert_eq!(u, estimate_u(&prep, 20_000, 1));
+        let g = &u[Field::Gender.index()];
+        assert!((g[0] - 0.5).abs() < 0.03, "{g:?}");
+        // no random pair shares an e-mail: only the Laplace pseudo-count is left
+        let e = &u[Field::Email.index()];
+        assert!(e[0] < 1e-3 && e[0] > 0.0);
+        // a field never present: uniform
+        let n = &u[Field::NationalId.index()];
+        assert!(n.iter().all(|x| (x - 1.0 / 3.0).abs() < 1e-12));
+        for row in &u {
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn tf_lowers_weight_of_common_names() {
+        let model = Model::default_model();
+        let mut names: Vec<String> = vec!["mehmet yilmaz".to_string(); 300];
+        names.push("zeynep kocabiyikoglu".to_string());
+        for i in 0..2000 {
+            names.push(format!("name{i} surname{i}"));
+        }
+        let tf = TermFreq::build(names.iter().map(String::as_str));
+        let exact = lv(&[(Field::Name, 0), (Field::BirthDate, 0)]);
+        let base = model.weight(&exact);
+        let common = model.weight_tf(&exact, tf.u("mehmet yilmaz"));
+        let rare = model.weight_tf(&exact, tf.u("zeynep kocabiyikoglu"));
+        assert!(common < base - 5.0, "{common} vs {base}");
+        assert!(rare > base && rare <= base + 2.0 + 1e-9, "{rare} vs {base}");
+        // only the exact level is adjusted
+        let jw = lv(&[(Field::Name, 2)]);
+        assert_eq!(model.weight_tf(&jw, tf.u("mehmet yilmaz")), model.weight(&jw));
+        // too few names: no adjustment
+        let small = TermFreq::build(["a b", "a b", "c d"]);
+        assert_eq!(small.u("a b"), None);
+    }
+
+    #[test]
+    fn strong_identifier_safeguards() {
+        let (m, u) = true_params();
+        let mut model = Model { m, u, prior: 0.2, iterations: 1, converged: true, log_likelihood: 0.0 };
+        // a degenerate EM result: e-mail exact no likelier for matches than for non-matches,
+        // national id conflicts common among "matches", e-mail typo level at the floor
+        model.m[Field::Email.index()] = vec![0.01, 0.0001, 0.0001, 0.9898];
+        model.m[Field::NationalId.index()] = vec![0.5, 0.1, 0.4];
+        let notes = apply_safeguards(&mut model);
+        assert!(notes.len() >= 3, "{notes:?}");
+        assert!(model.level_weight(Field::Email, 0) >= STRONG_EXACT_MIN_BITS - 1e-9);
+        assert!(model.level_weight(Field::Email, 1) >= TYPO_MIN_BITS - 1e-9);
+        assert!(model.level_weight(Field::Email, 2) >= TYPO_MIN_BITS - 1e-9);
+        assert!(model.level_weight(Field::NationalId, 2) <= -NATIONAL_ID_CONFLICT_BITS + 1e-9);
+        for row in &model.m {
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            assert!(row.iter().all(|x| *x >= M_MIN * 0.99));
+        }
+        // applied twice: nothing more to do
+        assert!(apply_safeguards(&mut model).is_empty());
+    }
+
+    #[test]
+    fn conflict_negative_typo_positive() {
+        let model = Model::default_model();
+        // same name and birth date but two different national ids: not a match
+        let conflict = lv(&[(Field::Name, 0), (Field::BirthDate, 0), (Field::NationalId, 2)]);
+        assert!(model.level_weight(Field::NationalId, 2) <= -NATIONAL_ID_CONFLICT_BITS + 1e-9);
+        assert!(model.weight(&conflict) < DEFAULT_THRESHOLD);
+        // one-character typos in e-mail and phone still count for the match
+        assert!(model.level_weight(Field::Email, 2) > 0.0);
+        assert!(model.level_weight(Field::Phone, 1) > 0.0);
+        let typo = lv(&[(Field::Email, 2), (Field::Name, 0)]);
+        assert!(model.weight(&typo) > DEFAULT_THRESHOLD);
+    }
+}

@@ -1,0 +1,217 @@
+//! The set-based statements that turn a source table's rows into `cdp.records`.
+//!
+//! Pure string building (no PostgreSQL here), so the shape of every statement is unit-tested.
+//! `cdp.sync_source` (whole table) and the worker (a batch of changed keys) run the very same
+//! statements; the only difference is the optional key filter `$2`.
+
+use crate::normalise::Attr;
+
+/// A source column as the sync statements need it: already-quoted identifier and its type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// `quote_ident(attname)`
+    pub ident: String,
+    /// `format_type(atttypid, atttypmod)`, e.g. `text`, `date`, `timestamp with time zone`
+    pub type_name: String,
+}
+
+/// Everything needed to build the sync statements of one source.
+#[derive(Clone, Debug)]
+pub struct SourcePlan {
+    /// Schema-qualified, quoted table name (`regclass::text` under a fixed search_path).
+    pub table: String,
+    pub key: Column,
+    /// Mapped attributes, in `Attr::ALL` order.
+    pub mapped: Vec<(Attr, Column)>,
+}
+
+fn is_date_like(type_name: &str) -> bool {
+    matches!(
+        type_name,
+        "date" | "timestamp without time zone" | "timestamp with time zone"
+    )
+}
+
+/// SQL expression giving the raw text of a mapped column. Dates are rendered ISO explicitly so
+/// the session's DateStyle cannot change what the normaliser sees.
+fn raw_text_expr(col: &Column) -> String {
+    if is_date_like(&col.type_name) {
+        format!("pg_catalog.to_char(s.{}, 'YYYY-MM-DD')", col.ident)
+    } else {
+        format!("s.{}::text", col.ident)
+    }
+}
+
+impl SourcePlan {
+    fn raw_items(&self) -> Vec<String> {
+        Attr::ALL
+            .iter()
+            .map(|a| match self.mapped.iter().find(|(m, _)| m == a) {
+                Some((_, col)) => raw_text_expr(col),
+                None => "NULL::text".to_string(),
+            })
+            .collect()
+    }
+
+    fn raw_array(&self) -> String {
+        format!("ARRAY[{}]", self.raw_items().join(", "))
+    }
+
+    fn original_object(&self) -> String {
+        let pairs: Vec<String> = self
+            .mapped
+            .iter()
+            .map(|(a, _)| format!("'{}', raw[{}]", a.name(), a.index() + 1))
+            .collect();
+        format!("pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object({}))", pairs.join(", "))
+    }
+
+    /// Filter on the source's key: all rows, or only the keys in `$2` (text[]), compared in the
+    /// key's own type so the source's unique index serves the look-up.
+    fn key_filter(&self, keyed: bool) -> String {
+        let mut f = format!("s.{} IS NOT NULL", self.key.ident);
+        if keyed {
+            f.push_str(&format!(
+                " AND s.{} OPERATOR(pg_catalog.=) ANY ($2::{}[])",
+                self.key.ident, self.key.type_name
+            ));
+        }
+        f
+    }
+
+    /// Upsert the source's rows into cdp.records. `$1` = source_id, `$2` = keys (when keyed).
+    /// Returns one row: (inserted bigint, updated bigint). Unchanged rows are not rewritten.
+    pub fn upsert_sql(&self, keyed: bool) -> String {
+        let cols: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
+        let values: Vec<String> = Attr::ALL
+            .iter()
+            .map(|a| {
+                let v = format!("n[{}]", a.index() + 1);
+                if *a == Attr::BirthDate {
+                    format!("{v}::date")
+                } else {
+                    v
+                }
+            })
+            .collect();
+        let set: Vec<String> = cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+        let old_row: Vec<String> = cols.iter().map(|c| format!("r.{c}")).collect();
+        let new_row: Vec<String> = cols.iter().map(|c| format!("EXCLUDED.{c}")).collect();
+        format!(
+            "WITH src AS (\n\
+             \x20 SELECT s.{key}::text AS source_key, {raw} AS raw\n\
+             \x20   FROM {table} s\n\
+             \x20  WHERE {filter}\n\
+             ), norm AS (\n\
+             \x20 SELECT source_key, raw, cdp._normalise_row(raw) AS n FROM src\n\
+             ), up AS (\n\
+             \x20 INSERT INTO cdp.records AS r (source_id, source_key, {cols}, original, quality)\n\
+             \x20 SELECT $1, source_key, {values}, {original}, n[{q}]::jsonb\n\
+             \x20   FROM norm\n\
+             \x20 ON CONFLICT (source_id, source_key) DO UPDATE\n\
+             \x20   SET {set}, original = EXCLUDED.original, quality = EXCLUDED.quality,\n\
+             \x20       updated_at = pg_catalog.now()\n\
+             \x20 WHERE ROW({old_row}, r.original, r.quality)\n\
+             \x20       IS DISTINCT FROM ROW({new_row}, EXCLUDED.original, EXCLUDED.quality)\n\
+             \x20 RETURNING (r.xmax OPERATOR(pg_catalog.=) '0'::xid) AS inserted\n\
+             )\n\
+             SELECT pg_catalog.count(*) FILTER (WHERE inserted)::bigint,\n\
+             \x20      pg_catalog.count(*) FILTER (WHERE NOT inserted)::bigint\n\
+             \x20 FROM up",
+            key = self.key.ident,
+            raw = self.raw_array(),
+            table = self.table,
+            filter = self.key_filter(keyed),
+            cols = cols.join(", "),
+            values = values.join(", "),
+            original = self.original_object(),
+            q = Attr::COUNT + 1,
+            set = set.join(", "),
+            old_row = old_row.join(", "),
+            new_row = new_row.join(", "),
+        )
+    }
+
+    /// Remove records whose source row is gone. `$1` = source_id, `$2` = keys (when keyed).
+    pub fn delete_sql(&self, keyed: bool) -> String {
+        let restrict = if keyed { "\n   AND r.source_key OPERATOR(pg_catalog.=) ANY ($2)" } else { "" };
+        format!(
+            "DELETE FROM cdp.records r\n\
+             \x20WHERE r.source_id OPERATOR(pg_catalog.=) $1{restrict}\n\
+             \x20  AND NOT EXISTS (SELECT 1 FROM {table} s\n\
+             \x20                   WHERE s.{key} OPERATOR(pg_catalog.=) r.source_key::{ktype})",
+            table = self.table,
+            key = self.key.ident,
+            ktype = self.key.type_name,
+        )
+    }
+
+    /// Keep source rows with a NULL key (they cannot become records) in cdp.quarantine.
+    /// Replaces the previous sync's null-key entries, so reruns do not pile them up. `$2` = detail text.
+    pub fn quarantine_null_keys_sql(&self) -> String {
+        format!(
+            "WITH gone AS (\n\
+             \x20 DELETE FROM cdp.quarantine q\n\
+             \x20  WHERE q.source_id OPERATOR(pg_catalog.=) $1 AND q.reason OPERATOR(pg_catalog.=) 'null_key'\n\
+             )\n\
+             INSERT INTO cdp.quarantine (source_id, source_key, reason, detail, row_data)\n\
+             SELECT $1, NULL, 'null_key', $2, pg_catalog.to_jsonb(s)\n\
+             \x20 FROM {table} s\n\
+             \x20WHERE s.{key} IS NULL",
+            table = self.table,
+            key = self.key.ident,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> SourcePlan {
+        SourcePlan {
+            table: "demo.web_signups".into(),
+            key: Column { ident: "signup_id".into(), type_name: "bigint".into() },
+            mapped: vec![
+                (Attr::Email, Column { ident: "email".into(), type_name: "text".into() }),
+                (Attr::BirthDate, Column { ident: "\"Birth Date\"".into(), type_name: "date".into() }),
+            ],
+        }
+    }
+
+    #[test]
+    fn raw_array_has_one_slot_per_attribute_in_order() {
+        let p = plan();
+        let slots = p.raw_items();
+        assert_eq!(slots.len(), Attr::COUNT);
+        assert_eq!(slots.iter().filter(|s| *s == "NULL::text").count(), Attr::COUNT - 2);
+        assert_eq!(slots[Attr::Email.index()], "s.email::text");
+        assert_eq!(slots[Attr::BirthDate.index()], "pg_catalog.to_char(s.\"Birth Date\", 'YYYY-MM-DD')");
+    }
+
+    #[test]
+    fn keyed_statements_filter_on_the_key_in_its_own_type() {
+        let p = plan();
+        assert!(p.upsert_sql(true).contains("s.signup_id OPERATOR(pg_catalog.=) ANY ($2::bigint[])"));
+        assert!(!p.upsert_sql(false).contains("$2"));
+        assert!(p.delete_sql(true).contains("ANY ($2)"));
+        assert!(p.delete_sql(false).contains("r.source_key::bigint"));
+        assert!(!p.delete_sql(false).contains("$2"));
+    }
+
+    #[test]
+    fn original_keeps_only_mapped_attributes() {
+        let o = plan().original_object();
+        assert!(o.contains("'email', raw[4]"));
+        assert!(o.contains("'birth_date', raw[6]"));
+        assert!(!o.contains("first_name"));
+    }
+
+    #[test]
+    fn upsert_skips_unchanged_rows_and_reads_quality_after_the_values() {
+        let sql = plan().upsert_sql(false);
+        assert!(sql.contains("IS DISTINCT FROM"));
+        assert!(sql.contains(&format!("n[{}]::jsonb", Attr::COUNT + 1)));
+        assert!(sql.contains("n[6]::date"));
+    }
+}

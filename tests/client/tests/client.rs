@@ -1,0 +1,187 @@
+//! Layer 4: pg_cdp as applications and DBAs meet it — separate connections to a real cluster
+//! with pg_cdp in shared_preload_libraries and the background worker running.
+
+use std::time::Duration;
+
+use pg_cdp_client_tests::{connect, wait_for_i64, Client};
+use postgres::error::SqlState;
+
+fn sqlstate_of(c: &mut Client, sql: &str) -> (SqlState, String) {
+    let err = c.batch_execute(sql).expect_err(sql);
+    let db = err.as_db_error().unwrap_or_else(|| panic!("not a database error: {err}"));
+    (db.code().clone(), db.message().to_string())
+}
+
+fn fresh_table(c: &mut Client, name: &str) {
+    c.batch_execute(&format!(
+        "DROP TABLE IF EXISTS public.{name};
+         CREATE TABLE public.{name} (id integer PRIMARY KEY, mail text, first text, last text, gsm text, born text);
+         INSERT INTO public.{name}
+         SELECT g, 'person' || g || '@example-mail.com', 'Ayşe', 'Yılmaz' || g, '0532 100 ' || lpad(g::text, 4, '0'), '1990-01-01'
+           FROM generate_series(1, 200) g;"
+    ))
+    .unwrap();
+    c.query_one(
+        &format!(
+            "SELECT cdp.add_source('public.{name}', 'id',
+               '{{\"email\":\"mail\",\"first_name\":\"first\",\"last_name\":\"last\",\"phone\":\"gsm\",\"birth_date\":\"born\"}}')"
+        ),
+        &[],
+    )
+    .unwrap();
+}
+
+#[test]
+fn errors_carry_fitting_sqlstates_and_name_the_culprit() {
+    let mut c = connect();
+    c.batch_execute(
+        "DROP TABLE IF EXISTS public.err_t CASCADE; DROP VIEW IF EXISTS public.err_v;
+         CREATE TABLE public.err_t (id int PRIMARY KEY, nick text, mail text);
+         CREATE VIEW public.err_v AS SELECT * FROM public.err_t;",
+    )
+    .unwrap();
+    let cases: [(&str, SqlState, &str); 7] = [
+        ("SELECT cdp.add_source('public.err_v', 'id', '{\"email\":\"mail\"}')", SqlState::WRONG_OBJECT_TYPE, "err_v"),
+        ("SELECT cdp.add_source('public.err_t', 'id', '{\"email\":\"nosuch\"}')", SqlState::UNDEFINED_COLUMN, "nosuch"),
+        ("SELECT cdp.add_source('public.err_t', 'id', '{\"shoe_size\":\"nick\"}')", SqlState::INVALID_PARAMETER_VALUE, "shoe_size"),
+        ("SELECT cdp.add_source('public.err_t', 'nick', '{\"email\":\"mail\"}')", SqlState::INVALID_COLUMN_REFERENCE, "nick"),
+        ("SELECT cdp.add_source('public.err_t', 'nokey', '{\"email\":\"mail\"}')", SqlState::UNDEFINED_COLUMN, "nokey"),
+        ("SELECT cdp.sync_source('public.err_t')", SqlState::UNDEFINED_OBJECT, "err_t"),
+        ("SELECT cdp.add_source('public.no_such_table', 'id', '{}')", SqlState::UNDEFINED_TABLE, "no_such_table"),
+    ];
+    for (sql, code, name) in cases {
+        let (got, msg) = sqlstate_of(&mut c, sql);
+        assert_eq!(got, code, "{sql}: {msg}");
+        assert!(msg.contains(name), "{sql}: message {msg:?} should name {name}");
+    }
+    c.query_one("SELECT cdp.add_source('public.err_t', 'id', '{\"email\":\"mail\"}')", &[]).unwrap();
+    let (got, msg) = sqlstate_of(&mut c, "SELECT cdp.add_source('public.err_t', 'id', '{\"email\":\"mail\"}')");
+    assert_eq!(got, SqlState::DUPLICATE_OBJECT, "{msg}");
+    c.batch_execute("SELECT cdp.drop_source('public.err_t'); DROP TABLE public.err_t CASCADE;").unwrap();
+}
+
+#[test]
+fn the_worker_applies_changes_on_its_own() {
+    let mut c = connect();
+    fresh_table(&mut c, "cap_t");
+    let n: i64 = c.query_one("SELECT cdp.sync_source('public.cap_t')", &[]).unwrap().get(0);
+    assert_eq!(n, 200);
+    c.batch_execute(
+        "INSERT INTO public.cap_t VALUES (201, 'new.person@gmail.com', 'Çağrı', 'Öztürk', '+90 555 123 45 67', '05.06.1977');
+         UPDATE public.cap_t SET mail = 'changed@gmail.com' WHERE id = 1;
+         DELETE FROM public.cap_t WHERE id BETWEEN 150 AND 200;",
+    )
+    .unwrap();
+    // no cdp.process_changes() here: only the background worker can apply these
+    let got = wait_for_i64(&mut c, "SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.cap_t'::regclass", 150, Duration::from_secs(30));
+    assert_eq!(got, 150, "worker should leave 200 + 1 - 51 records");
+    let email: String = c
+        .query_one("SELECT r.email FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.cap_t'::regclass AND r.source_key = '1'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(email, "changed@gmail.com");
+    let name: String = c
+        .query_one("SELECT r.first_name || ' ' || r.last_name FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.cap_t'::regclass AND r.source_key = '201'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "cagri ozturk");
+    let queued: i64 = c.query_one("SELECT count(*) FROM cdp.change_queue", &[]).unwrap().get(0);
+    assert_eq!(queued, 0);
+}
+
+#[test]
+fn bad_rows_are_flagged_and_do_not_stop_the_worker() {
+    let mut c = connect();
+    fresh_table(&mut c, "junk_t");
+    c.query_one("SELECT cdp.sync_source('public.junk_t')", &[]).unwrap();
+    let pid_before: i32 = c.query_one("SELECT worker_pid FROM cdp.worker_status()", &[]).unwrap().get(0);
+    c.batch_execute(
+        "INSERT INTO public.junk_t VALUES
+           (301, repeat('x', 100000), E'\\u0001\\u0002', '😀😀', 'call me maybe', '31/31/2020'),
+           (302, 'test@test.com', 'N/A', 'Κωνσταντίνος', '0000000000', '30.02.1990'),
+           (303, '', '', '', '', '');",
+    )
+    .unwrap();
+    let got = wait_for_i64(
+        &mut c,
+        "SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.junk_t'::regclass AND r.source_key IN ('301','302','303')",
+        3,
+        Duration::from_secs(30),
+    );
+    assert_eq!(got, 3, "every bad row is kept as a record");
+    let flags: String = c
+        .query_one("SELECT r.quality::text FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.junk_t'::regclass AND r.source_key = '302'", &[])
+        .unwrap()
+        .get(0);
+    assert!(flags.contains("\"email\": \"placeholder\""), "{flags}");
+    assert!(flags.contains("\"birth_date\": \"impossible_date\""), "{flags}");
+    let long: String = c
+        .query_one("SELECT r.quality->>'email' FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.junk_t'::regclass AND r.source_key = '301'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(long, "too_long");
+    let pid_after: i32 = c.query_one("SELECT worker_pid FROM cdp.worker_status()", &[]).unwrap().get(0);
+    assert_eq!(pid_before, pid_after, "the worker kept running");
+}
+
+#[test]
+fn worker_status_names_the_worker_and_its_database() {
+    let mut c = connect();
+    let row = c.query_one("SELECT preloaded, worker_pid, worker_database FROM cdp.worker_status()", &[]).unwrap();
+    assert!(row.get::<_, bool>(0));
+    assert!(row.get::<_, Option<i32>>(1).is_some(), "worker pid visible in pg_stat_activity");
+    let db: String = c.query_one("SELECT current_database()::text", &[]).unwrap().get(0);
+    assert_eq!(row.get::<_, String>(2), db);
+}
+
+#[test]
+fn concurrent_syncs_and_the_worker_leave_exactly_one_record_per_row() {
+    let mut c = connect();
+    fresh_table(&mut c, "conc_t");
+    let mut handles = Vec::new();
+    for t in 0..2 {
+        handles.push(std::thread::spawn(move || {
+            let mut c = connect();
+            for _ in 0..5 {
+                c.query_one("SELECT cdp.sync_source('public.conc_t')", &[]).unwrap();
+            }
+            t
+        }));
+    }
+    let writer = std::thread::spawn(|| {
+        let mut c = connect();
+        for i in 0..50 {
+            let id = 1000 + i;
+            c.execute(
+                "INSERT INTO public.conc_t VALUES ($1, 'w' || $1 || '@gmail.com', 'Mehmet', 'Kaya', NULL, NULL)",
+                &[&id],
+            )
+            .unwrap();
+            if i % 5 == 0 {
+                c.execute("DELETE FROM public.conc_t WHERE id = $1", &[&(i + 1)]).unwrap();
+            }
+        }
+    });
+    for h in handles {
+        h.join().unwrap();
+    }
+    writer.join().unwrap();
+    let want: i64 = c.query_one("SELECT count(*) FROM public.conc_t", &[]).unwrap().get(0);
+    let got = wait_for_i64(
+        &mut c,
+        "SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.conc_t'::regclass",
+        want,
+        Duration::from_secs(30),
+    );
+    assert_eq!(got, want);
+    let dupes: i64 = c
+        .query_one("SELECT count(*) FROM (SELECT source_id, source_key FROM cdp.records GROUP BY 1, 2 HAVING count(*) > 1) d", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(dupes, 0);
+    let orphans: i64 = c
+        .query_one("SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.conc_t'::regclass AND NOT EXISTS (SELECT 1 FROM public.conc_t t WHERE t.id::text = r.source_key)", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(orphans, 0);
+}
