@@ -383,8 +383,8 @@ fn _sync_source(source_table: pg_sys::Oid) -> i64 {
             NOTICE,
             Code::ERRCODE_SUCCESSFUL_COMPLETION,
             format!(
-                "source {}: {} records ({} inserted, {} updated, {} deleted, {} quarantined) in {:.1} s",
-                source_id, stats.records, stats.inserted, stats.updated, stats.deleted, stats.quarantined, stats.seconds
+                "source {}: {} records ({} inserted, {} updated, {} deleted, {} quarantined)",
+                source_id, stats.records, stats.inserted, stats.updated, stats.deleted, stats.quarantined
             )
         );
         Ok(stats.records)

@@ -5,7 +5,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use super::name::{fold, fold_small};
-use super::reason;
+use super::{find_byte, reason, words};
 use super::words::Words;
 
 /// Street abbreviations (folded token → expansion), applied token-wise.
@@ -64,12 +64,20 @@ fn expand(tok: &str, first: bool, more: bool) -> Option<&'static str> {
 /// "hauptstrasse 5", "12 High St." → "12 high street"; a leading "St."/"Dr." followed by more
 /// words is "saint"/"doctor"). None when nothing is left.
 pub fn street(v: &str) -> Option<String> {
-    let f = fold(v);
+    let mut buf = [0u8; 128];
+    let owned;
+    let f = match fold_small(v, &mut buf) {
+        Some(f) => f,
+        None => {
+            owned = fold(v);
+            owned.as_str()
+        }
+    };
     if f.is_empty() {
         return None;
     }
     let mut out = String::with_capacity(f.len() + 16);
-    let mut toks = f.split(' ').peekable();
+    let mut toks = words(f).peekable();
     let mut first = true;
     while let Some(t) = toks.next() {
         if !out.is_empty() {
@@ -613,11 +621,11 @@ pub const COUNTRY_ALIASES: &[(&str, &str)] = &[
 /// more than one word ("Bosnia & Herzegovina" = "Bosnia and Herzegovina").
 fn country_key(v: &str) -> String {
     let f = fold(v);
-    if !f.contains(' ') {
+    if find_byte(&f, b' ').is_none() {
         return f;
     }
     let mut out = String::with_capacity(f.len());
-    for t in f.split(' ').filter(|t| !is_stop_word(t)) {
+    for t in words(&f).filter(|t| !is_stop_word(t)) {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -634,7 +642,7 @@ fn is_stop_word(t: &str) -> bool {
 /// as `f`); returns the length.
 fn drop_stop_words(f: &str, out: &mut [u8]) -> usize {
     let mut n = 0;
-    for t in f.split(' ').filter(|t| !is_stop_word(t)) {
+    for t in words(&f).filter(|t| !is_stop_word(t)) {
         if n > 0 {
             out[n] = b' ';
             n += 1;
@@ -695,7 +703,7 @@ pub fn country(v: &str) -> Result<&'static str, &'static str> {
     let mut buf = [0u8; 48];
     let found = match fold_small(v, &mut buf) {
         // short ASCII ("TR", "deu", "Germany", "United Kingdom"): no allocation
-        Some(f) if !f.contains(' ') => map.get(f),
+        Some(f) if find_byte(f, b' ').is_none() => map.get(f),
         Some(f) => {
             let mut key = [0u8; 48];
             let n = drop_stop_words(f, &mut key);

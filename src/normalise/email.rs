@@ -1,6 +1,6 @@
 //! E-mail addresses: validation, lowercasing, placeholder detection and a blocking key.
 
-use super::reason;
+use super::{find_byte, reason, rfind_byte};
 use super::words::Words;
 
 /// Domains whose every address is a placeholder.
@@ -151,9 +151,9 @@ pub fn normalise(raw: &str) -> Result<String, &'static str> {
 /// Placeholder address (both parts lowercase, already valid).
 pub fn is_placeholder(local: &str, domain: &str) -> bool {
     // the last two labels decide ("mail.example.com" → "example.com")
-    let last_dot = domain.rfind('.').unwrap_or(0);
+    let last_dot = rfind_byte(domain, b'.').unwrap_or(0);
     let tld = &domain[(last_dot + 1).min(domain.len())..];
-    let registrable = match domain[..last_dot].rfind('.') {
+    let registrable = match rfind_byte(&domain[..last_dot], b'.') {
         Some(i) => &domain[i + 1..],
         None => domain,
     };
@@ -161,7 +161,7 @@ pub fn is_placeholder(local: &str, domain: &str) -> bool {
         return true;
     }
     // the part before a +tag decides
-    let base = match local.find('+') {
+    let base = match find_byte(local, b'+') {
         Some(i) => &local[..i],
         None => local,
     };

@@ -213,6 +213,37 @@ pub(crate) fn fast_trim(v: &str) -> &str {
     }
 }
 
+/// Position of the first byte `b` (ASCII) in `s`: a plain loop, cheaper than `str::find`'s
+/// memchr on the short strings handled here.
+#[inline]
+pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
+}
+
+/// Position of the last byte `b` (ASCII) in `s`.
+#[inline]
+pub(crate) fn rfind_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().rposition(|c| c == b)
+}
+
+/// The space-separated words of a folded string (no empty words for the folded form, which
+/// has single spaces and no leading or trailing one).
+#[inline]
+pub(crate) fn words(s: &str) -> impl Iterator<Item = &str> {
+    let mut rest = s;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (w, r) = match find_byte(rest, b' ') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, ""),
+        };
+        rest = r;
+        Some(w)
+    })
+}
+
 /// True when `v` has more than `max` chars (cheap: no counting when the byte length is small).
 #[inline]
 pub(crate) fn exceeds_chars(v: &str, max: usize) -> bool {

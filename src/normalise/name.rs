@@ -5,7 +5,7 @@
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 use unicode_normalization::UnicodeNormalization;
 
-use super::reason;
+use super::{find_byte, reason, rfind_byte, words};
 use super::words::Words;
 
 /// Result of [`fold_full`].
@@ -324,7 +324,7 @@ fn strip_affixes(s: &str, allow_empty: bool) -> (usize, usize) {
     let mut start = 0;
     while start < s.len() {
         let rest = &s[start..];
-        let (tok, next) = match rest.find(' ') {
+        let (tok, next) = match find_byte(rest, b' ') {
             Some(i) => (&rest[..i], Some(start + i + 1)),
             None => (rest, None),
         };
@@ -342,7 +342,7 @@ fn strip_affixes(s: &str, allow_empty: bool) -> (usize, usize) {
         }
     }
     let mut end = s.len();
-    while let Some(i) = s[start..end].rfind(' ') {
+    while let Some(i) = rfind_byte(&s[start..end], b' ') {
         if is_suffix(&s[start + i + 1..end]) {
             end = start + i;
         } else {
@@ -354,7 +354,7 @@ fn strip_affixes(s: &str, allow_empty: bool) -> (usize, usize) {
 
 /// Every token is an honorific or a suffix ("Jr.", "PhD", "Mr").
 fn only_affixes(s: &str) -> bool {
-    !s.is_empty() && s.split(' ').all(|t| is_honorific(t) || is_suffix(t))
+    !s.is_empty() && words(s).all(|t| is_honorific(t) || is_suffix(t))
 }
 
 /// One letter repeated (spaces ignored), at least three times: "aaaa", "X X X".
@@ -432,7 +432,7 @@ impl FullName {
 /// Normalise a full name. A comma means "Last, First" (unless what follows it is only suffixes
 /// or titles: "Smith, Jr."); the result is always in "first last" order.
 pub fn parse_full(v: &str) -> Result<Option<FullName>, &'static str> {
-    if let Some(comma) = v.find(',') {
+    if let Some(comma) = find_byte(v, b',') {
         let fa = fold_full(&v[..comma]);
         let fb = fold_full(&v[comma + 1..]);
         if fa.has_digit || fb.has_digit {
@@ -451,7 +451,7 @@ pub fn parse_full(v: &str) -> Result<Option<FullName>, &'static str> {
             if is_repeated_letter(&full) {
                 return Err(reason::PLACEHOLDER);
             }
-            let first_end = b.find(' ').unwrap_or(b.len());
+            let first_end = find_byte(b, b' ').unwrap_or(b.len());
             return Ok(Some(FullName { full, first_end, last_start: Some(last_start) }));
         }
         // "Smith, Jr." / ", Ayşe" / "Yılmaz," : one side only
@@ -474,8 +474,8 @@ fn split_plain(full: String) -> Option<FullName> {
     if full.is_empty() {
         return None;
     }
-    let first_end = full.find(' ').unwrap_or(full.len());
-    let last_start = full.rfind(' ').map(|i| i + 1);
+    let first_end = find_byte(&full, b' ').unwrap_or(full.len());
+    let last_start = rfind_byte(&full, b' ').map(|i| i + 1);
     Some(FullName { full, first_end, last_start })
 }
 

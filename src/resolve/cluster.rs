@@ -46,8 +46,46 @@ pub struct Clustering {
 /// Minimum size of both clusters for the weak-bridge rule.
 pub const WEAK_BRIDGE_MIN_SIZE: u32 = 3;
 
+/// Upper bound on passes over the weak edges (each pass but the last fuses something; real
+/// data needs two or three).
+const MAX_WEAK_PASSES: usize = 64;
+
+/// Adjacency lists of the weak edges (compressed sparse rows).
+struct Csr {
+    start: Vec<u32>,
+    to: Vec<u32>,
+}
+
+impl Csr {
+    fn new(n: usize, edges: &[Edge]) -> Csr {
+        let mut start = vec![0u32; n + 1];
+        for e in edges {
+            start[e.a as usize + 1] += 1;
+            start[e.b as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut to = vec![0u32; start[n] as usize];
+        for e in edges {
+            to[fill[e.a as usize] as usize] = e.b;
+            fill[e.a as usize] += 1;
+            to[fill[e.b as usize] as usize] = e.a;
+            fill[e.b as usize] += 1;
+        }
+        Csr { start, to }
+    }
+
+    fn neighbours(&self, x: u32) -> &[u32] {
+        &self.to[self.start[x as usize] as usize..self.start[x as usize + 1] as usize]
+    }
+}
+
 struct Dsu<'a> {
     parent: Vec<u32>,
+    /// Circular linked lists of cluster members (splicing two lists is O(1)).
+    next: Vec<u32>,
     size: Vec<u32>,
     /// Per root: the cluster's members that have cannot-link partners (few: only where a
     /// steward said "not the same person").
@@ -74,7 +112,14 @@ impl<'a> Dsu<'a> {
             .enumerate()
             .filter_map(|(i, v)| v.filter(|s| !s.is_empty()).map(|s| (i as u32, vec![s])))
             .collect();
-        Dsu { parent: (0..n as u32).collect(), size: vec![1; n], constrained, partners, ids }
+        Dsu {
+            parent: (0..n as u32).collect(),
+            next: (0..n as u32).collect(),
+            size: vec![1; n],
+            constrained,
+            partners,
+            ids,
+        }
     }
 
     /// Whether the clusters of roots `ra` and `rb` hold two ids that differ by more than a
@@ -93,6 +138,29 @@ impl<'a> Dsu<'a> {
             x = gp;
         }
         x
+    }
+
+    /// Number of edges of `adj` between the clusters of roots `ra` and `rb`, counting up to
+    /// `limit` (walks the smaller cluster's members: clusters are bounded by `max_size`).
+    fn links_between(&mut self, ra: u32, rb: u32, adj: &Csr, limit: usize) -> usize {
+        let (from, other) =
+            if self.size[ra as usize] <= self.size[rb as usize] { (ra, rb) } else { (rb, ra) };
+        let mut count = 0;
+        let mut x = from;
+        loop {
+            for &y in adj.neighbours(x) {
+                if self.find(y) == other {
+                    count += 1;
+                    if count >= limit {
+                        return count;
+                    }
+                }
+            }
+            x = self.next[x as usize];
+            if x == from {
+                return count;
+            }
+        }
     }
 
     /// Whether joining roots `ra` and `rb` keeps every cannot-link pair apart.
@@ -128,6 +196,7 @@ impl<'a> Dsu<'a> {
         };
         self.parent[child as usize] = root;
         self.size[root as usize] += self.size[child as usize];
+        self.next.swap(root as usize, child as usize);
         if let Some(mut c) = self.constrained.remove(&child) {
             self.constrained.entry(root).or_default().append(&mut c);
         }
@@ -149,11 +218,11 @@ impl<'a> Dsu<'a> {
 ///    such refusals count in `rejected_by_cannot_link`).
 /// 2. Strong edges (weight ≥ `weak_bridge_weight`), heaviest first (ties by (a, b)), are unioned
 ///    unless that would join a cannot-link pair or make a cluster larger than `max_size`.
-/// 3. Weak edges are then considered in rounds: the weak edges between two current clusters are
-///    counted, and the clusters are fused (same guards) when either has fewer than 3 records or
-///    at least 2 weak edges connect them; rounds repeat until nothing changes (fusing may bring
-///    a second edge between clusters). Otherwise a single weak edge between two clusters of ≥ 3
-///    is the classic bridge between two people's records and is refused.
+/// 3. Weak edges, heaviest first, fuse two clusters (same guards) when either has fewer than 3
+///    records or at least 2 weak edges connect the two clusters; passes over the weak edges
+///    repeat until nothing changes (a union may create a second link between clusters).
+///    Otherwise a single weak edge between two clusters of ≥ 3 records is the classic bridge
+///    between two people's records and is refused.
 ///
 /// Edges with a non-finite weight and self-loops are ignored.
 pub fn cluster(
@@ -227,50 +296,37 @@ pub fn cluster_guarded(
         }
     }
 
-    // weak edges, in rounds over the current pairs of clusters
-    loop {
-        let mut links: Vec<(u32, u32, usize)> = Vec::new(); // (root, root, edge order)
-        for (i, e) in weak.iter().enumerate() {
-            let (ra, rb) = (dsu.find(e.a), dsu.find(e.b));
-            if ra != rb {
-                links.push((ra.min(rb), ra.max(rb), i));
-            }
-        }
-        if links.is_empty() {
-            break;
-        }
-        links.sort_unstable();
-        // (root, root, first edge order, edge count), processed heaviest first
-        let mut groups: Vec<(u32, u32, usize, usize)> = Vec::new();
-        for &(ra, rb, i) in &links {
-            match groups.last_mut() {
-                Some(g) if g.0 == ra && g.1 == rb => g.3 += 1,
-                _ => groups.push((ra, rb, i, 1)),
-            }
-        }
-        groups.sort_by_key(|g| g.2);
+    // weak edges: heaviest first; between two clusters of ≥ 3 records a weak edge only fuses
+    // them when another weak edge also connects them. Passes repeat while something changes,
+    // because a union can turn two earlier single bridges into a double link.
+    let adj = Csr::new(n, weak);
+    for _pass in 0..MAX_WEAK_PASSES {
         let mut changed = false;
         let (mut weak_rej, mut cl_rej, mut size_rej, mut id_rej) = (0, 0, 0, 0);
-        for (ra, rb, _, count) in groups {
-            if dsu.find(ra) != ra || dsu.find(rb) != rb {
-                continue; // one side grew in this round: look again next round
+        for e in weak {
+            let (ra, rb) = (dsu.find(e.a), dsu.find(e.b));
+            if ra == rb {
+                continue;
             }
             let (sa, sb) = (dsu.size[ra as usize], dsu.size[rb as usize]);
-            if sa >= WEAK_BRIDGE_MIN_SIZE && sb >= WEAK_BRIDGE_MIN_SIZE && count < 2 {
+            if sa >= WEAK_BRIDGE_MIN_SIZE
+                && sb >= WEAK_BRIDGE_MIN_SIZE
+                && dsu.links_between(ra, rb, &adj, 2) < 2
+            {
                 weak_rej += 1;
             } else if !dsu.may_join(ra, rb) {
-                cl_rej += count;
+                cl_rej += 1;
             } else if dsu.ids_conflict(ra, rb) {
-                id_rej += count;
+                id_rej += 1;
             } else if u64::from(sa) + u64::from(sb) > max_size {
-                size_rej += count;
+                size_rej += 1;
             } else {
                 dsu.union(ra, rb);
                 changed = true;
             }
         }
         if !changed {
-            // the last round saw every remaining weak edge between clusters, all refused
+            // this pass saw every remaining weak edge between clusters, all refused
             out.rejected_weak_bridges += weak_rej;
             out.rejected_by_cannot_link += cl_rej;
             out.rejected_by_max_size += size_rej;
@@ -504,14 +560,14 @@ mod tests {
         edges.push(e(3, 4, 30.0));
         edges.push(e(2, 3, 19.0));
         assert_eq!(cluster(5, &edges, &[], &[], 100, 22.0).clusters, 1);
-        // a chain of weak edges between singletons joins in a few rounds
+        // a chain of weak edges joins: each edge meets a cluster and a singleton
         let chain: Vec<Edge> = (0..9).map(|i| e(i, i + 1, 19.0)).collect();
         let c = cluster(10, &chain, &[], &[], 100, 22.0);
         assert_eq!(c.clusters, 1);
     }
 
     #[test]
-    fn weak_bridge_counted_after_merging_in_rounds() {
+    fn weak_bridge_counted_after_merging() {
         // triangles A={0,1,2} and B={3,4,5} (strong) and a singleton 6. Weak edges: 2-3 (bridge
         // A–B) and 6-5, 6-0: once 6 joins one side, the other edge is a second A–B link.
         let mut edges = triangle(0, 30.0);

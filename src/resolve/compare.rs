@@ -139,8 +139,8 @@ pub struct Prepared {
     pub email: Option<String>,
     /// `normalise::email::match_key` of the e-mail.
     pub email_key: Option<String>,
-    /// Byte position of '@' in `email_key`.
-    pub email_key_at: usize,
+    /// Local part of the match key without dots (the mailbox name, whatever the domain).
+    pub email_local: String,
     /// Digits of the E.164 phone (no '+').
     pub phone: Option<Vec<u8>>,
     /// "YYYYMMDD" digits of the birth date.
@@ -203,7 +203,10 @@ impl Prepared {
         };
         let email = val(rec, Attr::Email).map(str::to_string);
         let email_key = email.as_deref().map(crate::normalise::email::match_key);
-        let email_key_at = email_key.as_deref().and_then(|k| k.rfind('@')).unwrap_or(0);
+        let email_local = email_key
+            .as_deref()
+            .map(|k| k[..k.rfind('@').unwrap_or(0)].replace('.', ""))
+            .unwrap_or_default();
         let phone = val(rec, Attr::Phone)
             .map(|p| p.bytes().filter(u8::is_ascii_digit).collect::<Vec<u8>>())
             .filter(|d| !d.is_empty());
@@ -220,7 +223,7 @@ impl Prepared {
             name_key,
             email,
             email_key,
-            email_key_at,
+            email_local,
             phone,
             birth: val(rec, Attr::BirthDate).and_then(birth_digits),
             national_id: val(rec, Attr::NationalId).map(str::to_string),
@@ -241,7 +244,7 @@ impl Prepared {
             Field::Email => {
                 self.email = None;
                 self.email_key = None;
-                self.email_key_at = 0;
+                self.email_local.clear();
             }
             Field::Phone => self.phone = None,
             Field::NationalId => self.national_id = None,
@@ -365,8 +368,7 @@ fn cmp_email(a: &Prepared, b: &Prepared) -> Option<u8> {
     {
         return Some(2);
     }
-    let (la, lb) = (&ka[..a.email_key_at.min(ka.len())], &kb[..b.email_key_at.min(kb.len())]);
-    if la.len() >= MIN_SHARED_LOCAL && la == lb {
+    if a.email_local.len() >= MIN_SHARED_LOCAL && a.email_local == b.email_local {
         return Some(2);
     }
     Some(3)

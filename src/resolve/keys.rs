@@ -25,8 +25,8 @@ use crate::normalise::Attr;
 pub enum KeyKind {
     /// `normalise::email::match_key` (gmail dots and +tags dropped)
     Email,
-    /// local part of the e-mail match key (≥ 5 chars): the same mailbox name at another or a
-    /// misspelt domain
+    /// local part of the e-mail match key without dots (≥ 5 chars): the same mailbox name at
+    /// another or a misspelt domain
     EmailLocal,
     /// E.164 phone
     Phone,
@@ -224,16 +224,10 @@ pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
 
     if let Some(e) = val(rec, Attr::Email) {
         let key = crate::normalise::email::match_key(e);
-        if let Some(at) = key.rfind('@') {
-            if at >= MIN_SHARED_LOCAL {
-                let local = key[..at].to_string();
-                push(KeyKind::Email, key);
-                push(KeyKind::EmailLocal, local);
-            } else {
-                push(KeyKind::Email, key);
-            }
-        } else {
-            push(KeyKind::Email, key);
+        let local = key[..key.rfind('@').unwrap_or(0)].replace('.', "");
+        push(KeyKind::Email, key);
+        if local.len() >= MIN_SHARED_LOCAL {
+            push(KeyKind::EmailLocal, local);
         }
     }
     if let Some(p) = val(rec, Attr::Phone) {

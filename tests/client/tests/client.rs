@@ -153,8 +153,8 @@ fn concurrent_syncs_and_the_worker_leave_exactly_one_record_per_row() {
         for i in 0..50 {
             let id = 1000 + i;
             c.execute(
-                "INSERT INTO public.conc_t VALUES ($1, 'w' || $1 || '@gmail.com', 'Mehmet', 'Kaya', NULL, NULL)",
-                &[&id],
+                "INSERT INTO public.conc_t VALUES ($1, $2, 'Mehmet', 'Kaya', NULL, NULL)",
+                &[&id, &format!("w{id}@gmail.com")],
             )
             .unwrap();
             if i % 5 == 0 {

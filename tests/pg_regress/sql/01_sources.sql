@@ -1,5 +1,8 @@
 -- Registering sources and syncing them: the public SQL contract, as a user sees it.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_cdp CASCADE;
 CREATE EXTENSION pg_cdp;
+RESET client_min_messages;
 SET cdp.default_country = 'TR';
 
 CREATE TABLE public.web_signups (
@@ -29,7 +32,9 @@ SELECT source_id, source_table, key_column, channel, priority, mapping FROM cdp.
 SELECT cdp.sync_source('public.web_signups') AS web_records;
 SELECT cdp.sync_source('public.store_customers') AS store_records;
 
--- normalised matching forms
+-- normalised matching forms. The syncs above ran under pg_regress's DateStyle 'Postgres, MDY':
+-- date columns are read as ISO whatever the session's DateStyle, text dates per cdp.date_order.
+SET datestyle = 'ISO';
 SELECT s.channel, r.source_key, r.first_name, r.last_name, r.full_name, r.email, r.phone, r.birth_date, r.city
   FROM cdp.records r JOIN cdp.sources s USING (source_id) ORDER BY s.channel, r.source_key;
 SELECT r.source_key, r.street, r.postcode, r.gender, r.national_id
@@ -65,3 +70,11 @@ SELECT cdp.drop_source('public.store_customers');
 SELECT count(*) AS store_records_left FROM cdp.records r WHERE NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.source_id = r.source_id);
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'public.store_customers'::regclass ORDER BY tgname;
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'public.web_signups'::regclass ORDER BY tgname;
+
+-- dropping the extension removes its capture triggers and leaves the user's tables and rows alone
+SET client_min_messages = warning;
+DROP EXTENSION pg_cdp CASCADE;
+RESET client_min_messages;
+SELECT count(*) AS capture_triggers_left FROM pg_trigger WHERE tgname LIKE 'cdp\_%';
+SELECT count(*) AS web_rows_kept FROM public.web_signups;
+DROP TABLE public.web_signups, public.store_customers;

@@ -1,5 +1,8 @@
 -- Bad input: each error carries a fitting SQLSTATE, names the culprit, and hints at the fix.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_cdp CASCADE;
 CREATE EXTENSION pg_cdp;
+RESET client_min_messages;
 \set SHOW_CONTEXT never
 CREATE TABLE public.t (id int PRIMARY KEY, nick text, mail text);
 CREATE VIEW public.v AS SELECT * FROM public.t;
@@ -50,3 +53,9 @@ SET cdp.date_order = 'YMD';
 -- process_changes guards its argument
 SELECT cdp.process_changes(0);
 \echo :LAST_ERROR_SQLSTATE
+
+SET client_min_messages = warning;
+DROP EXTENSION pg_cdp CASCADE;
+RESET client_min_messages;
+DROP VIEW public.v;
+DROP TABLE public.t, public.unregistered;
