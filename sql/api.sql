@@ -18,13 +18,13 @@ AS $$ SELECT cdp._add_source(source_table::oid, key_column::text, mapping, chann
 COMMENT ON FUNCTION cdp.add_source(regclass, name, jsonb, text, integer) IS
 'Register a table as a source: key_column must be unique; mapping maps identity attributes to columns. Installs change-capture triggers. Returns the source id.';
 
-CREATE FUNCTION cdp.sync_source(source_table regclass)
+CREATE FUNCTION cdp.sync_source(source_table regclass, renormalise boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._sync_source(source_table::oid) $$;
-COMMENT ON FUNCTION cdp.sync_source(regclass) IS
-'Read the source''s current rows set-based, normalise them into cdp.records (insert changed, delete gone, keep unchanged). Returns the number of records of the source.';
+AS $$ SELECT cdp._sync_source(source_table::oid, renormalise) $$;
+COMMENT ON FUNCTION cdp.sync_source(regclass, boolean) IS
+'Read the source''s current rows set-based and normalise them into cdp.records: insert new rows, re-normalise changed ones, delete gone ones, leave unchanged ones untouched (renormalise => true re-normalises every row, e.g. after changing cdp.default_country). Returns the number of records of the source.';
 
 CREATE FUNCTION cdp.drop_source(source_table regclass)
 RETURNS boolean
@@ -156,6 +156,142 @@ BEGIN
 END
 $$;
 CREATE EVENT TRIGGER cdp_source_dropped ON sql_drop EXECUTE FUNCTION cdp._on_sql_drop();
+
+-- ---------------------------------------------------------------------------------------------
+-- Identity resolution
+-- ---------------------------------------------------------------------------------------------
+CREATE FUNCTION cdp.resolve(reestimate boolean DEFAULT false)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._resolve(reestimate) $$;
+COMMENT ON FUNCTION cdp.resolve(boolean) IS
+'Resolve every synced record into unified profiles with stable ids. Uses the newest model in cdp.model (estimating one the first time, or when reestimate is true). Returns a summary; progress as NOTICE lines.';
+
+CREATE FUNCTION cdp.explain_match(record_a bigint, record_b bigint)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._explain_match(record_a, record_b) $$;
+COMMENT ON FUNCTION cdp.explain_match(bigint, bigint) IS
+'Why two records are or are not one person: per-field comparison level and weight, total against cdp.match_threshold, shared blocking keys, manual decisions.';
+
+CREATE FUNCTION cdp.explain_profile(profile_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p   cdp.profiles;
+    pid bigint := profile_id;
+BEGIN
+    SELECT * INTO p FROM cdp.profiles x WHERE x.profile_id OPERATOR(pg_catalog.=) pid;
+    IF NOT FOUND THEN
+        IF EXISTS (SELECT 1 FROM cdp.profile_lineage l WHERE l.old_profile_id OPERATOR(pg_catalog.=) pid) THEN
+            RAISE EXCEPTION 'profile % no longer exists', pid USING ERRCODE = '42704',
+                  HINT = 'it was merged or split: SELECT * FROM cdp.profile_lineage WHERE old_profile_id = ' OPERATOR(pg_catalog.||) pid;
+        END IF;
+        RAISE EXCEPTION 'profile % does not exist', pid USING ERRCODE = '42704';
+    END IF;
+    RETURN pg_catalog.jsonb_build_object(
+        'profile_id', p.profile_id,
+        'golden', p.display,
+        'provenance', p.provenance,
+        'records', p.record_count,
+        'sources', p.source_count,
+        'members', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                        'record_id', m.record_id, 'source_table', m.source_table::text,
+                        'source_key', m.source_key, 'channel', m.channel) ORDER BY m.record_id)
+                      FROM cdp.profile_members m WHERE m.profile_id OPERATOR(pg_catalog.=) pid),
+        'edges', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                        'record_a', e.record_a, 'record_b', e.record_b, 'weight', e.weight) ORDER BY e.weight DESC, e.record_a, e.record_b)
+                    FROM cdp.match_edges e
+                    JOIN cdp.records ra ON ra.record_id OPERATOR(pg_catalog.=) e.record_a
+                   WHERE ra.profile_id OPERATOR(pg_catalog.=) pid),
+        'manual', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                        'record_a', l.record_a, 'record_b', l.record_b, 'kind', l.kind) ORDER BY l.record_a, l.record_b)
+                     FROM cdp.manual_links l
+                     JOIN cdp.records ra ON ra.record_id OPERATOR(pg_catalog.=) l.record_a
+                    WHERE ra.profile_id OPERATOR(pg_catalog.=) pid),
+        'lineage', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                        'kind', l.kind, 'old_profile_id', l.old_profile_id, 'new_profile_id', l.new_profile_id,
+                        'records', l.records, 'reason', l.reason, 'run_id', l.run_id) ORDER BY l.lineage_id)
+                      FROM cdp.profile_lineage l
+                     WHERE l.new_profile_id OPERATOR(pg_catalog.=) pid OR l.old_profile_id OPERATOR(pg_catalog.=) pid),
+        'created_at', p.created_at,
+        'updated_at', p.updated_at);
+END
+$$;
+COMMENT ON FUNCTION cdp.explain_profile(bigint) IS
+'A profile: golden record with provenance, member source rows, the accepted pairs that join them, manual decisions and lineage.';
+
+CREATE FUNCTION cdp._check_records(VARIADIC ids bigint[])
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    missing bigint;
+BEGIN
+    SELECT i INTO missing FROM pg_catalog.unnest(ids) i
+     WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM cdp.records r WHERE r.record_id OPERATOR(pg_catalog.=) i) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'record % does not exist', COALESCE(missing::text, 'NULL') USING ERRCODE = '42704',
+              HINT = 'record ids are cdp.records.record_id (see cdp.profile_members)';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION cdp.force_link(record_a bigint, record_b bigint)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM cdp._check_records(record_a, record_b);
+    IF record_a OPERATOR(pg_catalog.=) record_b THEN
+        RAISE EXCEPTION 'cannot link record % to itself', record_a USING ERRCODE = '22023';
+    END IF;
+    DELETE FROM cdp.manual_links l
+     WHERE l.record_a OPERATOR(pg_catalog.=) LEAST(record_a, record_b)
+       AND l.record_b OPERATOR(pg_catalog.=) GREATEST(record_a, record_b) AND l.kind OPERATOR(pg_catalog.=) 'cannot_link';
+    INSERT INTO cdp.manual_links (record_a, record_b, kind)
+    VALUES (LEAST(record_a, record_b), GREATEST(record_a, record_b), 'force_link')
+    ON CONFLICT DO NOTHING;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION cdp.force_link(bigint, bigint) IS
+'Steward decision: these two records are one person. Kept across runs; applied by the next cdp.resolve().';
+
+CREATE FUNCTION cdp.force_split(record_id bigint)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    record bigint := record_id;
+    pid bigint;
+    n   integer;
+BEGIN
+    PERFORM cdp._check_records(record);
+    SELECT r.profile_id INTO pid FROM cdp.records r WHERE r.record_id OPERATOR(pg_catalog.=) record;
+    DELETE FROM cdp.manual_links l
+     WHERE (l.record_a OPERATOR(pg_catalog.=) record OR l.record_b OPERATOR(pg_catalog.=) record)
+       AND l.kind OPERATOR(pg_catalog.=) 'force_link';
+    INSERT INTO cdp.manual_links (record_a, record_b, kind)
+    SELECT LEAST(record, r.record_id), GREATEST(record, r.record_id), 'cannot_link'
+      FROM cdp.records r
+     WHERE r.profile_id OPERATOR(pg_catalog.=) pid AND r.record_id OPERATOR(pg_catalog.<>) record
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION cdp.force_split(bigint) IS
+'Steward decision: this record is not the person of its current profile (cannot-link to each other member). Kept across runs; applied by the next cdp.resolve(). Returns the number of cannot-link pairs added.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Background worker

@@ -21,7 +21,7 @@ COMMENT ON COLUMN cdp.sources.last_sync IS 'Counts from the last cdp.sync_source
 -- One row per source row: normalised attributes for matching, originals for display and audit.
 CREATE TABLE cdp.records (
     record_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    source_id     integer NOT NULL REFERENCES cdp.sources (source_id) ON DELETE CASCADE,
+    source_id     integer NOT NULL,   -- no FK: its per-row check would dominate bulk syncs; see cdp._source_deleted
     source_key    text NOT NULL,
     first_name    text,
     last_name     text,
@@ -49,6 +49,21 @@ CREATE INDEX records_profile_id_idx ON cdp.records (profile_id);
 COMMENT ON TABLE cdp.records IS 'One row per source row: normalised identity attributes (matching forms), the original values, and quality flags.';
 COMMENT ON COLUMN cdp.records.original IS 'Raw values as read from the source, keyed by attribute name.';
 COMMENT ON COLUMN cdp.records.quality IS 'Attribute -> reason code for each value that could not be used (kept in original, NULL in the normalised column).';
+
+-- Unregistering a source (cdp.drop_source, or its table dropped) removes what was derived from it.
+CREATE FUNCTION cdp._source_deleted()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM cdp.records r WHERE r.source_id OPERATOR(pg_catalog.=) OLD.source_id;
+    DELETE FROM cdp.change_queue q WHERE q.source_id OPERATOR(pg_catalog.=) OLD.source_id;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER source_deleted AFTER DELETE ON cdp.sources
+    FOR EACH ROW EXECUTE FUNCTION cdp._source_deleted();
 
 -- Source rows that cannot become records at all (e.g. a NULL key) are kept here with the reason.
 CREATE TABLE cdp.quarantine (
@@ -100,3 +115,123 @@ SELECT pg_catalog.pg_extension_config_dump('cdp.sources_source_id_seq', '');
 
 -- Least privilege: nothing in cdp is readable by PUBLIC; grant per role.
 REVOKE ALL ON ALL TABLES IN SCHEMA cdp FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------------------------
+-- Identity resolution (cdp.resolve): blocking keys, the model, accepted pairs, profiles, lineage
+-- ---------------------------------------------------------------------------------------------
+
+-- Blocking keys of every record: the incremental path finds candidates through this index.
+CREATE TABLE cdp.record_keys (
+    key_kind  text   NOT NULL,
+    key_value text   NOT NULL,
+    record_id bigint NOT NULL
+);
+CREATE INDEX record_keys_lookup_idx ON cdp.record_keys (key_kind, key_value);
+CREATE INDEX record_keys_record_idx ON cdp.record_keys (record_id);
+COMMENT ON TABLE cdp.record_keys IS 'Blocking keys per record (hub values excluded), written by cdp.resolve.';
+
+-- Fellegi-Sunter parameters: m and u per field and comparison level, the prior, EM diagnostics.
+CREATE TABLE cdp.model (
+    model_id       integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    estimated_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    source         text NOT NULL,          -- estimated | default
+    records        bigint NOT NULL,
+    candidate_pairs bigint NOT NULL,
+    prior          double precision NOT NULL,
+    iterations     integer NOT NULL,
+    converged      boolean NOT NULL,
+    log_likelihood double precision,
+    params         jsonb NOT NULL,         -- the full model (m, u per field/level)
+    notes          text[] NOT NULL DEFAULT '{}'
+);
+COMMENT ON TABLE cdp.model IS 'Estimated matching models; cdp.resolve uses the newest unless asked to re-estimate.';
+
+-- Accepted record pairs with their evidence (what explain_match and explain_profile read).
+CREATE TABLE cdp.match_edges (
+    record_a bigint NOT NULL,
+    record_b bigint NOT NULL,
+    weight   double precision NOT NULL,
+    levels   smallint[] NOT NULL,          -- comparison level per field (NULL = missing), cdp.match_fields order
+    PRIMARY KEY (record_a, record_b)
+);
+CREATE INDEX match_edges_b_idx ON cdp.match_edges (record_b);
+
+-- Unified profiles: golden record (matching forms), display values and where each came from.
+CREATE SEQUENCE cdp.profile_id_seq;
+CREATE TABLE cdp.profiles (
+    profile_id   bigint PRIMARY KEY,
+    first_name   text,
+    last_name    text,
+    full_name    text,
+    email        text,
+    phone        text,
+    birth_date   date,
+    gender       text,
+    street       text,
+    city         text,
+    postcode     text,
+    region       text,
+    country      text,
+    national_id  text,
+    external_id  text,
+    anonymous_id text,
+    display      jsonb NOT NULL DEFAULT '{}'::jsonb,   -- attribute -> original text of the chosen value
+    provenance   jsonb NOT NULL DEFAULT '{}'::jsonb,   -- attribute -> record_id it came from
+    record_count integer NOT NULL,
+    source_count integer NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE cdp.profiles IS 'One row per unified person: stable profile_id, golden record, display values, provenance.';
+
+CREATE TABLE cdp.profile_lineage (
+    lineage_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind           text NOT NULL CHECK (kind IN ('new', 'merge', 'split')),
+    old_profile_id bigint,
+    new_profile_id bigint NOT NULL,
+    records        integer NOT NULL,
+    reason         text,
+    run_id         bigint,
+    created_at     timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX profile_lineage_old_idx ON cdp.profile_lineage (old_profile_id);
+CREATE INDEX profile_lineage_new_idx ON cdp.profile_lineage (new_profile_id);
+COMMENT ON TABLE cdp.profile_lineage IS 'Every profile merge (old id absorbed into the oldest) and split (part moved to a new id).';
+
+-- Steward decisions, kept across runs: force_link joins two records, cannot_link keeps them apart.
+CREATE TABLE cdp.manual_links (
+    record_a   bigint NOT NULL,
+    record_b   bigint NOT NULL,
+    kind       text NOT NULL CHECK (kind IN ('force_link', 'cannot_link')),
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    created_by name NOT NULL DEFAULT CURRENT_USER,
+    PRIMARY KEY (record_a, record_b, kind),
+    CHECK (record_a < record_b)
+);
+
+-- Identifier values shared by implausibly many records (placeholders, a shop's phone):
+-- excluded from matching, listed here.
+CREATE TABLE cdp.hubs (
+    key_kind  text NOT NULL,
+    key_value text NOT NULL,
+    records   bigint NOT NULL,
+    PRIMARY KEY (key_kind, key_value)
+);
+
+-- One row per resolution run: its summary.
+CREATE TABLE cdp.resolve_runs (
+    run_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    started_at  timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    summary     jsonb NOT NULL
+);
+
+-- Which source rows make up each profile.
+CREATE VIEW cdp.profile_members AS
+SELECT r.profile_id, s.source_table, r.source_key, r.record_id, s.channel
+  FROM cdp.records r
+  JOIN cdp.sources s ON s.source_id OPERATOR(pg_catalog.=) r.source_id
+ WHERE r.profile_id IS NOT NULL;
+COMMENT ON VIEW cdp.profile_members IS 'One row per source row with the profile it belongs to.';
+
+SELECT pg_catalog.pg_extension_config_dump('cdp.manual_links', '');

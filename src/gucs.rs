@@ -19,6 +19,10 @@ pub static MAX_VALUE_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(200);
 pub static WORKER_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static WORKER_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
 pub static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub static MATCH_THRESHOLD: GucSetting<f64> = GucSetting::<f64>::new(crate::resolve::DEFAULT_THRESHOLD);
+pub static MAX_BLOCK_SIZE: GucSetting<i32> = GucSetting::<i32>::new(500);
+pub static MAX_PROFILE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(200);
+pub static HUB_MIN_RECORDS: GucSetting<i32> = GucSetting::<i32>::new(50);
 pub static WORKER_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10000);
 
 /// Register all settings. Called from `_PG_init`, preloaded or not.
@@ -83,6 +87,46 @@ pub fn init() {
         1,
         1_000_000,
         GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"cdp.match_threshold",
+        c"Match weight (sum of log2(m/u) over compared fields) at or above which two records are one person.",
+        c"Higher means fewer, surer merges. Applies to cdp.resolve and cdp.explain_match.",
+        &MATCH_THRESHOLD,
+        -100.0,
+        100.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"cdp.max_block_size",
+        c"Blocking-key blocks with more records than this are skipped and reported, never compared pairwise.",
+        c"Keeps candidate pairs linear in the number of records when a value is very common.",
+        &MAX_BLOCK_SIZE,
+        2,
+        100_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"cdp.max_profile_size",
+        c"No profile grows beyond this many records through matching (forced links excepted).",
+        c"",
+        &MAX_PROFILE_SIZE,
+        1,
+        1_000_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"cdp.hub_min_records",
+        c"An identifier value (email, phone, id, device) held by at least this many records is a hub: excluded from matching and listed in cdp.hubs.",
+        c"",
+        &HUB_MIN_RECORDS,
+        2,
+        1_000_000,
+        GucContext::Userset,
         GucFlags::default(),
     );
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"cdp".as_ptr()) };

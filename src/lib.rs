@@ -12,6 +12,7 @@ pub mod api;
 pub mod error;
 pub mod gucs;
 pub mod normalise;
+pub mod resolve;
 pub mod sync;
 pub mod worker;
 

@@ -177,4 +177,143 @@ mod tests {
         assert_eq!(one::<String>("SELECT current_setting('cdp.default_country')").as_deref(), Some("TR"));
         assert_eq!(one::<String>("SELECT current_setting('cdp.date_order')").as_deref(), Some("DMY"));
     }
+
+    /// Three channel tables with 4 people: ayse (3 rows: typo, swapped full name), mehmet (2 rows,
+    /// one-digit phone typo + same email), two different "elif aydin" with different national ids.
+    fn setup_people() {
+        Spi::run(
+            r#"CREATE TABLE public.w (id int PRIMARY KEY, mail text, name text, gsm text, born text);
+               INSERT INTO public.w VALUES
+                 (1, 'ayse.yilmaz@gmail.com', 'Ayşe Yılmaz', '0532 123 45 67', '1990-03-17'),
+                 (2, 'mehmet.kaya@hotmail.com', 'Mehmet Kaya', '0555 111 22 33', '1985-04-03'),
+                 (3, 'elif.aydin@gmail.com', 'Elif Aydın', NULL, '1992-06-15');
+               CREATE TABLE public.s (no text PRIMARY KEY, fn text, ln text, gsm text, tckn text, born date);
+               INSERT INTO public.s VALUES
+                 ('S1', 'AYSE', 'YILMAZ', '0532 123 4567', NULL, '1990-03-17'),
+                 ('S2', 'Elif', 'Aydın', '0544 999 88 77', '28461937550', '1992-06-15'),
+                 ('S3', 'Elif', 'Aydın', NULL, '12345678950', '1992-06-15');
+               CREATE TABLE public.c (id int PRIMARY KEY, caller text, mail text, gsm text);
+               INSERT INTO public.c VALUES
+                 (1, 'Yılmaz, Ayse', 'ayse.yilmaz@gmail.com', NULL),
+                 (2, 'Mehmet Kaya', 'mehmet.kaya@hotmail.com', '0555 111 22 34');
+               SELECT cdp.add_source('public.w', 'id', '{"email":"mail","full_name":"name","phone":"gsm","birth_date":"born"}', 'web', 10);
+               SELECT cdp.add_source('public.s', 'no', '{"first_name":"fn","last_name":"ln","phone":"gsm","national_id":"tckn","birth_date":"born"}', 'store', 20);
+               SELECT cdp.add_source('public.c', 'id', '{"full_name":"caller","email":"mail","phone":"gsm"}', 'call_center', 5);
+               SELECT cdp.sync_source('public.w'); SELECT cdp.sync_source('public.s'); SELECT cdp.sync_source('public.c');"#,
+        )
+        .unwrap();
+    }
+
+    fn rid(table: &str, key: &str) -> i64 {
+        one::<i64>(&format!(
+            "SELECT r.record_id FROM cdp.records r JOIN cdp.sources s USING (source_id)
+              WHERE s.source_table = '{table}'::regclass AND r.source_key = '{key}'"
+        ))
+        .unwrap()
+    }
+
+    fn pid(table: &str, key: &str) -> i64 {
+        one::<i64>(&format!(
+            "SELECT r.profile_id FROM cdp.records r JOIN cdp.sources s USING (source_id)
+              WHERE s.source_table = '{table}'::regclass AND r.source_key = '{key}'"
+        ))
+        .unwrap()
+    }
+
+    #[pg_test]
+    fn resolve_unifies_people_and_keeps_namesakes_apart() {
+        setup_people();
+        let summary = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(summary["records"], 8);
+        // the web elif (no national id) joins one of them; the other stays apart
+        assert_eq!(summary["profiles"], 4, "{summary}");
+        // ayse: web 1, store S1, call centre 1
+        assert_eq!(pid("public.w", "1"), pid("public.s", "S1"));
+        assert_eq!(pid("public.w", "1"), pid("public.c", "1"));
+        // mehmet: same email, phone one digit apart
+        assert_eq!(pid("public.w", "2"), pid("public.c", "2"));
+        // two elif aydin born the same day with different national ids stay apart
+        assert_ne!(pid("public.s", "S2"), pid("public.s", "S3"));
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.profiles"), Some(4));
+        // golden record: display from the originals, provenance names the record
+        let p = pid("public.w", "1");
+        assert_eq!(one::<i32>(&format!("SELECT record_count FROM cdp.profiles WHERE profile_id = {p}")), Some(3));
+        assert_eq!(one::<i32>(&format!("SELECT source_count FROM cdp.profiles WHERE profile_id = {p}")), Some(3));
+        assert_eq!(one::<String>(&format!("SELECT email FROM cdp.profiles WHERE profile_id = {p}")).as_deref(), Some("ayse.yilmaz@gmail.com"));
+        let prov = one::<i64>(&format!("SELECT (provenance->>'email')::bigint FROM cdp.profiles WHERE profile_id = {p}")).unwrap();
+        assert!([rid("public.w", "1"), rid("public.c", "1")].contains(&prov));
+        assert_eq!(one::<i64>(&format!("SELECT count(*) FROM cdp.profile_members WHERE profile_id = {p}")), Some(3));
+    }
+
+    #[pg_test]
+    fn resolve_is_stable_and_records_lineage() {
+        setup_people();
+        Spi::run("SELECT cdp.resolve()").unwrap();
+        let before = one::<String>("SELECT string_agg(record_id || ':' || profile_id, ',' ORDER BY record_id) FROM cdp.records");
+        let again = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(one::<String>("SELECT string_agg(record_id || ':' || profile_id, ',' ORDER BY record_id) FROM cdp.records"), before);
+        assert_eq!(again["merges"], 0);
+        assert_eq!(again["splits"], 0);
+        assert_eq!(again["records_moved"], 0);
+        assert_eq!(again["profiles_written"], 0, "unchanged profiles are not rewritten: {again}");
+
+        // split: the store record S1 is declared not ayse; the largest part keeps ayse's id
+        let ayse = pid("public.w", "1");
+        let added = one::<i32>(&format!("SELECT cdp.force_split({})", rid("public.s", "S1"))).unwrap();
+        assert_eq!(added, 2);
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(out["splits"], 1, "{out}");
+        assert_eq!(pid("public.w", "1"), ayse);
+        assert_ne!(pid("public.s", "S1"), ayse);
+        assert_eq!(one::<i64>(&format!("SELECT count(*) FROM cdp.profile_lineage WHERE kind = 'split' AND old_profile_id = {ayse}")), Some(1));
+
+        // merge: force the two elif aydin together; the oldest id survives
+        let (e1, e2) = (pid("public.s", "S2"), pid("public.s", "S3"));
+        Spi::run(&format!("SELECT cdp.force_link({}, {})", rid("public.s", "S2"), rid("public.s", "S3"))).unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(out["merges"], 1, "{out}");
+        assert_eq!(pid("public.s", "S2"), e1.min(e2));
+        assert_eq!(pid("public.s", "S3"), e1.min(e2));
+        assert_eq!(one::<i64>(&format!("SELECT count(*) FROM cdp.profile_lineage WHERE kind = 'merge' AND old_profile_id = {}", e1.max(e2))), Some(1));
+        assert_eq!(one::<i64>(&format!("SELECT count(*) FROM cdp.profiles WHERE profile_id = {}", e1.max(e2))), Some(0));
+        // decisions survive further runs
+        Spi::run("SELECT cdp.resolve()").unwrap();
+        assert_eq!(pid("public.s", "S2"), pid("public.s", "S3"));
+        assert_ne!(pid("public.s", "S1"), ayse);
+    }
+
+    #[pg_test]
+    fn explain_match_and_profile_say_why() {
+        setup_people();
+        Spi::run("SELECT cdp.resolve()").unwrap();
+        let m = one::<pgrx::JsonB>(&format!("SELECT cdp.explain_match({}, {})", rid("public.w", "2"), rid("public.c", "2"))).unwrap().0;
+        assert_eq!(m["decision"], "match", "{m}");
+        assert_eq!(m["same_profile"], true);
+        let fields = m["fields"].as_array().unwrap();
+        let email = fields.iter().find(|f| f["field"] == "email").expect("email compared");
+        assert_eq!(email["level"], "exact");
+        assert!(email["weight"].as_f64().unwrap() > 0.0);
+        let n = one::<pgrx::JsonB>(&format!("SELECT cdp.explain_match({}, {})", rid("public.s", "S2"), rid("public.s", "S3"))).unwrap().0;
+        assert_eq!(n["same_profile"], false, "{n}");
+        let nid = n["fields"].as_array().unwrap().iter().find(|f| f["field"] == "national_id").expect("national id compared");
+        assert!(nid["weight"].as_f64().unwrap() < 0.0, "conflicting national ids are evidence against: {n}");
+
+        let p = one::<pgrx::JsonB>(&format!("SELECT cdp.explain_profile({})", pid("public.w", "1"))).unwrap().0;
+        assert_eq!(p["members"].as_array().unwrap().len(), 3);
+        assert!(!p["edges"].as_array().unwrap().is_empty());
+        assert_eq!(p["golden"]["email"], "ayse.yilmaz@gmail.com");
+    }
+
+    #[pg_test]
+    fn model_is_stored_and_reused() {
+        setup_people();
+        let first = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.model"), Some(1));
+        let second = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(second["model_id"], first["model_id"]);
+        assert_eq!(second["model_source"], "given");
+        let third = one::<pgrx::JsonB>("SELECT cdp.resolve(reestimate => true)").unwrap().0;
+        assert_ne!(third["model_id"], first["model_id"]);
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.model"), Some(2));
+    }
 }

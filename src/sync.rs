@@ -79,14 +79,29 @@ impl SourcePlan {
         f
     }
 
-    /// Upsert the source's rows into cdp.records. `$1` = source_id, `$2` = keys (when keyed).
-    /// Returns one row: (inserted bigint, updated bigint). Unchanged rows are not rewritten.
-    pub fn upsert_sql(&self, keyed: bool) -> String {
+    fn src_cte(&self, keyed: bool) -> String {
+        format!(
+            "WITH src AS (\n\
+             \x20 SELECT s.{key}::text AS source_key, {raw} AS raw\n\
+             \x20   FROM {table} s\n\
+             \x20  WHERE {filter}\n\
+             )",
+            key = self.key.ident,
+            raw = self.raw_array(),
+            table = self.table,
+            filter = self.key_filter(keyed),
+        )
+    }
+
+    /// Insert the source rows that have no record yet. `$1` = source_id, `$2` = keys (when
+    /// keyed). Only these rows are normalised; the anti-join keeps a re-run cheap.
+    /// ON CONFLICT covers a concurrent sync or worker batch inserting the same key first.
+    pub fn insert_sql(&self, keyed: bool) -> String {
         let cols: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
         let values: Vec<String> = Attr::ALL
             .iter()
             .map(|a| {
-                let v = format!("n[{}]", a.index() + 1);
+                let v = format!("x.n[{}]", a.index() + 1);
                 if *a == Attr::BirthDate {
                     format!("{v}::date")
                 } else {
@@ -94,41 +109,57 @@ impl SourcePlan {
                 }
             })
             .collect();
-        let set: Vec<String> = cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
-        let old_row: Vec<String> = cols.iter().map(|c| format!("r.{c}")).collect();
-        let new_row: Vec<String> = cols.iter().map(|c| format!("EXCLUDED.{c}")).collect();
         format!(
-            "WITH src AS (\n\
-             \x20 SELECT s.{key}::text AS source_key, {raw} AS raw\n\
-             \x20   FROM {table} s\n\
-             \x20  WHERE {filter}\n\
-             ), norm AS (\n\
-             \x20 SELECT source_key, raw, cdp._normalise_row(raw) AS n FROM src\n\
-             ), up AS (\n\
-             \x20 INSERT INTO cdp.records AS r (source_id, source_key, {cols}, original, quality)\n\
-             \x20 SELECT $1, source_key, {values}, {original}, n[{q}]::jsonb\n\
-             \x20   FROM norm\n\
-             \x20 ON CONFLICT (source_id, source_key) DO UPDATE\n\
-             \x20   SET {set}, original = EXCLUDED.original, quality = EXCLUDED.quality,\n\
-             \x20       updated_at = pg_catalog.now()\n\
-             \x20 WHERE ROW({old_row}, r.original, r.quality)\n\
-             \x20       IS DISTINCT FROM ROW({new_row}, EXCLUDED.original, EXCLUDED.quality)\n\
-             \x20 RETURNING (r.xmax OPERATOR(pg_catalog.=) '0'::xid) AS inserted\n\
-             )\n\
-             SELECT pg_catalog.count(*) FILTER (WHERE inserted)::bigint,\n\
-             \x20      pg_catalog.count(*) FILTER (WHERE NOT inserted)::bigint\n\
-             \x20 FROM up",
-            key = self.key.ident,
-            raw = self.raw_array(),
-            table = self.table,
-            filter = self.key_filter(keyed),
+            "{src}\n\
+             INSERT INTO cdp.records (source_id, source_key, {cols}, original, quality)\n\
+             SELECT $1, x.source_key, {values}, x.original, x.n[{q}]::jsonb\n\
+             \x20 FROM (SELECT src.source_key, {original} AS original, cdp._normalise_row(src.raw) AS n\n\
+             \x20         FROM src\n\
+             \x20        WHERE NOT EXISTS (SELECT 1 FROM cdp.records c\n\
+             \x20                           WHERE c.source_id OPERATOR(pg_catalog.=) $1\n\
+             \x20                             AND c.source_key OPERATOR(pg_catalog.=) src.source_key)) x\n\
+             ON CONFLICT (source_id, source_key) DO NOTHING",
+            src = self.src_cte(keyed),
             cols = cols.join(", "),
             values = values.join(", "),
             original = self.original_object(),
             q = Attr::COUNT + 1,
-            set = set.join(", "),
-            old_row = old_row.join(", "),
-            new_row = new_row.join(", "),
+        )
+    }
+
+    /// Re-normalise the records whose source values changed (or all of them when
+    /// `renormalise`, e.g. after changing cdp.default_country). `$1` = source_id, `$2` = keys.
+    /// A row whose mapped values are unchanged is not touched: no dead tuple, same updated_at.
+    pub fn update_sql(&self, keyed: bool, renormalise: bool) -> String {
+        let cols: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
+        let values: Vec<String> = Attr::ALL
+            .iter()
+            .map(|a| {
+                let v = format!("q.n[{}]", a.index() + 1);
+                if *a == Attr::BirthDate {
+                    format!("{v}::date")
+                } else {
+                    v
+                }
+            })
+            .collect();
+        let changed = if renormalise { "true" } else { "r.original IS DISTINCT FROM x.original" };
+        format!(
+            "{src}\n\
+             UPDATE cdp.records r\n\
+             \x20  SET ({cols}, original, quality, updated_at) =\n\
+             \x20      (SELECT {values}, x.original, q.n[{q}]::jsonb, pg_catalog.now()\n\
+             \x20         FROM (SELECT cdp._normalise_row(x.raw) AS n) q)\n\
+             \x20 FROM (SELECT src.source_key, src.raw, {original} AS original FROM src) x\n\
+             \x20WHERE r.source_id OPERATOR(pg_catalog.=) $1\n\
+             \x20  AND r.source_key OPERATOR(pg_catalog.=) x.source_key\n\
+             \x20  AND {changed}",
+            src = self.src_cte(keyed),
+            cols = cols.join(", "),
+            values = values.join(", "),
+            original = self.original_object(),
+            q = Attr::COUNT + 1,
+            changed = changed,
         )
     }
 
@@ -192,8 +223,10 @@ mod tests {
     #[test]
     fn keyed_statements_filter_on_the_key_in_its_own_type() {
         let p = plan();
-        assert!(p.upsert_sql(true).contains("s.signup_id OPERATOR(pg_catalog.=) ANY ($2::bigint[])"));
-        assert!(!p.upsert_sql(false).contains("$2"));
+        assert!(p.insert_sql(true).contains("s.signup_id OPERATOR(pg_catalog.=) ANY ($2::bigint[])"));
+        assert!(p.update_sql(true, false).contains("s.signup_id OPERATOR(pg_catalog.=) ANY ($2::bigint[])"));
+        assert!(!p.insert_sql(false).contains("$2"));
+        assert!(!p.update_sql(false, false).contains("$2"));
         assert!(p.delete_sql(true).contains("ANY ($2)"));
         assert!(p.delete_sql(false).contains("r.source_key::bigint"));
         assert!(!p.delete_sql(false).contains("$2"));
@@ -208,10 +241,14 @@ mod tests {
     }
 
     #[test]
-    fn upsert_skips_unchanged_rows_and_reads_quality_after_the_values() {
-        let sql = plan().upsert_sql(false);
-        assert!(sql.contains("IS DISTINCT FROM"));
-        assert!(sql.contains(&format!("n[{}]::jsonb", Attr::COUNT + 1)));
-        assert!(sql.contains("n[6]::date"));
+    fn update_skips_unchanged_rows_unless_renormalising() {
+        let p = plan();
+        assert!(p.update_sql(false, false).contains("r.original IS DISTINCT FROM x.original"));
+        assert!(!p.update_sql(false, true).contains("IS DISTINCT FROM"));
+        for sql in [p.update_sql(false, false), p.insert_sql(false)] {
+            assert!(sql.contains(&format!("n[{}]::jsonb", Attr::COUNT + 1)));
+            assert!(sql.contains("n[6]::date"));
+        }
+        assert!(p.insert_sql(false).contains("NOT EXISTS"));
     }
 }

@@ -328,7 +328,7 @@ fn plan_for(client: &SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan, bo
 }
 
 /// The one sync path: whole source (`keys` = None) or only the given keys (the worker's batches).
-pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>>) -> CdpResult<SyncStats> {
+pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>>, renormalise: bool) -> CdpResult<SyncStats> {
     let started = Instant::now();
     let (plan, key_not_null) = plan_for(client, source_id)?;
     let mut stats = SyncStats::default();
@@ -344,10 +344,8 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
             &[source_id.into()],
         )?;
     }
-    let counts = client.update(plan.upsert_sql(keyed).as_str(), None, &args)?.first();
-    let (ins, upd) = counts.get_two::<i64, i64>()?;
-    stats.inserted = ins.unwrap_or(0);
-    stats.updated = upd.unwrap_or(0);
+    stats.updated = client.update(plan.update_sql(keyed, renormalise).as_str(), None, &args)?.len() as i64;
+    stats.inserted = client.update(plan.insert_sql(keyed).as_str(), None, &args)?.len() as i64;
     stats.deleted = client.update(plan.delete_sql(keyed).as_str(), None, &args)?.len() as i64;
     if !keyed && !key_not_null {
         let detail = format!("key column {} is NULL", plan.key.ident);
@@ -369,10 +367,10 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
-fn _sync_source(source_table: pg_sys::Oid) -> i64 {
+fn _sync_source(source_table: pg_sys::Oid, renormalise: bool) -> i64 {
     Spi::connect_mut(|client| -> CdpResult<i64> {
         let source_id = source_id_of(client, source_table)?;
-        let stats = sync(client, source_id, None)?;
+        let stats = sync(client, source_id, None, renormalise)?;
         client.update(
             "UPDATE cdp.sources SET last_synced_at = pg_catalog.clock_timestamp(), last_sync = $2
               WHERE source_id OPERATOR(pg_catalog.=) $1",
@@ -399,7 +397,7 @@ fn _sync_keys(source_id: i32, keys: Vec<Option<String>>) -> JsonB {
     Spi::connect_mut(|client| -> CdpResult<JsonB> {
         let full = keys.iter().any(|k| k.is_none());
         let keys = if full { None } else { Some(keys.into_iter().flatten().collect()) };
-        let stats = sync(client, source_id, keys)?;
+        let stats = sync(client, source_id, keys, false)?;
         Ok(JsonB(stats.to_json()))
     })
     .or_raise()

@@ -1,12 +1,11 @@
 //! Address parts: street, city, region, postcode, country.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
-use super::name::{fold, fold_small};
-use super::{find_byte, reason, words};
-use super::words::Words;
+use super::name::{fold, fold_small, fold_small_bytes};
+use super::words::{pack, Words};
+use super::{reason, words};
 
 /// Street abbreviations (folded token → expansion), applied token-wise.
 pub const STREET_ABBREVIATIONS: [(&str, &str); 25] = [
@@ -621,74 +620,82 @@ pub const COUNTRY_ALIASES: &[(&str, &str)] = &[
 /// more than one word ("Bosnia & Herzegovina" = "Bosnia and Herzegovina").
 fn country_key(v: &str) -> String {
     let f = fold(v);
-    if find_byte(&f, b' ').is_none() {
-        return f;
-    }
-    let mut out = String::with_capacity(f.len());
-    for t in words(&f).filter(|t| !is_stop_word(t)) {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(t);
-    }
-    out
+    let mut out = vec![0u8; f.len()];
+    let n = drop_stop_words(f.as_bytes(), &mut out);
+    out.truncate(n);
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn is_stop_word(t: &str) -> bool {
-    matches!(t, "the" | "and" | "of")
+fn is_stop_word(t: &[u8]) -> bool {
+    matches!(t, b"the" | b"and" | b"of")
 }
 
-/// [`country_key`] of an already folded multi-word ASCII string, into `out` (at least as long
-/// as `f`); returns the length.
-fn drop_stop_words(f: &str, out: &mut [u8]) -> usize {
+/// Drop the stop words of a folded multi-word string `f` into `out` (at least as long as
+/// `f`); returns the length. A single word is copied as it is (the country code "AND").
+fn drop_stop_words(f: &[u8], out: &mut [u8]) -> usize {
+    if !f.contains(&b' ') {
+        out[..f.len()].copy_from_slice(f);
+        return f.len();
+    }
     let mut n = 0;
-    for t in words(&f).filter(|t| !is_stop_word(t)) {
+    for t in f.split(|&c| c == b' ').filter(|t| !is_stop_word(t)) {
         if n > 0 {
             out[n] = b' ';
             n += 1;
         }
-        out[n..n + t.len()].copy_from_slice(t.as_bytes());
+        out[n..n + t.len()].copy_from_slice(t);
         n += t.len();
     }
     n
 }
 
-/// FNV-1a: fast for the short keys of the country map (not exposed to untrusted key sets:
-/// the map is fixed, inputs are only looked up).
-#[derive(Default)]
-struct Fnv(u64);
+/// Country lookup table: keys of up to 15 bytes packed and sorted (no hashing, no allocation
+/// per lookup); longer keys in a map.
+struct CountryIndex {
+    short: Vec<(u128, &'static str)>,
+    long: HashMap<String, &'static str>,
+}
 
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
+impl CountryIndex {
+    fn insert(&mut self, key: String, a2: &'static str) {
+        match pack(key.as_bytes()) {
+            0 => {
+                self.long.insert(key, a2);
+            }
+            k => self.short.push((k, a2)),
+        }
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    fn get(&self, key: &[u8]) -> Option<&'static str> {
+        match pack(key) {
+            0 => self.long.get(std::str::from_utf8(key).ok()?).copied(),
+            k => self
+                .short
+                .binary_search_by_key(&k, |e| e.0)
+                .ok()
+                .map(|i| self.short[i].1),
         }
-        self.0 = h;
     }
 }
 
-type CountryMap = HashMap<String, &'static str, BuildHasherDefault<Fnv>>;
-
-fn country_map() -> &'static CountryMap {
-    static MAP: OnceLock<CountryMap> = OnceLock::new();
-    MAP.get_or_init(|| {
-        let mut m = CountryMap::default();
-        m.reserve(COUNTRIES.len() * 3 + COUNTRY_ALIASES.len());
+fn country_index() -> &'static CountryIndex {
+    static INDEX: OnceLock<CountryIndex> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut ix = CountryIndex {
+            short: Vec::new(),
+            long: HashMap::new(),
+        };
         for &(a2, a3, name) in COUNTRIES {
-            m.insert(a2.to_ascii_lowercase(), a2);
-            m.insert(a3.to_ascii_lowercase(), a2);
-            m.insert(country_key(name), a2);
+            ix.insert(a2.to_ascii_lowercase(), a2);
+            ix.insert(a3.to_ascii_lowercase(), a2);
+            ix.insert(country_key(name), a2);
         }
         for &(alias, a2) in COUNTRY_ALIASES {
-            m.insert(country_key(alias), a2);
+            ix.insert(country_key(alias), a2);
         }
-        m
+        ix.short.sort_unstable();
+        ix.short.dedup_by_key(|e| e.0);
+        ix
     })
 }
 
@@ -699,19 +706,18 @@ pub fn country(v: &str) -> Result<&'static str, &'static str> {
     if v.len() > 100 {
         return Err(reason::UNKNOWN_COUNTRY);
     }
-    let map = country_map();
+    let ix = country_index();
     let mut buf = [0u8; 48];
-    let found = match fold_small(v, &mut buf) {
+    let found = match fold_small_bytes(v, &mut buf) {
         // short ASCII ("TR", "deu", "Germany", "United Kingdom"): no allocation
-        Some(f) if find_byte(f, b' ').is_none() => map.get(f),
         Some(f) => {
             let mut key = [0u8; 48];
             let n = drop_stop_words(f, &mut key);
-            map.get(std::str::from_utf8(&key[..n]).unwrap_or(""))
+            ix.get(&key[..n])
         }
-        None => map.get(country_key(v).as_str()),
+        None => ix.get(country_key(v).as_bytes()),
     };
-    found.copied().ok_or(reason::UNKNOWN_COUNTRY)
+    found.ok_or(reason::UNKNOWN_COUNTRY)
 }
 
 #[cfg(test)]
@@ -725,8 +731,14 @@ mod tests {
         assert_eq!(s("Atatürk Caddesi No 12"), "ataturk caddesi no 12");
         assert_eq!(s("ATATÜRK CD. NO:12"), "ataturk caddesi no 12");
         assert_eq!(s("Bağdat Cadde Nr. 5"), "bagdat caddesi no 5");
-        assert_eq!(s("Moda Mah. Şair Nefi Sok. No:3"), "moda mahallesi sair nefi sokak no 3");
-        assert_eq!(s("Moda Mh. Şair Nefi Sk. 3"), "moda mahallesi sair nefi sokak 3");
+        assert_eq!(
+            s("Moda Mah. Şair Nefi Sok. No:3"),
+            "moda mahallesi sair nefi sokak no 3"
+        );
+        assert_eq!(
+            s("Moda Mh. Şair Nefi Sk. 3"),
+            "moda mahallesi sair nefi sokak 3"
+        );
         assert_eq!(s("Şair Nefi Sokağı"), "sair nefi sokak");
         assert_eq!(s("Vatan Bulv. 5"), "vatan bulvari 5");
         assert_eq!(s("Vatan Blv 5"), "vatan bulvari 5");
@@ -789,25 +801,63 @@ mod tests {
     #[test]
     fn countries() {
         let ok = |v: &str, want: &str| assert_eq!(country(v), Ok(want), "{v:?}");
-        for v in ["turkey", "Türkiye", "TÜRKİYE", "turkiye", "tr", "TR", "tur", "TUR", "Türkei"] {
+        for v in [
+            "turkey",
+            "Türkiye",
+            "TÜRKİYE",
+            "turkiye",
+            "tr",
+            "TR",
+            "tur",
+            "TUR",
+            "Türkei",
+        ] {
             ok(v, "TR");
         }
-        for v in ["Germany", "Deutschland", "de", "DEU", "Almanya", "Allemagne"] {
+        for v in [
+            "Germany",
+            "Deutschland",
+            "de",
+            "DEU",
+            "Almanya",
+            "Allemagne",
+        ] {
             ok(v, "DE");
         }
         for v in [
-            "United States", "USA", "us", "United States of America", "America", "U.S.A.",
-            "u.s.", "ABD", "Amerika Birleşik Devletleri",
+            "United States",
+            "USA",
+            "us",
+            "United States of America",
+            "America",
+            "U.S.A.",
+            "u.s.",
+            "ABD",
+            "Amerika Birleşik Devletleri",
         ] {
             ok(v, "US");
         }
-        for v in ["United Kingdom", "UK", "Great Britain", "England", "GB", "GBR", "İngiltere"] {
+        for v in [
+            "United Kingdom",
+            "UK",
+            "Great Britain",
+            "England",
+            "GB",
+            "GBR",
+            "İngiltere",
+        ] {
             ok(v, "GB");
         }
         for v in ["France", "Frankreich", "FRA", "fr"] {
             ok(v, "FR");
         }
-        for v in ["Netherlands", "Holland", "Nederland", "The Netherlands", "NLD"] {
+        for v in [
+            "Netherlands",
+            "Holland",
+            "Nederland",
+            "The Netherlands",
+            "NLD",
+        ] {
             ok(v, "NL");
         }
         for v in ["Spain", "España", "Espana", "ESP"] {
@@ -866,7 +916,11 @@ mod tests {
             assert_eq!(a2.len(), 2);
             assert_eq!(a3.len(), 3);
             assert!(a2.bytes().chain(a3.bytes()).all(|b| b.is_ascii_uppercase()));
-            for k in [a2.to_ascii_lowercase(), a3.to_ascii_lowercase(), country_key(name)] {
+            for k in [
+                a2.to_ascii_lowercase(),
+                a3.to_ascii_lowercase(),
+                country_key(name),
+            ] {
                 if let Some(prev) = seen.insert(k.clone(), a2) {
                     assert_eq!(prev, a2, "key {k:?} maps to {prev} and {a2}");
                 }

@@ -58,7 +58,9 @@ pub fn parse(raw: &str, order: DateOrder) -> Result<Ymd, &'static str> {
     if v.len() > 40 {
         return Err(reason::INVALID_FORMAT);
     }
-    let Some(d) = split_time(v) else { return Err(reason::INVALID_FORMAT) };
+    let Some(d) = split_time(v) else {
+        return Err(reason::INVALID_FORMAT);
+    };
     let b = d.as_bytes();
     if b.is_empty() {
         return Err(reason::INVALID_FORMAT);
@@ -100,7 +102,11 @@ pub fn parse(raw: &str, order: DateOrder) -> Result<Ymd, &'static str> {
     let [g0, g1, g2] = groups;
     if g0.len() == 4 && g1.len() <= 2 && g2.len() <= 2 {
         let (y, m, dd) = (num(g0) as i32, num(g1), num(g2));
-        return if is_valid(y, m, dd) { Ok((y, m, dd)) } else { Err(reason::IMPOSSIBLE_DATE) };
+        return if is_valid(y, m, dd) {
+            Ok((y, m, dd))
+        } else {
+            Err(reason::IMPOSSIBLE_DATE)
+        };
     }
     if g2.len() == 4 && g0.len() <= 2 && g1.len() <= 2 {
         let y = num(g2) as i32;
@@ -205,8 +211,18 @@ mod tests {
     #[test]
     fn impossible_dates() {
         for v in [
-            "30.02.1990", "2001-13-01", "1990-02-30", "1990-04-31", "31/04/1990", "2001-02-29",
-            "1900-02-29", "1990-00-10", "1990-01-00", "32.01.1990", "13/13/1990", "99/99/1999",
+            "30.02.1990",
+            "2001-13-01",
+            "1990-02-30",
+            "1990-04-31",
+            "31/04/1990",
+            "2001-02-29",
+            "1900-02-29",
+            "1990-00-10",
+            "1990-01-00",
+            "32.01.1990",
+            "13/13/1990",
+            "99/99/1999",
             "20011301",
         ] {
             assert_eq!(n(v), Err("impossible_date"), "{v:?}");
@@ -225,7 +241,10 @@ mod tests {
         assert_eq!(n("01.01.1850"), Err("implausible_date"));
         assert_eq!(n("2026-01-01"), Ok("2026-01-01".into()));
         assert_eq!(n("1900-01-01"), Ok("1900-01-01".into()));
-        assert_eq!(normalise("2026-01-02", Dmy, (2026, 6, 1)), Ok("2026-01-02".into()));
+        assert_eq!(
+            normalise("2026-01-02", Dmy, (2026, 6, 1)),
+            Ok("2026-01-02".into())
+        );
         // impossible wins over implausible
         assert_eq!(n("1850-02-30"), Err("impossible_date"));
     }
@@ -233,9 +252,25 @@ mod tests {
     #[test]
     fn invalid_formats() {
         for v in [
-            "", "abc", "1990", "90-05-17", "17.05.90", "1990-05", "1990-05-17-01", "1990-05/17",
-            "19900-05-17", "1990-005-17", "1990517", "199005171", "17 May 1990", "1990--05-17",
-            "-1990-05-17", "1990-05-17-", "１９９０-05-17", "\u{301}", "😀",
+            "",
+            "abc",
+            "1990",
+            "90-05-17",
+            "17.05.90",
+            "1990-05",
+            "1990-05-17-01",
+            "1990-05/17",
+            "19900-05-17",
+            "1990-005-17",
+            "1990517",
+            "199005171",
+            "17 May 1990",
+            "1990--05-17",
+            "-1990-05-17",
+            "1990-05-17-",
+            "１９９０-05-17",
+            "\u{301}",
+            "😀",
         ] {
             assert_eq!(n(v), Err("invalid_format"), "{v:?}");
         }

@@ -1,14 +1,29 @@
 //! Gender, national id, external id and anonymous id.
 
-use super::name::{fold, fold_small};
-use super::words::Words;
+use super::name::{fold, fold_small_bytes};
 use super::placeholder::{all_same, is_digit_run, is_generic};
+use super::words::Words;
 use super::{reason, Attr};
 
 /// Folded values meaning male.
 pub const MALE: [&str; 17] = [
-    "m", "male", "man", "erkek", "e", "bay", "mr", "herr", "mannlich", "masculine", "masculino",
-    "maskulin", "homme", "hombre", "uomo", "mann", "boy",
+    "m",
+    "male",
+    "man",
+    "erkek",
+    "e",
+    "bay",
+    "mr",
+    "herr",
+    "mannlich",
+    "masculine",
+    "masculino",
+    "maskulin",
+    "homme",
+    "hombre",
+    "uomo",
+    "mann",
+    "boy",
 ];
 /// Folded values meaning female.
 pub const FEMALE: [&str; 19] = [
@@ -17,7 +32,16 @@ pub const FEMALE: [&str; 19] = [
 ];
 /// Folded values meaning other / diverse / non-binary.
 pub const OTHER: [&str; 10] = [
-    "x", "other", "diverse", "divers", "non binary", "nonbinary", "nb", "d", "enby", "genderqueer",
+    "x",
+    "other",
+    "diverse",
+    "divers",
+    "non binary",
+    "nonbinary",
+    "nb",
+    "d",
+    "enby",
+    "genderqueer",
 ];
 static MALE_SET: Words<17> = Words::new(MALE);
 static FEMALE_SET: Words<19> = Words::new(FEMALE);
@@ -31,18 +55,18 @@ pub fn gender(v: &str) -> Result<&'static str, &'static str> {
     }
     let mut buf = [0u8; 64];
     let owned;
-    let f = match fold_small(v, &mut buf) {
+    let f = match fold_small_bytes(v, &mut buf) {
         Some(f) => f,
         None => {
             owned = fold(v);
-            owned.as_str()
+            owned.as_bytes()
         }
     };
-    if MALE_SET.contains(f) {
+    if MALE_SET.contains_bytes(f) {
         Ok("m")
-    } else if FEMALE_SET.contains(f) {
+    } else if FEMALE_SET.contains_bytes(f) {
         Ok("f")
-    } else if OTHER_SET.contains(f) {
+    } else if OTHER_SET.contains_bytes(f) {
         Ok("x")
     } else {
         Err(reason::UNKNOWN_VALUE)
@@ -109,7 +133,20 @@ mod tests {
 
     #[test]
     fn genders() {
-        for v in ["m", "M", "Male", "MAN", "erkek", "Erkek", "E", "bay", "Mr.", "Herr", "männlich", "Männlich"] {
+        for v in [
+            "m",
+            "M",
+            "Male",
+            "MAN",
+            "erkek",
+            "Erkek",
+            "E",
+            "bay",
+            "Mr.",
+            "Herr",
+            "männlich",
+            "Männlich",
+        ] {
             assert_eq!(gender(v), Ok("m"), "{v:?}");
         }
         for v in [
@@ -118,7 +155,19 @@ mod tests {
         ] {
             assert_eq!(gender(v), Ok("f"), "{v:?}");
         }
-        for v in ["x", "X", "other", "Other", "diverse", "divers", "non-binary", "Non Binary", "nonbinary", "d", "D"] {
+        for v in [
+            "x",
+            "X",
+            "other",
+            "Other",
+            "diverse",
+            "divers",
+            "non-binary",
+            "Non Binary",
+            "nonbinary",
+            "d",
+            "D",
+        ] {
             assert_eq!(gender(v), Ok("x"), "{v:?}");
         }
         for v in ["banana", "mf", "1", "2", "male female", "", "😀", "ma le"] {
@@ -131,7 +180,10 @@ mod tests {
     fn tckn() {
         assert!(tckn_valid(b"10000000146"));
         assert_eq!(national_id("10000000146", "TR"), Ok("10000000146".into()));
-        assert_eq!(national_id(" 100 000 001 46 ", "tr"), Ok("10000000146".into()));
+        assert_eq!(
+            national_id(" 100 000 001 46 ", "tr"),
+            Ok("10000000146".into())
+        );
         // every single-digit change breaks it
         let good = b"10000000146";
         for i in 0..11 {
@@ -157,7 +209,8 @@ mod tests {
         // d10 needs the modulo of a negative number: 1 9 0 9 0 9 0 9 1 ...
         let mut v = *b"19090909100";
         let n: Vec<i32> = v.iter().map(|c| (c - b'0') as i32).collect();
-        let d10 = ((n[0] + n[2] + n[4] + n[6] + n[8]) * 7 - (n[1] + n[3] + n[5] + n[7])).rem_euclid(10);
+        let d10 =
+            ((n[0] + n[2] + n[4] + n[6] + n[8]) * 7 - (n[1] + n[3] + n[5] + n[7])).rem_euclid(10);
         v[9] = b'0' + d10 as u8;
         let d11 = v[..10].iter().map(|c| (c - b'0') as i32).sum::<i32>() % 10;
         v[10] = b'0' + d11 as u8;
@@ -187,8 +240,24 @@ mod tests {
     fn external_ids() {
         assert_eq!(external_id("  CRM-00042 "), Ok("CRM-00042".into()));
         assert_eq!(external_id("AbC123"), Ok("AbC123".into()));
-        assert_eq!(external_id("3f2a9c1e-7b7d-4c1e-9a4e-1d2f3a4b5c6d"), Ok("3f2a9c1e-7b7d-4c1e-9a4e-1d2f3a4b5c6d".into()));
-        for v in ["null", "NULL", "undefined", "none", "None", "0", "-", "", "  ", "(null)", "NaN", "n/a"] {
+        assert_eq!(
+            external_id("3f2a9c1e-7b7d-4c1e-9a4e-1d2f3a4b5c6d"),
+            Ok("3f2a9c1e-7b7d-4c1e-9a4e-1d2f3a4b5c6d".into())
+        );
+        for v in [
+            "null",
+            "NULL",
+            "undefined",
+            "none",
+            "None",
+            "0",
+            "-",
+            "",
+            "  ",
+            "(null)",
+            "NaN",
+            "n/a",
+        ] {
             assert_eq!(external_id(v), Err("placeholder"), "{v:?}");
         }
         assert_eq!(external_id("00"), Ok("00".into()));

@@ -5,8 +5,8 @@
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 use unicode_normalization::UnicodeNormalization;
 
-use super::{find_byte, reason, rfind_byte, words};
 use super::words::Words;
+use super::{find_byte, reason, rfind_byte, words};
 
 /// Result of [`fold_full`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +83,10 @@ pub fn fold_full(raw: &str) -> Folded {
     } else {
         f.out
     };
-    Folded { text, has_digit: f.digit }
+    Folded {
+        text,
+        has_digit: f.digit,
+    }
 }
 
 /// The ASCII case of [`fold`] into `out` (which must be at least as long as `raw`: the folded
@@ -123,11 +126,17 @@ fn fold_ascii_buf(raw: &[u8], out: &mut [u8]) -> (usize, bool) {
 /// [`fold`] without allocating, for short ASCII input (at most `N` bytes); None otherwise.
 #[inline]
 pub fn fold_small<'a, const N: usize>(raw: &str, buf: &'a mut [u8; N]) -> Option<&'a str> {
+    fold_small_bytes(raw, buf).and_then(|b| std::str::from_utf8(b).ok())
+}
+
+/// [`fold_small`] as bytes (ASCII).
+#[inline]
+pub fn fold_small_bytes<'a, const N: usize>(raw: &str, buf: &'a mut [u8; N]) -> Option<&'a [u8]> {
     if raw.len() > N || !raw.is_ascii() {
         return None;
     }
     let (n, _) = fold_ascii_buf(raw.as_bytes(), buf);
-    std::str::from_utf8(&buf[..n]).ok()
+    Some(&buf[..n])
 }
 
 struct Folder {
@@ -296,9 +305,9 @@ fn is_diacritic(c: char) -> bool {
 
 /// Honorifics and titles removed at the start of a name (folded forms).
 pub const HONORIFICS: [&str; 33] = [
-    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "herr", "frau", "hr", "fr", "mme",
-    "mlle", "m", "bay", "bayan", "sn", "sayin", "mister", "madam", "madame", "sra", "srta", "doc",
-    "op", "uzm", "av", "yrd", "dipl", "ing", "mag",
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "herr", "frau", "hr", "fr",
+    "mme", "mlle", "m", "bay", "bayan", "sn", "sayin", "mister", "madam", "madame", "sra", "srta",
+    "doc", "op", "uzm", "av", "yrd", "dipl", "ing", "mag",
 ];
 
 /// Generational and degree suffixes removed at the end of a name (folded forms).
@@ -452,10 +461,18 @@ pub fn parse_full(v: &str) -> Result<Option<FullName>, &'static str> {
                 return Err(reason::PLACEHOLDER);
             }
             let first_end = find_byte(b, b' ').unwrap_or(b.len());
-            return Ok(Some(FullName { full, first_end, last_start: Some(last_start) }));
+            return Ok(Some(FullName {
+                full,
+                first_end,
+                last_start: Some(last_start),
+            }));
         }
         // "Smith, Jr." / ", Ayşe" / "Yılmaz," : one side only
-        let text = if a.is_empty() { take_range(fb.text, rb) } else { take_range(fa.text, ra) };
+        let text = if a.is_empty() {
+            take_range(fb.text, rb)
+        } else {
+            take_range(fa.text, ra)
+        };
         return Ok(split_plain(text));
     }
     let f = fold_full(v);
@@ -476,7 +493,11 @@ fn split_plain(full: String) -> Option<FullName> {
     }
     let first_end = find_byte(&full, b' ').unwrap_or(full.len());
     let last_start = rfind_byte(&full, b' ').map(|i| i + 1);
-    Some(FullName { full, first_end, last_start })
+    Some(FullName {
+        full,
+        first_end,
+        last_start,
+    })
 }
 
 #[cfg(test)]
@@ -556,8 +577,17 @@ mod tests {
     #[test]
     fn fold_is_idempotent() {
         for s in [
-            "İSMAİL ŞAHİN", "José Müller-Lüdenscheidt", "ǄEMAL ǅemal", "ΟΔΥΣΣΕΑΣ", "ｶﾞｸ", "हिन्दी",
-            "Ⅻ ① ½ ℃", "\u{301}a\u{301}", "😀👩‍👩‍👧", "ὈΔΥΣΣΕΎΣ ᾈ", "Ωhm Å K",
+            "İSMAİL ŞAHİN",
+            "José Müller-Lüdenscheidt",
+            "ǄEMAL ǅemal",
+            "ΟΔΥΣΣΕΑΣ",
+            "ｶﾞｸ",
+            "हिन्दी",
+            "Ⅻ ① ½ ℃",
+            "\u{301}a\u{301}",
+            "😀👩‍👩‍👧",
+            "ὈΔΥΣΣΕΎΣ ᾈ",
+            "Ωhm Å K",
         ] {
             let once = fold(s);
             assert_eq!(fold(&once), once, "{s:?}");
@@ -567,7 +597,15 @@ mod tests {
     #[test]
     fn fold_small_matches_fold() {
         let mut buf = [0u8; 64];
-        for v in ["Ayse", "  O'Brien-Smith , Jr. ", "a--b", "ABC 123", "", "---", "x\u{0}y\u{7f}z"] {
+        for v in [
+            "Ayse",
+            "  O'Brien-Smith , Jr. ",
+            "a--b",
+            "ABC 123",
+            "",
+            "---",
+            "x\u{0}y\u{7f}z",
+        ] {
             assert_eq!(fold_small(v, &mut buf), Some(fold(v).as_str()), "{v:?}");
         }
         assert_eq!(fold_small("Ayşe", &mut buf), None);
@@ -632,7 +670,9 @@ mod tests {
         assert_eq!(f.full, "john smith");
         assert_eq!(f.last(), Some("smith"));
 
-        let f = parse_full("Mr. John Ronald Reuel Tolkien III").unwrap().unwrap();
+        let f = parse_full("Mr. John Ronald Reuel Tolkien III")
+            .unwrap()
+            .unwrap();
         assert_eq!(f.full, "john ronald reuel tolkien");
         assert_eq!(f.first(), "john");
         assert_eq!(f.last(), Some("tolkien"));
@@ -641,7 +681,10 @@ mod tests {
         assert_eq!((f.first(), f.last()), ("cher", None));
 
         let f = parse_full(", Ayşe").unwrap().unwrap();
-        assert_eq!((f.full.as_str(), f.first(), f.last()), ("ayse", "ayse", None));
+        assert_eq!(
+            (f.full.as_str(), f.first(), f.last()),
+            ("ayse", "ayse", None)
+        );
 
         assert_eq!(parse_full("Mr."), Ok(None));
         assert_eq!(parse_full("Ali 2"), Err("invalid_format"));

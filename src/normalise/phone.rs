@@ -1,7 +1,7 @@
 //! Phone numbers → E.164 (`+<country code><national significant number>`).
 
-use super::placeholder::{all_same, is_digit_run};
 use super::name::fold_small;
+use super::placeholder::{all_same, is_digit_run};
 use super::reason;
 use super::words::Words;
 
@@ -51,7 +51,16 @@ const fn p(
     min: u8,
     max: u8,
 ) -> Plan {
-    Plan { iso, cc, trunk, trunk_always, intl_extra: &[], idd: "", min, max }
+    Plan {
+        iso,
+        cc,
+        trunk,
+        trunk_always,
+        intl_extra: &[],
+        idd: "",
+        min,
+        max,
+    }
 }
 
 const T0: &[&str] = &["0"];
@@ -60,8 +69,26 @@ const NONE: &[&str] = &[];
 /// Countries usable as default country, with their calling codes and NSN lengths.
 pub const PLANS: &[Plan] = &[
     p("TR", "90", T0, true, 10, 10),
-    Plan { iso: "US", cc: "1", trunk: &["1"], trunk_always: false, intl_extra: &[], idd: "011", min: 10, max: 10 },
-    Plan { iso: "CA", cc: "1", trunk: &["1"], trunk_always: false, intl_extra: &[], idd: "011", min: 10, max: 10 },
+    Plan {
+        iso: "US",
+        cc: "1",
+        trunk: &["1"],
+        trunk_always: false,
+        intl_extra: &[],
+        idd: "011",
+        min: 10,
+        max: 10,
+    },
+    Plan {
+        iso: "CA",
+        cc: "1",
+        trunk: &["1"],
+        trunk_always: false,
+        intl_extra: &[],
+        idd: "011",
+        min: 10,
+        max: 10,
+    },
     p("GB", "44", T0, true, 7, 10),
     p("DE", "49", T0, true, 6, 13),
     p("FR", "33", T0, true, 9, 9),
@@ -69,7 +96,7 @@ pub const PLANS: &[Plan] = &[
     p("BE", "32", T0, true, 8, 9),
     p("ES", "34", NONE, false, 9, 9),
     p("IT", "39", NONE, false, 6, 11),
-    p("AT", "43", T0, true, 5, 13),
+    p("AT", "43", T0, true, 6, 13),
     p("CH", "41", T0, true, 9, 9),
     p("SE", "46", T0, true, 7, 10),
     p("NO", "47", NONE, false, 8, 8),
@@ -78,8 +105,26 @@ pub const PLANS: &[Plan] = &[
     p("GR", "30", NONE, false, 10, 10),
     p("PT", "351", NONE, false, 9, 9),
     p("IE", "353", T0, true, 7, 9),
-    Plan { iso: "RU", cc: "7", trunk: &["8"], trunk_always: false, intl_extra: &[], idd: "810", min: 10, max: 10 },
-    Plan { iso: "KZ", cc: "7", trunk: &["8"], trunk_always: false, intl_extra: &[], idd: "810", min: 10, max: 10 },
+    Plan {
+        iso: "RU",
+        cc: "7",
+        trunk: &["8"],
+        trunk_always: false,
+        intl_extra: &[],
+        idd: "810",
+        min: 10,
+        max: 10,
+    },
+    Plan {
+        iso: "KZ",
+        cc: "7",
+        trunk: &["8"],
+        trunk_always: false,
+        intl_extra: &[],
+        idd: "810",
+        min: 10,
+        max: 10,
+    },
     p("AZ", "994", T0, true, 9, 9),
     p("AE", "971", T0, true, 8, 9),
     p("SA", "966", T0, true, 8, 9),
@@ -87,7 +132,16 @@ pub const PLANS: &[Plan] = &[
     p("CN", "86", T0, true, 9, 11),
     p("JP", "81", T0, true, 9, 10),
     p("BR", "55", T0, true, 10, 11),
-    Plan { iso: "MX", cc: "52", trunk: &["044", "045", "01"], trunk_always: false, intl_extra: &["1"], idd: "", min: 10, max: 10 },
+    Plan {
+        iso: "MX",
+        cc: "52",
+        trunk: &["044", "045", "01"],
+        trunk_always: false,
+        intl_extra: &["1"],
+        idd: "",
+        min: 10,
+        max: 10,
+    },
     p("AU", "61", T0, true, 9, 9),
     // more countries with well-known plans
     p("FI", "358", T0, true, 5, 12),
@@ -100,7 +154,7 @@ pub const PLANS: &[Plan] = &[
     p("UA", "380", T0, true, 9, 9),
     p("GE", "995", T0, true, 9, 9),
     p("CY", "357", NONE, false, 8, 8),
-    p("LU", "352", NONE, false, 4, 11),
+    p("LU", "352", NONE, false, 5, 11),
     p("IS", "354", NONE, false, 7, 7),
     p("IL", "972", T0, true, 8, 9),
     p("EG", "20", T0, true, 8, 10),
@@ -134,13 +188,17 @@ pub const PLANS: &[Plan] = &[
 
 /// The plan of an ISO alpha-2 code (case-insensitive).
 pub fn plan_for_country(iso: &str) -> Option<&'static Plan> {
-    let iso = iso.trim();
-    PLANS.iter().find(|p| p.iso.eq_ignore_ascii_case(iso))
+    let iso = super::fast_trim(iso).as_bytes();
+    if iso.len() != 2 {
+        return None;
+    }
+    let (a, b) = (iso[0].to_ascii_uppercase(), iso[1].to_ascii_uppercase());
+    PLANS.iter().find(|p| p.iso.as_bytes() == [a, b])
 }
 
 /// The plan used for numbers with calling code `cc` (the first listed: "1" → US, "7" → RU).
-pub fn plan_for_code(cc: &str) -> Option<&'static Plan> {
-    PLANS.iter().find(|p| p.cc == cc)
+pub fn plan_for_code(cc: &[u8]) -> Option<&'static Plan> {
+    PLANS.iter().find(|p| p.cc.as_bytes() == cc)
 }
 
 /// Whether `code` is an assigned ITU calling code.
@@ -201,14 +259,34 @@ fn digit_value(c: char) -> Option<u8> {
 fn is_separator(c: char) -> bool {
     matches!(
         c,
-        ' ' | '\t' | '-' | '.' | '(' | ')' | '/' | '[' | ']' | ';' | ',' | '\u{A0}' | '\u{2010}'..='\u{2015}'
-            | '\u{2212}' | '\u{202F}' | '\u{2007}' | '\u{2009}' | '\u{200B}' | '\u{FEFF}' | '\u{3000}'
-            | '\u{FF08}' | '\u{FF09}' | '\u{FF0D}' | '\u{FF0E}' | '\u{FF0F}'
+        ' ' | '\t' | '-' | '.' | '(' | ')' | '/' | '[' | ']' | ';' | ',' | '\u{A0}' | '\u{2010}'
+            ..='\u{2015}'
+                | '\u{2212}'
+                | '\u{202F}'
+                | '\u{2007}'
+                | '\u{2009}'
+                | '\u{200B}'
+                | '\u{FEFF}'
+                | '\u{3000}'
+                | '\u{FF08}'
+                | '\u{FF09}'
+                | '\u{FF0D}'
+                | '\u{FF0E}'
+                | '\u{FF0F}'
     )
 }
 
 /// Extension markers (lowercase words) after which the rest is dropped.
-pub const EXT_WORDS: [&str; 8] = ["x", "ext", "extn", "extension", "dahili", "dah", "durchwahl", "poste"];
+pub const EXT_WORDS: [&str; 8] = [
+    "x",
+    "ext",
+    "extn",
+    "extension",
+    "dahili",
+    "dah",
+    "durchwahl",
+    "poste",
+];
 static EXT_SET: Words<8> = Words::new(EXT_WORDS);
 
 /// Scan the raw text: digits, separators, a leading '+', an extension marker and what follows it.
@@ -219,7 +297,11 @@ fn scan(raw: &str) -> Result<Digits, &'static str> {
             v = v[4..].trim_start();
         }
     }
-    let mut d = Digits { buf: [0; MAX_DIGITS], len: 0, plus: false };
+    let mut d = Digits {
+        buf: [0; MAX_DIGITS],
+        len: 0,
+        plus: false,
+    };
     let mut chars = v.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         if let Some(x) = digit_value(c) {
@@ -310,11 +392,16 @@ fn e164(cc: &[u8], nsn: &[u8]) -> Result<String, &'static str> {
     if is_placeholder_digits(nsn) {
         return Err(reason::PLACEHOLDER);
     }
+    if !(8..=15).contains(&(cc.len() + nsn.len())) {
+        return Err(reason::INVALID_FORMAT);
+    }
     let mut buf = [b'+'; 1 + 3 + MAX_DIGITS];
     let n = 1 + cc.len() + nsn.len();
     buf[1..1 + cc.len()].copy_from_slice(cc);
     buf[1 + cc.len()..n].copy_from_slice(nsn);
-    Ok(std::str::from_utf8(&buf[..n]).unwrap_or_default().to_string())
+    Ok(std::str::from_utf8(&buf[..n])
+        .unwrap_or_default()
+        .to_string())
 }
 
 /// All the same digit ("0000000000") or an ascending / descending run ("1234567890").
@@ -327,8 +414,7 @@ fn international(digits: &[u8]) -> Result<String, &'static str> {
     let Some((cc, rest)) = split_calling_code(digits) else {
         return Err(reason::UNKNOWN_COUNTRY);
     };
-    let cc_str = std::str::from_utf8(cc).unwrap_or("");
-    if let Some(p) = plan_for_code(cc_str) {
+    if let Some(p) = plan_for_code(cc) {
         // "+44 (0)20 ...", "+90 0532 ...": trunk prefix written after the country code
         let mut nsn = drop_prefix(p, rest, p.trunk, p.trunk_always);
         nsn = drop_prefix(p, nsn, p.intl_extra, false);
@@ -374,7 +460,9 @@ pub fn to_e164(raw: &str, default_country: &str) -> Result<String, &'static str>
     if let Some(rest) = digits.strip_prefix(b"00") {
         return international(rest);
     }
-    let Some(p) = plan else { return Err(reason::UNKNOWN_COUNTRY) };
+    let Some(p) = plan else {
+        return Err(reason::UNKNOWN_COUNTRY);
+    };
     if !p.idd.is_empty() {
         if let Some(rest) = digits.strip_prefix(p.idd.as_bytes()) {
             if rest.len() >= 7 {
@@ -390,7 +478,11 @@ pub fn to_e164(raw: &str, default_country: &str) -> Result<String, &'static str>
                 if is_placeholder_digits(rest) {
                     return Err(reason::PLACEHOLDER);
                 }
-                return if nsn_ok(p, rest) { e164(cc, rest) } else { Err(reason::INVALID_FORMAT) };
+                return if nsn_ok(p, rest) {
+                    e164(cc, rest)
+                } else {
+                    Err(reason::INVALID_FORMAT)
+                };
             }
         }
     }
@@ -415,12 +507,20 @@ mod tests {
 
     #[track_caller]
     fn ok(raw: &str, country: &str, want: &str) {
-        assert_eq!(to_e164(raw, country), Ok(want.to_string()), "{raw:?} default {country}");
+        assert_eq!(
+            to_e164(raw, country),
+            Ok(want.to_string()),
+            "{raw:?} default {country}"
+        );
     }
 
     #[track_caller]
     fn err(raw: &str, country: &str, want: &str) {
-        assert_eq!(to_e164(raw, country), Err(want), "{raw:?} default {country}");
+        assert_eq!(
+            to_e164(raw, country),
+            Err(want),
+            "{raw:?} default {country}"
+        );
     }
 
     #[test]
@@ -436,16 +536,32 @@ mod tests {
         }
         for pl in PLANS {
             assert!(is_calling_code(pl.cc.parse().unwrap()), "{}", pl.iso);
-            assert!(pl.min <= pl.max && pl.max as usize + pl.cc.len() <= 15, "{}", pl.iso);
+            assert!(
+                pl.min <= pl.max && pl.max as usize + pl.cc.len() <= 15,
+                "{}",
+                pl.iso
+            );
+            assert!(pl.min as usize + pl.cc.len() >= 8, "{}", pl.iso);
         }
-        assert_eq!(split_calling_code(b"905321234567"), Some((&b"90"[..], &b"5321234567"[..])));
-        assert_eq!(split_calling_code(b"12125550143"), Some((&b"1"[..], &b"2125550143"[..])));
-        assert_eq!(split_calling_code(b"35312345678"), Some((&b"353"[..], &b"12345678"[..])));
+        assert_eq!(
+            split_calling_code(b"905321234567"),
+            Some((&b"90"[..], &b"5321234567"[..]))
+        );
+        assert_eq!(
+            split_calling_code(b"12125550143"),
+            Some((&b"1"[..], &b"2125550143"[..]))
+        );
+        assert_eq!(
+            split_calling_code(b"35312345678"),
+            Some((&b"353"[..], &b"12345678"[..]))
+        );
         assert_eq!(split_calling_code(b"0531"), None);
         assert_eq!(split_calling_code(b"2812"), None);
         assert_eq!(split_calling_code(b"99912"), None);
         assert_eq!(plan_for_country("tr").map(|p| p.cc), Some("90"));
-        assert_eq!(plan_for_code("1").map(|p| p.iso), Some("US"));
+        assert_eq!(plan_for_code(b"1").map(|p| p.iso), Some("US"));
+        assert_eq!(plan_for_code(b"7").map(|p| p.iso), Some("RU"));
+        assert_eq!(plan_for_code(b"386").map(|p| p.iso), None);
     }
 
     #[test]
@@ -673,7 +789,11 @@ mod tests {
         ok("٠٥٣٢ ١٢٣ ٤٥ ٦٧", "TR", "+905321234567");
         ok("۰۵۳۲۱۲۳۴۵۶۷", "TR", "+905321234567");
         ok("０５３２－１２３－４５６７", "TR", "+905321234567");
-        ok("+90\u{a0}532\u{a0}123\u{a0}45\u{a0}67", "TR", "+905321234567");
+        ok(
+            "+90\u{a0}532\u{a0}123\u{a0}45\u{a0}67",
+            "TR",
+            "+905321234567",
+        );
         ok("＋90 532 123 45 67", "TR", "+905321234567");
     }
 }

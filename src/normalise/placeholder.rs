@@ -33,20 +33,62 @@ pub const GENERIC: [&str; 24] = [
 ];
 
 /// Extra placeholders for external_id / anonymous_id (tracking-script and export artefacts).
-pub const ID_EXTRA: [&str; 8] = ["(null)", "<null>", "[null]", "nan", "{}", "[]", "\"\"", "''"];
+pub const ID_EXTRA: [&str; 8] = [
+    "(null)", "<null>", "[null]", "nan", "{}", "[]", "\"\"", "''",
+];
 
 static GENERIC_SET: Words<24> = Words::new(GENERIC);
 static ID_EXTRA_SET: Words<8> = Words::new(ID_EXTRA);
 
 /// `PAIRS[a] & (1 << b)`: some placeholder starts with the (lowercase ASCII) bytes `a`, `b`.
-static PAIRS: [u128; 128] = {
+const PAIRS: [u128; 128] = {
     let mut t = [0u128; 128];
     let mut i = 0;
     while i < GENERIC.len() + ID_EXTRA.len() {
-        let w = if i < GENERIC.len() { GENERIC[i] } else { ID_EXTRA[i - GENERIC.len()] };
+        let w = if i < GENERIC.len() {
+            GENERIC[i]
+        } else {
+            ID_EXTRA[i - GENERIC.len()]
+        };
         let w = w.as_bytes();
         if w.len() >= 2 {
             t[w[0] as usize] |= 1u128 << w[1];
+        }
+        i += 1;
+    }
+    t
+};
+
+/// Whether a value whose first two bytes are `b0`, `b1` (`b1` = 0: a one-byte value) may be a
+/// placeholder. Conservative: true whenever folding could still make it one.
+const fn maybe_placeholder(b0: u8, b1: u8) -> bool {
+    if b0 >= 0x80 {
+        return false; // every placeholder starts with an ASCII character
+    }
+    let l0 = b0.to_ascii_lowercase();
+    let starts = PAIRS[l0 as usize] != 0 || is_filler_punct(l0);
+    if b1 == 0 {
+        // one byte: a filler character or a one-letter entry ("0")
+        return is_filler_punct(l0) || l0 == b'0';
+    }
+    if matches!(b1, b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C) {
+        return starts; // whitespace inside ("n / a")
+    }
+    if b1 >= 0x80 {
+        // a Turkish dotted/dotless i as second letter ("BİLİNMİYOR", "NİL")
+        return (PAIRS[l0 as usize] >> b'i') & 1 == 1;
+    }
+    let l1 = b1.to_ascii_lowercase();
+    (is_filler_punct(l0) && is_filler_punct(l1)) || (PAIRS[l0 as usize] >> l1) & 1 == 1
+}
+
+/// Bitmap over (first byte << 8 | second byte) of [`maybe_placeholder`].
+static MAYBE: [u64; 1024] = {
+    let mut t = [0u64; 1024];
+    let mut i = 0;
+    while i < 65536 {
+        if maybe_placeholder((i >> 8) as u8, (i & 0xFF) as u8) {
+            t[i >> 6] |= 1 << (i & 63);
         }
         i += 1;
     }
@@ -57,8 +99,11 @@ static PAIRS: [u128; 128] = {
 const MAX_LEN: usize = 15;
 
 /// Punctuation that on its own is never a value ("---", "...", "??", "*").
-fn is_filler_punct(c: u8) -> bool {
-    matches!(c, b'-' | b'.' | b'?' | b'_' | b'*' | b'/' | b'\\' | b'#' | b'~' | b'!' | b'=' | b'+')
+const fn is_filler_punct(c: u8) -> bool {
+    matches!(
+        c,
+        b'-' | b'.' | b'?' | b'_' | b'*' | b'/' | b'\\' | b'#' | b'~' | b'!' | b'=' | b'+'
+    )
 }
 
 /// Fold `v` into `buf` (ASCII-lowercase, no whitespace, a few Turkish letters folded). Returns
@@ -114,21 +159,14 @@ pub fn is_generic(attr: Attr, v: &str) -> bool {
         return false;
     }
     // cheap rejection on the first two bytes (the usual case: a real value)
-    let c0 = b[0].to_ascii_lowercase();
-    if c0 >= 0x80 {
+    let idx = (b[0] as usize) << 8 | b.get(1).copied().unwrap_or(0) as usize;
+    if (MAYBE[idx >> 6] >> (idx & 63)) & 1 == 0 {
         return false;
     }
-    if let Some(&c1) = b.get(1) {
-        if c1 < 0x80 && !c1.is_ascii_whitespace() {
-            let c1 = c1.to_ascii_lowercase();
-            let both_filler = is_filler_punct(c0) && is_filler_punct(c1);
-            if !both_filler && (PAIRS[c0 as usize] >> c1) & 1 == 0 {
-                return false;
-            }
-        }
-    }
     let mut buf = [0u8; MAX_LEN];
-    let Some(n) = fold_compact(v, &mut buf) else { return false };
+    let Some(n) = fold_compact(v, &mut buf) else {
+        return false;
+    };
     let f = &buf[..n];
     if f.is_empty() {
         return false;
@@ -154,7 +192,8 @@ pub fn is_digit_run(d: &[u8], min: usize) -> bool {
         return false;
     }
     let last = d.len() - 1;
-    let up = (0..last).all(|i| d[i + 1] == d[i] + 1 || (d[i] == b'9' && d[i + 1] == b'0' && i + 1 == last));
+    let up = (0..last)
+        .all(|i| d[i + 1] == d[i] + 1 || (d[i] == b'9' && d[i + 1] == b'0' && i + 1 == last));
     up || (0..last).all(|i| d[i + 1] + 1 == d[i] || (d[i] == b'0' && d[i + 1] == b'9' && i == 0))
 }
 
@@ -165,9 +204,39 @@ mod tests {
     #[test]
     fn generic_placeholders_for_every_attribute() {
         let list = [
-            "n/a", "N/A", " n / a ", "na", "NA", "none", "None", "NULL", "null", "nil", "-", "--", "?",
-            "unknown", "UNKNOWN", "bilinmiyor", "BİLİNMİYOR", "yok", "YOK", "test", "Test", "xxx",
-            "XXX", "asdf", "abc", ".", "0", " 0 ", "---", "...", "??", "#N/A", "undefined",
+            "n/a",
+            "N/A",
+            " n / a ",
+            "na",
+            "NA",
+            "none",
+            "None",
+            "NULL",
+            "null",
+            "nil",
+            "-",
+            "--",
+            "?",
+            "unknown",
+            "UNKNOWN",
+            "bilinmiyor",
+            "BİLİNMİYOR",
+            "yok",
+            "YOK",
+            "test",
+            "Test",
+            "xxx",
+            "XXX",
+            "asdf",
+            "abc",
+            ".",
+            "0",
+            " 0 ",
+            "---",
+            "...",
+            "??",
+            "#N/A",
+            "undefined",
         ];
         for a in Attr::ALL {
             for p in list {
@@ -184,6 +253,10 @@ mod tests {
         assert!(is_generic(Attr::City, "N /A"));
         assert!(is_generic(Attr::City, "n a"));
         assert!(is_generic(Attr::City, "Bİlinmiyor"));
+        assert!(is_generic(Attr::City, "BİLİNMİYOR"));
+        assert!(is_generic(Attr::City, "bılınmıyor"));
+        assert!(is_generic(Attr::City, "BELİRTİLMEMİŞ"));
+        assert!(is_generic(Attr::LastName, "NİL"));
         assert!(is_generic(Attr::City, "YOK "));
         assert!(is_generic(Attr::City, "- -"));
         assert!(is_generic(Attr::City, "-."));
@@ -204,9 +277,22 @@ mod tests {
     #[test]
     fn real_values_are_not_placeholders() {
         for v in [
-            "Ali", "nate", "tester", "abcd", "00", "01", "x", "xx", "Ayşe", "test@test.com", "N/A1",
-            "nulls", "İstanbul", "a very long value that is certainly not a placeholder",
-            "\u{301}", "😀",
+            "Ali",
+            "nate",
+            "tester",
+            "abcd",
+            "00",
+            "01",
+            "x",
+            "xx",
+            "Ayşe",
+            "test@test.com",
+            "N/A1",
+            "nulls",
+            "İstanbul",
+            "a very long value that is certainly not a placeholder",
+            "\u{301}",
+            "😀",
         ] {
             assert!(!is_generic(Attr::City, v), "{v:?}");
         }
@@ -244,7 +330,9 @@ mod tests {
             for start in 0..=9u8 {
                 for dir in [1i8, -1] {
                     let d: Vec<u8> = (0..len)
-                        .map(|i| b'0' + ((start as i32 + dir as i32 * i as i32).rem_euclid(10)) as u8)
+                        .map(|i| {
+                            b'0' + ((start as i32 + dir as i32 * i as i32).rem_euclid(10)) as u8
+                        })
                         .collect();
                     let want = len >= 6
                         && (b"01234567890".windows(len).any(|w| w == &d[..])

@@ -1,20 +1,32 @@
 //! Small sets of short ASCII words, looked up without allocation or `memcmp`: each word (at most
 //! 16 bytes) is packed into a `u128` at compile time.
 
-/// Pack up to 16 bytes into a `u128` (big-endian, with the length in the low byte so "a" and
-/// "\0a" differ). 0 for an empty or longer slice (never the key of a listed word).
+/// Pack up to 15 bytes into a `u128` (little-endian, with the length in the top byte so "a"
+/// and "a\0" differ). 0 for an empty or longer slice (never the key of a listed word).
 #[inline]
-pub const fn pack(s: &[u8]) -> u128 {
+pub fn pack(s: &[u8]) -> u128 {
     if s.is_empty() || s.len() > 15 {
         return 0;
     }
-    let mut v: u128 = 0;
+    let mut a = [0u8; 16];
+    a[..s.len()].copy_from_slice(s);
+    a[15] = s.len() as u8;
+    u128::from_le_bytes(a)
+}
+
+/// [`pack`] for compile-time tables.
+const fn pack_const(s: &[u8]) -> u128 {
+    if s.is_empty() || s.len() > 15 {
+        return 0;
+    }
+    let mut a = [0u8; 16];
     let mut i = 0;
     while i < s.len() {
-        v = (v << 8) | s[i] as u128;
+        a[i] = s[i];
         i += 1;
     }
-    (v << 8) | s.len() as u128
+    a[15] = s.len() as u8;
+    u128::from_le_bytes(a)
 }
 
 /// A fixed set of words (each 1–15 bytes), sorted at compile time for binary search.
@@ -33,7 +45,7 @@ impl<const N: usize> Words<N> {
         let mut index = [0u16; N];
         let mut i = 0;
         while i < N {
-            let k = pack(words[i].as_bytes());
+            let k = pack_const(words[i].as_bytes());
             assert!(k != 0, "word must be 1..=15 bytes");
             // insertion sort
             let mut j = i;
@@ -57,7 +69,10 @@ impl<const N: usize> Words<N> {
         if k == 0 {
             return None;
         }
-        self.keys.binary_search(&k).ok().map(|i| self.index[i] as usize)
+        self.keys
+            .binary_search(&k)
+            .ok()
+            .map(|i| self.index[i] as usize)
     }
 
     /// Index of `w` in the original list.
@@ -96,11 +111,16 @@ mod tests {
         assert!(W.contains_bytes(b"mr"));
         assert!(!W.contains(""));
         assert!(!W.contains("\0a"));
+        assert!(!W.contains("a\0"));
         assert!(!W.contains("mrs"));
         assert!(!W.contains("m"));
         assert!(!W.contains("fifteen_bytes___"));
         assert!(!W.contains("ş"));
         assert_ne!(pack(b"a"), pack(b"\0a"));
+        assert_ne!(pack(b"a"), pack(b"a\0"));
+        for w in ["a", "mr", "extension", "fifteen_bytes__", "\u{0}"] {
+            assert_eq!(pack(w.as_bytes()), pack_const(w.as_bytes()));
+        }
         assert_eq!(pack(b""), 0);
         assert_eq!(pack(&[b'x'; 16]), 0);
     }

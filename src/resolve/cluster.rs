@@ -125,9 +125,12 @@ impl<'a> Dsu<'a> {
     /// Whether the clusters of roots `ra` and `rb` hold two ids that differ by more than a
     /// one-character typo.
     fn ids_conflict(&self, ra: u32, rb: u32) -> bool {
-        let (Some(a), Some(b)) = (self.ids.get(&ra), self.ids.get(&rb)) else { return false };
+        let (Some(a), Some(b)) = (self.ids.get(&ra), self.ids.get(&rb)) else {
+            return false;
+        };
         a.iter().any(|x| {
-            b.iter().any(|y| x != y && !within_one_edit(x.as_bytes(), y.as_bytes()))
+            b.iter()
+                .any(|y| x != y && !within_one_edit(x.as_bytes(), y.as_bytes()))
         })
     }
 
@@ -143,8 +146,11 @@ impl<'a> Dsu<'a> {
     /// Number of edges of `adj` between the clusters of roots `ra` and `rb`, counting up to
     /// `limit` (walks the smaller cluster's members: clusters are bounded by `max_size`).
     fn links_between(&mut self, ra: u32, rb: u32, adj: &Csr, limit: usize) -> usize {
-        let (from, other) =
-            if self.size[ra as usize] <= self.size[rb as usize] { (ra, rb) } else { (rb, ra) };
+        let (from, other) = if self.size[ra as usize] <= self.size[rb as usize] {
+            (ra, rb)
+        } else {
+            (rb, ra)
+        };
         let mut count = 0;
         let mut x = from;
         loop {
@@ -233,7 +239,15 @@ pub fn cluster(
     max_size: usize,
     weak_bridge_weight: f64,
 ) -> Clustering {
-    cluster_guarded(n, edges, cannot_link, forced, max_size, weak_bridge_weight, &[])
+    cluster_guarded(
+        n,
+        edges,
+        cannot_link,
+        forced,
+        max_size,
+        weak_bridge_weight,
+        &[],
+    )
 }
 
 /// [`cluster`] with an identifier-conflict guard: `conflict_ids[i]` is record i's national id
@@ -274,9 +288,18 @@ pub fn cluster_guarded(
     let mut sorted: Vec<Edge> = edges
         .iter()
         .filter(|e| e.a != e.b && e.weight.is_finite() && (e.a as usize) < n && (e.b as usize) < n)
-        .map(|e| Edge { a: e.a.min(e.b), b: e.a.max(e.b), weight: e.weight })
+        .map(|e| Edge {
+            a: e.a.min(e.b),
+            b: e.a.max(e.b),
+            weight: e.weight,
+        })
         .collect();
-    sorted.sort_by(|x, y| y.weight.total_cmp(&x.weight).then(x.a.cmp(&y.a)).then(x.b.cmp(&y.b)));
+    sorted.sort_by(|x, y| {
+        y.weight
+            .total_cmp(&x.weight)
+            .then(x.a.cmp(&y.a))
+            .then(x.b.cmp(&y.b))
+    });
     let split = sorted.partition_point(|e| e.weight >= weak_bridge_weight);
     let (strong, weak) = sorted.split_at(split);
 
@@ -408,11 +431,18 @@ pub fn assign_stable_ids(
     next_id: &mut i64,
 ) -> StableIds {
     let n = components.len();
-    assert!(previous.len() == n && record_ids.len() == n, "assign_stable_ids: length mismatch");
+    assert!(
+        previous.len() == n && record_ids.len() == n,
+        "assign_stable_ids: length mismatch"
+    );
     if let Some(max_prev) = previous.iter().flatten().max() {
         *next_id = (*next_id).max(max_prev + 1);
     }
-    let k = components.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
+    let k = components
+        .iter()
+        .map(|&c| c as usize + 1)
+        .max()
+        .unwrap_or(0);
     let mut size = vec![0usize; k];
     for &c in components {
         size[c as usize] += 1;
@@ -468,17 +498,34 @@ pub fn assign_stable_ids(
         };
         id_of[c] = id;
         if present[c].is_empty() {
-            lineage.push(Lineage { kind: LineageKind::New, old_id: None, new_id: id, records: size[c] });
+            lineage.push(Lineage {
+                kind: LineageKind::New,
+                old_id: None,
+                new_id: id,
+                records: size[c],
+            });
         }
         for &(old, count) in &present[c] {
             if old == id {
                 continue;
             }
-            let kind = if keeps[c].contains(&old) { LineageKind::Merge } else { LineageKind::Split };
-            lineage.push(Lineage { kind, old_id: Some(old), new_id: id, records: count });
+            let kind = if keeps[c].contains(&old) {
+                LineageKind::Merge
+            } else {
+                LineageKind::Split
+            };
+            lineage.push(Lineage {
+                kind,
+                old_id: Some(old),
+                new_id: id,
+                records: count,
+            });
         }
     }
-    StableIds { profile_id: components.iter().map(|&c| id_of[c as usize]).collect(), lineage }
+    StableIds {
+        profile_id: components.iter().map(|&c| id_of[c as usize]).collect(),
+        lineage,
+    }
 }
 
 #[cfg(test)]
@@ -490,16 +537,34 @@ mod tests {
     }
 
     fn triangle(base: u32, w: f64) -> Vec<Edge> {
-        vec![e(base, base + 1, w), e(base + 1, base + 2, w), e(base, base + 2, w)]
+        vec![
+            e(base, base + 1, w),
+            e(base + 1, base + 2, w),
+            e(base, base + 2, w),
+        ]
     }
 
     #[test]
     fn plain_transitive_clusters() {
-        let c = cluster(6, &[e(0, 1, 30.0), e(1, 2, 30.0), e(4, 5, 30.0)], &[], &[], 100, 20.0);
+        let c = cluster(
+            6,
+            &[e(0, 1, 30.0), e(1, 2, 30.0), e(4, 5, 30.0)],
+            &[],
+            &[],
+            100,
+            20.0,
+        );
         assert_eq!(c.component, vec![0, 0, 0, 1, 2, 2]);
         assert_eq!(c.clusters, 3);
         // the numbering does not depend on edge order
-        let c2 = cluster(6, &[e(5, 4, 30.0), e(2, 1, 30.0), e(1, 0, 30.0)], &[], &[], 100, 20.0);
+        let c2 = cluster(
+            6,
+            &[e(5, 4, 30.0), e(2, 1, 30.0), e(1, 0, 30.0)],
+            &[],
+            &[],
+            100,
+            20.0,
+        );
         assert_eq!(c2, c);
     }
 
@@ -582,7 +647,12 @@ mod tests {
     #[test]
     fn national_id_conflict_guard() {
         // 0 and 2 hold different national ids; 1 has none and matches both
-        let ids = [Some("12345678950"), None, Some("98765432106"), Some("12345678951")];
+        let ids = [
+            Some("12345678950"),
+            None,
+            Some("98765432106"),
+            Some("12345678951"),
+        ];
         let edges = [e(0, 1, 40.0), e(1, 2, 23.0), e(2, 3, 30.0), e(0, 3, 30.0)];
         let c = cluster_guarded(4, &edges, &[], &[], 100, 22.0, &ids);
         // 3's id is a one-character typo of 0's: no conflict; 2 conflicts with both
@@ -623,8 +693,18 @@ mod tests {
         assert_eq!(
             s.lineage,
             vec![
-                Lineage { kind: LineageKind::Merge, old_id: Some(5), new_id: 3, records: 1 },
-                Lineage { kind: LineageKind::Merge, old_id: Some(7), new_id: 3, records: 2 },
+                Lineage {
+                    kind: LineageKind::Merge,
+                    old_id: Some(5),
+                    new_id: 3,
+                    records: 1
+                },
+                Lineage {
+                    kind: LineageKind::Merge,
+                    old_id: Some(7),
+                    new_id: 3,
+                    records: 2
+                },
             ]
         );
         assert_eq!(next, 100);
@@ -640,8 +720,18 @@ mod tests {
         assert_eq!(
             s.lineage,
             vec![
-                Lineage { kind: LineageKind::Split, old_id: Some(4), new_id: 10, records: 1 },
-                Lineage { kind: LineageKind::Split, old_id: Some(4), new_id: 11, records: 1 },
+                Lineage {
+                    kind: LineageKind::Split,
+                    old_id: Some(4),
+                    new_id: 10,
+                    records: 1
+                },
+                Lineage {
+                    kind: LineageKind::Split,
+                    old_id: Some(4),
+                    new_id: 11,
+                    records: 1
+                },
             ]
         );
         // a tie: the part with the smallest record id keeps the id
@@ -659,7 +749,17 @@ mod tests {
     fn combined_merge_and_split() {
         // old A=1: records 0..4 (4 records); old B=2: records 4..9 (5 records).
         // new component 0: all of A + one record of B; component 1: the other 4 of B.
-        let prev = [Some(1), Some(1), Some(1), Some(1), Some(2), Some(2), Some(2), Some(2), Some(2)];
+        let prev = [
+            Some(1),
+            Some(1),
+            Some(1),
+            Some(1),
+            Some(2),
+            Some(2),
+            Some(2),
+            Some(2),
+            Some(2),
+        ];
         let comps = [0, 0, 0, 0, 0, 1, 1, 1, 1];
         let rids: Vec<i64> = (100..109).collect();
         let mut next = 3;
@@ -667,11 +767,26 @@ mod tests {
         assert_eq!(s.profile_id, vec![1, 1, 1, 1, 1, 2, 2, 2, 2]);
         assert_eq!(
             s.lineage,
-            vec![Lineage { kind: LineageKind::Split, old_id: Some(2), new_id: 1, records: 1 }]
+            vec![Lineage {
+                kind: LineageKind::Split,
+                old_id: Some(2),
+                new_id: 1,
+                records: 1
+            }]
         );
         assert_eq!(next, 3);
         // A splits 2/2 and B 3/2, with one part of each in the same component.
-        let prev = [Some(1), Some(1), Some(1), Some(1), Some(2), Some(2), Some(2), Some(2), Some(2)];
+        let prev = [
+            Some(1),
+            Some(1),
+            Some(1),
+            Some(1),
+            Some(2),
+            Some(2),
+            Some(2),
+            Some(2),
+            Some(2),
+        ];
         let comps = [0, 0, 1, 1, 0, 0, 0, 2, 2];
         let mut next = 3;
         let s = assign_stable_ids(&comps, &prev, &rids, &mut next);
@@ -681,9 +796,24 @@ mod tests {
         assert_eq!(
             s.lineage,
             vec![
-                Lineage { kind: LineageKind::Merge, old_id: Some(2), new_id: 1, records: 3 },
-                Lineage { kind: LineageKind::Split, old_id: Some(1), new_id: 3, records: 2 },
-                Lineage { kind: LineageKind::Split, old_id: Some(2), new_id: 4, records: 2 },
+                Lineage {
+                    kind: LineageKind::Merge,
+                    old_id: Some(2),
+                    new_id: 1,
+                    records: 3
+                },
+                Lineage {
+                    kind: LineageKind::Split,
+                    old_id: Some(1),
+                    new_id: 3,
+                    records: 2
+                },
+                Lineage {
+                    kind: LineageKind::Split,
+                    old_id: Some(2),
+                    new_id: 4,
+                    records: 2
+                },
             ]
         );
         assert_eq!(next, 5);

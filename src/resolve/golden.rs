@@ -31,9 +31,14 @@ impl Rule {
     }
 
     pub fn from_name(s: &str) -> Option<Rule> {
-        [Rule::SourcePriority, Rule::MostRecent, Rule::MostFrequent, Rule::MostComplete]
-            .into_iter()
-            .find(|r| r.name() == s)
+        [
+            Rule::SourcePriority,
+            Rule::MostRecent,
+            Rule::MostFrequent,
+            Rule::MostComplete,
+        ]
+        .into_iter()
+        .find(|r| r.name() == s)
     }
 }
 
@@ -82,7 +87,11 @@ pub fn golden(members: &[&Rec], rules: &[Rule; 15]) -> [Option<(String, i64)>; 1
         let mut cands: Vec<(&str, &Rec)> = members
             .iter()
             .filter_map(|r| {
-                r.values[i].as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| (v, *r))
+                r.values[i]
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (v, *r))
             })
             .collect();
         if cands.is_empty() {
@@ -100,9 +109,10 @@ pub fn golden(members: &[&Rec], rules: &[Rule; 15]) -> [Option<(String, i64)>; 1
             });
         }
         let best = match rules[i] {
-            Rule::SourcePriority => {
-                cands.iter().max_by(|x, y| preference(x.1, y.1)).map(|(v, r)| (*v, *r))
-            }
+            Rule::SourcePriority => cands
+                .iter()
+                .max_by(|x, y| preference(x.1, y.1))
+                .map(|(v, r)| (*v, *r)),
             Rule::MostRecent => cands
                 .iter()
                 .max_by(|x, y| {
@@ -115,7 +125,10 @@ pub fn golden(members: &[&Rec], rules: &[Rule; 15]) -> [Option<(String, i64)>; 1
             Rule::MostComplete => cands
                 .iter()
                 .max_by(|x, y| {
-                    x.0.chars().count().cmp(&y.0.chars().count()).then(preference(x.1, y.1))
+                    x.0.chars()
+                        .count()
+                        .cmp(&y.0.chars().count())
+                        .then(preference(x.1, y.1))
                 })
                 .map(|(v, r)| (*v, *r)),
             Rule::MostFrequent => {
@@ -131,7 +144,10 @@ pub fn golden(members: &[&Rec], rules: &[Rule; 15]) -> [Option<(String, i64)>; 1
                 by_value
                     .into_iter()
                     .max_by(|x, y| {
-                        x.1 .0.cmp(&y.1 .0).then(preference(x.1 .1, y.1 .1)).then(y.0.cmp(x.0))
+                        x.1 .0
+                            .cmp(&y.1 .0)
+                            .then(preference(x.1 .1, y.1 .1))
+                            .then(y.0.cmp(x.0))
                     })
                     .map(|(v, (_, r))| (v, r))
             }
@@ -167,33 +183,53 @@ mod tests {
         assert_eq!(default_rule(Attr::BirthDate), Rule::MostFrequent);
         assert_eq!(default_rule(Attr::Street), Rule::MostRecent);
         assert_eq!(default_rule(Attr::NationalId), Rule::SourcePriority);
-        for rule in [Rule::SourcePriority, Rule::MostRecent, Rule::MostFrequent, Rule::MostComplete] {
+        for rule in [
+            Rule::SourcePriority,
+            Rule::MostRecent,
+            Rule::MostFrequent,
+            Rule::MostComplete,
+        ] {
             assert_eq!(Rule::from_name(rule.name()), Some(rule));
         }
     }
 
     #[test]
     fn golden_record_default_rules() {
-        let a = r(1, 1, 100, &[
-            (Attr::FirstName, "ayse"),
-            (Attr::LastName, "yilmaz"),
-            (Attr::Email, "old@mail.com"),
-            (Attr::BirthDate, "1985-03-12"),
-            (Attr::NationalId, "10000000146"),
-        ]);
-        let b = r(2, 5, 50, &[
-            (Attr::FirstName, "ayse"),
-            (Attr::LastName, "yilmas"),
-            (Attr::Email, "new@mail.com"),
-            (Attr::BirthDate, "1985-12-03"),
-            (Attr::NationalId, "10000000164"),
-        ]);
-        let c = r(3, 2, 300, &[
-            (Attr::FirstName, "a"),
-            (Attr::LastName, "yilmaz"),
-            (Attr::Email, "newest@mail.com"),
-            (Attr::BirthDate, "1985-03-12"),
-        ]);
+        let a = r(
+            1,
+            1,
+            100,
+            &[
+                (Attr::FirstName, "ayse"),
+                (Attr::LastName, "yilmaz"),
+                (Attr::Email, "old@mail.com"),
+                (Attr::BirthDate, "1985-03-12"),
+                (Attr::NationalId, "10000000146"),
+            ],
+        );
+        let b = r(
+            2,
+            5,
+            50,
+            &[
+                (Attr::FirstName, "ayse"),
+                (Attr::LastName, "yilmas"),
+                (Attr::Email, "new@mail.com"),
+                (Attr::BirthDate, "1985-12-03"),
+                (Attr::NationalId, "10000000164"),
+            ],
+        );
+        let c = r(
+            3,
+            2,
+            300,
+            &[
+                (Attr::FirstName, "a"),
+                (Attr::LastName, "yilmaz"),
+                (Attr::Email, "newest@mail.com"),
+                (Attr::BirthDate, "1985-03-12"),
+            ],
+        );
         let g = golden(&[&a, &b, &c], &default_rules());
         assert_eq!(get(&g, Attr::FirstName), Some(("ayse", 2))); // "a" dropped; tie → priority
         assert_eq!(get(&g, Attr::LastName), Some(("yilmaz", 3))); // 2 votes; c preferred holder
@@ -214,11 +250,17 @@ mod tests {
         assert_eq!(get(&g, Attr::City), Some(("ankara", 4)));
         let mut rules = default_rules();
         rules[Attr::City.index()] = Rule::SourcePriority;
-        assert_eq!(get(&golden(&[&x, &y], &rules), Attr::City), Some(("ankara", 4)));
+        assert_eq!(
+            get(&golden(&[&x, &y], &rules), Attr::City),
+            Some(("ankara", 4))
+        );
         // MostRecent ties fall back to priority
         let p = r(5, 9, 10, &[(Attr::Phone, "+901")]);
         let q = r(1, 1, 10, &[(Attr::Phone, "+902")]);
-        assert_eq!(get(&golden(&[&p, &q], &rules), Attr::Phone), Some(("+901", 5)));
+        assert_eq!(
+            get(&golden(&[&p, &q], &rules), Attr::Phone),
+            Some(("+901", 5))
+        );
         // MostComplete: the longest value
         rules[Attr::Street.index()] = Rule::MostComplete;
         let s1 = r(1, 9, 99, &[(Attr::Street, "ataturk cad")]);
@@ -230,10 +272,16 @@ mod tests {
         // MostFrequent tie between values: the value held by the preferred record
         let f1 = r(1, 1, 1, &[(Attr::Gender, "f")]);
         let f2 = r(2, 3, 1, &[(Attr::Gender, "m")]);
-        assert_eq!(get(&golden(&[&f1, &f2], &rules), Attr::Gender), Some(("m", 2)));
+        assert_eq!(
+            get(&golden(&[&f1, &f2], &rules), Attr::Gender),
+            Some(("m", 2))
+        );
         // an initial alone is kept
         let i1 = r(1, 1, 1, &[(Attr::FirstName, "a")]);
-        assert_eq!(get(&golden(&[&i1], &rules), Attr::FirstName), Some(("a", 1)));
+        assert_eq!(
+            get(&golden(&[&i1], &rules), Attr::FirstName),
+            Some(("a", 1))
+        );
         assert!(golden(&[], &rules).iter().all(Option::is_none));
     }
 }

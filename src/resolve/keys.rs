@@ -25,8 +25,8 @@ use crate::normalise::Attr;
 pub enum KeyKind {
     /// `normalise::email::match_key` (gmail dots and +tags dropped)
     Email,
-    /// local part of the e-mail match key without dots (≥ 5 chars): the same mailbox name at
-    /// another or a misspelt domain
+    /// local part of the e-mail match key without separators . _ - (≥ 5 chars): the same
+    /// mailbox name at another or a misspelt domain
     EmailLocal,
     /// E.164 phone
     Phone,
@@ -184,7 +184,9 @@ pub fn phonetic(name: &str) -> String {
             _ => 0, // vowels, y, h (first letter only)
         }
     };
-    let Some(&first) = s.first() else { return String::new() };
+    let Some(&first) = s.first() else {
+        return String::new();
+    };
     let mut out = String::with_capacity(6);
     out.push(first as char);
     let mut last = class(first);
@@ -206,7 +208,10 @@ pub fn phonetic(name: &str) -> String {
 }
 
 fn val(rec: &Rec, a: Attr) -> Option<&str> {
-    rec.values[a.index()].as_deref().map(str::trim).filter(|s| !s.is_empty())
+    rec.values[a.index()]
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 /// The blocking keys of one record, in [`KeyKind`] order, without duplicates.
@@ -224,7 +229,10 @@ pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
 
     if let Some(e) = val(rec, Attr::Email) {
         let key = crate::normalise::email::match_key(e);
-        let local = key[..key.rfind('@').unwrap_or(0)].replace('.', "");
+        let local: String = key[..key.rfind('@').unwrap_or(0)]
+            .chars()
+            .filter(|c| !matches!(c, '.' | '_' | '-'))
+            .collect();
         push(KeyKind::Email, key);
         if local.len() >= MIN_SHARED_LOCAL {
             push(KeyKind::EmailLocal, local);
@@ -384,10 +392,15 @@ pub fn candidate_pairs(
     packed.sort_unstable();
     packed.dedup();
     skipped.sort_by(|a: &(KeyKind, String, usize), b| {
-        b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then_with(|| a.1.cmp(&b.1))
+        b.2.cmp(&a.2)
+            .then(a.0.cmp(&b.0))
+            .then_with(|| a.1.cmp(&b.1))
     });
     Blocking {
-        pairs: packed.iter().map(|&p| ((p >> 32) as u32, p as u32)).collect(),
+        pairs: packed
+            .iter()
+            .map(|&p| ((p >> 32) as u32, p as u32))
+            .collect(),
         skipped_blocks: skipped,
         pairs_by_kind: KeyKind::ALL
             .iter()
@@ -411,10 +424,18 @@ pub fn hub_values(
         .filter(|(s, e)| e - s >= min_count.max(2))
         .map(|(s, e)| {
             let h = entries[s].0;
-            (kind_of(h), find_value(&keys[entries[s].1 as usize], h), e - s)
+            (
+                kind_of(h),
+                find_value(&keys[entries[s].1 as usize], h),
+                e - s,
+            )
         })
         .collect();
-    out.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then_with(|| a.1.cmp(&b.1)));
+    out.sort_by(|a, b| {
+        b.2.cmp(&a.2)
+            .then(a.0.cmp(&b.0))
+            .then_with(|| a.1.cmp(&b.1))
+    });
     out
 }
 
@@ -465,7 +486,10 @@ mod tests {
         ]);
         let k = record_keys(&r);
         let get = |kind: KeyKind| -> Vec<&str> {
-            k.iter().filter(|(x, _)| *x == kind).map(|(_, v)| v.as_str()).collect()
+            k.iter()
+                .filter(|(x, _)| *x == kind)
+                .map(|(_, v)| v.as_str())
+                .collect()
         };
         assert_eq!(get(KeyKind::Email), ["ayseyilmaz@gmail.com"]);
         assert_eq!(get(KeyKind::EmailLocal), ["ayseyilmaz"]);
@@ -474,11 +498,14 @@ mod tests {
         assert_eq!(get(KeyKind::LastNameBirthYear), ["yilmaz|1985|a"]);
         assert_eq!(
             get(KeyKind::PhoneticNameBirthDate),
-            [format!("{}|1985-03-12", phonetic("ayse")), format!("{}|1985-03-12", phonetic("yilmaz"))]
+            [
+                format!("{}|1985-03-12", phonetic("ayse")),
+                format!("{}|1985-03-12", phonetic("yilmaz"))
+            ]
         );
         assert_eq!(get(KeyKind::FirstPrefixPostcode), ["ays|y|34710"]);
         assert!(get(KeyKind::PhoneticFullName).is_empty()); // no city
-        // deterministic and in kind order
+                                                            // deterministic and in kind order
         assert_eq!(k, record_keys(&r));
         assert!(k.windows(2).all(|w| w[0].0 <= w[1].0));
     }
@@ -498,18 +525,28 @@ mod tests {
             (Attr::City, "ankara"),
         ]));
         let full = |k: &[(KeyKind, String)]| {
-            k.iter().find(|(x, _)| *x == KeyKind::PhoneticFullName).cloned().unwrap()
+            k.iter()
+                .find(|(x, _)| *x == KeyKind::PhoneticFullName)
+                .cloned()
+                .unwrap()
         };
         assert_eq!(full(&a), full(&b));
         let shared: Vec<_> = a.iter().filter(|x| b.contains(x)).collect();
-        assert!(shared.iter().any(|(k, _)| *k == KeyKind::PhoneticNameBirthDate));
+        assert!(shared
+            .iter()
+            .any(|(k, _)| *k == KeyKind::PhoneticNameBirthDate));
         // the same phonetic code for first and last gives one key, not two
         let same = record_keys(&rec(&[
             (Attr::FirstName, "kaya"),
             (Attr::LastName, "kaya"),
             (Attr::BirthDate, "1970-01-02"),
         ]));
-        assert_eq!(same.iter().filter(|(k, _)| *k == KeyKind::PhoneticNameBirthDate).count(), 1);
+        assert_eq!(
+            same.iter()
+                .filter(|(k, _)| *k == KeyKind::PhoneticNameBirthDate)
+                .count(),
+            1
+        );
     }
 
     fn k(kind: KeyKind, v: &str) -> (KeyKind, String) {
@@ -531,8 +568,14 @@ mod tests {
         keys.push(vec![]);
         let b = candidate_pairs(&keys, 4, &HashSet::new());
         assert_eq!(b.pairs, vec![(0, 1), (0, 2), (1, 2)]);
-        assert_eq!(b.skipped_blocks, vec![(KeyKind::Phone, "+909".to_string(), 5)]);
-        assert_eq!(b.pairs_by_kind, vec![(KeyKind::Email, 3), (KeyKind::Phone, 1)]);
+        assert_eq!(
+            b.skipped_blocks,
+            vec![(KeyKind::Phone, "+909".to_string(), 5)]
+        );
+        assert_eq!(
+            b.pairs_by_kind,
+            vec![(KeyKind::Email, 3), (KeyKind::Phone, 1)]
+        );
         // with a bigger cap the block is paired
         let b = candidate_pairs(&keys, 5, &HashSet::new());
         assert_eq!(b.pairs.len(), 3 + 10);
@@ -547,7 +590,10 @@ mod tests {
     fn hubs_detected() {
         let mut keys = vec![];
         for i in 0..30 {
-            let mut v = vec![k(KeyKind::Phone, "+902120000000"), k(KeyKind::Email, &format!("p{i}@x.com"))];
+            let mut v = vec![
+                k(KeyKind::Phone, "+902120000000"),
+                k(KeyKind::Email, &format!("p{i}@x.com")),
+            ];
             if i < 3 {
                 v.push(k(KeyKind::NationalId, "10000000146"));
             }
@@ -556,7 +602,10 @@ mod tests {
         }
         let hubs = hub_values(&keys, &KeyKind::IDENTIFIERS, 10);
         // name keys are not identifiers: never hubs, however common
-        assert_eq!(hubs, vec![(KeyKind::Phone, "+902120000000".to_string(), 30)]);
+        assert_eq!(
+            hubs,
+            vec![(KeyKind::Phone, "+902120000000".to_string(), 30)]
+        );
         let hubs = hub_values(&keys, &KeyKind::IDENTIFIERS, 3);
         assert_eq!(hubs.len(), 2);
         assert_eq!(hubs[1], (KeyKind::NationalId, "10000000146".to_string(), 3));

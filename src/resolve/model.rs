@@ -4,31 +4,42 @@
 //! people). A pair's match weight is Σ log2(m/u) over the fields present on both sides (missing
 //! fields contribute 0). `u` is estimated from random record pairs ([`estimate_u`]: almost all
 //! random pairs are non-matches); `m` and the match prior λ from the blocked candidate pairs by
-//! EM with `u` held fixed ([`em`]). Names get a term-frequency adjustment ([`TermFreq`]): agreeing
+//! EM with `u` held fixed ([`em`]), run in training sessions that blank the fields a session's
+//! pairs were selected on ([`estimate_m`]). Names get a term-frequency adjustment ([`TermFreq`]): agreeing
 //! on "mehmet yilmaz" is weaker evidence than agreeing on a rare name.
 //!
 //! Safeguards ([`apply_safeguards`]) keep the model usable when EM drifts: m is clamped to
 //! [1e-4, 1−1e-4]; exact agreement on an e-mail, phone, national id, external id or anonymous id
 //! always weighs at least [`STRONG_EXACT_MIN_BITS`]; the e-mail and phone typo levels stay
-//! positive ([`TYPO_MIN_BITS`]) so that a one-character typo never splits a person; and two
-//! different national ids (not a one-character typo) weigh at most −[`NATIONAL_ID_CONFLICT_BITS`].
+//! positive ([`TYPO_MIN_BITS`]) so that a one-character typo never splits a person; exact
+//! agreement on a personal identifier (e-mail, national/external/device id) is conclusive on
+//! its own ([`CONCLUSIVE_MIN_BITS`]); and two different national ids (not a one-character typo)
+//! weigh at most −[`NATIONAL_ID_CONFLICT_BITS`].
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::compare::{compare, level_names, Field, Levels, Prepared};
-use super::strdist::SplitMix64;
+use super::compare::{compare, compare_field, level_names, Field, Levels, Prepared};
+use super::strdist::{FastMap, SplitMix64};
 
 /// Default match threshold, in prior-free weight units (bits of evidence, Σ log2(m/u)).
 ///
-/// 18 bits means: the evidence must be about 2^18 ≈ 260 000 times likelier under "same person"
-/// than under "different people". With typical weights (exact name ≈ +10, exact birth date
-/// ≈ +14, exact e-mail or phone ≈ +19, different name ≈ −4.5) this accepts exact name + birth
-/// date, an identifier alone when nothing disagrees, an identifier + a partially agreeing name,
-/// an e-mail/phone typo + exact name; and rejects a name alone, a name + city, and family members
-/// sharing a phone or e-mail (identifier + different first name ≈ +15).
-pub const DEFAULT_THRESHOLD: f64 = 18.0;
+/// 20 bits: the evidence must be about a million times likelier under "same person" than under
+/// "different people". That is the scale of the prior: among n records a random pair is a match
+/// with odds ≈ 2.4/n (≈ 2^−18.7 at a million), so soft evidence (names, dates, addresses) that
+/// a random pair of strangers shows once in 2^17 comparisons is met by hundreds of namesake
+/// pairs in a million-record batch. Typical weights (estimated on synthetic Turkish data, and the
+/// hand-set defaults): exact name ≈ +12 (down to +8 for the most common names), exact birth date
+/// ≈ +14, same postcode ≈ +7.5, exact phone ≈ +18, e-mail/phone typo ≈ +14, different name
+/// ≈ −6…−7; personal identifiers (e-mail, ids) are floored at [`CONCLUSIVE_MIN_BITS`].
+///
+/// Accepted: an e-mail or id alone when nothing disagrees, exact or near name + birth date,
+/// name + street address, an e-mail/phone typo + name, a phone + a (partially) agreeing name.
+/// Rejected: a name alone or with city/postcode and gender (namesakes), a phone alone (households
+/// share landlines), family members sharing a phone, address or e-mail (different first names),
+/// namesakes with different national ids.
+pub const DEFAULT_THRESHOLD: f64 = 20.0;
 
 /// Lower bound of m (and upper bound 1 − this): keeps every weight finite.
 pub const M_MIN: f64 = 1e-4;
@@ -36,6 +47,11 @@ pub const M_MIN: f64 = 1e-4;
 pub const STRONG_EXACT_MIN_BITS: f64 = 8.0;
 /// The e-mail and phone typo levels weigh at least this many bits.
 pub const TYPO_MIN_BITS: f64 = 2.0;
+/// Exact agreement on a personal identifier (e-mail, including the same gmail/+tag mailbox;
+/// national id; external id; device id) weighs at least this many bits: enough to match on its
+/// own (threshold + 2) unless something disagrees. Phones are not included: households share
+/// landlines.
+pub const CONCLUSIVE_MIN_BITS: f64 = DEFAULT_THRESHOLD + 2.0;
 /// Two different national ids weigh at most minus this many bits.
 pub const NATIONAL_ID_CONFLICT_BITS: f64 = 12.0;
 /// A rare name may weigh at most log2(1/this) = 2 bits more than the average exact-name weight
@@ -76,8 +92,8 @@ pub struct WeightTable {
 }
 
 impl WeightTable {
-    /// Σ log2(m/u) over present fields; with `tf_u`, the exact-name level uses it as u
-    /// (bounded below by `TF_MAX_BOOST × u`).
+    /// Σ log2(m/u) over present fields (see [`household_overlap`]); with `tf_u`, the exact-name
+    /// level uses it as u (bounded below by `TF_MAX_BOOST × u`).
     #[inline]
     pub fn weight(&self, lv: &Levels, tf_u: Option<f64>) -> f64 {
         let mut w = 0.0;
@@ -86,6 +102,12 @@ impl WeightTable {
                 w += self.w[f][*l as usize];
             }
         }
+        w -= household_overlap(
+            lv.get(Field::Phone)
+                .map(|l| self.w[Field::Phone.index()][l as usize]),
+            lv.get(Field::Address)
+                .map(|l| self.w[Field::Address.index()][l as usize]),
+        );
         if let (Some(0), Some(t)) = (lv.get(Field::Name), tf_u) {
             w -= self.w[Field::Name.index()][0];
             w += (self.m_name_exact / t.max(self.u_name_exact * TF_MAX_BOOST)).log2();
@@ -96,16 +118,16 @@ impl WeightTable {
 
 impl Model {
     /// Hand-set parameters for batches too small to estimate from (see `Config::
-    /// min_records_for_estimation`): typical rates of customer data, already safeguarded.
-    /// Weights (bits): name exact +10.6 / swapped +9.2 / jw_high +5.3 / partial +2.3 /
-    /// different −4.6; e-mail +19.4 / match key +18.9 / typo +14.9 / different −2.2; phone +19.5
-    /// / last7 or typo +11.6 / different −2.2; birth date +14.5 / swap or typo +5.3 / same year
-    /// +1.1 / different −5.0; national id +23.2 / typo +14.3 / different −12; external id +19.6 /
-    /// +11.0 / −2.5; anonymous id +19.2 / −1.3; address +13.6 / +5.6 / +1.0 / −2.2; gender +1.0 /
-    /// −4.6.
+    /// min_records_for_estimation`): typical rates of customer data, close to what estimation
+    /// finds on synthetic Turkish data, already safeguarded. Weights (bits): name exact +11.9 /
+    /// swapped +11.6 / jw_high +8.6 / partial +6.8 / different −5.6; e-mail +22 / match key +22
+    /// (conclusive floor) / typo +14.9 / different −2.2; phone +19.5 / last7 or typo +11.6 /
+    /// different −2.2; birth date +14.5 / swap or typo +5.3 / same year +1.1 / different −5.0;
+    /// national id +23.2 / typo +14.3 / different −12; external id +22 / +11.0 / −2.5; anonymous
+    /// id +22 / −1.3; address +13.6 / +5.6 / +1.0 / −2.2; gender +1.0 / −4.6.
     pub fn default_model() -> Model {
         let m = vec![
-            vec![0.80, 0.03, 0.08, 0.05, 0.04],
+            vec![0.78, 0.03, 0.06, 0.11, 0.02],
             vec![0.70, 0.05, 0.03, 0.22],
             vec![0.75, 0.03, 0.22],
             vec![0.90, 0.04, 0.03, 0.03],
@@ -116,7 +138,7 @@ impl Model {
             vec![0.98, 0.02],
         ];
         let u = vec![
-            vec![0.0005, 0.00005, 0.002, 0.01, 0.98745],
+            vec![2e-4, 1e-5, 1.5e-4, 1e-3, 0.99864],
             vec![1e-6, 1e-7, 1e-6, 0.9999979],
             vec![1e-6, 1e-5, 0.999989],
             vec![4e-5, 1e-3, 0.014, 0.98496],
@@ -126,15 +148,24 @@ impl Model {
             vec![5e-5, 2e-3, 0.05, 0.94795],
             vec![0.5, 0.5],
         ];
-        let mut model =
-            Model { m, u, prior: 0.1, iterations: 0, converged: true, log_likelihood: 0.0 };
+        let mut model = Model {
+            m,
+            u,
+            prior: 0.1,
+            iterations: 0,
+            converged: true,
+            log_likelihood: 0.0,
+        };
         apply_safeguards(&mut model);
         model
     }
 
     /// log2(m/u) of one field level.
     pub fn level_weight(&self, f: Field, level: u8) -> f64 {
-        let (m, u) = (self.m[f.index()][level as usize], self.u[f.index()][level as usize]);
+        let (m, u) = (
+            self.m[f.index()][level as usize],
+            self.u[f.index()][level as usize],
+        );
         (m / u).log2()
     }
 
@@ -153,12 +184,37 @@ impl Model {
         self.table().weight(lv, tf_u)
     }
 
-    /// The weight of every present field: (field, level name, log2(m/u)).
+    /// The weight of every present field: (field, level name, weight), adding up to
+    /// [`Model::weight`]: log2(m/u), except that when phone and address both agree the smaller
+    /// of the two shows as 0 ([`household_overlap`]).
     pub fn explain(&self, lv: &Levels) -> Vec<(Field, &'static str, f64)> {
+        let wp = lv
+            .get(Field::Phone)
+            .map(|l| self.level_weight(Field::Phone, l));
+        let wa = lv
+            .get(Field::Address)
+            .map(|l| self.level_weight(Field::Address, l));
+        let overlap = household_overlap(wp, wa);
+        let drop = if overlap > 0.0 {
+            Some(if wp <= wa {
+                Field::Phone
+            } else {
+                Field::Address
+            })
+        } else {
+            None
+        };
         Field::ALL
             .iter()
             .filter_map(|&f| {
-                lv.get(f).map(|l| (f, level_names(f)[l as usize], self.level_weight(f, l)))
+                lv.get(f).map(|l| {
+                    let w = if drop == Some(f) {
+                        0.0
+                    } else {
+                        self.level_weight(f, l)
+                    };
+                    (f, level_names(f)[l as usize], w)
+                })
             })
             .collect()
     }
@@ -167,7 +223,11 @@ impl Model {
         WeightTable {
             w: Field::ALL
                 .iter()
-                .map(|&f| (0..f.levels()).map(|l| self.level_weight(f, l as u8)).collect())
+                .map(|&f| {
+                    (0..f.levels())
+                        .map(|l| self.level_weight(f, l as u8))
+                        .collect()
+                })
                 .collect(),
             m_name_exact: self.m[Field::Name.index()][0],
             u_name_exact: self.u[Field::Name.index()][0],
@@ -182,7 +242,25 @@ impl Model {
             && Field::ALL.iter().all(|f| {
                 self.m[f.index()].len() == f.levels() && self.u[f.index()].len() == f.levels()
             })
-            && self.m.iter().chain(&self.u).flatten().all(|x| x.is_finite() && *x > 0.0)
+            && self
+                .m
+                .iter()
+                .chain(&self.u)
+                .flatten()
+                .all(|x| x.is_finite() && *x > 0.0)
+    }
+}
+
+/// Weight not counted when phone and address both agree (both weights positive): the smaller.
+///
+/// A shared landline and a shared address are one piece of household evidence, not two: family
+/// members share both, and summed they outweigh two different first names (+16 + 12 − 7 bits
+/// for a father and daughter on the same till record). Counting only the larger keeps them apart,
+/// while a true match still has its name agreement on top.
+pub fn household_overlap(phone: Option<f64>, address: Option<f64>) -> f64 {
+    match (phone, address) {
+        (Some(p), Some(a)) if p > 0.0 && a > 0.0 => p.min(a),
+        _ => 0.0,
     }
 }
 
@@ -193,75 +271,260 @@ pub fn initial_m() -> Vec<Vec<f64>> {
         .map(|f| {
             let n = f.levels();
             let rest: f64 = (1..n).map(|i| 0.5f64.powi(i as i32)).sum();
-            (0..n).map(|i| if i == 0 { 0.9 } else { 0.1 * 0.5f64.powi(i as i32) / rest }).collect()
+            (0..n)
+                .map(|i| {
+                    if i == 0 {
+                        0.9
+                    } else {
+                        0.1 * 0.5f64.powi(i as i32) / rest
+                    }
+                })
+                .collect()
         })
         .collect()
 }
 
-/// u from `sample_pairs` uniformly random record pairs (i ≠ j), with Laplace smoothing
-/// (count + 1) / (pairs with the field present + levels). Deterministic for a seed: the sample
-/// is drawn in two fixed halves from derived seeds, compared on two threads.
-pub fn estimate_u(prepared: &[Prepared], sample_pairs: usize, seed: u64) -> Vec<Vec<f64>> {
-    let n = prepared.len() as u64;
-    let mut counts: Vec<Vec<u64>> = Field::ALL.iter().map(|f| vec![0; f.levels()]).collect();
-    if n >= 2 && sample_pairs > 0 {
-        let halves = [sample_pairs / 2, sample_pairs - sample_pairs / 2];
-        let parts: Vec<Vec<Vec<u64>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = halves
-                .iter()
-                .enumerate()
-                .map(|(h, &count)| {
-                    s.spawn(move || {
-                        let mut rng = SplitMix64(seed ^ (0x5eed_0000 + h as u64));
-                        let mut c: Vec<Vec<u64>> =
-                            Field::ALL.iter().map(|f| vec![0; f.levels()]).collect();
-                        for _ in 0..count {
-                            let i = rng.below(n);
-                            let mut j = rng.below(n - 1);
-                            if j >= i {
-                                j += 1;
-                            }
-                            let lv = compare(&prepared[i as usize], &prepared[j as usize]);
-                            for (f, l) in lv.0.iter().enumerate() {
-                                if let Some(l) = l {
-                                    c[f][*l as usize] += 1;
-                                }
-                            }
-                        }
-                        c
-                    })
-                })
+/// Whether field `f` has a value in `p` (comparable with another record having one).
+fn present(p: &Prepared, f: Field) -> bool {
+    match f {
+        Field::Name => p.first.is_some() || p.last.is_some(),
+        Field::Email => p.email.is_some(),
+        Field::Phone => p.phone.is_some(),
+        Field::BirthDate => p.birth.is_some(),
+        Field::NationalId => p.national_id.is_some(),
+        Field::ExternalId => p.external_id.is_some(),
+        Field::AnonymousId => p.anonymous_id.is_some(),
+        Field::Address => p.street.is_some() || p.postcode.is_some() || p.city.is_some(),
+        Field::Gender => p.gender.is_some(),
+    }
+}
+
+/// The random pairs behind u, as comparison patterns with counts: for each field f (outer
+/// index), `per_field` uniformly random pairs (i ≠ j) of records that both have f, compared on
+/// all fields. Sampling per field gives every field the same number of comparable pairs, so a
+/// sparse identifier (national id on 15 % of records) is measured as precisely as gender.
+/// Deterministic for a seed (fixed halves with derived seeds, run on two threads).
+pub fn sample_u_patterns(
+    prepared: &[Prepared],
+    per_field: usize,
+    seed: u64,
+) -> Vec<Vec<(Levels, f64)>> {
+    Field::ALL
+        .iter()
+        .map(|&f| {
+            let holders: Vec<u32> = (0..prepared.len() as u32)
+                .filter(|&i| present(&prepared[i as usize], f))
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("u sampling thread")).collect()
-        });
-        for p in parts {
-            for (f, levels) in p.iter().enumerate() {
-                for (l, c) in levels.iter().enumerate() {
-                    counts[f][l] += c;
+            let n = holders.len() as u64;
+            if n < 2 || per_field == 0 {
+                return Vec::new();
+            }
+            let halves = [per_field / 2, per_field - per_field / 2];
+            let holders = &holders;
+            let maps: Vec<FastMap<u64, u64>> = std::thread::scope(|s| {
+                let handles: Vec<_> = halves
+                    .iter()
+                    .enumerate()
+                    .map(|(h, &count)| {
+                        s.spawn(move || {
+                            let mut rng = SplitMix64(
+                                seed ^ (0x5eed_0000 + (f.index() as u64) * 2 + h as u64),
+                            );
+                            let different = (f.levels() - 1) as u8;
+                            let mut map: FastMap<u64, u64> = FastMap::default();
+                            for _ in 0..count {
+                                let i = rng.below(n);
+                                let mut j = rng.below(n - 1);
+                                if j >= i {
+                                    j += 1;
+                                }
+                                let (a, b) = (
+                                    &prepared[holders[i as usize] as usize],
+                                    &prepared[holders[j as usize] as usize],
+                                );
+                                // Most random pairs simply differ on f: their match posterior
+                                // is negligible whatever the other fields say, so the other
+                                // fields are only compared when f agrees at some level.
+                                let level = compare_field(a, b, f);
+                                let lv = if level == Some(different) {
+                                    let mut l = Levels::default();
+                                    l.set(f, level);
+                                    l
+                                } else {
+                                    compare(a, b)
+                                };
+                                *map.entry(lv.code()).or_insert(0) += 1;
+                            }
+                            map
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("u sampling thread"))
+                    .collect()
+            });
+            let mut all: FastMap<u64, u64> = FastMap::default();
+            for m in maps {
+                for (k, c) in m {
+                    *all.entry(k).or_insert(0) += c;
                 }
             }
-        }
-    }
-    counts
-        .iter()
-        .map(|c| {
-            let total: u64 = c.iter().sum();
-            c.iter().map(|&x| (x as f64 + 1.0) / (total as f64 + c.len() as f64)).collect()
+            let mut v: Vec<(Levels, f64)> = all
+                .into_iter()
+                .map(|(k, c)| (Levels::from_code(k), c as f64))
+                .collect();
+            v.sort_by_key(|p| p.0);
+            v
         })
         .collect()
+}
+
+/// u by Laplace smoothing of each field's own sample: (count + 1) / (pairs + levels).
+pub fn laplace_u(samples: &[Vec<(Levels, f64)>]) -> Vec<Vec<f64>> {
+    Field::ALL
+        .iter()
+        .map(|&f| {
+            let mut c = vec![0.0; f.levels()];
+            for (lv, n) in samples.get(f.index()).map_or(&[][..], Vec::as_slice) {
+                if let Some(l) = lv.get(f) {
+                    c[l as usize] += n;
+                }
+            }
+            let total: f64 = c.iter().sum();
+            c.iter()
+                .map(|x| (x + 1.0) / (total + c.len() as f64))
+                .collect()
+        })
+        .collect()
+}
+
+/// u from random record pairs, with Laplace smoothing: `sample_pairs` random pairs *per field*
+/// among the records having that field (see [`sample_u_patterns`]). Deterministic for a seed.
+pub fn estimate_u(prepared: &[Prepared], sample_pairs: usize, seed: u64) -> Vec<Vec<f64>> {
+    laplace_u(&sample_u_patterns(prepared, sample_pairs, seed))
+}
+
+/// Largest share of true matches assumed among random pairs in [`refine_u`].
+pub const MAX_RANDOM_MATCH_SHARE: f64 = 0.01;
+
+/// u corrected for the true matches among the random pairs.
+///
+/// A random pair is a match with probability ≈ 1/people; for rare agreements (the same e-mail)
+/// those matches *are* most of what the sample sees, so plain counting makes u ≈ m/people and
+/// caps every identifier's weight at log2(people): 16 bits at 200k records, whatever the truth.
+/// Here each field's sample is re-weighted by its pairs' non-match posterior under the current
+/// m (all fields of the pair count): EM over the sample with m fixed, estimating the share of
+/// matches λ_f (capped at [`MAX_RANDOM_MATCH_SHARE`]) and u of field f with Laplace smoothing.
+/// Returns the new u and each field's λ_f.
+pub fn refine_u(
+    samples: &[Vec<(Levels, f64)>],
+    m: &[Vec<f64>],
+    u: &[Vec<f64>],
+    max_iter: u32,
+    tol: f64,
+) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let mut out = u.to_vec();
+    let mut shares = vec![0.0; Field::COUNT];
+    for f in Field::ALL {
+        let fi = f.index();
+        let Some(pats) = samples.get(fi).filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        let lpm = ln_p(pats, m);
+        let mut lam = 1e-4f64;
+        let mut uf = u[fi].clone();
+        for _ in 0..max_iter {
+            // ln PU with this field's current u, the other fields' fixed
+            let (lp, lq) = (lam.ln(), (1.0 - lam).ln());
+            let mut acc = vec![0.0; uf.len()];
+            let (mut post, mut total) = (0.0, 0.0);
+            for ((lv, c), lm) in pats.iter().zip(&lpm) {
+                let lu: f64 =
+                    lv.0.iter()
+                        .enumerate()
+                        .filter_map(|(g, l)| {
+                            l.map(|l| {
+                                if g == fi {
+                                    uf[l as usize].ln()
+                                } else {
+                                    out[g][l as usize].ln()
+                                }
+                            })
+                        })
+                        .sum();
+                let gm = 1.0 / (1.0 + (lq + lu - lp - lm).exp());
+                post += c * gm;
+                total += c;
+                if let Some(l) = lv.get(f) {
+                    acc[l as usize] += c * (1.0 - gm);
+                }
+            }
+            let s: f64 = acc.iter().sum();
+            let new_u: Vec<f64> = acc
+                .iter()
+                .map(|x| (x + 1.0) / (s + acc.len() as f64))
+                .collect();
+            let new_lam = (post / total).clamp(1e-9, MAX_RANDOM_MATCH_SHARE);
+            let delta = new_u
+                .iter()
+                .zip(&uf)
+                .map(|(a, b)| (a - b).abs() / b)
+                .fold((new_lam - lam).abs() / lam, f64::max);
+            uf = new_u;
+            lam = new_lam;
+            if delta < tol {
+                break;
+            }
+        }
+        out[fi] = uf;
+        shares[fi] = lam;
+    }
+    (out, shares)
 }
 
 /// Unique comparison patterns with their counts, in a fixed order (EM is then deterministic and
-/// costs O(patterns) per iteration instead of O(pairs)).
-fn patterns(levels: &[Levels]) -> Vec<(Levels, f64)> {
-    let mut map: HashMap<Levels, u64> = HashMap::new();
+/// costs O(patterns) per iteration instead of O(pairs)). All-missing vectors are dropped.
+pub fn patterns(levels: &[Levels]) -> Vec<(Levels, f64)> {
+    let mut map: FastMap<u64, u64> = FastMap::default();
     for lv in levels {
-        if lv.0.iter().any(Option::is_some) {
-            *map.entry(*lv).or_insert(0) += 1;
+        *map.entry(lv.code()).or_insert(0) += 1;
+    }
+    let mut v: Vec<(Levels, f64)> = map
+        .into_iter()
+        .filter(|(k, _)| *k != 0)
+        .map(|(k, c)| (Levels::from_code(k), c as f64))
+        .collect();
+    v.sort_by_key(|p| p.0);
+    v
+}
+
+/// The patterns passing `select`, with the fields in `mask` blanked (treated as missing),
+/// re-aggregated.
+fn select_patterns(
+    pats: &[(Levels, f64)],
+    select: impl Fn(&Levels) -> bool,
+    mask: &[Field],
+) -> Vec<(Levels, f64)> {
+    let mut map: FastMap<u64, f64> = FastMap::default();
+    for (lv, c) in pats {
+        if !select(lv) {
+            continue;
+        }
+        let mut l = *lv;
+        for f in mask {
+            l.set(*f, None);
+        }
+        let k = l.code();
+        if k != 0 {
+            *map.entry(k).or_insert(0.0) += c;
         }
     }
-    let mut v: Vec<(Levels, f64)> = map.into_iter().map(|(l, c)| (l, c as f64)).collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut v: Vec<(Levels, f64)> = map
+        .into_iter()
+        .map(|(k, c)| (Levels::from_code(k), c))
+        .collect();
+    v.sort_by_key(|p| p.0);
     v
 }
 
@@ -293,11 +556,14 @@ pub fn em(
     model
 }
 
-/// EM over the candidate pairs' comparison vectors: E-step posterior of "match" per pattern,
-/// M-step m[f][l] = Σ posterior·[level = l] / Σ posterior·[f present], λ = mean posterior.
+/// EM over comparison vectors: E-step posterior of "match" per pattern, M-step
+/// m[f][l] = Σ posterior·[level = l] / Σ posterior·[f present], λ = mean posterior.
 /// Missing fields contribute nothing. Stops when no m and not λ moved by more than `tol`
 /// (`converged = true`) or after `max_iter` iterations. `init_m` defaults to [`initial_m`]; λ
 /// starts at 0.1. The log-likelihood reported is that of the final parameters.
+///
+/// All vectors are assumed to be drawn alike; for the candidate pairs of a run, where blocking
+/// selected pairs by agreement on some fields, use [`estimate_m`].
 pub fn em_unguarded(
     levels: &[Levels],
     u_fixed: &[Vec<f64>],
@@ -305,12 +571,20 @@ pub fn em_unguarded(
     max_iter: u32,
     tol: f64,
 ) -> Model {
-    let pats = patterns(levels);
+    em_patterns(&patterns(levels), u_fixed, init_m, max_iter, tol)
+}
+
+fn em_patterns(
+    pats: &[(Levels, f64)],
+    u_fixed: &[Vec<f64>],
+    init_m: Option<&[Vec<f64>]>,
+    max_iter: u32,
+    tol: f64,
+) -> Model {
     let mut m: Vec<Vec<f64>> = init_m.map(<[Vec<f64>]>::to_vec).unwrap_or_else(initial_m);
     for row in &mut m {
         clamp_normalise(row);
     }
-    let ln_u: Vec<Vec<f64>> = u_fixed.iter().map(|r| r.iter().map(|x| x.ln()).collect()).collect();
     let mut prior = 0.1f64;
     let mut iterations = 0;
     let mut converged = false;
@@ -325,26 +599,14 @@ pub fn em_unguarded(
             log_likelihood: 0.0,
         };
     }
-    // ln P(pattern | U) never changes
-    let lpu: Vec<f64> = pats
-        .iter()
-        .map(|(lv, _)| {
-            lv.0.iter().enumerate().filter_map(|(f, l)| l.map(|l| ln_u[f][l as usize])).sum()
-        })
-        .collect();
+    let lpu = ln_p(pats, u_fixed);
     while iterations < max_iter {
         iterations += 1;
-        let ln_m: Vec<Vec<f64>> = m.iter().map(|r| r.iter().map(|x| x.ln()).collect()).collect();
+        let lpm = ln_p(pats, &m);
         let (lp, lq) = (prior.ln(), (1.0 - prior).ln());
         let mut acc: Vec<Vec<f64>> = m.iter().map(|r| vec![0.0; r.len()]).collect();
         let mut post_sum = 0.0;
-        for ((lv, c), lu) in pats.iter().zip(&lpu) {
-            let lm: f64 = lv
-                .0
-                .iter()
-                .enumerate()
-                .filter_map(|(f, l)| l.map(|l| ln_m[f][l as usize]))
-                .sum();
+        for (((lv, c), lu), lm) in pats.iter().zip(&lpu).zip(&lpm) {
             // posterior = 1 / (1 + exp(ln(1-λ)PU − ln λPM)), computed without overflow
             let g = 1.0 / (1.0 + (lq + lu - lp - lm).exp());
             let w = c * g;
@@ -376,21 +638,201 @@ pub fn em_unguarded(
             break;
         }
     }
-    let log_likelihood = log_likelihood(&pats, &lpu, &m, prior);
-    Model { m, u: u_fixed.to_vec(), prior, iterations, converged, log_likelihood }
+    let log_likelihood = log_likelihood(pats, &lpu, &ln_p(pats, &m), prior);
+    Model {
+        m,
+        u: u_fixed.to_vec(),
+        prior,
+        iterations,
+        converged,
+        log_likelihood,
+    }
 }
 
-fn log_likelihood(pats: &[(Levels, f64)], lpu: &[f64], m: &[Vec<f64>], prior: f64) -> f64 {
+/// ln Π p[f][level] over the present fields of each pattern.
+fn ln_p(pats: &[(Levels, f64)], p: &[Vec<f64>]) -> Vec<f64> {
+    pats.iter()
+        .map(|(lv, _)| {
+            lv.0.iter()
+                .enumerate()
+                .filter_map(|(f, l)| l.map(|l| p[f][l as usize].ln()))
+                .sum()
+        })
+        .collect()
+}
+
+/// Fields whose exact agreement selects the pairs of the identifier training session.
+const ID_FIELDS: [Field; 5] = [
+    Field::Email,
+    Field::Phone,
+    Field::NationalId,
+    Field::ExternalId,
+    Field::AnonymousId,
+];
+/// Fields whose agreement selects the pairs of the name training session.
+const NAME_FIELDS: [Field; 3] = [Field::Name, Field::BirthDate, Field::Address];
+/// A training session with fewer pairs than this keeps the default m of its fields.
+pub const MIN_SESSION_PAIRS: usize = 200;
+
+/// A training session: name, pair selection, fields blanked (those the selection looked at).
+type Session = (&'static str, fn(&Levels) -> bool, &'static [Field]);
+
+/// Pairs that agree exactly on some identifier (what identifier blocking keys find).
+fn id_session(lv: &Levels) -> bool {
+    lv.get(Field::Email).is_some_and(|l| l <= 1)
+        || [
+            Field::Phone,
+            Field::NationalId,
+            Field::ExternalId,
+            Field::AnonymousId,
+        ]
+        .iter()
+        .any(|&f| lv.get(f) == Some(0))
+}
+
+/// Pairs whose names agree (up to "partial") and whose birth date or address agree at least
+/// closely (what the name blocking keys find).
+fn name_session(lv: &Levels) -> bool {
+    lv.get(Field::Name).is_some_and(|l| l <= 3)
+        && (lv.get(Field::BirthDate).is_some_and(|l| l <= 1)
+            || lv.get(Field::Address).is_some_and(|l| l <= 1))
+}
+
+/// m and λ for the candidate pairs of a run, the Splink way: EM in training sessions, each over
+/// the pairs selected by agreement on some fields *with those fields blanked*.
+///
+/// Why: blocking selects pairs that agree on a key, so among candidate pairs the non-matches
+/// agree on the key's fields far more often than the random pairs u was estimated from; fed to
+/// one EM, those non-matches look like matches and λ runs to 1 (observed on synthetic data:
+/// every candidate pair "matched", every weight compressed). Within a session, the selection
+/// only involves the blanked fields, so the other fields of its non-matches behave like random
+/// pairs and u applies.
+///
+/// - identifier session: pairs agreeing exactly on an e-mail, phone or id; estimates m of name,
+///   birth date, address and gender;
+/// - name session: pairs whose names agree and birth date or address agree; estimates m of
+///   e-mail, phone and the ids.
+///
+/// A session with fewer than [`MIN_SESSION_PAIRS`] pairs keeps the default m of its fields.
+/// λ is then fitted over all candidate pairs with m and u fixed (a one-parameter EM); it only
+/// matters for [`match_probability`]. `iterations` adds up the three EMs, `converged` requires
+/// all three, `log_likelihood` is that of all candidate pairs under the final model. Safeguards
+/// are not applied here (see [`apply_safeguards`]); notes say which defaults were used.
+pub fn estimate_m(
+    levels: &[Levels],
+    u: &[Vec<f64>],
+    max_iter: u32,
+    tol: f64,
+) -> (Model, Vec<String>) {
+    estimate_m_patterns(&patterns(levels), u, max_iter, tol)
+}
+
+/// [`estimate_m`] over the candidate pairs' patterns (see [`patterns`]).
+pub fn estimate_m_patterns(
+    all: &[(Levels, f64)],
+    u: &[Vec<f64>],
+    max_iter: u32,
+    tol: f64,
+) -> (Model, Vec<String>) {
+    let defaults = Model::default_model();
+    let mut m = defaults.m.clone();
+    let mut notes = Vec::new();
+    let mut iterations = 0;
+    let mut converged = true;
+    let sessions: [Session; 2] = [
+        ("identifier", id_session, &ID_FIELDS),
+        ("name", name_session, &NAME_FIELDS),
+    ];
+    for (name, select, blanked) in sessions {
+        let pats = select_patterns(all, select, blanked);
+        let pairs: f64 = pats.iter().map(|p| p.1).sum();
+        let provides: Vec<Field> = Field::ALL
+            .iter()
+            .copied()
+            .filter(|f| !blanked.contains(f))
+            .collect();
+        // the identifier session provides name/birth/address/gender, the name session the ids
+        let own: Vec<Field> = if name == "identifier" {
+            provides
+                .iter()
+                .copied()
+                .filter(|f| !ID_FIELDS.contains(f))
+                .collect()
+        } else {
+            provides
+                .iter()
+                .copied()
+                .filter(|f| ID_FIELDS.contains(f))
+                .collect()
+        };
+        if (pairs as usize) < MIN_SESSION_PAIRS {
+            notes.push(format!(
+                "{name} session: {pairs} pairs, default m kept for {}",
+                own.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+            ));
+            continue;
+        }
+        let fit = em_patterns(&pats, u, None, max_iter, tol);
+        iterations += fit.iterations;
+        converged &= fit.converged;
+        if !fit.converged {
+            notes.push(format!(
+                "{name} session: EM did not converge in {max_iter} iterations"
+            ));
+        }
+        for f in own {
+            m[f.index()] = fit.m[f.index()].clone();
+        }
+    }
+    // λ over all candidate pairs, m and u fixed
+    let pats = all;
+    let lpu = ln_p(pats, u);
+    let lpm = ln_p(pats, &m);
+    let total: f64 = pats.iter().map(|p| p.1).sum();
+    let mut prior = 0.1f64;
+    if total > 0.0 {
+        let mut it = 0;
+        let mut done = false;
+        while it < max_iter {
+            it += 1;
+            let (lp, lq) = (prior.ln(), (1.0 - prior).ln());
+            let post: f64 = pats
+                .iter()
+                .zip(&lpu)
+                .zip(&lpm)
+                .map(|(((_, c), lu), lm)| c / (1.0 + (lq + lu - lp - lm).exp()))
+                .sum();
+            let new_prior = (post / total).clamp(1e-6, 1.0 - 1e-6);
+            let delta = (new_prior - prior).abs();
+            prior = new_prior;
+            if delta < tol {
+                done = true;
+                break;
+            }
+        }
+        iterations += it;
+        converged &= done;
+    }
+    let log_likelihood = log_likelihood(pats, &lpu, &lpm, prior);
+    (
+        Model {
+            m,
+            u: u.to_vec(),
+            prior,
+            iterations,
+            converged,
+            log_likelihood,
+        },
+        notes,
+    )
+}
+
+fn log_likelihood(pats: &[(Levels, f64)], lpu: &[f64], lpm: &[f64], prior: f64) -> f64 {
     let (lp, lq) = (prior.ln(), (1.0 - prior).ln());
     pats.iter()
         .zip(lpu)
-        .map(|((lv, c), lu)| {
-            let lm: f64 = lv
-                .0
-                .iter()
-                .enumerate()
-                .filter_map(|(f, l)| l.map(|l| m[f][l as usize].ln()))
-                .sum();
+        .zip(lpm)
+        .map(|(((_, c), lu), lm)| {
             let (a, b) = (lp + lm, lq + lu);
             let hi = a.max(b);
             c * (hi + ((a - hi).exp() + (b - hi).exp()).ln())
@@ -401,17 +843,32 @@ fn log_likelihood(pats: &[(Levels, f64)], lpu: &[f64], m: &[Vec<f64>], prior: f6
 /// Set `m[level] = value` and rescale the other levels (except `keep`) so that m sums to 1.
 fn set_m(m: &mut [f64], level: usize, value: f64, keep: &[usize]) {
     let fixed: f64 = keep.iter().filter(|&&k| k != level).map(|&k| m[k]).sum();
-    let others: f64 = (0..m.len()).filter(|i| *i != level && !keep.contains(i)).map(|i| m[i]).sum();
+    let others: f64 = (0..m.len())
+        .filter(|i| *i != level && !keep.contains(i))
+        .map(|i| m[i])
+        .sum();
     let room = 1.0 - value - fixed;
     if others <= 0.0 || room <= 0.0 {
         return;
     }
-    for i in 0..m.len() {
-        if i != level && !keep.contains(&i) {
-            m[i] *= room / others;
-        }
+    let free: Vec<usize> = (0..m.len())
+        .filter(|i| *i != level && !keep.contains(i))
+        .collect();
+    for &i in &free {
+        m[i] *= room / others;
     }
     m[level] = value;
+    // keep the rescaled levels at M_MIN too, taking the difference from the largest of them
+    let mut deficit = 0.0;
+    for &i in &free {
+        if m[i] < M_MIN {
+            deficit += M_MIN - m[i];
+            m[i] = M_MIN;
+        }
+    }
+    if let Some(&big) = free.iter().max_by(|a, b| m[**a].total_cmp(&m[**b])) {
+        m[big] -= deficit;
+    }
 }
 
 /// The safeguards (see the module doc), applied after EM. Returns a note per adjustment made
@@ -458,9 +915,34 @@ pub fn apply_safeguards(model: &mut Model) -> Vec<String> {
                         (min_m / ul).log2()
                     ));
                     // take the mass from the "different" level only
-                    let keep: Vec<usize> = std::iter::once(0).chain(typo_levels.iter().copied()).collect();
+                    let keep: Vec<usize> = std::iter::once(0)
+                        .chain(typo_levels.iter().copied())
+                        .collect();
                     set_m(&mut model.m[fi], l, min_m, &keep);
                 }
+            }
+        }
+        // u of exact agreement on a personal identifier among different people is far below
+        // what a random sample can measure (its Laplace floor is 1/sample, and at scale the
+        // few shared values are family mailboxes or hubs, handled elsewhere): cap it
+        let conclusive: &[usize] = match f {
+            Field::Email => &[0, 1],
+            Field::NationalId | Field::ExternalId | Field::AnonymousId => &[0],
+            _ => &[],
+        };
+        for &l in conclusive {
+            let last = f.levels() - 1;
+            let max_u = model.m[fi][l] * (-CONCLUSIVE_MIN_BITS).exp2();
+            if model.u[fi][l] > max_u {
+                notes.push(format!(
+                    "{} {} raised from {:.2} to {:.2} bits (u capped)",
+                    f.name(),
+                    level_names(f)[l],
+                    (model.m[fi][l] / model.u[fi][l]).log2(),
+                    CONCLUSIVE_MIN_BITS
+                ));
+                model.u[fi][last] += model.u[fi][l] - max_u;
+                model.u[fi][l] = max_u;
             }
         }
         if f == Field::NationalId {
@@ -507,7 +989,11 @@ impl TermFreq {
                 counts.insert(n.to_string(), 1);
             }
         }
-        TermFreq { counts, total, floor: 1e-7 }
+        TermFreq {
+            counts,
+            total,
+            floor: 1e-7,
+        }
     }
 
     /// Frequencies of the prepared records' names.
@@ -553,6 +1039,10 @@ mod tests {
         assert!(m.weight(&lv(&[(Field::Email, 0)])) > t);
         let family = lv(&[(Field::Phone, 0), (Field::Name, 4), (Field::Gender, 0)]);
         assert!(m.weight(&family) < t);
+        let shared_email = lv(&[(Field::Email, 0), (Field::Name, 4)]);
+        assert!(m.weight(&shared_email) < t);
+        let namesakes = lv(&[(Field::Name, 0), (Field::Address, 2), (Field::Gender, 0)]);
+        assert!(m.weight(&namesakes) < t);
         let typo = lv(&[(Field::Email, 2), (Field::Name, 0)]);
         assert!(m.weight(&typo) > t);
         let ex = m.explain(&name_dob);
@@ -562,7 +1052,27 @@ mod tests {
         // serde round trip (the SQL layer stores the model as JSON)
         let s = serde_json::to_string(&m).unwrap();
         let back: Model = serde_json::from_str(&s).unwrap();
-        assert_eq!(back.m, m.m);
+        for (x, y) in back.m.iter().flatten().zip(m.m.iter().flatten()) {
+            assert!((x - y).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn household_evidence_counts_once() {
+        let m = Model::default_model();
+        // father and daughter on till records: same landline, same address, different names
+        let family = lv(&[(Field::Phone, 0), (Field::Address, 0), (Field::Name, 4)]);
+        let naive = m.level_weight(Field::Phone, 0)
+            + m.level_weight(Field::Address, 0)
+            + m.level_weight(Field::Name, 4);
+        assert!(naive > DEFAULT_THRESHOLD);
+        assert!(m.weight(&family) < DEFAULT_THRESHOLD);
+        let ex = m.explain(&family);
+        assert!((ex.iter().map(|e| e.2).sum::<f64>() - m.weight(&family)).abs() < 1e-9);
+        // one of them disagreeing: plain sum
+        let moved = lv(&[(Field::Phone, 0), (Field::Address, 3)]);
+        let sum = m.level_weight(Field::Phone, 0) + m.level_weight(Field::Address, 3);
+        assert!((m.weight(&moved) - sum).abs() < 1e-9);
     }
 
     #[test]
@@ -597,7 +1107,11 @@ mod tests {
                     if r.unit() < 0.2 {
                         continue; // missing
                     }
-                    let p = if is_match { &m[f.index()] } else { &u[f.index()] };
+                    let p = if is_match {
+                        &m[f.index()]
+                    } else {
+                        &u[f.index()]
+                    };
                     l.set(f, Some(draw(p, &mut r)));
                 }
                 l
@@ -687,7 +1201,7 @@ mod tests {
         let model = Model::default_model();
         let mut names: Vec<String> = vec!["mehmet yilmaz".to_string(); 300];
         names.push("zeynep kocabiyikoglu".to_string());
-        for i in 0..2000 {
+        for i in 0..20_000 {
             names.push(format!("name{i} surname{i}"));
         }
         let tf = TermFreq::build(names.iter().map(String::as_str));
@@ -699,7 +1213,10 @@ mod tests {
         assert!(rare > base && rare <= base + 2.0 + 1e-9, "{rare} vs {base}");
         // only the exact level is adjusted
         let jw = lv(&[(Field::Name, 2)]);
-        assert_eq!(model.weight_tf(&jw, tf.u("mehmet yilmaz")), model.weight(&jw));
+        assert_eq!(
+            model.weight_tf(&jw, tf.u("mehmet yilmaz")),
+            model.weight(&jw)
+        );
         // too few names: no adjustment
         let small = TermFreq::build(["a b", "a b", "c d"]);
         assert_eq!(small.u("a b"), None);
@@ -708,10 +1225,18 @@ mod tests {
     #[test]
     fn strong_identifier_safeguards() {
         let (m, u) = true_params();
-        let mut model = Model { m, u, prior: 0.2, iterations: 1, converged: true, log_likelihood: 0.0 };
+        let mut model = Model {
+            m,
+            u,
+            prior: 0.2,
+            iterations: 1,
+            converged: true,
+            log_likelihood: 0.0,
+        };
         // a degenerate EM result: e-mail exact no likelier for matches than for non-matches,
         // national id conflicts common among "matches", e-mail typo level at the floor
-        model.m[Field::Email.index()] = vec![0.01, 0.0001, 0.0001, 0.9898];
+        model.u[Field::Email.index()] = vec![1e-4, 1e-5, 1e-4, 0.99979];
+        model.m[Field::Email.index()] = vec![0.0001, 0.0001, 0.0001, 0.9997];
         model.m[Field::NationalId.index()] = vec![0.5, 0.1, 0.4];
         let notes = apply_safeguards(&mut model);
         assert!(notes.len() >= 3, "{notes:?}");
@@ -731,7 +1256,11 @@ mod tests {
     fn conflict_negative_typo_positive() {
         let model = Model::default_model();
         // same name and birth date but two different national ids: not a match
-        let conflict = lv(&[(Field::Name, 0), (Field::BirthDate, 0), (Field::NationalId, 2)]);
+        let conflict = lv(&[
+            (Field::Name, 0),
+            (Field::BirthDate, 0),
+            (Field::NationalId, 2),
+        ]);
         assert!(model.level_weight(Field::NationalId, 2) <= -NATIONAL_ID_CONFLICT_BITS + 1e-9);
         assert!(model.weight(&conflict) < DEFAULT_THRESHOLD);
         // one-character typos in e-mail and phone still count for the match

@@ -130,6 +130,30 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Hasher for keys that are small integers (comparison level codes): one splitmix round per
+/// word instead of SipHash. Not DoS-resistant, which does not matter for codes we compute.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MixHasher(u64);
+
+impl std::hash::Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = mix64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = mix64(self.0 ^ x);
+    }
+}
+
+/// HashMap with [`MixHasher`].
+pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<MixHasher>>;
+
 /// Deterministic splitmix64 generator (no crate, same sequence on every platform).
 #[derive(Clone, Debug)]
 pub struct SplitMix64(pub u64);
@@ -162,9 +186,25 @@ mod tests {
     #[test]
     fn jaro_winkler_equals_strsim() {
         let words = [
-            "", "a", "ab", "ayse", "aysa", "ayşe", "mehmet", "memet", "kaya", "kara", "yilmaz",
-            "yilmas", "dwayne", "duane", "martha", "marhta", "abcdefghijklmnopqrstuvwxyz",
-            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "x",
+            "",
+            "a",
+            "ab",
+            "ayse",
+            "aysa",
+            "ayşe",
+            "mehmet",
+            "memet",
+            "kaya",
+            "kara",
+            "yilmaz",
+            "yilmas",
+            "dwayne",
+            "duane",
+            "martha",
+            "marhta",
+            "abcdefghijklmnopqrstuvwxyz",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "x",
         ];
         for a in words {
             for b in words {
@@ -182,7 +222,10 @@ mod tests {
             };
             let (a, b) = (mk(&mut r), mk(&mut r));
             let ours = jaro_winkler(a.as_bytes(), b.as_bytes());
-            assert!((ours - strsim::jaro_winkler(&a, &b)).abs() < 1e-12, "{a} {b}");
+            assert!(
+                (ours - strsim::jaro_winkler(&a, &b)).abs() < 1e-12,
+                "{a} {b}"
+            );
         }
     }
 
@@ -204,7 +247,11 @@ mod tests {
             };
             let (a, b) = (mk(&mut r), mk(&mut r));
             let osa = strsim::osa_distance(&a, &b);
-            assert_eq!(within_one_edit(a.as_bytes(), b.as_bytes()), osa <= 1, "{a} {b}");
+            assert_eq!(
+                within_one_edit(a.as_bytes(), b.as_bytes()),
+                osa <= 1,
+                "{a} {b}"
+            );
         }
     }
 

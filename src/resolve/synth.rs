@@ -7,7 +7,7 @@
 //! of attributes, with typos, swapped names, initials, e-mail variants, changed contact details,
 //! day/month swaps, and a shop phone typed in as a placeholder.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::strdist::SplitMix64;
 use super::Rec;
@@ -22,11 +22,10 @@ const FEMALE: &[&str] = &[
     "sibel", "nurcan", "dilek", "gamze", "pinar", "seda", "asli", "burcu", "melek", "nazli",
 ];
 const MALE: &[&str] = &[
-    "mehmet", "mustafa", "ahmet", "ali", "huseyin", "hasan", "ibrahim", "ismail", "osman",
-    "yusuf", "murat", "omer", "ramazan", "halil", "suleyman", "abdullah", "mahmut", "recep",
-    "salih", "fatih", "kadir", "emre", "hakan", "burak", "serkan", "onur", "emin", "cem", "kemal",
-    "orhan", "yasin", "can", "baris", "tolga", "volkan", "erkan", "umut", "gokhan", "sinan",
-    "tuncay",
+    "mehmet", "mustafa", "ahmet", "ali", "huseyin", "hasan", "ibrahim", "ismail", "osman", "yusuf",
+    "murat", "omer", "ramazan", "halil", "suleyman", "abdullah", "mahmut", "recep", "salih",
+    "fatih", "kadir", "emre", "hakan", "burak", "serkan", "onur", "emin", "cem", "kemal", "orhan",
+    "yasin", "can", "baris", "tolga", "volkan", "erkan", "umut", "gokhan", "sinan", "tuncay",
 ];
 const SURNAMES: &[&str] = &[
     "yilmaz", "kaya", "demir", "sahin", "celik", "yildiz", "yildirim", "ozturk", "aydin",
@@ -65,12 +64,34 @@ const CITIES: &[(&str, &str, f64)] = &[
     ("denizli", "20", 0.02),
 ];
 const STREETS: &[&str] = &[
-    "ataturk caddesi", "cumhuriyet caddesi", "istiklal caddesi", "inonu sokak", "gazi bulvari",
-    "fevzi cakmak caddesi", "mimar sinan sokak", "yunus emre caddesi", "bagdat caddesi",
-    "barbaros bulvari", "kordon boyu", "menderes caddesi", "lale sokak", "gul sokak",
-    "zambak sokak", "papatya sokak", "okul sokak", "camii sokak", "cinar sokak", "pinar sokak",
+    "ataturk caddesi",
+    "cumhuriyet caddesi",
+    "istiklal caddesi",
+    "inonu sokak",
+    "gazi bulvari",
+    "fevzi cakmak caddesi",
+    "mimar sinan sokak",
+    "yunus emre caddesi",
+    "bagdat caddesi",
+    "barbaros bulvari",
+    "kordon boyu",
+    "menderes caddesi",
+    "lale sokak",
+    "gul sokak",
+    "zambak sokak",
+    "papatya sokak",
+    "okul sokak",
+    "camii sokak",
+    "cinar sokak",
+    "pinar sokak",
 ];
-const DOMAINS: &[&str] = &["gmail.com", "hotmail.com", "yahoo.com", "outlook.com", "yandex.com"];
+const DOMAINS: &[&str] = &[
+    "gmail.com",
+    "hotmail.com",
+    "yahoo.com",
+    "outlook.com",
+    "yandex.com",
+];
 
 pub struct Synth {
     pub recs: Vec<Rec>,
@@ -131,15 +152,30 @@ fn typo(r: &mut SplitMix64, s: &str) -> String {
     String::from_utf8(b).unwrap_or_else(|_| s.to_string())
 }
 
-fn email_for(r: &mut SplitMix64, first: &str, last: &str) -> String {
+/// A mailbox name from the person's name; a mailbox belongs to one person, so a taken address
+/// gets a number (the way providers force it).
+fn email_for(r: &mut SplitMix64, first: &str, last: &str, taken: &mut HashSet<String>) -> String {
     let local = match r.below(4) {
         0 => format!("{first}.{last}"),
         1 => format!("{first}{last}"),
         2 => format!("{first}_{last}"),
         _ => format!("{}{last}", &first[..1]),
     };
-    let num = if r.unit() < 0.7 { r.below(10_000).to_string() } else { String::new() };
-    format!("{local}{num}@{}", DOMAINS[r.below(DOMAINS.len() as u64) as usize])
+    let domain = DOMAINS[r.below(DOMAINS.len() as u64) as usize];
+    let mut num = if r.unit() < 0.7 {
+        r.below(10_000).to_string()
+    } else {
+        String::new()
+    };
+    loop {
+        let e = format!("{local}{num}@{domain}");
+        // gmail ignores dots: "a.b" and "ab" are one mailbox
+        let key = crate::normalise::email::match_key(&e);
+        if taken.insert(key) {
+            return e;
+        }
+        num = r.below(100_000).to_string();
+    }
 }
 
 pub fn generate(n_records: usize, seed: u64) -> Synth {
@@ -155,6 +191,7 @@ pub fn generate(n_records: usize, seed: u64) -> Synth {
     let mut person: Vec<u32> = Vec::with_capacity(n_records + 8);
     let mut prev: Option<Person> = None;
     let mut pid = 0u32;
+    let mut taken: HashSet<String> = HashSet::new();
     while recs.len() < n_records {
         let female = r.unit() < 0.5;
         let first = if female {
@@ -163,7 +200,11 @@ pub fn generate(n_records: usize, seed: u64) -> Synth {
             MALE[zipf(&mut r, MALE.len(), 3.0, &mut cdf_m)]
         }
         .to_string();
-        let birth = (1940 + r.below(67) as u32, 1 + r.below(12) as u32, 1 + r.below(28) as u32);
+        let birth = (
+            1940 + r.below(67) as u32,
+            1 + r.below(12) as u32,
+            1 + r.below(28) as u32,
+        );
         let family = prev.as_ref().filter(|_| r.unit() < 0.15);
         let p = if let Some(f) = family {
             // a family member: same surname, home, landline; own first name, birth, mobile
@@ -177,8 +218,9 @@ pub fn generate(n_records: usize, seed: u64) -> Synth {
                 street: f.street.clone(),
                 mobile: format!("+905{}", digits(&mut r, 9)),
                 landline: f.landline.clone(),
-                email: email_for(&mut r, &first, &f.last),
-                nid: (r.unit() < 0.4).then(|| format!("{}", 10_000_000_000 + r.below(89_999_999_999))),
+                email: email_for(&mut r, &first, &f.last, &mut taken),
+                nid: (r.unit() < 0.4)
+                    .then(|| format!("{}", 10_000_000_000 + r.below(89_999_999_999))),
                 loyalty: (r.unit() < 0.3).then(|| format!("L{}", digits(&mut r, 8))),
                 device: (r.unit() < 0.3).then(|| format!("dev-{:012x}", r.next_u64() >> 16)),
             }
@@ -196,7 +238,7 @@ pub fn generate(n_records: usize, seed: u64) -> Synth {
             }
             Person {
                 female,
-                email: email_for(&mut r, &first, &last),
+                email: email_for(&mut r, &first, &last, &mut taken),
                 first: first.clone(),
                 last,
                 birth,
@@ -208,8 +250,10 @@ pub fn generate(n_records: usize, seed: u64) -> Synth {
                     1 + r.below(150)
                 ),
                 mobile: format!("+905{}", digits(&mut r, 9)),
-                landline: (r.unit() < 0.3).then(|| format!("+902{}{}", CITIES[city].1, digits(&mut r, 7))),
-                nid: (r.unit() < 0.4).then(|| format!("{}", 10_000_000_000 + r.below(89_999_999_999))),
+                landline: (r.unit() < 0.3)
+                    .then(|| format!("+902{}{}", CITIES[city].1, digits(&mut r, 7))),
+                nid: (r.unit() < 0.4)
+                    .then(|| format!("{}", 10_000_000_000 + r.below(89_999_999_999))),
                 loyalty: (r.unit() < 0.3).then(|| format!("L{}", digits(&mut r, 8))),
                 device: (r.unit() < 0.3).then(|| format!("dev-{:012x}", r.next_u64() >> 16)),
             }
@@ -219,7 +263,7 @@ pub fn generate(n_records: usize, seed: u64) -> Synth {
             k += 1;
         }
         for _ in 0..k {
-            let rec = record(&mut r, &p, recs.len() as i64);
+            let rec = record(&mut r, &p, recs.len() as i64, &mut taken);
             recs.push(rec);
             person.push(pid);
         }
@@ -240,7 +284,7 @@ pub fn generate(n_records: usize, seed: u64) -> Synth {
     Synth { recs, person }
 }
 
-fn record(r: &mut SplitMix64, p: &Person, id: i64) -> Rec {
+fn record(r: &mut SplitMix64, p: &Person, id: i64, taken: &mut HashSet<String>) -> Rec {
     let mut rec = Rec::new(id);
     let channel = r.below(4);
     rec.source_id = channel as i32;
@@ -249,10 +293,10 @@ fn record(r: &mut SplitMix64, p: &Person, id: i64) -> Rec {
     let u = |r: &mut SplitMix64, p: f64| r.unit() < p;
     // which attributes this channel carries: (name, email, phone, birth, gender, address, ids)
     let (name_p, email_p, phone_p, birth_p, gender_p, addr_p) = match channel {
-        0 => (1.0, 0.95, 0.5, 0.4, 0.5, 0.2),  // web sign-up
-        1 => (1.0, 0.1, 0.8, 0.1, 0.3, 0.6),   // store till
-        2 => (1.0, 0.2, 0.95, 0.5, 0.5, 0.5),  // call centre
-        _ => (0.7, 0.8, 0.3, 0.1, 0.2, 0.05),  // app
+        0 => (1.0, 0.95, 0.7, 0.5, 0.5, 0.2), // web sign-up
+        1 => (1.0, 0.15, 0.9, 0.2, 0.3, 0.6), // store till
+        2 => (1.0, 0.2, 0.95, 0.6, 0.5, 0.5), // call centre
+        _ => (0.7, 0.9, 0.4, 0.1, 0.2, 0.05), // app
     };
     if u(r, name_p) {
         let (mut f, mut l) = (p.first.clone(), p.last.clone());
@@ -274,7 +318,7 @@ fn record(r: &mut SplitMix64, p: &Person, id: i64) -> Rec {
         let mut e = p.email.clone();
         let x = r.unit();
         if x < 0.08 {
-            e = email_for(r, &p.first, &p.last); // another address
+            e = email_for(r, &p.first, &p.last, taken); // another address
         } else if x < 0.11 {
             let at = e.find('@').unwrap_or(1);
             e = format!("{}{}", typo(r, &e[..at]), &e[at..]);
@@ -289,7 +333,7 @@ fn record(r: &mut SplitMix64, p: &Person, id: i64) -> Rec {
     }
     if u(r, phone_p) {
         let x = r.unit();
-        let ph = if channel == 1 && x < 0.004 {
+        let ph = if channel == 1 && x < 0.01 {
             SHOP_PHONE.to_string()
         } else if x < 0.3 && p.landline.is_some() {
             p.landline.clone().unwrap_or_default()
@@ -316,15 +360,36 @@ fn record(r: &mut SplitMix64, p: &Person, id: i64) -> Rec {
         rec = rec.with(Attr::BirthDate, &format!("{ystr}-{m:02}-{d:02}"));
     }
     if u(r, gender_p) {
-        rec = rec.with(Attr::Gender, if p.female { "f" } else { "m" });
+        // 1 % data-entry errors
+        let female = if u(r, 0.01) { !p.female } else { p.female };
+        rec = rec.with(Attr::Gender, if female { "f" } else { "m" });
     }
     if u(r, addr_p) {
-        rec = rec.with(Attr::City, CITIES[p.city].0);
+        // 8 % an old address (moved within the city, or from another city)
+        let (city, postcode, street) = if u(r, 0.08) {
+            let c = if u(r, 0.5) {
+                p.city
+            } else {
+                r.below(CITIES.len() as u64) as usize
+            };
+            (
+                c,
+                format!("{}{:03}", CITIES[c].1, r.below(200)),
+                format!(
+                    "{} no {}",
+                    STREETS[r.below(STREETS.len() as u64) as usize],
+                    1 + r.below(150)
+                ),
+            )
+        } else {
+            (p.city, p.postcode.clone(), p.street.clone())
+        };
+        rec = rec.with(Attr::City, CITIES[city].0);
         if u(r, 0.7) {
-            rec = rec.with(Attr::Postcode, &p.postcode);
+            rec = rec.with(Attr::Postcode, &postcode);
         }
         if u(r, 0.6) {
-            rec = rec.with(Attr::Street, &p.street);
+            rec = rec.with(Attr::Street, &street);
         }
     }
     if let Some(n) = &p.nid {
@@ -372,12 +437,70 @@ pub fn pair_quality(component: &[u32], person: &[u32]) -> Quality {
     let predicted: u64 = by_c.values().map(|&k| c2(k)).sum();
     let truth: u64 = by_p.values().map(|&k| c2(k)).sum();
     Quality {
-        precision: if predicted == 0 { 1.0 } else { correct as f64 / predicted as f64 },
-        recall: if truth == 0 { 1.0 } else { correct as f64 / truth as f64 },
+        precision: if predicted == 0 {
+            1.0
+        } else {
+            correct as f64 / predicted as f64
+        },
+        recall: if truth == 0 {
+            1.0
+        } else {
+            correct as f64 / truth as f64
+        },
         predicted_pairs: predicted,
         true_pairs: truth,
         correct_pairs: correct,
         clusters: by_c.len(),
         persons: by_p.len(),
     }
+}
+
+/// The best partition evidence allows: per person, the records connected through pairs a careful
+/// person would link on their own: an exact personal identifier (e-mail, ids), or an agreeing
+/// name plus an identifier (also with a typo), the birth date or the street address, or a near
+/// name plus a near birth date. Pairs sharing only a name, a phone (households) or a postcode
+/// cannot be linked without merging namesakes or family members; this is the recall ceiling.
+pub fn oracle_components(recs: &[Rec], person: &[u32]) -> Vec<u32> {
+    use super::compare::{compare, Field, Prepared};
+    let prep: Vec<Prepared> = recs.iter().map(Prepared::new).collect();
+    let mut by_person: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, &p) in person.iter().enumerate() {
+        by_person.entry(p).or_default().push(i);
+    }
+    let mut parent: Vec<usize> = (0..recs.len()).collect();
+    fn find(p: &mut [usize], mut x: usize) -> usize {
+        while p[x] != x {
+            p[x] = p[p[x]];
+            x = p[x];
+        }
+        x
+    }
+    for members in by_person.values() {
+        for (x, &a) in members.iter().enumerate() {
+            for &b in &members[x + 1..] {
+                let lv = compare(&prep[a], &prep[b]);
+                let le = |f: Field, l: u8| lv.get(f).is_some_and(|v| v <= l);
+                let name = le(Field::Name, 3);
+                let linkable = le(Field::Email, 1)
+                    || le(Field::NationalId, 0)
+                    || le(Field::ExternalId, 0)
+                    || le(Field::AnonymousId, 0)
+                    || (name
+                        && (le(Field::Email, 2)
+                            || le(Field::Phone, 1)
+                            || le(Field::NationalId, 1)
+                            || le(Field::ExternalId, 1)
+                            || le(Field::BirthDate, 0)
+                            || le(Field::Address, 0)))
+                    || (le(Field::Name, 2) && le(Field::BirthDate, 1));
+                if linkable {
+                    let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+                    parent[ra] = rb;
+                }
+            }
+        }
+    }
+    (0..recs.len())
+        .map(|i| find(&mut parent, i) as u32)
+        .collect()
 }

@@ -1,0 +1,561 @@
+//! Identity resolution from SQL: `cdp.resolve()` runs the pure pipeline of `crate::resolve` over
+//! every record and writes its results back in bulk; `cdp.explain_match` explains one pair.
+//!
+//! Shape of a run (one transaction; a cancelled or failed run leaves the previous profiles):
+//! read all records once through a cursor → resolve_batch (pure Rust, threads) → write keys,
+//! edges, changed profile ids, profiles, lineage, hubs, model and a run summary with
+//! array-parameter statements (`unnest`), in chunks. Only rows that changed are rewritten.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::{JsonB, PgSqlErrorCode as Code};
+use serde_json::{json, Map, Value};
+
+use super::first_one;
+use crate::error::{CdpError, CdpResult, OrRaise};
+use crate::gucs;
+use crate::normalise::Attr;
+use crate::resolve::{self, Config, Field, LineageKind, Model, ModelSource, Rec};
+
+/// Serialises resolution runs (batch and, later, incremental): one resolver at a time.
+const RESOLVE_LOCK_KEY: i64 = 0x0c0d_7265_736f_6c76; // "cdp resolv"
+
+/// Rows per array-parameter statement when writing results.
+const WRITE_CHUNK: usize = 200_000;
+
+/// Attributes whose display value is the original text (folded forms are for matching only).
+const DISPLAY_FROM_ORIGINAL: [Attr; 6] =
+    [Attr::FirstName, Attr::LastName, Attr::FullName, Attr::Street, Attr::City, Attr::Region];
+
+fn notice(msg: String) {
+    ereport!(NOTICE, Code::ERRCODE_SUCCESSFUL_COMPLETION, msg);
+}
+
+fn config_from_gucs() -> Config {
+    Config {
+        threshold: gucs::MATCH_THRESHOLD.get(),
+        max_block: gucs::MAX_BLOCK_SIZE.get().max(2) as usize,
+        max_profile_size: gucs::MAX_PROFILE_SIZE.get().max(1) as usize,
+        hub_min_count: gucs::HUB_MIN_RECORDS.get().max(2) as usize,
+        ..Config::default()
+    }
+}
+
+/// A record as loaded for resolution, with what the writer needs beside the `Rec`.
+pub struct Loaded {
+    pub recs: Vec<Rec>,
+    pub previous: Vec<Option<i64>>,
+    /// Original text of the display attributes, per record, in DISPLAY_FROM_ORIGINAL order.
+    pub originals: Vec<[Option<String>; DISPLAY_FROM_ORIGINAL.len()]>,
+}
+
+fn load_sql(filter: &str) -> String {
+    let attrs: Vec<String> = Attr::ALL
+        .iter()
+        .map(|a| match a {
+            Attr::BirthDate => "pg_catalog.to_char(r.birth_date, 'YYYY-MM-DD')".to_string(),
+            a => format!("r.{}", a.name()),
+        })
+        .collect();
+    let originals: Vec<String> =
+        DISPLAY_FROM_ORIGINAL.iter().map(|a| format!("r.original OPERATOR(pg_catalog.->>) '{}'", a.name())).collect();
+    format!(
+        "SELECT r.record_id, r.source_id, s.priority, EXTRACT(epoch FROM r.updated_at)::bigint, r.profile_id,
+                {}, {}
+           FROM cdp.records r JOIN cdp.sources s ON s.source_id OPERATOR(pg_catalog.=) r.source_id
+          {filter}
+          ORDER BY r.record_id",
+        attrs.join(", "),
+        originals.join(", ")
+    )
+}
+
+/// Read records (all, or those named in `$1` when `filter` uses it) with one cursor.
+pub fn load_records(client: &SpiClient<'_>, filter: &str, args: &[pgrx::datum::DatumWithOid]) -> CdpResult<Loaded> {
+    let mut out = Loaded { recs: Vec::new(), previous: Vec::new(), originals: Vec::new() };
+    let sql = load_sql(filter);
+    let mut cursor = client.try_open_cursor(sql.as_str(), args)?;
+    let base = 6; // first attribute column (1-based)
+    loop {
+        let table = cursor.fetch(50_000)?;
+        if table.is_empty() {
+            break;
+        }
+        for row in table {
+            let mut rec = Rec::new(row.get::<i64>(1)?.unwrap_or_default());
+            rec.source_id = row.get::<i32>(2)?.unwrap_or_default();
+            rec.source_priority = row.get::<i32>(3)?.unwrap_or_default();
+            rec.updated_at = row.get::<i64>(4)?.unwrap_or_default();
+            for (i, slot) in rec.values.iter_mut().enumerate() {
+                *slot = row.get::<String>(base + i)?;
+            }
+            let mut orig: [Option<String>; DISPLAY_FROM_ORIGINAL.len()] = Default::default();
+            for (i, slot) in orig.iter_mut().enumerate() {
+                *slot = row.get::<String>(base + Attr::COUNT + i)?;
+            }
+            out.previous.push(row.get::<i64>(5)?);
+            out.recs.push(rec);
+            out.originals.push(orig);
+        }
+    }
+    Ok(out)
+}
+
+fn stored_model(client: &SpiClient<'_>) -> CdpResult<Option<(i32, Model)>> {
+    let t = client.select(
+        "SELECT model_id, params FROM cdp.model ORDER BY model_id DESC LIMIT 1",
+        Some(1),
+        &[],
+    )?;
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let (id, params) = t.first().get_two::<i32, JsonB>()?;
+    Ok(match (id, params.and_then(|p| serde_json::from_value::<Model>(p.0).ok())) {
+        (Some(id), Some(m)) if m.is_compatible() => Some((id, m)),
+        _ => None,
+    })
+}
+
+/// Steward decisions as record-index pairs: (cannot_link, forced).
+fn manual_links(client: &SpiClient<'_>, index: &HashMap<i64, u32>) -> CdpResult<(Vec<(u32, u32)>, Vec<(u32, u32)>)> {
+    let mut cannot = Vec::new();
+    let mut forced = Vec::new();
+    for row in client.select("SELECT record_a, record_b, kind FROM cdp.manual_links ORDER BY 1, 2, 3", None, &[])? {
+        let (a, b, kind) = (row.get::<i64>(1)?, row.get::<i64>(2)?, row.get::<String>(3)?);
+        if let (Some(a), Some(b), Some(kind)) = (a, b, kind) {
+            if let (Some(&ia), Some(&ib)) = (index.get(&a), index.get(&b)) {
+                if kind == "force_link" {
+                    forced.push((ia, ib));
+                } else {
+                    cannot.push((ia, ib));
+                }
+            }
+        }
+    }
+    Ok((cannot, forced))
+}
+
+/// `0,1,,3` → one text per edge; SQL turns it into smallint[] with '' as NULL.
+fn encode_levels(lv: &resolve::Levels) -> String {
+    Field::ALL
+        .iter()
+        .map(|f| lv.get(*f).map(|l| l.to_string()).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve::KeyKind, String)>]) -> CdpResult<usize> {
+    client.update("TRUNCATE cdp.record_keys", None, &[])?;
+    let mut kinds: Vec<&str> = Vec::with_capacity(WRITE_CHUNK);
+    let mut values: Vec<&str> = Vec::with_capacity(WRITE_CHUNK);
+    let mut ids: Vec<i64> = Vec::with_capacity(WRITE_CHUNK);
+    let mut total = 0;
+    let flush = |client: &mut SpiClient<'_>, kinds: &mut Vec<&str>, values: &mut Vec<&str>, ids: &mut Vec<i64>| -> CdpResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        client.update(
+            "INSERT INTO cdp.record_keys (key_kind, key_value, record_id)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])",
+            None,
+            &[std::mem::take(kinds).into(), std::mem::take(values).into(), std::mem::take(ids).into()],
+        )?;
+        Ok(())
+    };
+    for (rec, ks) in loaded.recs.iter().zip(keys) {
+        for (k, v) in ks {
+            kinds.push(k.name());
+            values.push(v.as_str());
+            ids.push(rec.record_id);
+            total += 1;
+            if ids.len() >= WRITE_CHUNK {
+                flush(client, &mut kinds, &mut values, &mut ids)?;
+            }
+        }
+    }
+    flush(client, &mut kinds, &mut values, &mut ids)?;
+    Ok(total)
+}
+
+fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[(u32, u32, f64, resolve::Levels)]) -> CdpResult<()> {
+    client.update("TRUNCATE cdp.match_edges", None, &[])?;
+    for chunk in edges.chunks(WRITE_CHUNK) {
+        let a: Vec<i64> = chunk.iter().map(|e| loaded.recs[e.0 as usize].record_id).collect();
+        let b: Vec<i64> = chunk.iter().map(|e| loaded.recs[e.1 as usize].record_id).collect();
+        let w: Vec<f64> = chunk.iter().map(|e| (e.2 * 1000.0).round() / 1000.0).collect();
+        let l: Vec<String> = chunk.iter().map(|e| encode_levels(&e.3)).collect();
+        client.update(
+            "INSERT INTO cdp.match_edges (record_a, record_b, weight, levels)
+             SELECT a, b, w, pg_catalog.string_to_array(l, ',', '')::smallint[]
+               FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[]) u(a, b, w, l)",
+            None,
+            &[a.into(), b.into(), w.into(), l.into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Set records.profile_id where it changed; returns how many changed.
+fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> CdpResult<usize> {
+    let changed: Vec<(i64, i64)> = loaded
+        .recs
+        .iter()
+        .zip(ids)
+        .zip(&loaded.previous)
+        .filter(|((_, new), old)| **old != Some(**new))
+        .map(|((r, new), _)| (r.record_id, *new))
+        .collect();
+    for chunk in changed.chunks(WRITE_CHUNK) {
+        let rid: Vec<i64> = chunk.iter().map(|c| c.0).collect();
+        let pid: Vec<i64> = chunk.iter().map(|c| c.1).collect();
+        client.update(
+            "UPDATE cdp.records r SET profile_id = u.pid
+               FROM unnest($1::bigint[], $2::bigint[]) u(rid, pid)
+              WHERE r.record_id OPERATOR(pg_catalog.=) u.rid",
+            None,
+            &[rid.into(), pid.into()],
+        )?;
+    }
+    Ok(changed.len())
+}
+
+/// Golden records of every profile; upsert changed ones, delete profiles that no longer exist.
+fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> CdpResult<(usize, usize)> {
+    let rules = resolve::default_rules();
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| (ids[i], loaded.recs[i].record_id));
+    let mut cols: Vec<Vec<Option<String>>> = vec![Vec::new(); Attr::COUNT];
+    let mut pids: Vec<i64> = Vec::new();
+    let mut display: Vec<String> = Vec::new();
+    let mut provenance: Vec<String> = Vec::new();
+    let mut counts: Vec<i32> = Vec::new();
+    let mut sources: Vec<i32> = Vec::new();
+    let mut upserted = 0usize;
+    let by_id: HashMap<i64, usize> = loaded.recs.iter().enumerate().map(|(i, r)| (r.record_id, i)).collect();
+
+    let flush = |client: &mut SpiClient<'_>,
+                 pids: &mut Vec<i64>,
+                 cols: &mut Vec<Vec<Option<String>>>,
+                 display: &mut Vec<String>,
+                 provenance: &mut Vec<String>,
+                 counts: &mut Vec<i32>,
+                 sources: &mut Vec<i32>|
+     -> CdpResult<usize> {
+        if pids.is_empty() {
+            return Ok(0);
+        }
+        let names: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
+        let arrs: Vec<String> = Attr::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("${}::{}[]", i + 2, if *a == Attr::BirthDate { "date" } else { "text" }))
+            .collect();
+        let n = Attr::COUNT;
+        let sql = format!(
+            "INSERT INTO cdp.profiles AS p (profile_id, {cols}, display, provenance, record_count, source_count)
+             SELECT u.* FROM unnest($1::bigint[], {arrs}, ${d}::jsonb[], ${pv}::jsonb[], ${c}::int[], ${s}::int[])
+                    AS u(profile_id, {cols}, display, provenance, record_count, source_count)
+             ON CONFLICT (profile_id) DO UPDATE SET {set}, display = EXCLUDED.display, provenance = EXCLUDED.provenance,
+                    record_count = EXCLUDED.record_count, source_count = EXCLUDED.source_count, updated_at = pg_catalog.now()
+              WHERE ROW({old}, p.display, p.provenance, p.record_count, p.source_count)
+                    IS DISTINCT FROM ROW({new}, EXCLUDED.display, EXCLUDED.provenance, EXCLUDED.record_count, EXCLUDED.source_count)",
+            cols = names.join(", "),
+            arrs = arrs.join(", "),
+            d = n + 2,
+            pv = n + 3,
+            c = n + 4,
+            s = n + 5,
+            set = names.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+            old = names.iter().map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", "),
+            new = names.iter().map(|c| format!("EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+        );
+        let mut args: Vec<pgrx::datum::DatumWithOid> = vec![std::mem::take(pids).into()];
+        for c in cols.iter_mut() {
+            args.push(std::mem::take(c).into());
+        }
+        args.push(std::mem::take(display).into());
+        args.push(std::mem::take(provenance).into());
+        args.push(std::mem::take(counts).into());
+        args.push(std::mem::take(sources).into());
+        Ok(client.update(sql.as_str(), None, &args)?.len())
+    };
+
+    let mut start = 0;
+    while start < order.len() {
+        let pid = ids[order[start]];
+        let mut end = start;
+        while end < order.len() && ids[order[end]] == pid {
+            end += 1;
+        }
+        let members: Vec<&Rec> = order[start..end].iter().map(|&i| &loaded.recs[i]).collect();
+        let g = resolve::golden(&members, &rules);
+        let mut disp = Map::new();
+        let mut prov = Map::new();
+        for a in Attr::ALL {
+            let v = &g[a.index()];
+            cols[a.index()].push(v.as_ref().map(|(s, _)| s.clone()));
+            if let Some((val, rid)) = v {
+                prov.insert(a.name().into(), json!(rid));
+                let original = DISPLAY_FROM_ORIGINAL
+                    .iter()
+                    .position(|d| *d == a)
+                    .and_then(|p| by_id.get(rid).and_then(|&i| loaded.originals[i][p].clone()));
+                disp.insert(a.name().into(), Value::String(original.unwrap_or_else(|| val.clone())));
+            }
+        }
+        let mut srcs: Vec<i32> = members.iter().map(|r| r.source_id).collect();
+        srcs.sort_unstable();
+        srcs.dedup();
+        pids.push(pid);
+        display.push(Value::Object(disp).to_string());
+        provenance.push(Value::Object(prov).to_string());
+        counts.push(members.len() as i32);
+        sources.push(srcs.len() as i32);
+        if pids.len() >= WRITE_CHUNK / 4 {
+            upserted += flush(client, &mut pids, &mut cols, &mut display, &mut provenance, &mut counts, &mut sources)?;
+        }
+        start = end;
+    }
+    upserted += flush(client, &mut pids, &mut cols, &mut display, &mut provenance, &mut counts, &mut sources)?;
+    let deleted = client
+        .update(
+            "DELETE FROM cdp.profiles p WHERE NOT EXISTS
+               (SELECT 1 FROM cdp.records r WHERE r.profile_id OPERATOR(pg_catalog.=) p.profile_id)",
+            None,
+            &[],
+        )?
+        .len();
+    Ok((upserted, deleted))
+}
+
+fn write_lineage(client: &mut SpiClient<'_>, lineage: &[resolve::Lineage], run_id: i64) -> CdpResult<()> {
+    let events: Vec<&resolve::Lineage> = lineage.iter().filter(|l| l.kind != LineageKind::New || l.old_id.is_some()).collect();
+    for chunk in events.chunks(WRITE_CHUNK) {
+        let kind: Vec<&str> = chunk.iter().map(|l| l.kind.name()).collect();
+        let old: Vec<Option<i64>> = chunk.iter().map(|l| l.old_id).collect();
+        let new: Vec<i64> = chunk.iter().map(|l| l.new_id).collect();
+        let recs: Vec<i32> = chunk.iter().map(|l| l.records as i32).collect();
+        client.update(
+            "INSERT INTO cdp.profile_lineage (kind, old_profile_id, new_profile_id, records, reason, run_id)
+             SELECT k, o, n, c, CASE k WHEN 'merge' THEN 'profiles matched: the oldest id survives'
+                                       WHEN 'split' THEN 'profile split: the largest part keeps the id' END, $5
+               FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[]) u(k, o, n, c)",
+            None,
+            &[kind.into(), old.into(), new.into(), recs.into(), run_id.into()],
+        )?;
+    }
+    Ok(())
+}
+
+fn write_hubs(client: &mut SpiClient<'_>, hubs: &[(resolve::KeyKind, String, usize)]) -> CdpResult<()> {
+    client.update("TRUNCATE cdp.hubs", None, &[])?;
+    let kinds: Vec<&str> = hubs.iter().map(|h| h.0.name()).collect();
+    let values: Vec<&str> = hubs.iter().map(|h| h.1.as_str()).collect();
+    let counts: Vec<i64> = hubs.iter().map(|h| h.2 as i64).collect();
+    client.update(
+        "INSERT INTO cdp.hubs SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])",
+        None,
+        &[kinds.into(), values.into(), counts.into()],
+    )?;
+    Ok(())
+}
+
+fn store_model(client: &mut SpiClient<'_>, out: &resolve::Outcome) -> CdpResult<i32> {
+    let params = serde_json::to_value(&out.model).map_err(|e| CdpError::new(Code::ERRCODE_INTERNAL_ERROR, e.to_string()))?;
+    let notes: Vec<String> = out.model_notes.clone();
+    let id = first_one::<i32>(client.update(
+        "INSERT INTO cdp.model (source, records, candidate_pairs, prior, iterations, converged, log_likelihood, params, notes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING model_id",
+        Some(1),
+        &[
+            out.model_source.name().into(),
+            (out.counters.records as i64).into(),
+            (out.counters.candidate_pairs as i64).into(),
+            out.model.prior.into(),
+            (out.model.iterations as i32).into(),
+            out.model.converged.into(),
+            out.model.log_likelihood.into(),
+            JsonB(params).into(),
+            notes.into(),
+        ],
+    )?)?;
+    Ok(id.unwrap_or_default())
+}
+
+fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value> {
+    let started = Instant::now();
+    let started_at = first_one::<pgrx::datum::TimestampWithTimeZone>(client.select("SELECT pg_catalog.clock_timestamp()", Some(1), &[])?)?;
+    client.update("SELECT pg_catalog.pg_advisory_xact_lock($1)", None, &[RESOLVE_LOCK_KEY.into()])?;
+    let mut phases: Vec<(String, f64)> = Vec::new();
+    let mut lap = Instant::now();
+
+    let loaded = load_records(client, "", &[])?;
+    phases.push(("load".into(), lap.elapsed().as_secs_f64()));
+    notice(format!("resolve: loaded {} records in {:.1} s", loaded.recs.len(), lap.elapsed().as_secs_f64()));
+    pg_sys::check_for_interrupts!();
+    lap = Instant::now();
+
+    let index: HashMap<i64, u32> = loaded.recs.iter().enumerate().map(|(i, r)| (r.record_id, i as u32)).collect();
+    let (cannot, forced) = manual_links(client, &index)?;
+    let stored = if reestimate { None } else { stored_model(client)? };
+    let mut next_id = first_one::<i64>(client.update("SELECT pg_catalog.nextval('cdp.profile_id_seq')", Some(1), &[])?)?.unwrap_or(1);
+    let cfg = config_from_gucs();
+    let out = resolve::resolve_batch(
+        &loaded.recs,
+        &loaded.previous,
+        &cannot,
+        &forced,
+        &cfg,
+        &mut next_id,
+        stored.as_ref().map(|(_, m)| m),
+    );
+    // hand back the ids this run did not use
+    client.update("SELECT pg_catalog.setval('cdp.profile_id_seq', $1, false)", None, &[next_id.into()])?;
+    for (name, secs) in &out.timings {
+        phases.push(((*name).to_string(), *secs));
+    }
+    notice(format!(
+        "resolve: {} candidate pairs, {} matched, {} profiles ({:.1} s)",
+        out.counters.candidate_pairs,
+        out.counters.matched_pairs,
+        out.counters.profiles,
+        lap.elapsed().as_secs_f64()
+    ));
+    pg_sys::check_for_interrupts!();
+    lap = Instant::now();
+
+    let model_id = match (&stored, out.model_source) {
+        (Some((id, _)), ModelSource::Given) => *id,
+        _ => store_model(client, &out)?,
+    };
+    let run_id = first_one::<i64>(client.update(
+        "INSERT INTO cdp.resolve_runs (started_at, summary) VALUES ($1, '{}') RETURNING run_id",
+        Some(1),
+        &[started_at.into()],
+    )?)?
+    .unwrap_or_default();
+    let keys = write_keys(client, &loaded, &out.keys)?;
+    write_edges(client, &loaded, &out.edges)?;
+    let changed_members = write_memberships(client, &loaded, &out.profile_ids)?;
+    let (profiles_written, profiles_deleted) = write_profiles(client, &loaded, &out.profile_ids)?;
+    write_lineage(client, &out.lineage, run_id)?;
+    write_hubs(client, &out.hubs)?;
+    phases.push(("write".into(), lap.elapsed().as_secs_f64()));
+    notice(format!("resolve: wrote results in {:.1} s", lap.elapsed().as_secs_f64()));
+
+    let c = &out.counters;
+    let records = c.records.max(1) as f64;
+    let summary = json!({
+        "run_id": run_id,
+        "records": c.records,
+        "candidate_pairs": c.candidate_pairs,
+        "candidate_pairs_per_record": ((c.candidate_pairs as f64 / records) * 100.0).round() / 100.0,
+        "matched_pairs": c.matched_pairs,
+        "profiles": c.profiles,
+        "merges": c.merges,
+        "splits": c.splits,
+        "new_profiles": c.new_profiles,
+        "records_moved": changed_members,
+        "profiles_written": profiles_written,
+        "profiles_deleted": profiles_deleted,
+        "blocking_keys": keys,
+        "skipped_blocks": c.skipped_blocks,
+        "hubs": c.hubs,
+        "rejected": {
+            "cannot_link": c.rejected_by_cannot_link,
+            "max_profile_size": c.rejected_by_max_size,
+            "weak_bridge": c.rejected_weak_bridges,
+            "id_conflict": c.rejected_by_id_conflict,
+        },
+        "model_id": model_id,
+        "model_source": out.model_source.name(),
+        "threshold": cfg.threshold,
+        "phases": phases.iter().map(|(n, s)| json!({"phase": n, "seconds": (s * 1000.0).round() / 1000.0})).collect::<Vec<_>>(),
+        "skipped_block_examples": out.skipped_blocks.iter().take(10)
+            .map(|(k, _, n)| json!({"key_kind": k.name(), "records": n})).collect::<Vec<_>>(),
+        "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    });
+    client.update(
+        "UPDATE cdp.resolve_runs SET summary = $2, finished_at = pg_catalog.clock_timestamp() WHERE run_id OPERATOR(pg_catalog.=) $1",
+        None,
+        &[run_id.into(), JsonB(summary.clone()).into()],
+    )?;
+    Ok(summary)
+}
+
+#[pg_extern(volatile, parallel_unsafe)]
+fn _resolve(reestimate: bool) -> JsonB {
+    Spi::connect_mut(|client| resolve_all(client, reestimate)).map(JsonB).or_raise()
+}
+
+/// Why two records are (or are not) one person: per-field comparison levels and weights under
+/// the current model, the total against the threshold, shared blocking keys, manual decisions.
+#[pg_extern(stable, parallel_safe)]
+fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
+    Spi::connect(|client| -> CdpResult<JsonB> {
+        let loaded = load_records(
+            client,
+            "WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1)",
+            &[vec![record_a, record_b].into()],
+        )?;
+        let find = |id: i64| {
+            loaded.recs.iter().position(|r| r.record_id == id).ok_or_else(|| {
+                CdpError::new(Code::ERRCODE_UNDEFINED_OBJECT, format!("record {id} does not exist"))
+                    .hint("record ids are cdp.records.record_id (see cdp.profile_members)")
+            })
+        };
+        let (ia, ib) = (find(record_a)?, find(record_b)?);
+        let (a, b) = (&loaded.recs[ia], &loaded.recs[ib]);
+        let (model, model_id) = match stored_model(client)? {
+            Some((id, m)) => (m, Some(id)),
+            None => (Model::default_model(), None),
+        };
+        let (pa, pb) = (resolve::compare::Prepared::new(a), resolve::compare::Prepared::new(b));
+        let lv = resolve::compare(&pa, &pb);
+        let weight = model.weight(&lv);
+        let threshold = gucs::MATCH_THRESHOLD.get();
+        let fields: Vec<Value> = model
+            .explain(&lv)
+            .into_iter()
+            .map(|(f, level, w)| json!({"field": f.name(), "level": level, "weight": (w * 100.0).round() / 100.0}))
+            .collect();
+        let missing: Vec<&str> = Field::ALL.iter().filter(|f| lv.get(**f).is_none()).map(|f| f.name()).collect();
+        let ka = resolve::record_keys(a);
+        let kb = resolve::record_keys(b);
+        let shared: Vec<&str> = ka.iter().filter(|k| kb.contains(k)).map(|(k, _)| k.name()).collect();
+        let (lo, hi) = (record_a.min(record_b), record_a.max(record_b));
+        let manual = first_one::<String>(client.select(
+            "SELECT kind FROM cdp.manual_links WHERE record_a OPERATOR(pg_catalog.=) $1 AND record_b OPERATOR(pg_catalog.=) $2 LIMIT 1",
+            Some(1),
+            &[lo.into(), hi.into()],
+        )?)?;
+        let edge = first_one::<f64>(client.select(
+            "SELECT weight FROM cdp.match_edges WHERE record_a OPERATOR(pg_catalog.=) $1 AND record_b OPERATOR(pg_catalog.=) $2",
+            Some(1),
+            &[lo.into(), hi.into()],
+        )?)?;
+        let (pa_id, pb_id) = (loaded.previous[ia], loaded.previous[ib]);
+        Ok(JsonB(json!({
+            "record_a": record_a,
+            "record_b": record_b,
+            "weight": (weight * 100.0).round() / 100.0,
+            "threshold": threshold,
+            "decision": if weight >= threshold { "match" } else { "no match" },
+            "fields": fields,
+            "missing_fields": missing,
+            "shared_blocking_keys": shared,
+            "accepted_edge_weight": edge,
+            "manual": manual,
+            "profile_a": pa_id,
+            "profile_b": pb_id,
+            "same_profile": pa_id.is_some() && pa_id == pb_id,
+            "model_id": model_id,
+            "note": "weight is the sum of log2(m/u) per compared field (name term-frequency adjustment not applied here)",
+        })))
+    })
+    .or_raise()
+}
