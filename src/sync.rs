@@ -93,6 +93,9 @@ impl SourcePlan {
         )
     }
 
+    // `OFFSET 0` below keeps PostgreSQL from flattening the subquery that calls
+    // cdp._normalise_row: flattened, every `n[i]` would call the function again (16 times a row).
+
     /// Insert the source rows that have no record yet. `$1` = source_id, `$2` = keys (when
     /// keyed). Only these rows are normalised; the anti-join keeps a re-run cheap.
     /// ON CONFLICT covers a concurrent sync or worker batch inserting the same key first.
@@ -117,7 +120,8 @@ impl SourcePlan {
              \x20         FROM src\n\
              \x20        WHERE NOT EXISTS (SELECT 1 FROM cdp.records c\n\
              \x20                           WHERE c.source_id OPERATOR(pg_catalog.=) $1\n\
-             \x20                             AND c.source_key OPERATOR(pg_catalog.=) src.source_key)) x\n\
+             \x20                             AND c.source_key OPERATOR(pg_catalog.=) src.source_key)\n\
+             \x20       OFFSET 0) x\n\
              ON CONFLICT (source_id, source_key) DO NOTHING",
             src = self.src_cte(keyed),
             cols = cols.join(", "),
@@ -149,7 +153,7 @@ impl SourcePlan {
              UPDATE cdp.records r\n\
              \x20  SET ({cols}, original, quality, updated_at) =\n\
              \x20      (SELECT {values}, x.original, q.n[{q}]::jsonb, pg_catalog.now()\n\
-             \x20         FROM (SELECT cdp._normalise_row(x.raw) AS n) q)\n\
+             \x20         FROM (SELECT cdp._normalise_row(x.raw) AS n OFFSET 0) q)\n\
              \x20 FROM (SELECT src.source_key, src.raw, {original} AS original FROM src) x\n\
              \x20WHERE r.source_id OPERATOR(pg_catalog.=) $1\n\
              \x20  AND r.source_key OPERATOR(pg_catalog.=) x.source_key\n\
@@ -250,5 +254,8 @@ mod tests {
             assert!(sql.contains("n[6]::date"));
         }
         assert!(p.insert_sql(false).contains("NOT EXISTS"));
+        // the normaliser is called once per row, not once per n[i]
+        assert!(p.insert_sql(false).contains("OFFSET 0) x"));
+        assert!(p.update_sql(false, false).contains("AS n OFFSET 0) q"));
     }
 }

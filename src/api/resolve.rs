@@ -35,12 +35,16 @@ fn notice(msg: String) {
 }
 
 fn config_from_gucs() -> Config {
+    let threshold = gucs::MATCH_THRESHOLD.get();
+    let default = Config::default();
     Config {
-        threshold: gucs::MATCH_THRESHOLD.get(),
+        threshold,
+        // keep the weak-bridge guard the same distance above the threshold when it is moved
+        weak_bridge_weight: threshold + (default.weak_bridge_weight - default.threshold),
         max_block: gucs::MAX_BLOCK_SIZE.get().max(2) as usize,
         max_profile_size: gucs::MAX_PROFILE_SIZE.get().max(1) as usize,
         hub_min_count: gucs::HUB_MIN_RECORDS.get().max(2) as usize,
-        ..Config::default()
+        ..default
     }
 }
 
@@ -300,11 +304,15 @@ fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> C
             cols[a.index()].push(v.as_ref().map(|(s, _)| s.clone()));
             if let Some((val, rid)) = v {
                 prov.insert(a.name().into(), json!(rid));
-                let original = DISPLAY_FROM_ORIGINAL
-                    .iter()
-                    .position(|d| *d == a)
-                    .and_then(|p| by_id.get(rid).and_then(|&i| loaded.originals[i][p].clone()));
-                disp.insert(a.name().into(), Value::String(original.unwrap_or_else(|| val.clone())));
+                // provenance record first, then the other members holding the same value
+                let holders = by_id.get(rid).into_iter().copied().chain(
+                    order[start..end].iter().copied().filter(|&i| loaded.recs[i].record_id != *rid),
+                );
+                let candidates: Vec<String> = holders
+                    .filter(|&i| loaded.recs[i].values[a.index()].as_deref() == Some(val.as_str()))
+                    .filter_map(|i| original_text(a, &loaded.originals[i]))
+                    .collect();
+                disp.insert(a.name().into(), Value::String(best_display(&candidates).unwrap_or_else(|| val.clone())));
             }
         }
         let mut srcs: Vec<i32> = members.iter().map(|r| r.source_id).collect();
@@ -330,6 +338,46 @@ fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> C
         )?
         .len();
     Ok((upserted, deleted))
+}
+
+/// The original text behind an attribute value of one record; a full name derived from first and
+/// last name is shown as the originals of both.
+fn original_text(a: Attr, originals: &[Option<String>; DISPLAY_FROM_ORIGINAL.len()]) -> Option<String> {
+    let get = |x: Attr| DISPLAY_FROM_ORIGINAL.iter().position(|d| *d == x).and_then(|p| originals[p].as_deref());
+    let text = match (get(a), a) {
+        (Some(t), _) => Some(t.to_string()),
+        (None, Attr::FullName) => match (get(Attr::FirstName), get(Attr::LastName)) {
+            (Some(f), Some(l)) => Some(format!("{f} {l}")),
+            _ => None,
+        },
+        _ => None,
+    }?;
+    let tidy = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!tidy.is_empty()).then_some(tidy)
+}
+
+/// Of several spellings of one value ("AYSE YILMAZ", "Ayşe Yılmaz", "ayse yilmaz"), the one a
+/// person would rather read: mixed case over all-lower over ALL-CAPS, then the one keeping more
+/// letters with diacritics; ties keep the earlier candidate (the provenance record comes first).
+fn best_display(candidates: &[String]) -> Option<String> {
+    let score = |s: &str| {
+        let upper = s.chars().any(char::is_uppercase);
+        let lower = s.chars().any(char::is_lowercase);
+        let case = match (upper, lower) {
+            (true, true) => 2,
+            (false, true) => 1,
+            _ => 0,
+        };
+        let marks = s.chars().filter(|c| c.is_alphabetic() && !c.is_ascii()).count().min(8);
+        case * 10 + marks as i32
+    };
+    let mut best: Option<&String> = None;
+    for c in candidates {
+        if best.is_none_or(|b| score(c) > score(b)) {
+            best = Some(c);
+        }
+    }
+    best.cloned()
 }
 
 fn write_lineage(client: &mut SpiClient<'_>, lineage: &[resolve::Lineage], run_id: i64) -> CdpResult<()> {
@@ -558,4 +606,31 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
         })))
     })
     .or_raise()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{best_display, original_text, DISPLAY_FROM_ORIGINAL};
+    use crate::normalise::Attr;
+
+    #[test]
+    fn display_prefers_mixed_case_with_diacritics() {
+        let c = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(best_display(&c(&["AYSE YILMAZ", "Ayşe Yılmaz", "ayse yilmaz"])).as_deref(), Some("Ayşe Yılmaz"));
+        assert_eq!(best_display(&c(&["Ayse Yilmaz", "AYŞE YILMAZ"])).as_deref(), Some("Ayse Yilmaz"));
+        assert_eq!(best_display(&c(&["Elif Aydin", "Elif Aydın"])).as_deref(), Some("Elif Aydın"));
+        // ties keep the first (provenance) candidate
+        assert_eq!(best_display(&c(&["Can Demir", "Can Demır"][..1])).as_deref(), Some("Can Demir"));
+        assert_eq!(best_display(&[]), None);
+    }
+
+    #[test]
+    fn derived_full_name_shows_first_and_last_originals() {
+        let mut o: [Option<String>; DISPLAY_FROM_ORIGINAL.len()] = Default::default();
+        o[0] = Some("Işıl".into());
+        o[1] = Some("  Çağrı ".into());
+        assert_eq!(original_text(Attr::FullName, &o).as_deref(), Some("Işıl Çağrı"));
+        assert_eq!(original_text(Attr::LastName, &o).as_deref(), Some("Çağrı"));
+        assert_eq!(original_text(Attr::City, &o), None);
+    }
 }
