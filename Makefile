@@ -4,7 +4,7 @@ export PGRX_HOME := $(CURDIR)/pgrx-config
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 SUDO_FLAG := $(shell [ "$$(id -u)" -eq 0 ] || echo --sudo)
 
-.PHONY: setup install install-release demo test unit cluster-start cluster-stop bench-sync clean
+.PHONY: setup install install-release demo test cluster-start cluster-stop bench-sync bench-resolve clean
 
 setup:
 	@.ci/setup
@@ -33,6 +33,11 @@ cluster-stop:
 bench-sync: install-release
 	@.ci/cluster restart
 	@bench/sync_bench
+
+# BENCH_PEOPLE=485000 for ~1M channel records
+bench-resolve: install-release
+	@.ci/cluster restart
+	@bench/resolve_bench $(or $(BENCH_PEOPLE),100000)
 
 clean:
 	-@.ci/cluster destroy

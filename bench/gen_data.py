@@ -511,8 +511,11 @@ class Gen:
             elif r < 0.55:
                 loc += str(rng.randrange(100, 1000))
             e = loc + "@" + d
-            if e not in self.used_emails:
-                self.used_emails.add(e)
+            # uniqueness per real mailbox: gmail ignores dots, so "ayse.kaya@gmail.com" and
+            # "aysekaya@gmail.com" are one account and cannot belong to two people
+            mailbox = (loc.replace(".", "") if d in ("gmail.com", "googlemail.com") else loc) + "@" + d
+            if mailbox not in self.used_emails:
+                self.used_emails.add(mailbox)
                 return e
         # high-entropy fallback: 7 digits from a bijection of (pid, k) -> globally unique
         num = 1000000 + (7777777 * (p.pid * 4 + k) + self.email_b) % 9000000

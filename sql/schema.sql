@@ -209,12 +209,14 @@ CREATE TABLE cdp.manual_links (
     CHECK (record_a < record_b)
 );
 
--- Identifier values shared by implausibly many records (placeholders, a shop's phone):
--- excluded from matching, listed here.
+-- Identifier values shared by implausibly many records (placeholders, a shop's phone) and
+-- anonymous ids seen with several people (shared devices): excluded from matching, listed here.
 CREATE TABLE cdp.hubs (
-    key_kind  text NOT NULL,
-    key_value text NOT NULL,
-    records   bigint NOT NULL,
+    key_kind   text NOT NULL,
+    key_value  text NOT NULL,
+    records    bigint NOT NULL,
+    reason     text NOT NULL CHECK (reason IN ('frequent_value', 'shared_device')),
+    identities integer,                 -- shared devices: distinct e-mails/phones seen with it
     PRIMARY KEY (key_kind, key_value)
 );
 

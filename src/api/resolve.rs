@@ -152,8 +152,18 @@ fn encode_levels(lv: &resolve::Levels) -> String {
         .join(",")
 }
 
+/// Indexes of cdp.record_keys, rebuilt after the bulk load: building an index over sorted data
+/// is several times faster than maintaining it row by row.
+const RECORD_KEY_INDEXES: [(&str, &str); 2] = [
+    ("record_keys_lookup_idx", "(key_kind, key_value)"),
+    ("record_keys_record_idx", "(record_id)"),
+];
+
 fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve::KeyKind, String)>]) -> CdpResult<usize> {
     client.update("TRUNCATE cdp.record_keys", None, &[])?;
+    for (name, _) in RECORD_KEY_INDEXES {
+        client.update(format!("DROP INDEX IF EXISTS cdp.{name}").as_str(), None, &[])?;
+    }
     let mut kinds: Vec<&str> = Vec::with_capacity(WRITE_CHUNK);
     let mut values: Vec<&str> = Vec::with_capacity(WRITE_CHUNK);
     let mut ids: Vec<i64> = Vec::with_capacity(WRITE_CHUNK);
@@ -182,6 +192,9 @@ fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve:
         }
     }
     flush(client, &mut kinds, &mut values, &mut ids)?;
+    for (name, cols) in RECORD_KEY_INDEXES {
+        client.update(format!("CREATE INDEX {name} ON cdp.record_keys {cols}").as_str(), None, &[])?;
+    }
     Ok(total)
 }
 
@@ -399,15 +412,26 @@ fn write_lineage(client: &mut SpiClient<'_>, lineage: &[resolve::Lineage], run_i
     Ok(())
 }
 
-fn write_hubs(client: &mut SpiClient<'_>, hubs: &[(resolve::KeyKind, String, usize)]) -> CdpResult<()> {
+fn write_hubs(client: &mut SpiClient<'_>, out: &resolve::Outcome) -> CdpResult<()> {
     client.update("TRUNCATE cdp.hubs", None, &[])?;
-    let kinds: Vec<&str> = hubs.iter().map(|h| h.0.name()).collect();
-    let values: Vec<&str> = hubs.iter().map(|h| h.1.as_str()).collect();
-    let counts: Vec<i64> = hubs.iter().map(|h| h.2 as i64).collect();
+    let mut kinds: Vec<&str> = out.hubs.iter().map(|h| h.0.name()).collect();
+    let mut values: Vec<&str> = out.hubs.iter().map(|h| h.1.as_str()).collect();
+    let mut counts: Vec<i64> = out.hubs.iter().map(|h| h.2 as i64).collect();
+    let mut reasons: Vec<&str> = vec!["frequent_value"; out.hubs.len()];
+    let mut identities: Vec<Option<i32>> = vec![None; out.hubs.len()];
+    for (v, n, ids) in &out.shared_devices {
+        kinds.push(resolve::KeyKind::AnonymousId.name());
+        values.push(v.as_str());
+        counts.push(*n as i64);
+        reasons.push("shared_device");
+        identities.push(Some(*ids as i32));
+    }
     client.update(
-        "INSERT INTO cdp.hubs SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])",
+        "INSERT INTO cdp.hubs (key_kind, key_value, records, reason, identities)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::int[])
+         ON CONFLICT DO NOTHING",
         None,
-        &[kinds.into(), values.into(), counts.into()],
+        &[kinds.into(), values.into(), counts.into(), reasons.into(), identities.into()],
     )?;
     Ok(())
 }
@@ -486,14 +510,24 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         &[started_at.into()],
     )?)?
     .unwrap_or_default();
+    let write_started = lap;
+    let mut step = |name: &str, phases: &mut Vec<(String, f64)>| {
+        phases.push((format!("write_{name}"), lap.elapsed().as_secs_f64()));
+        lap = Instant::now();
+        pg_sys::check_for_interrupts!();
+    };
     let keys = write_keys(client, &loaded, &out.keys)?;
+    step("keys", &mut phases);
     write_edges(client, &loaded, &out.edges)?;
+    step("edges", &mut phases);
     let changed_members = write_memberships(client, &loaded, &out.profile_ids)?;
+    step("memberships", &mut phases);
     let (profiles_written, profiles_deleted) = write_profiles(client, &loaded, &out.profile_ids)?;
+    step("profiles", &mut phases);
     write_lineage(client, &out.lineage, run_id)?;
-    write_hubs(client, &out.hubs)?;
-    phases.push(("write".into(), lap.elapsed().as_secs_f64()));
-    notice(format!("resolve: wrote results in {:.1} s", lap.elapsed().as_secs_f64()));
+    write_hubs(client, &out)?;
+    step("lineage_hubs", &mut phases);
+    notice(format!("resolve: wrote results in {:.1} s", write_started.elapsed().as_secs_f64()));
 
     let c = &out.counters;
     let records = c.records.max(1) as f64;
@@ -513,6 +547,7 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         "blocking_keys": keys,
         "skipped_blocks": c.skipped_blocks,
         "hubs": c.hubs,
+        "shared_devices": out.shared_devices.len(),
         "rejected": {
             "cannot_link": c.rejected_by_cannot_link,
             "max_profile_size": c.rejected_by_max_size,
@@ -562,8 +597,16 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
             Some((id, m)) => (m, Some(id)),
             None => (Model::default_model(), None),
         };
-        let (pa, pb) = (resolve::compare::Prepared::new(a), resolve::compare::Prepared::new(b));
-        let lv = resolve::compare(&pa, &pb);
+        // the pair's phones as the batch sees them: shared by several first names or not
+        let phones: Vec<String> = [a, b].iter().filter_map(|r| r.get(Attr::Phone).map(str::to_string)).collect();
+        let same_phone = load_records(client, "WHERE r.phone OPERATOR(pg_catalog.=) ANY ($1)", &[phones.into()])?;
+        let mut group: Vec<resolve::compare::Prepared> =
+            [a, b].into_iter().chain(same_phone.recs.iter().filter(|r| r.record_id != record_a && r.record_id != record_b))
+                .map(resolve::compare::Prepared::new)
+                .collect();
+        resolve::compare::mark_shared_phones(&mut group);
+        let (pa, pb) = (&group[0], &group[1]);
+        let lv = resolve::compare(pa, pb);
         let weight = model.weight(&lv);
         let threshold = gucs::MATCH_THRESHOLD.get();
         let fields: Vec<Value> = model

@@ -310,11 +310,13 @@ pub const HONORIFICS: [&str; 33] = [
     "doc", "op", "uzm", "av", "yrd", "dipl", "ing", "mag",
 ];
 
-/// Generational and degree suffixes removed at the end of a name (folded forms).
-pub const SUFFIXES: [&str; 9] = ["jr", "sr", "ii", "iii", "iv", "jnr", "snr", "phd", "esq"];
+/// Generational and degree suffixes, and Turkish address forms that follow the name ("Mehmet
+/// Bey", "Ayşe Hanım"), removed at the end of a name (folded forms).
+pub const SUFFIXES: [&str; 13] =
+    ["jr", "sr", "ii", "iii", "iv", "jnr", "snr", "phd", "esq", "bey", "hanim", "beyefendi", "hanimefendi"];
 
 static HONORIFIC_SET: Words<33> = Words::new(HONORIFICS);
-static SUFFIX_SET: Words<9> = Words::new(SUFFIXES);
+static SUFFIX_SET: Words<13> = Words::new(SUFFIXES);
 
 fn is_honorific(t: &str) -> bool {
     HONORIFIC_SET.contains(t)
@@ -647,6 +649,17 @@ mod tests {
         assert_eq!(normalise_first("aa"), Ok(Some("aa".into())));
         assert_eq!(normalise_first("..."), Ok(None));
         assert_eq!(normalise_first("Иван"), Ok(Some("иван".into())));
+    }
+
+    #[test]
+    fn turkish_address_forms_after_the_name() {
+        let f = parse_full("Mehmet Bey").unwrap().unwrap();
+        assert_eq!(f.full, "mehmet");
+        assert_eq!(f.last(), None);
+        let f = parse_full("Ayşe Yılmaz Hanım").unwrap().unwrap();
+        assert_eq!(f.full, "ayse yilmaz");
+        // a lone "Bey" is a surname, not a title
+        assert_eq!(normalise_last("Bey"), Ok(Some("bey".into())));
     }
 
     #[test]

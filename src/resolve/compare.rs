@@ -173,6 +173,12 @@ pub struct Prepared {
     pub email_local_distinctive: bool,
     /// Digits of the E.164 phone (no '+').
     pub phone: Option<Vec<u8>>,
+    /// The phone is seen with people of different first names (a household landline): exact
+    /// agreement on it is weaker evidence (level 1). Set by [`mark_shared_phones`].
+    pub phone_shared: bool,
+    /// All name tokens in order: full_name's, else first_name's then last_name's. Compound
+    /// surnames and middle names ("javier diaz perez" vs first "javier", last "diaz perez").
+    pub name_tokens: Vec<String>,
     /// "YYYYMMDD" digits of the birth date.
     pub birth: Option<[u8; 8]>,
     pub national_id: Option<String>,
@@ -211,17 +217,18 @@ pub fn name_parts(rec: &Rec) -> (Option<&str>, Option<&str>) {
     }
 }
 
-/// Whether an e-mail local part (separators already removed) says more than the name: it has a
-/// digit, or its letters are not (within one edit) one of first, last, first+last, last+first,
-/// initial+last, first+initial.
+/// Whether an e-mail local part (separators already removed) says more than the name: its
+/// letters are not (within one edit) one of first, last, first+last, last+first, initial+last,
+/// first+initial. Digits do not count: namesakes born the same year pick "meryem.kaplan83" at
+/// different providers, so a number next to the name is no independent evidence.
 fn distinctive_local(local: &str, first: Option<&str>, last: Option<&str>) -> bool {
     if local.is_empty() {
         return false;
     }
-    if local.bytes().any(|c| c.is_ascii_digit()) {
-        return true;
+    let letters: String = local.chars().filter(|c| c.is_alphabetic()).collect();
+    if letters.is_empty() {
+        return false;
     }
-    let letters: String = local.chars().filter(|c| c.is_alphanumeric()).collect();
     let squash = |s: &str| -> String { s.chars().filter(|c| c.is_alphanumeric()).collect() };
     let (f, l) = (
         first.map(squash).unwrap_or_default(),
@@ -288,6 +295,14 @@ impl Prepared {
             .unwrap_or_default();
         street_tokens.sort_unstable();
         street_tokens.dedup();
+        let name_tokens: Vec<String> = match val(rec, Attr::FullName) {
+            Some(full) => full.split_whitespace().map(str::to_string).collect(),
+            None => [val(rec, Attr::FirstName), val(rec, Attr::LastName)]
+                .into_iter()
+                .flatten()
+                .flat_map(|p| p.split_whitespace().map(str::to_string))
+                .collect(),
+        };
         Prepared {
             first: first.map(|s| s.chars().collect()),
             last: last.map(|s| s.chars().collect()),
@@ -297,6 +312,8 @@ impl Prepared {
             email_local,
             email_local_distinctive,
             phone,
+            phone_shared: false,
+            name_tokens,
             birth: val(rec, Attr::BirthDate).and_then(birth_digits),
             national_id: val(rec, Attr::NationalId).map(str::to_string),
             external_id: val(rec, Attr::ExternalId).map(str::to_string),
@@ -327,6 +344,7 @@ impl Prepared {
                 self.first = None;
                 self.last = None;
                 self.name_key.clear();
+                self.name_tokens.clear();
             }
             Field::BirthDate => self.birth = None,
             Field::Address => {
@@ -350,7 +368,10 @@ pub fn compare_field(a: &Prepared, b: &Prepared, f: Field) -> Option<u8> {
     match f {
         Field::Name => cmp_name(a, b),
         Field::Email => cmp_email(a, b),
-        Field::Phone => both(&a.phone, &b.phone).map(|(x, y)| cmp_phone(x, y)),
+        Field::Phone => both(&a.phone, &b.phone).map(|(x, y)| match cmp_phone(x, y) {
+            0 if a.phone_shared || b.phone_shared => 1,
+            l => l,
+        }),
         Field::BirthDate => both(&a.birth, &b.birth).map(|(x, y)| cmp_birth(x, y)),
         Field::NationalId => both(&a.national_id, &b.national_id).map(|(x, y)| cmp_id(x, y, true)),
         Field::ExternalId => both(&a.external_id, &b.external_id).map(|(x, y)| cmp_id(x, y, true)),
@@ -393,11 +414,21 @@ fn partial(fa: &[char], fb: &[char], jf: f64, la: &[char], lb: &[char], jl: f64)
 fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
     match (&a.first, &a.last, &b.first, &b.last) {
         (Some(fa), Some(la), Some(fb), Some(lb)) => {
-            if fa == fb && la == lb {
+            if (fa == fb && la == lb) || (!a.name_tokens.is_empty() && a.name_tokens == b.name_tokens) {
                 return Some(0);
             }
             if fa == lb && la == fb {
                 return Some(1);
+            }
+            let (ta, tb) = (&a.name_tokens, &b.name_tokens);
+            if same_token_set(ta, tb) {
+                return Some(1);
+            }
+            // a middle name or second surname more or less ("mary linda thompson" / "mary
+            // thompson"): every token of the shorter name, at least two, in the longer one,
+            // first tokens agreeing
+            if token_subset(ta, tb) {
+                return Some(2);
             }
             let (jf, jl) = (jaro_winkler(fa, fb), jaro_winkler(la, lb));
             if jf >= JW_HIGH && jl >= JW_HIGH {
@@ -430,6 +461,44 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             } else {
                 Some(4)
             }
+        }
+    }
+}
+
+fn same_token_set(a: &[String], b: &[String]) -> bool {
+    if a.len() != b.len() || a.is_empty() {
+        return false;
+    }
+    let (mut x, mut y) = (a.to_vec(), b.to_vec());
+    x.sort_unstable();
+    y.sort_unstable();
+    x == y
+}
+
+fn token_subset(a: &[String], b: &[String]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.len() >= 2
+        && short.len() < long.len()
+        && short[0] == long[0]
+        && short.iter().all(|t| long.contains(t))
+}
+
+/// Mark phones seen with people of different first names (by phonetic code, so typos and
+/// spelling variants do not count): family landlines, a shared office number. Linear.
+pub fn mark_shared_phones(prepared: &mut [Prepared]) {
+    use std::collections::{HashMap, HashSet};
+    let mut names: HashMap<Vec<u8>, HashSet<String>> = HashMap::new();
+    for p in prepared.iter() {
+        if let (Some(ph), Some(first)) = (&p.phone, &p.first) {
+            if first.len() > 1 {
+                let f: String = first.iter().collect();
+                names.entry(ph.clone()).or_default().insert(crate::resolve::keys::phonetic(&f));
+            }
+        }
+    }
+    for p in prepared.iter_mut() {
+        if let Some(ph) = &p.phone {
+            p.phone_shared = names.get(ph).is_some_and(|s| s.len() > 1);
         }
     }
 }
@@ -668,6 +737,19 @@ mod tests {
         let other = rec(&[(Attr::FirstName, "mehmet")]);
         assert_eq!(lv(&other, &name("ayse", "yilmaz"), Field::Name), Some(4));
         assert_eq!(lv(&rec(&[]), &name("ayse", "yilmaz"), Field::Name), None);
+        // compound surname against a full name with all three tokens: exact
+        let compound = rec(&[(Attr::FirstName, "javier"), (Attr::LastName, "diaz perez"), (Attr::FullName, "javier diaz perez")]);
+        let full3 = rec(&[(Attr::FullName, "javier diaz perez")]);
+        assert_eq!(lv(&compound, &full3, Field::Name), Some(0));
+        // a middle name more: jw_high level; a different first name with the same surnames: not
+        let mary3 = rec(&[(Attr::FullName, "mary linda thompson")]);
+        let mary2 = rec(&[(Attr::FirstName, "mary"), (Attr::LastName, "thompson"), (Attr::FullName, "mary thompson")]);
+        assert_eq!(lv(&mary3, &mary2, Field::Name), Some(0), "first and last tokens agree");
+        let laura3 = rec(&[(Attr::FullName, "laura martinez rodriguez")]);
+        let laura2 = rec(&[(Attr::FirstName, "laura"), (Attr::LastName, "martinez"), (Attr::FullName, "laura martinez")]);
+        assert_eq!(lv(&laura3, &laura2, Field::Name), Some(2));
+        let other3 = rec(&[(Attr::FullName, "carmen martinez rodriguez")]);
+        assert_eq!(lv(&other3, &laura3, Field::Name), Some(4));
     }
 
     #[test]
@@ -772,13 +854,14 @@ mod tests {
             lv(&en("ayse.yilmaz@yahoo.com"), &en("ayse.yilmaz@yaho.com"), f),
             Some(2)
         );
+        // a number next to the name is no independent evidence: namesakes born the same year
         assert_eq!(
             lv(
                 &en("ayse.yilmaz85@gmail.com"),
                 &en("ayse.yilmaz85@hotmail.com"),
                 f
             ),
-            Some(2)
+            Some(3)
         );
         assert_eq!(
             lv(&en("kedisever@gmail.com"), &en("kedisever@hotmail.com"), f),

@@ -99,6 +99,9 @@ pub struct Config {
     pub threads: usize,
     /// Identifier values held by at least this many records are hubs (excluded from matching).
     pub hub_min_count: usize,
+    /// An anonymous id (cookie, device) whose records carry this many different e-mails or
+    /// phones is a shared device: excluded from matching, so it never merges its users.
+    pub shared_device_identities: usize,
     /// Below this many records the hand-set [`Model::default_model`] is used instead of
     /// estimating u and m (random pairs of a small batch are too often true matches, and EM has
     /// too few pairs).
@@ -129,6 +132,7 @@ impl Default for Config {
             // a family shares a phone or an address between a few records, a shop's phone or a
             // placeholder between hundreds
             hub_min_count: 50,
+            shared_device_identities: 2,
             min_records_for_estimation: 2000,
             // EM runs over distinct comparison patterns (hundreds): iterations are cheap, and
             // sessions where λ tends to 1 converge slowly (~300 iterations)
@@ -188,6 +192,9 @@ pub struct Outcome {
     pub keys: Vec<Vec<(KeyKind, String)>>,
     /// Hub identifier values (kind, value, records), excluded from matching.
     pub hubs: Vec<(KeyKind, String, usize)>,
+    /// Shared devices (anonymous id, records, distinct e-mails/phones seen with it), excluded
+    /// from matching like hubs.
+    pub shared_devices: Vec<(String, usize, usize)>,
     pub skipped_blocks: Vec<(KeyKind, String, usize)>,
     pub pairs_by_kind: Vec<(KeyKind, usize)>,
     /// Accepted pairs (a < b, sorted): weight (term-frequency adjusted) and levels.
@@ -240,7 +247,9 @@ pub const DEFAULT_THREADS: usize = 2;
 
 /// Prepare records for comparison (see [`Prepared`]).
 pub fn prepare(recs: &[Rec]) -> Vec<Prepared> {
-    par_map(recs, DEFAULT_THREADS, Prepared::new)
+    let mut p = par_map(recs, DEFAULT_THREADS, Prepared::new);
+    compare::mark_shared_phones(&mut p);
+    p
 }
 
 /// Comparison levels of each pair (indices into `prepared`), in pair order.
@@ -311,6 +320,32 @@ pub fn apply_hubs(
             p.clear(f);
         }
     }
+}
+
+/// Anonymous ids seen with at least `min_identities` different e-mails or phones: devices
+/// shared by several people (a family tablet, a shop kiosk). Returns (anonymous id, records,
+/// identities), sorted by anonymous id. Linear: one hash map over the records holding one.
+pub fn shared_devices(prepared: &[Prepared], min_identities: usize) -> Vec<(String, usize, usize)> {
+    use std::collections::HashMap;
+    let mut seen: HashMap<&str, (usize, HashSet<&str>, HashSet<&[u8]>)> = HashMap::new();
+    for p in prepared {
+        let Some(anon) = p.anonymous_id.as_deref() else { continue };
+        let e = seen.entry(anon).or_default();
+        e.0 += 1;
+        if let Some(k) = p.email_key.as_deref() {
+            e.1.insert(k);
+        }
+        if let Some(ph) = p.phone.as_deref() {
+            e.2.insert(ph);
+        }
+    }
+    let mut out: Vec<(String, usize, usize)> = seen
+        .into_iter()
+        .filter(|(_, (_, emails, phones))| emails.len().max(phones.len()) >= min_identities)
+        .map(|(a, (n, emails, phones))| (a.to_string(), n, emails.len().max(phones.len())))
+        .collect();
+    out.sort();
+    out
 }
 
 /// Choose the model of a run: the given one if compatible, else defaults for small batches, else
@@ -384,11 +419,16 @@ pub fn resolve_batch(
     };
 
     let mut prepared = par_map(recs, threads, Prepared::new);
+    compare::mark_shared_phones(&mut prepared);
     let mut keys = par_map(recs, threads, record_keys);
     lap("prepare", &mut timings);
 
     let hubs = hub_values(&keys, &KeyKind::IDENTIFIERS, cfg.hub_min_count.max(2));
     apply_hubs(&mut keys, &mut prepared, &hubs);
+    let shared_devices = shared_devices(&prepared, cfg.shared_device_identities.max(2));
+    let shared_as_hubs: Vec<(KeyKind, String, usize)> =
+        shared_devices.iter().map(|(v, n, _)| (KeyKind::AnonymousId, v.clone(), *n)).collect();
+    apply_hubs(&mut keys, &mut prepared, &shared_as_hubs);
     lap("hubs", &mut timings);
 
     let blocking = candidate_pairs(&keys, cfg.max_block, &HashSet::new());
@@ -469,6 +509,7 @@ pub fn resolve_batch(
     Outcome {
         keys,
         hubs,
+        shared_devices,
         skipped_blocks: blocking.skipped_blocks,
         pairs_by_kind: blocking.pairs_by_kind,
         edges,
@@ -929,6 +970,26 @@ mod tests {
         assert!(out.keys[0]
             .iter()
             .all(|(k, _)| !matches!(k, KeyKind::Phone | KeyKind::PhoneLast7LastInitial)));
+    }
+
+    #[test]
+    fn shared_device_does_not_merge_its_users() {
+        // one tablet, three people logging in with their own e-mails, plus anonymous visits
+        let mut recs = vec![
+            Rec::new(1).with(Attr::AnonymousId, "tablet-1").with(Attr::Email, "ali@example-mail.com"),
+            Rec::new(2).with(Attr::AnonymousId, "tablet-1").with(Attr::Email, "veli@example-mail.com"),
+            Rec::new(3).with(Attr::AnonymousId, "tablet-1").with(Attr::Email, "can@example-mail.com"),
+            Rec::new(4).with(Attr::AnonymousId, "tablet-1"),
+        ];
+        // a personal phone used by one person with one e-mail: its anonymous visits do link
+        recs.push(Rec::new(5).with(Attr::AnonymousId, "phone-9").with(Attr::Email, "zeynep@example-mail.com"));
+        recs.push(Rec::new(6).with(Attr::AnonymousId, "phone-9"));
+        let mut next = 1;
+        let out = resolve_batch(&recs, &vec![None; recs.len()], &[], &[], &Config::default(), &mut next, None);
+        assert_eq!(out.shared_devices, vec![("tablet-1".to_string(), 4, 3)]);
+        let c = &out.component;
+        assert!(c[0] != c[1] && c[1] != c[2] && c[0] != c[2], "{c:?}");
+        assert_eq!(c[4], c[5], "a personal device links its anonymous visits: {c:?}");
     }
 
     #[test]
