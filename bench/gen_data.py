@@ -449,6 +449,11 @@ class Gen:
             sub = "%07d" % ((3141593 * (p.pid * 4 + kk) + self.mob_b) % 10 ** 7)
             c = p.country if (kk == 0 or rng.random() < 0.8) else "TR"
             pre = rng.choice(MOBILE_PREFIX[c])
+            if c == "US" and sub[0] in "01":
+                # NANP exchanges start 2-9: numbers whose unique suffix starts 0/1 get an area
+                # code of their own (332 / 347), which keeps them unique
+                pre = "332" if sub[0] == "0" else "347"
+                sub = "5" + sub[1:]
             if c == "DE" and rng.random() < 0.5:
                 sub += str(rng.randrange(10))
             p.mob.append((DIAL[c], pre + sub))

@@ -147,9 +147,41 @@ struct Folder {
     non_ascii: bool,
 }
 
+/// Greek and Russian Cyrillic letters (lowercase, accents already dropped) spelled in Latin, the
+/// way the same names are usually written in Latin script ("Ирина Иванова" = "irina ivanova",
+/// "Σοφία Βασιλείου" = "sofia vasileiou"), so one person's two spellings can match.
+#[inline]
+fn translit(c: char) -> Option<&'static str> {
+    Some(match c {
+        'α' => "a", 'β' => "v", 'γ' => "g", 'δ' => "d", 'ε' => "e", 'ζ' => "z", 'η' => "i",
+        'θ' => "th", 'ι' => "i", 'κ' => "k", 'λ' => "l", 'μ' => "m", 'ν' => "n", 'ξ' => "x",
+        'ο' => "o", 'π' => "p", 'ρ' => "r", 'σ' | 'ς' => "s", 'τ' => "t", 'υ' => "u", 'φ' => "f",
+        'χ' => "ch", 'ψ' => "ps", 'ω' => "o",
+        'а' => "a", 'б' => "b", 'в' => "v", 'г' => "g", 'д' => "d", 'е' | 'ё' | 'э' => "e",
+        'ж' => "zh", 'з' => "z", 'и' | 'й' => "i", 'к' => "k", 'л' => "l", 'м' => "m", 'н' => "n",
+        'о' => "o", 'п' => "p", 'р' => "r", 'с' => "s", 'т' => "t", 'у' => "u", 'ф' => "f",
+        'х' => "kh", 'ц' => "ts", 'ч' => "ch", 'ш' => "sh", 'щ' => "shch", 'ъ' | 'ь' => "",
+        'ы' => "y", 'ю' => "yu", 'я' => "ya",
+        _ => return None,
+    })
+}
+
 impl Folder {
     #[inline]
     fn word(&mut self, c: char) {
+        if !c.is_ascii() {
+            if let Some(t) = translit(c) {
+                for b in t.chars() {
+                    self.push_letter(b);
+                }
+                return;
+            }
+        }
+        self.push_letter(c);
+    }
+
+    #[inline]
+    fn push_letter(&mut self, c: char) {
         if self.pending {
             if !self.out.is_empty() {
                 self.out.push(' ');
@@ -554,9 +586,14 @@ mod tests {
 
     #[test]
     fn fold_non_latin_scripts_kept() {
-        assert_eq!(fold("Иван Петров"), "иван петров");
-        assert_eq!(fold("ΟΔΥΣΣΕΑΣ"), "οδυσσεασ");
-        assert_eq!(fold("Οδυσσέας"), "οδυσσεασ");
+        // Greek and Cyrillic are spelled in Latin, as the same names are in Latin channels
+        assert_eq!(fold("Иван Петров"), "ivan petrov");
+        assert_eq!(fold("Ирина Иванова"), fold("Irina Ivanova"));
+        assert_eq!(fold("Наталья Щукина"), "natalya shchukina");
+        assert_eq!(fold("ΟΔΥΣΣΕΑΣ"), "odusseas");
+        assert_eq!(fold("Οδυσσέας"), "odusseas");
+        assert_eq!(fold("Σοφία Βασιλείου"), "sofia vasileiou");
+        assert_eq!(fold("Γιώργος Παπαδόπουλος"), "giorgos papadopoulos");
         assert_eq!(fold("محمد"), "محمد");
         assert_eq!(fold("مُحَمَّد"), "محمد"); // harakat dropped
         assert_eq!(fold("王小明"), "王小明");
@@ -564,7 +601,7 @@ mod tests {
         assert_eq!(fold("がくせい"), "がくせい"); // voicing mark kept
         assert_eq!(fold("ｶﾞｸ"), "ガク"); // halfwidth kana → fullwidth, recomposed
         assert_eq!(fold("हिन्दी"), "हिन्दी"); // virama and vowel signs kept
-        assert_eq!(fold("Ali Иван 王"), "ali иван 王");
+        assert_eq!(fold("Ali Иван 王"), "ali ivan 王");
     }
 
     #[test]
@@ -648,7 +685,7 @@ mod tests {
         assert_eq!(normalise_first("X X X"), Err("placeholder"));
         assert_eq!(normalise_first("aa"), Ok(Some("aa".into())));
         assert_eq!(normalise_first("..."), Ok(None));
-        assert_eq!(normalise_first("Иван"), Ok(Some("иван".into())));
+        assert_eq!(normalise_first("Иван"), Ok(Some("ivan".into())));
     }
 
     #[test]

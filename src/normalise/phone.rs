@@ -498,12 +498,30 @@ pub fn to_e164(raw: &str, default_country: &str) -> Result<String, &'static str>
     if nsn_ok(p, digits) {
         return e164(cc, digits);
     }
+    // an international number written without '+' or 00 ("447955997029", "34618831013"):
+    // only when it is no national number and a calling code with a fitting plan takes it
+    if digits.len() >= 10 {
+        if let Ok(v) = international(digits) {
+            return Ok(v);
+        }
+    }
     Err(reason::INVALID_FORMAT)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn international_without_plus() {
+        ok("447955997029", "TR", "+447955997029");
+        ok("34618831013", "TR", "+34618831013");
+        ok("306959892497", "TR", "+306959892497");
+        ok("971500718553", "TR", "+971500718553");
+        // a national number stays national
+        ok("5321234567", "TR", "+905321234567");
+        ok("905321234567", "TR", "+905321234567");
+    }
 
     #[track_caller]
     fn ok(raw: &str, country: &str, want: &str) {

@@ -483,23 +483,38 @@ fn token_subset(a: &[String], b: &[String]) -> bool {
         && short.iter().all(|t| long.contains(t))
 }
 
-/// Mark phones seen with people of different first names (by phonetic code, so typos and
-/// spelling variants do not count): family landlines, a shared office number. Linear.
+/// Largest group of records sharing one phone that [`mark_shared_phones`] inspects pairwise;
+/// bigger groups are hubs (see `Config::hub_min_count`) or left as they are.
+const SHARED_PHONE_GROUP_MAX: usize = 64;
+
+/// Mark phones held by records whose names say they are different people (name level
+/// "different" between two holders): family landlines, a shared office number. Typos, nicknames
+/// close enough to compare, middle names and swapped first/last names do not count. Linear in
+/// records; quadratic only within a phone's group, which is capped.
 pub fn mark_shared_phones(prepared: &mut [Prepared]) {
-    use std::collections::{HashMap, HashSet};
-    let mut names: HashMap<Vec<u8>, HashSet<String>> = HashMap::new();
-    for p in prepared.iter() {
-        if let (Some(ph), Some(first)) = (&p.phone, &p.first) {
-            if first.len() > 1 {
-                let f: String = first.iter().collect();
-                names.entry(ph.clone()).or_default().insert(crate::resolve::keys::phonetic(&f));
-            }
+    use std::collections::HashMap;
+    let mut groups: HashMap<&[u8], Vec<usize>> = HashMap::new();
+    for (i, p) in prepared.iter().enumerate() {
+        if let (Some(ph), true) = (&p.phone, p.first.is_some() || p.last.is_some()) {
+            groups.entry(ph.as_slice()).or_default().push(i);
         }
     }
-    for p in prepared.iter_mut() {
-        if let Some(ph) = &p.phone {
-            p.phone_shared = names.get(ph).is_some_and(|s| s.len() > 1);
+    let mut shared: Vec<Vec<u8>> = Vec::new();
+    for (ph, members) in &groups {
+        if members.len() < 2 || members.len() > SHARED_PHONE_GROUP_MAX {
+            continue;
         }
+        let differs = members.iter().enumerate().any(|(k, &i)| {
+            members[k + 1..].iter().any(|&j| cmp_name(&prepared[i], &prepared[j]) == Some(4))
+        });
+        if differs {
+            shared.push(ph.to_vec());
+        }
+    }
+    drop(groups);
+    let shared: std::collections::HashSet<Vec<u8>> = shared.into_iter().collect();
+    for p in prepared.iter_mut() {
+        p.phone_shared = p.phone.as_ref().is_some_and(|ph| shared.contains(ph));
     }
 }
 
@@ -737,6 +752,7 @@ mod tests {
         let other = rec(&[(Attr::FirstName, "mehmet")]);
         assert_eq!(lv(&other, &name("ayse", "yilmaz"), Field::Name), Some(4));
         assert_eq!(lv(&rec(&[]), &name("ayse", "yilmaz"), Field::Name), None);
+        // (shared phones: see shared_phones_need_different_people)
         // compound surname against a full name with all three tokens: exact
         let compound = rec(&[(Attr::FirstName, "javier"), (Attr::LastName, "diaz perez"), (Attr::FullName, "javier diaz perez")]);
         let full3 = rec(&[(Attr::FullName, "javier diaz perez")]);
@@ -991,5 +1007,29 @@ mod tests {
         let empty = compare(&rec(&[]), &name("ayse", "yilmaz"));
         assert!(empty.0.iter().all(Option::is_none));
         assert_eq!(empty.describe().len(), Field::COUNT);
+    }
+
+    #[test]
+    fn shared_phones_need_different_people() {
+        let with = |f: &str, l: &str, ph: &str| {
+            rec(&[(Attr::FirstName, f), (Attr::LastName, l), (Attr::Phone, ph)])
+        };
+        let mut p = vec![
+            // one person: typo, middle name, swapped order on the same mobile
+            with("mehmet", "kaya", "+905321111111"),
+            with("memet", "kaya", "+905321111111"),
+            with("kaya", "mehmet", "+905321111111"),
+            // a family landline: two different people
+            with("ayse", "yilmaz", "+902161234567"),
+            with("mustafa", "yilmaz", "+902161234567"),
+            // alone on its phone
+            with("zeynep", "sahin", "+905051230000"),
+        ];
+        mark_shared_phones(&mut p);
+        let flags: Vec<bool> = p.iter().map(|x| x.phone_shared).collect();
+        assert_eq!(flags, [false, false, false, true, true, false]);
+        // exact agreement on the family phone is the weaker level
+        assert_eq!(compare_field(&p[3], &p[4], Field::Phone), Some(1));
+        assert_eq!(compare_field(&p[0], &p[1], Field::Phone), Some(0));
     }
 }
