@@ -44,7 +44,7 @@ CREATE TABLE cdp.records (
     created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     CONSTRAINT records_source_key_unique UNIQUE (source_id, source_key)
-);
+) WITH (fillfactor = 90);  -- room for HOT updates of profile_id by cdp.resolve
 CREATE INDEX records_profile_id_idx ON cdp.records (profile_id);
 COMMENT ON TABLE cdp.records IS 'One row per source row: normalised identity attributes (matching forms), the original values, and quality flags.';
 COMMENT ON COLUMN cdp.records.original IS 'Raw values as read from the source, keyed by attribute name.';

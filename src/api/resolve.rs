@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::{JsonB, PgSqlErrorCode as Code};
+use pgrx::{JsonB, PgMemoryContexts, PgSqlErrorCode as Code};
 use serde_json::{json, Map, Value};
 
 use super::first_one;
@@ -29,6 +29,20 @@ const WRITE_CHUNK: usize = 200_000;
 /// Attributes whose display value is the original text (folded forms are for matching only).
 const DISPLAY_FROM_ORIGINAL: [Attr; 6] =
     [Attr::FirstName, Attr::LastName, Attr::FullName, Attr::Street, Attr::City, Attr::Region];
+
+/// Run one bulk statement with its array arguments built in a scratch memory context, then free
+/// them: SPI keeps everything allocated in its own context until the function returns, which at
+/// a million records is gigabytes of spent arrays.
+fn bulk<'a>(
+    client: &mut SpiClient<'_>,
+    scratch: &mut PgMemoryContexts,
+    sql: &str,
+    args: impl FnOnce() -> Vec<pgrx::datum::DatumWithOid<'a>>,
+) -> CdpResult<usize> {
+    let n = unsafe { scratch.switch_to(|_| client.update(sql, None, &args()).map(|t| t.len())) }?;
+    unsafe { scratch.reset() };
+    Ok(n)
+}
 
 fn notice(msg: String) {
     ereport!(NOTICE, Code::ERRCODE_SUCCESSFUL_COMPLETION, msg);
@@ -104,6 +118,8 @@ pub fn load_records(client: &SpiClient<'_>, filter: &str, args: &[pgrx::datum::D
             out.recs.push(rec);
             out.originals.push(orig);
         }
+        // the batch is copied into Rust: free its tuples now, not at the end of the function
+        unsafe { pg_sys::SPI_freetuptable(pg_sys::SPI_tuptable) };
     }
     Ok(out)
 }
@@ -168,15 +184,18 @@ fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve:
     let mut values: Vec<&str> = Vec::with_capacity(WRITE_CHUNK);
     let mut ids: Vec<i64> = Vec::with_capacity(WRITE_CHUNK);
     let mut total = 0;
-    let flush = |client: &mut SpiClient<'_>, kinds: &mut Vec<&str>, values: &mut Vec<&str>, ids: &mut Vec<i64>| -> CdpResult<()> {
+    let mut scratch = PgMemoryContexts::new("cdp resolve keys");
+    let mut flush = |client: &mut SpiClient<'_>, kinds: &mut Vec<&str>, values: &mut Vec<&str>, ids: &mut Vec<i64>| -> CdpResult<()> {
         if ids.is_empty() {
             return Ok(());
         }
-        client.update(
+        let (k, v, i) = (std::mem::take(kinds), std::mem::take(values), std::mem::take(ids));
+        bulk(
+            client,
+            &mut scratch,
             "INSERT INTO cdp.record_keys (key_kind, key_value, record_id)
              SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])",
-            None,
-            &[std::mem::take(kinds).into(), std::mem::take(values).into(), std::mem::take(ids).into()],
+            || vec![k.into(), v.into(), i.into()],
         )?;
         Ok(())
     };
@@ -200,17 +219,19 @@ fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve:
 
 fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[(u32, u32, f64, resolve::Levels)]) -> CdpResult<()> {
     client.update("TRUNCATE cdp.match_edges", None, &[])?;
+    let mut scratch = PgMemoryContexts::new("cdp resolve edges");
     for chunk in edges.chunks(WRITE_CHUNK) {
         let a: Vec<i64> = chunk.iter().map(|e| loaded.recs[e.0 as usize].record_id).collect();
         let b: Vec<i64> = chunk.iter().map(|e| loaded.recs[e.1 as usize].record_id).collect();
         let w: Vec<f64> = chunk.iter().map(|e| (e.2 * 1000.0).round() / 1000.0).collect();
         let l: Vec<String> = chunk.iter().map(|e| encode_levels(&e.3)).collect();
-        client.update(
+        bulk(
+            client,
+            &mut scratch,
             "INSERT INTO cdp.match_edges (record_a, record_b, weight, levels)
              SELECT a, b, w, pg_catalog.string_to_array(l, ',', '')::smallint[]
                FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[]) u(a, b, w, l)",
-            None,
-            &[a.into(), b.into(), w.into(), l.into()],
+            || vec![a.into(), b.into(), w.into(), l.into()],
         )?;
     }
     Ok(())
@@ -226,16 +247,27 @@ fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -
         .filter(|((_, new), old)| **old != Some(**new))
         .map(|((r, new), _)| (r.record_id, *new))
         .collect();
+    // Moving many records (the first run, a re-estimated model): maintaining the profile_id
+    // index row by row costs more than rebuilding it once, and without it updates stay HOT.
+    let rebuild = changed.len() > loaded.recs.len() / 10 && changed.len() > 10_000;
+    if rebuild {
+        client.update("DROP INDEX IF EXISTS cdp.records_profile_id_idx", None, &[])?;
+    }
+    let mut scratch = PgMemoryContexts::new("cdp resolve memberships");
     for chunk in changed.chunks(WRITE_CHUNK) {
         let rid: Vec<i64> = chunk.iter().map(|c| c.0).collect();
         let pid: Vec<i64> = chunk.iter().map(|c| c.1).collect();
-        client.update(
+        bulk(
+            client,
+            &mut scratch,
             "UPDATE cdp.records r SET profile_id = u.pid
                FROM unnest($1::bigint[], $2::bigint[]) u(rid, pid)
               WHERE r.record_id OPERATOR(pg_catalog.=) u.rid",
-            None,
-            &[rid.into(), pid.into()],
+            || vec![rid.into(), pid.into()],
         )?;
+    }
+    if rebuild {
+        client.update("CREATE INDEX records_profile_id_idx ON cdp.records (profile_id)", None, &[])?;
     }
     Ok(changed.len())
 }
@@ -254,7 +286,9 @@ fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> C
     let mut upserted = 0usize;
     let by_id: HashMap<i64, usize> = loaded.recs.iter().enumerate().map(|(i, r)| (r.record_id, i)).collect();
 
+    let mut scratch = PgMemoryContexts::new("cdp resolve profiles");
     let flush = |client: &mut SpiClient<'_>,
+                 scratch: &mut PgMemoryContexts,
                  pids: &mut Vec<i64>,
                  cols: &mut Vec<Vec<Option<String>>>,
                  display: &mut Vec<String>,
@@ -290,15 +324,20 @@ fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> C
             old = names.iter().map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", "),
             new = names.iter().map(|c| format!("EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
         );
-        let mut args: Vec<pgrx::datum::DatumWithOid> = vec![std::mem::take(pids).into()];
-        for c in cols.iter_mut() {
-            args.push(std::mem::take(c).into());
-        }
-        args.push(std::mem::take(display).into());
-        args.push(std::mem::take(provenance).into());
-        args.push(std::mem::take(counts).into());
-        args.push(std::mem::take(sources).into());
-        Ok(client.update(sql.as_str(), None, &args)?.len())
+        let (p, c, d, pv, n, s) = (
+            std::mem::take(pids),
+            cols.iter_mut().map(std::mem::take).collect::<Vec<_>>(),
+            std::mem::take(display),
+            std::mem::take(provenance),
+            std::mem::take(counts),
+            std::mem::take(sources),
+        );
+        bulk(client, scratch, sql.as_str(), || {
+            let mut args: Vec<pgrx::datum::DatumWithOid> = vec![p.into()];
+            args.extend(c.into_iter().map(Into::into));
+            args.extend([d.into(), pv.into(), n.into(), s.into()]);
+            args
+        })
     };
 
     let mut start = 0;
@@ -337,11 +376,11 @@ fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> C
         counts.push(members.len() as i32);
         sources.push(srcs.len() as i32);
         if pids.len() >= WRITE_CHUNK / 4 {
-            upserted += flush(client, &mut pids, &mut cols, &mut display, &mut provenance, &mut counts, &mut sources)?;
+            upserted += flush(client, &mut scratch, &mut pids, &mut cols, &mut display, &mut provenance, &mut counts, &mut sources)?;
         }
         start = end;
     }
-    upserted += flush(client, &mut pids, &mut cols, &mut display, &mut provenance, &mut counts, &mut sources)?;
+    upserted += flush(client, &mut scratch, &mut pids, &mut cols, &mut display, &mut provenance, &mut counts, &mut sources)?;
     let deleted = client
         .update(
             "DELETE FROM cdp.profiles p WHERE NOT EXISTS
@@ -476,7 +515,7 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
     let stored = if reestimate { None } else { stored_model(client)? };
     let mut next_id = first_one::<i64>(client.update("SELECT pg_catalog.nextval('cdp.profile_id_seq')", Some(1), &[])?)?.unwrap_or(1);
     let cfg = config_from_gucs();
-    let out = resolve::resolve_batch(
+    let mut out = resolve::resolve_batch(
         &loaded.recs,
         &loaded.previous,
         &cannot,
@@ -516,9 +555,9 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         lap = Instant::now();
         pg_sys::check_for_interrupts!();
     };
-    let keys = write_keys(client, &loaded, &out.keys)?;
+    let keys = write_keys(client, &loaded, &std::mem::take(&mut out.keys))?;
     step("keys", &mut phases);
-    write_edges(client, &loaded, &out.edges)?;
+    write_edges(client, &loaded, &std::mem::take(&mut out.edges))?;
     step("edges", &mut phases);
     let changed_members = write_memberships(client, &loaded, &out.profile_ids)?;
     step("memberships", &mut phases);
