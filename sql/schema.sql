@@ -122,13 +122,12 @@ REVOKE ALL ON ALL TABLES IN SCHEMA cdp FROM PUBLIC;
 
 -- Blocking keys of every record: the incremental path finds candidates through this index.
 CREATE TABLE cdp.record_keys (
-    key_kind  text   NOT NULL,
-    key_value text   NOT NULL,
+    key_hash  bigint NOT NULL,   -- 64-bit hash of kind and value (resolve::keys::key_hash)
     record_id bigint NOT NULL
 );
-CREATE INDEX record_keys_lookup_idx ON cdp.record_keys (key_kind, key_value);
+CREATE INDEX record_keys_lookup_idx ON cdp.record_keys (key_hash);
 CREATE INDEX record_keys_record_idx ON cdp.record_keys (record_id);
-COMMENT ON TABLE cdp.record_keys IS 'Blocking keys per record (hub values excluded), written by cdp.resolve.';
+COMMENT ON TABLE cdp.record_keys IS 'Blocking keys per record as 64-bit hashes (hub values excluded), written by cdp.resolve; cdp.blocking_keys(record_id) shows them readable.';
 
 -- Fellegi-Sunter parameters: m and u per field and comparison level, the prior, EM diagnostics.
 CREATE TABLE cdp.model (

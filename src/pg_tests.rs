@@ -316,4 +316,35 @@ mod tests {
         assert_ne!(third["model_id"], first["model_id"]);
         assert_eq!(one::<i64>("SELECT count(*) FROM cdp.model"), Some(2));
     }
+
+    #[pg_test]
+    fn junk_rows_do_not_crash_merge_or_hide() {
+        // 150 rows of junk: NULL-heavy, empty strings, placeholders shared by all of them,
+        // huge strings, control characters, mixed scripts and emoji
+        Spi::run(
+            r#"CREATE TABLE public.junk (id int PRIMARY KEY, name text, mail text, gsm text, born text);
+               INSERT INTO public.junk
+               SELECT g,
+                      CASE g % 6 WHEN 0 THEN NULL WHEN 1 THEN '' WHEN 2 THEN 'N/A' WHEN 3 THEN repeat('Ω', 5000)
+                                 WHEN 4 THEN E'\u0001\u0002 😀 王 Иван' ELSE '   ' END,
+                      CASE g % 3 WHEN 0 THEN 'test@test.com' WHEN 1 THEN '' ELSE NULL END,
+                      CASE g % 2 WHEN 0 THEN '0000000000' ELSE 'n/a' END,
+                      CASE g % 4 WHEN 0 THEN '30.02.1990' WHEN 1 THEN '0000-00-00' WHEN 2 THEN '' ELSE NULL END
+                 FROM generate_series(1, 150) g;
+               SELECT cdp.add_source('public.junk', 'id', '{"full_name":"name","email":"mail","phone":"gsm","birth_date":"born"}');
+               SELECT cdp.sync_source('public.junk');"#,
+        )
+        .unwrap();
+        let summary = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(summary["records"], 150);
+        // nothing usable is shared, so nothing is merged: one profile per row
+        assert_eq!(summary["profiles"], 150, "{summary}");
+        assert_eq!(summary["matched_pairs"], 0, "{summary}");
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.hubs"), Some(0));
+        // every problem is visible
+        assert_eq!(one::<i64>("SELECT sum(records)::bigint FROM cdp.quality_report WHERE attribute = 'email' AND reason = 'placeholder'"), Some(50));
+        assert_eq!(one::<i64>("SELECT sum(records)::bigint FROM cdp.quality_report WHERE attribute = 'phone' AND reason = 'placeholder'"), Some(150));
+        assert_eq!(one::<i64>("SELECT sum(records)::bigint FROM cdp.quality_report WHERE attribute = 'full_name' AND reason = 'too_long'"), Some(25));
+        assert_eq!(one::<i64>("SELECT sum(records)::bigint FROM cdp.quality_report WHERE attribute = 'birth_date' AND reason = 'impossible_date'"), Some(37));
+    }
 }

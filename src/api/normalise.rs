@@ -80,6 +80,7 @@ pub fn attr_named(name: &str) -> Result<Attr, CdpError> {
 /// `SELECT * FROM cdp.normalise('phone', '0532 123 45 67')` → the matching form, or NULL and the
 /// reason the value cannot be used.
 #[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
 fn normalise(
     attribute: &str,
     value: Option<&str>,

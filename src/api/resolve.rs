@@ -171,7 +171,7 @@ fn encode_levels(lv: &resolve::Levels) -> String {
 /// Indexes of cdp.record_keys, rebuilt after the bulk load: building an index over sorted data
 /// is several times faster than maintaining it row by row.
 const RECORD_KEY_INDEXES: [(&str, &str); 2] = [
-    ("record_keys_lookup_idx", "(key_kind, key_value)"),
+    ("record_keys_lookup_idx", "(key_hash)"),
     ("record_keys_record_idx", "(record_id)"),
 ];
 
@@ -180,37 +180,34 @@ fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve:
     for (name, _) in RECORD_KEY_INDEXES {
         client.update(format!("DROP INDEX IF EXISTS cdp.{name}").as_str(), None, &[])?;
     }
-    let mut kinds: Vec<&str> = Vec::with_capacity(WRITE_CHUNK);
-    let mut values: Vec<&str> = Vec::with_capacity(WRITE_CHUNK);
+    let mut scratch = PgMemoryContexts::new("cdp resolve keys");
+    let mut hashes: Vec<i64> = Vec::with_capacity(WRITE_CHUNK);
     let mut ids: Vec<i64> = Vec::with_capacity(WRITE_CHUNK);
     let mut total = 0;
-    let mut scratch = PgMemoryContexts::new("cdp resolve keys");
-    let mut flush = |client: &mut SpiClient<'_>, kinds: &mut Vec<&str>, values: &mut Vec<&str>, ids: &mut Vec<i64>| -> CdpResult<()> {
+    let mut flush = |client: &mut SpiClient<'_>, hashes: &mut Vec<i64>, ids: &mut Vec<i64>| -> CdpResult<()> {
         if ids.is_empty() {
             return Ok(());
         }
-        let (k, v, i) = (std::mem::take(kinds), std::mem::take(values), std::mem::take(ids));
+        let (h, i) = (std::mem::take(hashes), std::mem::take(ids));
         bulk(
             client,
             &mut scratch,
-            "INSERT INTO cdp.record_keys (key_kind, key_value, record_id)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])",
-            || vec![k.into(), v.into(), i.into()],
+            "INSERT INTO cdp.record_keys (key_hash, record_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])",
+            || vec![h.into(), i.into()],
         )?;
         Ok(())
     };
     for (rec, ks) in loaded.recs.iter().zip(keys) {
         for (k, v) in ks {
-            kinds.push(k.name());
-            values.push(v.as_str());
+            hashes.push(resolve::keys::key_hash(*k, v) as i64);
             ids.push(rec.record_id);
             total += 1;
-            if ids.len() >= WRITE_CHUNK {
-                flush(client, &mut kinds, &mut values, &mut ids)?;
+            if ids.len() >= WRITE_CHUNK * 5 {
+                flush(client, &mut hashes, &mut ids)?;
             }
         }
     }
-    flush(client, &mut kinds, &mut values, &mut ids)?;
+    flush(client, &mut hashes, &mut ids)?;
     for (name, cols) in RECORD_KEY_INDEXES {
         client.update(format!("CREATE INDEX {name} ON cdp.record_keys {cols}").as_str(), None, &[])?;
     }
@@ -254,7 +251,8 @@ fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -
         client.update("DROP INDEX IF EXISTS cdp.records_profile_id_idx", None, &[])?;
     }
     let mut scratch = PgMemoryContexts::new("cdp resolve memberships");
-    for chunk in changed.chunks(WRITE_CHUNK) {
+    // large chunks: each statement hash-joins its ids against all of cdp.records
+    for chunk in changed.chunks(WRITE_CHUNK * 10) {
         let rid: Vec<i64> = chunk.iter().map(|c| c.0).collect();
         let pid: Vec<i64> = chunk.iter().map(|c| c.1).collect();
         bulk(
@@ -688,6 +686,29 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
         })))
     })
     .or_raise()
+}
+
+/// The blocking keys of one record, readable (cdp.record_keys stores their hashes).
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn blocking_keys(
+    record_id: i64,
+) -> TableIterator<'static, (name!(key_kind, String), name!(key_value, String), name!(key_hash, i64))> {
+    let rows = Spi::connect(|client| -> CdpResult<Vec<(String, String, i64)>> {
+        let loaded = load_records(client, "WHERE r.record_id OPERATOR(pg_catalog.=) $1", &[record_id.into()])?;
+        let rec = loaded.recs.first().ok_or_else(|| {
+            CdpError::new(Code::ERRCODE_UNDEFINED_OBJECT, format!("record {record_id} does not exist"))
+        })?;
+        Ok(resolve::record_keys(rec)
+            .into_iter()
+            .map(|(k, v)| {
+                let h = resolve::keys::key_hash(k, &v) as i64;
+                (k.name().to_string(), v, h)
+            })
+            .collect())
+    })
+    .or_raise();
+    TableIterator::new(rows)
 }
 
 #[cfg(test)]

@@ -30,7 +30,8 @@
 //! distinct x and `ln(α + d)` once per distinct day value, leaving one `exp` and one `ln_1p`
 //! per pattern; the patterns are summed in fixed chunks on a few threads and the chunk sums
 //! added in order (deterministic). The optimiser is Nelder–Mead on the log-parameters from
-//! two deterministic starts, each restarted at its optimum until a restart gains nothing.
+//! two deterministic starts (explored to a loose tolerance), the better one polished to a tight
+//! tolerance and restarted at its optimum until a restart gains nothing.
 //!
 //! Predictions use the exact (unrounded) inputs:
 //! * `P(alive | x, t_x, T) = 1 / (1 + [x>0] · a/(b+x−1) · ((α+T)/(α+t_x))^(r+x))`; for x = 0 it
@@ -38,8 +39,8 @@
 //! * `E[X(t) | x, t_x, T] = (a+b+x−1)/(a−1) · [1 − ((α+T)/(α+T+t))^(r+x)
 //!   · ₂F₁(r+x, b+x; a+b+x−1; z)] · P(alive)`, `z = t/(α+T+t)`. Like lifetimes' fallback we use
 //!   Euler's transformation `(1−z)^(r+x) ₂F₁(r+x, b+x; c; z) = (1−z)^(a−1) ₂F₁(c−r−x, a−1; c; z)`
-//!   (c = a+b+x−1), whose series has small numerator parameters and converges even at z = 1
-//!   when x ≥ 1, and never overflows; the `1/(a−1)` factor is cancelled analytically (expm1
+//!   (c = a+b+x−1), whose series has small numerator parameters, does not overflow for large
+//!   x, and converges even at z = 1 when x + r + 1 > a; the `1/(a−1)` factor is cancelled analytically (expm1
 //!   and the series divided by its `a−1` factor), so a = 1 is not a singularity.
 //!
 //! # Gamma-Gamma (Fader, Hardie & Lee 2005, "RFM and CLV")
@@ -156,7 +157,7 @@ pub fn ln_gamma(x: f64) -> f64 {
 
 /// `S = Σ_{n≥1} w_n` with `w_1 = a z`, `w_{n+1} = w_n (a+n)(b+n) z / ((c+n)(n+1))`, so that
 /// `₂F₁(a, b; c; z) = 1 + (b/c) S`. Keeping `b/c` out lets callers cancel those factors
-/// analytically. Requires `|z| < 1` (or z = 1 with c − a − b > 0) and `c > −1`.
+/// analytically. Requires `|z| < 1` and `c > −1`.
 ///
 /// Convergence care: summation continues past the terms' hump (where the term ratio drops
 /// below 1) until the remaining tail, bounded geometrically by the larger of the current term
@@ -187,8 +188,8 @@ fn hyp2f1_tail(a: f64, b: f64, c: f64, z: f64) -> f64 {
     sum
 }
 
-/// The Gauss hypergeometric function ₂F₁(a, b; c; z) by its power series, for |z| < 1 (see
-/// [`hyp2f1_tail`] for the stopping rule). Used here only with 0 <= z < 1.
+/// The Gauss hypergeometric function ₂F₁(a, b; c; z) by its power series, for |z| < 1 and
+/// c > −1, c ≠ 0 (see `hyp2f1_tail` for the stopping rule). Used here only with 0 <= z < 1.
 pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
     if z == 0.0 || b == 0.0 {
         return 1.0;
@@ -262,7 +263,11 @@ fn nelder_mead<F: FnMut(&[f64]) -> f64>(
             }
         }
         let along = |t: f64| -> Vec<f64> {
-            centroid.iter().zip(&pts[n]).map(|(c, w)| c + t * (c - w)).collect()
+            centroid
+                .iter()
+                .zip(&pts[n])
+                .map(|(c, w)| c + t * (c - w))
+                .collect()
         };
         let xr = along(1.0);
         let fr = finite_or_inf(f(&xr));
@@ -298,49 +303,64 @@ fn nelder_mead<F: FnMut(&[f64]) -> f64>(
             continue;
         }
         for i in 1..=n {
-            let p: Vec<f64> = pts[0].iter().zip(&pts[i]).map(|(b, v)| b + 0.5 * (v - b)).collect();
+            let p: Vec<f64> = pts[0]
+                .iter()
+                .zip(&pts[i])
+                .map(|(b, v)| b + 0.5 * (v - b))
+                .collect();
             fv[i] = finite_or_inf(f(&p));
             pts[i] = p;
         }
     }
-    NmOutcome { x: pts[0].clone(), f: fv[0], iterations, converged }
+    NmOutcome {
+        x: pts[0].clone(),
+        f: fv[0],
+        iterations,
+        converged,
+    }
 }
 
 const NM_FTOL: f64 = 1e-11;
 const NM_XTOL: f64 = 1e-7;
 const NM_MAX_ITER: u32 = 4000;
 
-/// Minimise from each start in turn; each run is restarted at its optimum (fresh simplex)
-/// until a restart improves by no more than 1e-10. The best run wins; its iterations (all
-/// starts included) and convergence are reported.
+/// Minimise in two phases. Exploration: a Nelder–Mead run from each start (initial simplex
+/// `step`) to a loose tolerance. Polish: from the best of those, tight runs (ftol 1e-11 on the
+/// per-customer objective, xtol 1e-7 on the log-parameters), each restarted at its optimum
+/// with a fresh simplex until a restart gains no more than 1e-10. Reports the iterations of
+/// all runs; converged when the last polish run met the tolerances and gained nothing.
 fn minimise<F: FnMut(&[f64]) -> f64>(f: &mut F, starts: &[Vec<f64>], step: f64) -> NmOutcome {
-    let mut best: Option<NmOutcome> = None;
     let mut total_iter = 0u32;
+    let mut best: Option<NmOutcome> = None;
     for s in starts {
-        let mut run = nelder_mead(f, s, step, NM_MAX_ITER, NM_FTOL, NM_XTOL);
+        let run = nelder_mead(f, s, step, NM_MAX_ITER, 1e-7, 1e-3);
         total_iter = total_iter.saturating_add(run.iterations);
-        let mut stable = false;
-        for _ in 0..8 {
-            let again = nelder_mead(f, &run.x, step, NM_MAX_ITER, NM_FTOL, NM_XTOL);
-            total_iter = total_iter.saturating_add(again.iterations);
-            let gain = run.f - again.f;
-            let again_converged = again.converged;
-            if again.f <= run.f {
-                run = again;
-            }
-            if gain <= 1e-10 {
-                stable = again_converged;
-                break;
-            }
-        }
-        run.converged = stable;
         if best.as_ref().is_none_or(|b| run.f < b.f) {
             best = Some(run);
         }
     }
-    let mut best = best.expect("at least one start");
-    best.iterations = total_iter;
-    best
+    let mut run = best.expect("at least one start");
+    let mut converged = false;
+    let mut polish_step = step / 5.0;
+    for round in 0..10 {
+        if round > 0 {
+            polish_step = step / 20.0;
+        }
+        let again = nelder_mead(f, &run.x, polish_step, NM_MAX_ITER, NM_FTOL, NM_XTOL);
+        total_iter = total_iter.saturating_add(again.iterations);
+        let gain = run.f - again.f;
+        let again_converged = again.converged;
+        if again.f <= run.f {
+            run = again;
+        }
+        if gain <= 1e-10 {
+            converged = again_converged;
+            break;
+        }
+    }
+    run.converged = converged;
+    run.iterations = total_iter;
+    run
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -410,9 +430,21 @@ impl BgData {
                 xs.push(x as f64);
             }
             let day = |d: u32| days.binary_search(&d).expect("day present") as u32;
-            patterns.push(Pattern { xi: (xs.len() - 1) as u32, txi: day(tx), ti: day(t), w });
+            patterns.push(Pattern {
+                xi: (xs.len() - 1) as u32,
+                txi: day(tx),
+                ti: day(t),
+                w,
+            });
         }
-        BgData { xs, days: days.into_iter().map(|d| d as f64).collect(), patterns, n_customers, sum_x, sum_t }
+        BgData {
+            xs,
+            days: days.into_iter().map(|d| d as f64).collect(),
+            patterns,
+            n_customers,
+            sum_x,
+            sum_t,
+        }
     }
 
     /// Total log-likelihood at (r, α, a, b).
@@ -424,7 +456,11 @@ impl BgData {
             .iter()
             .map(|&x| {
                 let c0 = base + ln_gamma(r + x) + ln_gamma(b + x) - ln_gamma(a + b + x);
-                let c4 = if x > 0.0 { a.ln() - (b + x - 1.0).ln() } else { f64::NEG_INFINITY };
+                let c4 = if x > 0.0 {
+                    a.ln() - (b + x - 1.0).ln()
+                } else {
+                    f64::NEG_INFINITY
+                };
                 (c0, c4, r + x)
             })
             .collect();
@@ -494,11 +530,20 @@ pub fn fit_bgnbd(customers: &[Customer]) -> BgNbd {
         -data.log_likelihood(th[0].exp(), th[1].exp(), th[2].exp(), th[3].exp()) / weight
     };
     // Data-driven scale: mean repeat rate per unit time, so α starts at the right magnitude.
-    let rate = if data.sum_x > 0.0 && data.sum_t > 0.0 { data.sum_x / data.sum_t } else { 1.0 };
+    let rate = if data.sum_x > 0.0 && data.sum_t > 0.0 {
+        data.sum_x / data.sum_t
+    } else {
+        1.0
+    };
     let ln_alpha = (1.0 / rate).ln().clamp(-LOG_BOUND + 1.0, LOG_BOUND - 1.0);
     let starts = vec![
         vec![0.0, ln_alpha, 0.0, 0.0],
-        vec![(0.25f64).ln(), ln_alpha + (0.25f64).ln(), (0.5f64).ln(), (2.0f64).ln()],
+        vec![
+            (0.25f64).ln(),
+            ln_alpha + (0.25f64).ln(),
+            (0.5f64).ln(),
+            (2.0f64).ln(),
+        ],
     ];
     let out = minimise(&mut objective, &starts, 0.5);
     BgNbd {
@@ -521,7 +566,11 @@ impl BgNbd {
         customers
             .iter()
             .filter(|c| {
-                c.x.is_finite() && c.x >= 0.0 && c.t.is_finite() && c.t >= 0.0 && (c.x == 0.0 || c.t_x <= c.t)
+                c.x.is_finite()
+                    && c.x >= 0.0
+                    && c.t.is_finite()
+                    && c.t >= 0.0
+                    && (c.x == 0.0 || c.t_x <= c.t)
             })
             .map(|c| bgnbd_customer_log_likelihood(self.r, self.alpha, self.a, self.b, c))
             .sum()
@@ -543,9 +592,10 @@ impl BgNbd {
         }
     }
 
-    /// E[X(t) | x, t_x, T]: expected purchases in the next `t` time units. 0 for t <= 0.
+    /// E[X(t) | x, t_x, T]: expected purchases in the next `t` time units. 0 for t <= 0; NaN
+    /// for a NaN or infinite t. `x` is rounded to a whole number; t_x and T are used as given.
     pub fn expected_purchases(&self, t: f64, c: &Customer) -> f64 {
-        if t.is_nan() {
+        if t.is_nan() || t == f64::INFINITY {
             return f64::NAN;
         }
         if t <= 0.0 {
@@ -569,7 +619,15 @@ impl BgNbd {
 
     /// Unconditional E[X(t)] for a customer just acquired (x = 0, t_x = 0, T = 0).
     pub fn expected_purchases_new(&self, t: f64) -> f64 {
-        self.expected_purchases(t, &Customer { x: 0.0, t_x: 0.0, t: 0.0, monetary_mean: 0.0 })
+        self.expected_purchases(
+            t,
+            &Customer {
+                x: 0.0,
+                t_x: 0.0,
+                t: 0.0,
+                monetary_mean: 0.0,
+            },
+        )
     }
 }
 
@@ -612,12 +670,22 @@ impl GgData {
                 _ => x_counts.push((x as f64, 1.0)),
             }
         }
-        GgData { n: rows.len() as f64, rows, x_counts, sum_x_ln_m, sum_ln_m, sum_x_ln_x }
+        GgData {
+            n: rows.len() as f64,
+            rows,
+            x_counts,
+            sum_x_ln_m,
+            sum_ln_m,
+            sum_x_ln_x,
+        }
     }
 
     fn log_likelihood(&self, p: f64, q: f64, v: f64) -> f64 {
-        let gam: f64 =
-            self.x_counts.iter().map(|&(x, w)| w * (ln_gamma(p * x + q) - ln_gamma(p * x))).sum();
+        let gam: f64 = self
+            .x_counts
+            .iter()
+            .map(|&(x, w)| w * (ln_gamma(p * x + q) - ln_gamma(p * x)))
+            .sum();
         let tail = par_chunk_sum(&self.rows, 16_384, |chunk| {
             chunk.iter().map(|&(x, s)| (p * x + q) * (s + v).ln()).sum()
         });
@@ -632,7 +700,12 @@ impl GgData {
 pub fn frequency_monetary_correlation(customers: &[Customer]) -> Option<f64> {
     let rows: Vec<(f64, f64)> = customers
         .iter()
-        .filter(|c| c.x.round() >= 1.0 && c.x.is_finite() && c.monetary_mean.is_finite() && c.monetary_mean > 0.0)
+        .filter(|c| {
+            c.x.round() >= 1.0
+                && c.x.is_finite()
+                && c.monetary_mean.is_finite()
+                && c.monetary_mean > 0.0
+        })
         .map(|c| (c.x.round(), c.monetary_mean))
         .collect();
     if rows.len() < 2 {
@@ -680,7 +753,10 @@ pub fn fit_gamma_gamma(customers: &[Customer]) -> GammaGamma {
     };
     let lm = mean_m.ln();
     // Starts with population mean p v / (q − 1) equal to the observed mean.
-    let starts = vec![vec![0.0, (2.0f64).ln(), lm], vec![(5.0f64).ln(), (4.0f64).ln(), lm + (0.6f64).ln()]];
+    let starts = vec![
+        vec![0.0, (2.0f64).ln(), lm],
+        vec![(5.0f64).ln(), (4.0f64).ln(), lm + (0.6f64).ln()],
+    ];
     let out = minimise(&mut objective, &starts, 0.5);
     GammaGamma {
         p: out.x[0].exp(),
@@ -699,7 +775,11 @@ impl GammaGamma {
     /// p v / (q − 1). NaN when undefined (q <= 1 and x = 0).
     pub fn expected_spend(&self, c: &Customer) -> f64 {
         let x = c.x.round().max(0.0);
-        let m = if x > 0.0 && c.monetary_mean.is_finite() { c.monetary_mean } else { 0.0 };
+        let m = if x > 0.0 && c.monetary_mean.is_finite() {
+            c.monetary_mean
+        } else {
+            0.0
+        };
         let den = self.p * x + self.q - 1.0;
         if den <= 0.0 {
             return f64::NAN;
@@ -716,7 +796,13 @@ pub const MONTH_DAYS: f64 = 365.25 / 12.0;
 
 /// Discounted expected value over `horizon_days` (see the module documentation). Time units
 /// must be days. 0 for a non-positive horizon; NaN for a discount rate <= −1.
-pub fn clv(bg: &BgNbd, gg: &GammaGamma, c: &Customer, horizon_days: f64, annual_discount: f64) -> f64 {
+pub fn clv(
+    bg: &BgNbd,
+    gg: &GammaGamma,
+    c: &Customer,
+    horizon_days: f64,
+    annual_discount: f64,
+) -> f64 {
     if horizon_days.is_nan() || annual_discount.is_nan() || annual_discount <= -1.0 {
         return f64::NAN;
     }

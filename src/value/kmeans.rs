@@ -1,10 +1,11 @@
 //! k-means over standardised numeric features.
 //!
 //! * [`standardise`] z-scores each column in place (population standard deviation).
-//! * [`kmeans`]: k-means++ seeding (D² sampling) from a deterministic seed, then Lloyd
+//! * [`kmeans`]: greedy k-means++ seeding (D² sampling) from a deterministic seed, then Lloyd
 //!   iterations until no label changes or `max_iter` updates. A cluster left empty by an update
 //!   is re-seeded with the point farthest from its own centroid (taken from a cluster of two or
-//!   more points). Ties (equal distances) go to the lowest cluster index / row index, so the
+//!   more points). Ties (equal distances) keep the row's current cluster if it is among the
+//!   nearest, else go to the lowest cluster index (farthest-point ties: lowest row), so the
 //!   result depends only on the input and the seed — not on the number of threads used for
 //!   the assignment step. Cost O(n · k · d) per iteration.
 
@@ -90,7 +91,13 @@ fn nearest(p: &[f64], centroids: &[f64], d: usize) -> (u32, f64) {
 }
 
 /// Assigns every point to its nearest centroid; returns how many labels changed.
-fn assign(points: &[f64], d: usize, centroids: &[f64], labels: &mut [u32], dists: &mut [f64]) -> usize {
+fn assign(
+    points: &[f64],
+    d: usize,
+    centroids: &[f64],
+    labels: &mut [u32],
+    dists: &mut [f64],
+) -> usize {
     const CHUNK: usize = 8192;
     let work = |pts: &[f64], lab: &mut [u32], dis: &mut [f64]| -> usize {
         let mut changed = 0;
@@ -125,7 +132,10 @@ fn assign(points: &[f64], d: usize, centroids: &[f64], labels: &mut [u32], dists
             .zip(dists.chunks_mut(per))
             .map(|((p, l), e)| s.spawn(move || work(p, l, e)))
             .collect();
-        handles.into_iter().map(|h| h.join().expect("k-means worker panicked")).sum()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("k-means worker panicked"))
+            .sum()
     })
 }
 
@@ -153,7 +163,10 @@ fn init_plus_plus(points: &[f64], n: usize, d: usize, k: usize, rng: &mut Rng) -
     let row = |i: usize| &points[i * d..(i + 1) * d];
     let trials = 2 + (k as f64).ln().floor() as usize;
     let mut chosen: Vec<usize> = vec![rng.below(n as u64) as usize];
-    let mut d2: Vec<f64> = points.chunks_exact(d).map(|p| dist2(p, row(chosen[0]))).collect();
+    let mut d2: Vec<f64> = points
+        .chunks_exact(d)
+        .map(|p| dist2(p, row(chosen[0])))
+        .collect();
     while chosen.len() < k {
         let total: f64 = d2.iter().sum();
         if total > 0.0 {
@@ -161,7 +174,11 @@ fn init_plus_plus(points: &[f64], n: usize, d: usize, k: usize, rng: &mut Rng) -
             for _ in 0..trials {
                 let cand = draw(&d2, total, rng);
                 let c = row(cand);
-                let nd: Vec<f64> = d2.iter().zip(points.chunks_exact(d)).map(|(e, p)| e.min(dist2(p, c))).collect();
+                let nd: Vec<f64> = d2
+                    .iter()
+                    .zip(points.chunks_exact(d))
+                    .map(|(e, p)| e.min(dist2(p, c)))
+                    .collect();
                 let pot: f64 = nd.iter().sum();
                 if best.as_ref().is_none_or(|b| pot < b.0) {
                     best = Some((pot, cand, nd));
@@ -176,7 +193,10 @@ fn init_plus_plus(points: &[f64], n: usize, d: usize, k: usize, rng: &mut Rng) -
             // Every distance is already 0.
         }
     }
-    chosen.iter().flat_map(|&i| row(i).iter().copied()).collect()
+    chosen
+        .iter()
+        .flat_map(|&i| row(i).iter().copied())
+        .collect()
 }
 
 /// k-means with k-means++ initialisation (see the module documentation).
@@ -204,7 +224,9 @@ pub fn kmeans(rows: &[Vec<f64>], k: usize, seed: u64, max_iter: u32) -> Result<K
             return Err(format!("row {i} has {} columns, expected {d}", r.len()));
         }
         if let Some(j) = r.iter().position(|v| !v.is_finite()) {
-            return Err(format!("row {i} has a non-finite value (NaN or infinity) in column {j}"));
+            return Err(format!(
+                "row {i} has a non-finite value (NaN or infinity) in column {j}"
+            ));
         }
         points.extend_from_slice(r);
     }
@@ -261,7 +283,13 @@ pub fn kmeans(rows: &[Vec<f64>], k: usize, seed: u64, max_iter: u32) -> Result<K
         }
     }
     let inertia = dists.iter().sum();
-    Ok(KMeans { labels, centroids: centroids.chunks_exact(d).map(<[f64]>::to_vec).collect(), inertia, iterations, converged })
+    Ok(KMeans {
+        labels,
+        centroids: centroids.chunks_exact(d).map(<[f64]>::to_vec).collect(),
+        inertia,
+        iterations,
+        converged,
+    })
 }
 
 #[cfg(test)]
@@ -317,7 +345,10 @@ mod tests {
         for seed in 0..100 {
             let km = kmeans(&rows, 4, seed, 100).unwrap();
             assert!(km.converged, "seed {seed}");
-            assert!(same_partition(&km.labels, &truth, 4), "seed {seed}: blobs not recovered");
+            assert!(
+                same_partition(&km.labels, &truth, 4),
+                "seed {seed}: blobs not recovered"
+            );
             assert_eq!(km.centroids.len(), 4);
         }
         // Three blobs in 2-D, standardised first.
@@ -331,7 +362,9 @@ mod tests {
     #[test]
     fn inertia_decreases_with_k_elbow_at_four() {
         let (rows, _) = four_blobs();
-        let inertia: Vec<f64> = (1..=7).map(|k| kmeans(&rows, k, 3, 200).unwrap().inertia).collect();
+        let inertia: Vec<f64> = (1..=7)
+            .map(|k| kmeans(&rows, k, 3, 200).unwrap().inertia)
+            .collect();
         for w in inertia.windows(2) {
             assert!(w[1] < w[0], "{inertia:?}");
         }
@@ -360,14 +393,20 @@ mod tests {
         let a = kmeans(&rows, 3, 5, 50).unwrap();
         let b = kmeans(&rows, 3, 5, 50).unwrap();
         assert_eq!(a, b);
-        let total: f64 = rows.iter().zip(&a.labels).map(|(r, &l)| dist2(r, &a.centroids[l as usize])).sum();
+        let total: f64 = rows
+            .iter()
+            .zip(&a.labels)
+            .map(|(r, &l)| dist2(r, &a.centroids[l as usize]))
+            .sum();
         assert!((total - a.inertia).abs() < 1e-6 * a.inertia);
     }
 
     #[test]
     fn errors_are_clean() {
         let rows = vec![vec![1.0, 2.0], vec![3.0, 4.0]];
-        assert!(kmeans(&rows, 3, 1, 10).unwrap_err().contains("greater than the number of rows"));
+        assert!(kmeans(&rows, 3, 1, 10)
+            .unwrap_err()
+            .contains("greater than the number of rows"));
         assert!(kmeans(&rows, 0, 1, 10).unwrap_err().contains("at least 1"));
         assert!(kmeans(&[], 1, 1, 10).is_err());
         let bad = vec![vec![1.0, 2.0], vec![f64::NAN, 4.0]];
@@ -378,8 +417,12 @@ mod tests {
         let inf = vec![vec![1.0, f64::INFINITY]];
         assert!(kmeans(&inf, 1, 1, 10).is_err());
         let ragged = vec![vec![1.0, 2.0], vec![3.0]];
-        assert!(kmeans(&ragged, 1, 1, 10).unwrap_err().contains("row 1 has 1 columns"));
-        assert!(kmeans(&[vec![]], 1, 1, 10).unwrap_err().contains("no columns"));
+        assert!(kmeans(&ragged, 1, 1, 10)
+            .unwrap_err()
+            .contains("row 1 has 1 columns"));
+        assert!(kmeans(&[vec![]], 1, 1, 10)
+            .unwrap_err()
+            .contains("no columns"));
     }
 
     #[test]
@@ -404,7 +447,11 @@ mod tests {
 
     #[test]
     fn standardise_columns() {
-        let mut rows = vec![vec![1.0, 5.0, 2.0], vec![2.0, 5.0, f64::NAN], vec![3.0, 5.0, 4.0]];
+        let mut rows = vec![
+            vec![1.0, 5.0, 2.0],
+            vec![2.0, 5.0, f64::NAN],
+            vec![3.0, 5.0, 4.0],
+        ];
         let stats = standardise(&mut rows);
         assert_eq!(stats[0].0, 2.0);
         assert!((stats[0].1 - (2.0f64 / 3.0).sqrt()).abs() < 1e-15);

@@ -22,7 +22,10 @@ pub mod rng;
 
 /// Number of worker threads for the parallel sums: the machine's parallelism, at most 8.
 pub(crate) fn threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
 }
 
 /// Sum `f(chunk)` over fixed-size chunks of `items`, using scoped threads.
@@ -62,7 +65,10 @@ where
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("worker thread panicked")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("worker thread panicked"))
+                .collect()
         });
         for r in results {
             for (i, v) in r {

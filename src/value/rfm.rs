@@ -127,7 +127,11 @@ pub struct SegmentRule {
 }
 
 fn rule(name: &str, r: (u8, u8), f: (u8, u8)) -> SegmentRule {
-    SegmentRule { name: name.to_string(), r, f }
+    SegmentRule {
+        name: name.to_string(),
+        r,
+        f,
+    }
 }
 
 /// The standard R×F segment map (11 segments, a partition of the 25 cells); see the module
@@ -154,7 +158,9 @@ fn covers(rule: &SegmentRule, r: u8, f: u8) -> bool {
 
 /// The name of the first rule covering (r, f), if any.
 pub fn segment_for(map: &[SegmentRule], r: u8, f: u8) -> Option<&str> {
-    map.iter().find(|rule| covers(rule, r, f)).map(|rule| rule.name.as_str())
+    map.iter()
+        .find(|rule| covers(rule, r, f))
+        .map(|rule| rule.name.as_str())
 }
 
 /// Checks a segment map: names non-empty, every range within 1..=5 with lo <= hi, and every
@@ -177,12 +183,18 @@ pub fn validate_map(map: &[SegmentRule]) -> Result<(), String> {
     let mut problems = Vec::new();
     for r in 1..=5u8 {
         for f in 1..=5u8 {
-            let names: Vec<&str> =
-                map.iter().filter(|rule| covers(rule, r, f)).map(|rule| rule.name.as_str()).collect();
+            let names: Vec<&str> = map
+                .iter()
+                .filter(|rule| covers(rule, r, f))
+                .map(|rule| rule.name.as_str())
+                .collect();
             match names.len() {
                 1 => {}
                 0 => problems.push(format!("R{r} F{f} is in no segment")),
-                _ => problems.push(format!("R{r} F{f} is in several segments: {}", names.join(", "))),
+                _ => problems.push(format!(
+                    "R{r} F{f} is in several segments: {}",
+                    names.join(", ")
+                )),
             }
         }
     }
@@ -205,8 +217,14 @@ mod tests {
     #[test]
     fn quintiles_distinct_values() {
         let v: Vec<f64> = (1..=10).map(|i| i as f64).collect();
-        assert_eq!(quintile_scores(&v, true), vec![1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
-        assert_eq!(quintile_scores(&v, false), vec![5, 5, 4, 4, 3, 3, 2, 2, 1, 1]);
+        assert_eq!(
+            quintile_scores(&v, true),
+            vec![1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+        );
+        assert_eq!(
+            quintile_scores(&v, false),
+            vec![5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+        );
         // Order of input does not matter.
         let shuffled = [7.0, 2.0, 10.0, 1.0, 5.0];
         assert_eq!(quintile_scores(&shuffled, true), vec![4, 2, 5, 1, 3]);
@@ -255,7 +273,7 @@ mod tests {
         let s = quintile_scores(&v, false);
         // Worst first: NaN, 400, 30, 10, 10, 1.
         assert_eq!(s[3], 1);
-        assert_eq!(s[2], 1 + 5 / 6);
+        assert_eq!(s[2], 1); // 1 + floor(5 * 1 / 6)
         assert_eq!(s[5], 1 + (5 * 2) / 6);
         assert_eq!(s[0], s[1]);
         assert_eq!(s[0], 1 + (5 * 3) / 6);
@@ -289,21 +307,32 @@ mod tests {
                 assert!(segment_for(&map, r, f).is_some());
             }
         }
-        let cells: Vec<usize> = ["Champions", "Loyal", "Potential Loyalists", "New", "Promising",
-            "Need Attention", "About to Sleep", "At Risk", "Can't Lose", "Hibernating", "Lost"]
-            .iter()
-            .map(|name| {
-                let mut c = 0;
-                for r in 1..=5 {
-                    for f in 1..=5 {
-                        if segment_for(&map, r, f) == Some(*name) {
-                            c += 1;
-                        }
+        let cells: Vec<usize> = [
+            "Champions",
+            "Loyal",
+            "Potential Loyalists",
+            "New",
+            "Promising",
+            "Need Attention",
+            "About to Sleep",
+            "At Risk",
+            "Can't Lose",
+            "Hibernating",
+            "Lost",
+        ]
+        .iter()
+        .map(|name| {
+            let mut c = 0;
+            for r in 1..=5 {
+                for f in 1..=5 {
+                    if segment_for(&map, r, f) == Some(*name) {
+                        c += 1;
                     }
                 }
-                c
-            })
-            .collect();
+            }
+            c
+        })
+        .collect();
         assert_eq!(cells, vec![2, 4, 4, 1, 1, 1, 2, 4, 2, 2, 2]);
         assert_eq!(segment_for(&map, 5, 5), Some("Champions"));
         assert_eq!(segment_for(&map, 5, 1), Some("New"));
@@ -324,7 +353,10 @@ mod tests {
         let mut map = default_segment_map();
         map.push(rule("Extra", (5, 5), (5, 5)));
         let e = validate_map(&map).unwrap_err();
-        assert!(e.contains("R5 F5 is in several segments: Champions, Extra"), "{e}");
+        assert!(
+            e.contains("R5 F5 is in several segments: Champions, Extra"),
+            "{e}"
+        );
         let mut map = default_segment_map();
         map[0].name = " ".into();
         assert!(validate_map(&map).unwrap_err().contains("empty name"));
@@ -354,7 +386,11 @@ mod tests {
         let json = serde_json::to_string(&map).unwrap();
         let back: Vec<SegmentRule> = serde_json::from_str(&json).unwrap();
         assert_eq!(map, back);
-        let i = RfmInput { recency_days: 3.0, frequency: 2.0, monetary: 10.5 };
+        let i = RfmInput {
+            recency_days: 3.0,
+            frequency: 2.0,
+            monetary: 10.5,
+        };
         let back: RfmInput = serde_json::from_str(&serde_json::to_string(&i).unwrap()).unwrap();
         assert_eq!(i, back);
     }

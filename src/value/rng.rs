@@ -1,6 +1,6 @@
 //! A small deterministic random generator: xoshiro256** seeded through splitmix64, with the
-//! samplers the value models need (uniform, normal, exponential, Gamma via Marsaglia–Tsang,
-//! Beta, Poisson-process helpers). Same seed, same stream, on every platform.
+//! samplers the value models and their tests need (uniform, normal, exponential, Gamma via
+//! Marsaglia–Tsang, Beta). Same seed, same stream, on every platform.
 
 /// splitmix64 step: used to expand a 64-bit seed into the xoshiro state.
 pub fn splitmix64(state: &mut u64) -> u64 {
@@ -139,12 +139,24 @@ mod tests {
     #[test]
     fn gamma_and_beta_moments() {
         let mut r = Rng::new(7);
-        for &(k, rate) in &[(0.24, 30.87), (0.79, 1.0), (3.74, 15.44), (6.25, 2.0), (1.0, 0.5)] {
+        for &(k, rate) in &[
+            (0.24, 30.87),
+            (0.79, 1.0),
+            (3.74, 15.44),
+            (6.25, 2.0),
+            (1.0, 0.5),
+        ] {
             let xs: Vec<f64> = (0..200_000).map(|_| r.gamma(k, rate)).collect();
             let (m, v) = mean_var(&xs);
             let (em, ev) = (k / rate, k / (rate * rate));
-            assert!((m - em).abs() / em < 0.02, "gamma({k},{rate}) mean {m} vs {em}");
-            assert!((v - ev).abs() / ev < 0.06, "gamma({k},{rate}) var {v} vs {ev}");
+            assert!(
+                (m - em).abs() / em < 0.02,
+                "gamma({k},{rate}) mean {m} vs {em}"
+            );
+            assert!(
+                (v - ev).abs() / ev < 0.06,
+                "gamma({k},{rate}) var {v} vs {ev}"
+            );
         }
         let (a, b) = (0.79, 2.43);
         let xs: Vec<f64> = (0..200_000).map(|_| r.beta(a, b)).collect();
