@@ -271,114 +271,115 @@ fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -
 }
 
 /// Golden records of every profile; upsert changed ones, delete profiles that no longer exist.
-fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> CdpResult<(usize, usize)> {
+/// One profile as written: golden values (matching forms), display, provenance, counts.
+struct ProfileRow {
+    pid: i64,
+    values: [Option<String>; Attr::COUNT],
+    display: String,
+    provenance: String,
+    records: i32,
+    sources: i32,
+}
+
+/// Golden record of one profile (`members`: indices into `loaded`, sorted by record id).
+fn profile_row(loaded: &Loaded, by_id: &HashMap<i64, usize>, rules: &[resolve::Rule; Attr::COUNT], pid: i64, members: &[usize]) -> ProfileRow {
+    let recs: Vec<&Rec> = members.iter().map(|&i| &loaded.recs[i]).collect();
+    let g = resolve::golden(&recs, rules);
+    let mut disp = Map::new();
+    let mut prov = Map::new();
+    let mut values: [Option<String>; Attr::COUNT] = Default::default();
+    for a in Attr::ALL {
+        let Some((val, rid)) = &g[a.index()] else { continue };
+        values[a.index()] = Some(val.clone());
+        prov.insert(a.name().into(), json!(rid));
+        // provenance record first, then the other members holding the same value
+        let holders = by_id
+            .get(rid)
+            .into_iter()
+            .copied()
+            .chain(members.iter().copied().filter(|&i| loaded.recs[i].record_id != *rid));
+        let candidates: Vec<String> = holders
+            .filter(|&i| loaded.recs[i].values[a.index()].as_deref() == Some(val.as_str()))
+            .filter_map(|i| original_text(a, &loaded.originals[i]))
+            .collect();
+        disp.insert(a.name().into(), Value::String(best_display(&candidates).unwrap_or_else(|| val.clone())));
+    }
+    let mut srcs: Vec<i32> = recs.iter().map(|r| r.source_id).collect();
+    srcs.sort_unstable();
+    srcs.dedup();
+    ProfileRow {
+        pid,
+        values,
+        display: Value::Object(disp).to_string(),
+        provenance: Value::Object(prov).to_string(),
+        records: members.len() as i32,
+        sources: srcs.len() as i32,
+    }
+}
+
+/// Golden records of every profile (computed on two threads); upsert changed ones, delete
+/// profiles no record points to any more. Returns (upserted, deleted, seconds spent in SQL).
+fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> CdpResult<(usize, usize, f64)> {
     let rules = resolve::default_rules();
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| (ids[i], loaded.recs[i].record_id));
-    let mut cols: Vec<Vec<Option<String>>> = vec![Vec::new(); Attr::COUNT];
-    let mut pids: Vec<i64> = Vec::new();
-    let mut display: Vec<String> = Vec::new();
-    let mut provenance: Vec<String> = Vec::new();
-    let mut counts: Vec<i32> = Vec::new();
-    let mut sources: Vec<i32> = Vec::new();
-    let mut upserted = 0usize;
-    let by_id: HashMap<i64, usize> = loaded.recs.iter().enumerate().map(|(i, r)| (r.record_id, i)).collect();
-
-    let mut scratch = PgMemoryContexts::new("cdp resolve profiles");
-    let flush = |client: &mut SpiClient<'_>,
-                 scratch: &mut PgMemoryContexts,
-                 pids: &mut Vec<i64>,
-                 cols: &mut Vec<Vec<Option<String>>>,
-                 display: &mut Vec<String>,
-                 provenance: &mut Vec<String>,
-                 counts: &mut Vec<i32>,
-                 sources: &mut Vec<i32>|
-     -> CdpResult<usize> {
-        if pids.is_empty() {
-            return Ok(0);
-        }
-        let names: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
-        let arrs: Vec<String> = Attr::ALL
-            .iter()
-            .enumerate()
-            .map(|(i, a)| format!("${}::{}[]", i + 2, if *a == Attr::BirthDate { "date" } else { "text" }))
-            .collect();
-        let n = Attr::COUNT;
-        let sql = format!(
-            "INSERT INTO cdp.profiles AS p (profile_id, {cols}, display, provenance, record_count, source_count)
-             SELECT u.* FROM unnest($1::bigint[], {arrs}, ${d}::jsonb[], ${pv}::jsonb[], ${c}::int[], ${s}::int[])
-                    AS u(profile_id, {cols}, display, provenance, record_count, source_count)
-             ON CONFLICT (profile_id) DO UPDATE SET {set}, display = EXCLUDED.display, provenance = EXCLUDED.provenance,
-                    record_count = EXCLUDED.record_count, source_count = EXCLUDED.source_count, updated_at = pg_catalog.now()
-              WHERE ROW({old}, p.display, p.provenance, p.record_count, p.source_count)
-                    IS DISTINCT FROM ROW({new}, EXCLUDED.display, EXCLUDED.provenance, EXCLUDED.record_count, EXCLUDED.source_count)",
-            cols = names.join(", "),
-            arrs = arrs.join(", "),
-            d = n + 2,
-            pv = n + 3,
-            c = n + 4,
-            s = n + 5,
-            set = names.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
-            old = names.iter().map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", "),
-            new = names.iter().map(|c| format!("EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
-        );
-        let (p, c, d, pv, n, s) = (
-            std::mem::take(pids),
-            cols.iter_mut().map(std::mem::take).collect::<Vec<_>>(),
-            std::mem::take(display),
-            std::mem::take(provenance),
-            std::mem::take(counts),
-            std::mem::take(sources),
-        );
-        bulk(client, scratch, sql.as_str(), || {
-            let mut args: Vec<pgrx::datum::DatumWithOid> = vec![p.into()];
-            args.extend(c.into_iter().map(Into::into));
-            args.extend([d.into(), pv.into(), n.into(), s.into()]);
-            args
-        })
-    };
-
+    let mut groups: Vec<(usize, usize)> = Vec::new();
     let mut start = 0;
     while start < order.len() {
-        let pid = ids[order[start]];
         let mut end = start;
-        while end < order.len() && ids[order[end]] == pid {
+        while end < order.len() && ids[order[end]] == ids[order[start]] {
             end += 1;
         }
-        let members: Vec<&Rec> = order[start..end].iter().map(|&i| &loaded.recs[i]).collect();
-        let g = resolve::golden(&members, &rules);
-        let mut disp = Map::new();
-        let mut prov = Map::new();
-        for a in Attr::ALL {
-            let v = &g[a.index()];
-            cols[a.index()].push(v.as_ref().map(|(s, _)| s.clone()));
-            if let Some((val, rid)) = v {
-                prov.insert(a.name().into(), json!(rid));
-                // provenance record first, then the other members holding the same value
-                let holders = by_id.get(rid).into_iter().copied().chain(
-                    order[start..end].iter().copied().filter(|&i| loaded.recs[i].record_id != *rid),
-                );
-                let candidates: Vec<String> = holders
-                    .filter(|&i| loaded.recs[i].values[a.index()].as_deref() == Some(val.as_str()))
-                    .filter_map(|i| original_text(a, &loaded.originals[i]))
-                    .collect();
-                disp.insert(a.name().into(), Value::String(best_display(&candidates).unwrap_or_else(|| val.clone())));
-            }
-        }
-        let mut srcs: Vec<i32> = members.iter().map(|r| r.source_id).collect();
-        srcs.sort_unstable();
-        srcs.dedup();
-        pids.push(pid);
-        display.push(Value::Object(disp).to_string());
-        provenance.push(Value::Object(prov).to_string());
-        counts.push(members.len() as i32);
-        sources.push(srcs.len() as i32);
-        if pids.len() >= WRITE_CHUNK / 4 {
-            upserted += flush(client, &mut scratch, &mut pids, &mut cols, &mut display, &mut provenance, &mut counts, &mut sources)?;
-        }
+        groups.push((start, end));
         start = end;
     }
-    upserted += flush(client, &mut scratch, &mut pids, &mut cols, &mut display, &mut provenance, &mut counts, &mut sources)?;
+    let by_id: HashMap<i64, usize> = loaded.recs.iter().enumerate().map(|(i, r)| (r.record_id, i)).collect();
+    let rows: Vec<ProfileRow> = resolve::par_map(&groups, resolve::DEFAULT_THREADS, |&(s, e)| {
+        profile_row(loaded, &by_id, &rules, ids[order[s]], &order[s..e])
+    });
+    drop(by_id);
+
+    let t = Instant::now();
+    let names: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
+    let arrs: Vec<String> = Attr::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("${}::{}[]", i + 2, if *a == Attr::BirthDate { "date" } else { "text" }))
+        .collect();
+    let n = Attr::COUNT;
+    let sql = format!(
+        "INSERT INTO cdp.profiles AS p (profile_id, {cols}, display, provenance, record_count, source_count)
+         SELECT u.* FROM unnest($1::bigint[], {arrs}, ${d}::jsonb[], ${pv}::jsonb[], ${c}::int[], ${s}::int[])
+                AS u(profile_id, {cols}, display, provenance, record_count, source_count)
+         ON CONFLICT (profile_id) DO UPDATE SET {set}, display = EXCLUDED.display, provenance = EXCLUDED.provenance,
+                record_count = EXCLUDED.record_count, source_count = EXCLUDED.source_count, updated_at = pg_catalog.now()
+          WHERE ROW({old}, p.display, p.provenance, p.record_count, p.source_count)
+                IS DISTINCT FROM ROW({new}, EXCLUDED.display, EXCLUDED.provenance, EXCLUDED.record_count, EXCLUDED.source_count)",
+        cols = names.join(", "),
+        arrs = arrs.join(", "),
+        d = n + 2,
+        pv = n + 3,
+        c = n + 4,
+        s = n + 5,
+        set = names.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+        old = names.iter().map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", "),
+        new = names.iter().map(|c| format!("EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+    );
+    let mut scratch = PgMemoryContexts::new("cdp resolve profiles");
+    let mut upserted = 0usize;
+    for chunk in rows.chunks(WRITE_CHUNK / 4) {
+        upserted += bulk(client, &mut scratch, sql.as_str(), || {
+            let mut args: Vec<pgrx::datum::DatumWithOid> = vec![chunk.iter().map(|r| r.pid).collect::<Vec<i64>>().into()];
+            for a in Attr::ALL {
+                args.push(chunk.iter().map(|r| r.values[a.index()].as_deref()).collect::<Vec<Option<&str>>>().into());
+            }
+            args.push(chunk.iter().map(|r| r.display.as_str()).collect::<Vec<&str>>().into());
+            args.push(chunk.iter().map(|r| r.provenance.as_str()).collect::<Vec<&str>>().into());
+            args.push(chunk.iter().map(|r| r.records).collect::<Vec<i32>>().into());
+            args.push(chunk.iter().map(|r| r.sources).collect::<Vec<i32>>().into());
+            args
+        })?;
+    }
     let deleted = client
         .update(
             "DELETE FROM cdp.profiles p WHERE NOT EXISTS
@@ -387,7 +388,7 @@ fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> C
             &[],
         )?
         .len();
-    Ok((upserted, deleted))
+    Ok((upserted, deleted, t.elapsed().as_secs_f64()))
 }
 
 /// The original text behind an attribute value of one record; a full name derived from first and
@@ -559,7 +560,8 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
     step("edges", &mut phases);
     let changed_members = write_memberships(client, &loaded, &out.profile_ids)?;
     step("memberships", &mut phases);
-    let (profiles_written, profiles_deleted) = write_profiles(client, &loaded, &out.profile_ids)?;
+    let (profiles_written, profiles_deleted, profiles_sql) = write_profiles(client, &loaded, &out.profile_ids)?;
+    phases.push(("write_profiles_sql".into(), profiles_sql));
     step("profiles", &mut phases);
     write_lineage(client, &out.lineage, run_id)?;
     write_hubs(client, &out)?;
