@@ -225,6 +225,18 @@ $$;
 COMMENT ON FUNCTION cdp.explain_profile(bigint) IS
 'A profile: golden record with provenance, member source rows, the accepted pairs that join them, manual decisions and lineage.';
 
+CREATE FUNCTION cdp.set_survivorship(attribute text, rule text)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._set_survivorship(attribute, rule) $$;
+COMMENT ON FUNCTION cdp.set_survivorship(text, text) IS
+'Choose how the golden value of an attribute is picked: source_priority, most_recent, most_frequent or most_complete (NULL: back to the default). Applied by the next cdp.resolve().';
+
+CREATE VIEW cdp.survivorship_rules AS
+SELECT attribute, rule, is_default FROM cdp._survivorship_rules();
+COMMENT ON VIEW cdp.survivorship_rules IS 'The survivorship rule in force for every attribute.';
+
 CREATE FUNCTION cdp._check_records(VARIADIC ids bigint[])
 RETURNS void
 LANGUAGE plpgsql STABLE

@@ -219,6 +219,14 @@ CREATE TABLE cdp.hubs (
     PRIMARY KEY (key_kind, key_value)
 );
 
+-- Survivorship overrides: which record's value becomes the golden value of an attribute.
+-- Attributes without a row use the built-in default (see cdp.survivorship_rules).
+CREATE TABLE cdp.survivorship (
+    attribute text PRIMARY KEY,
+    rule      text NOT NULL CHECK (rule IN ('source_priority', 'most_recent', 'most_frequent', 'most_complete'))
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp.survivorship', '');
+
 -- One row per resolution run: its summary.
 CREATE TABLE cdp.resolve_runs (
     run_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -347,4 +347,25 @@ mod tests {
         assert_eq!(one::<i64>("SELECT sum(records)::bigint FROM cdp.quality_report WHERE attribute = 'full_name' AND reason = 'too_long'"), Some(25));
         assert_eq!(one::<i64>("SELECT sum(records)::bigint FROM cdp.quality_report WHERE attribute = 'birth_date' AND reason = 'impossible_date'"), Some(37));
     }
+
+    #[pg_test]
+    fn survivorship_rules_are_configurable() {
+        setup_people();
+        Spi::run("SELECT cdp.resolve()").unwrap();
+        let mehmet = pid("public.w", "2");
+        // default for phone: most recent; both records are equally recent, the web source has
+        // the higher priority: its number wins
+        assert_eq!(one::<String>(&format!("SELECT phone FROM cdp.profiles WHERE profile_id = {mehmet}")).as_deref(), Some("+905551112233"));
+        assert_eq!(one::<String>("SELECT rule FROM cdp.survivorship_rules WHERE attribute = 'phone'").as_deref(), Some("most_recent"));
+        // the call centre becomes the most trusted source and phone follows source priority
+        Spi::run("UPDATE cdp.sources SET priority = 50 WHERE channel = 'call_center'").unwrap();
+        assert_eq!(one::<bool>("SELECT cdp.set_survivorship('phone', 'source_priority')"), Some(true));
+        assert_eq!(one::<bool>("SELECT is_default FROM cdp.survivorship_rules WHERE attribute = 'phone'"), Some(false));
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert!(out["profiles_written"].as_i64().unwrap() >= 1, "{out}");
+        assert_eq!(one::<String>(&format!("SELECT phone FROM cdp.profiles WHERE profile_id = {mehmet}")).as_deref(), Some("+905551112234"));
+        // NULL goes back to the default
+        Spi::run("SELECT cdp.set_survivorship('phone', NULL)").unwrap();
+        assert_eq!(one::<bool>("SELECT is_default FROM cdp.survivorship_rules WHERE attribute = 'phone'"), Some(true));
+    }
 }

@@ -319,8 +319,61 @@ fn profile_row(loaded: &Loaded, by_id: &HashMap<i64, usize>, rules: &[resolve::R
 
 /// Golden records of every profile (computed on two threads); upsert changed ones, delete
 /// profiles no record points to any more. Returns (upserted, deleted, seconds spent in SQL).
+/// The survivorship rule of every attribute: cdp.survivorship overrides, else the default.
+fn survivorship_rules(client: &SpiClient<'_>) -> CdpResult<[resolve::Rule; Attr::COUNT]> {
+    let mut rules = resolve::default_rules();
+    for row in client.select("SELECT attribute, rule FROM cdp.survivorship", None, &[])? {
+        if let (Some(a), Some(r)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+            if let (Some(a), Some(r)) = (Attr::from_name(&a), resolve::Rule::from_name(&r)) {
+                rules[a.index()] = r;
+            }
+        }
+    }
+    Ok(rules)
+}
+
+/// Effective survivorship rules, for the cdp.survivorship_rules view.
+#[pg_extern(stable, parallel_safe)]
+fn _survivorship_rules() -> TableIterator<'static, (name!(attribute, String), name!(rule, String), name!(is_default, bool))> {
+    let rules = Spi::connect(|client| survivorship_rules(client)).or_raise();
+    let defaults = resolve::default_rules();
+    TableIterator::new(
+        Attr::ALL
+            .iter()
+            .map(|a| (a.name().to_string(), rules[a.index()].name().to_string(), rules[a.index()] == defaults[a.index()]))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Validate and store a survivorship rule (NULL rule: back to the default).
+#[pg_extern(volatile, parallel_unsafe)]
+fn _set_survivorship(attribute: &str, rule: Option<&str>) -> bool {
+    let attr = super::normalise::attr_named(attribute).or_raise();
+    Spi::connect_mut(|client| -> CdpResult<bool> {
+        match rule {
+            None => {
+                client.update("DELETE FROM cdp.survivorship WHERE attribute OPERATOR(pg_catalog.=) $1", None, &[attr.name().into()])?;
+            }
+            Some(r) => {
+                let r = resolve::Rule::from_name(r).ok_or_else(|| {
+                    CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("unknown survivorship rule \"{r}\""))
+                        .hint("rules: source_priority, most_recent, most_frequent, most_complete")
+                })?;
+                client.update(
+                    "INSERT INTO cdp.survivorship (attribute, rule) VALUES ($1, $2)
+                     ON CONFLICT (attribute) DO UPDATE SET rule = EXCLUDED.rule",
+                    None,
+                    &[attr.name().into(), r.name().into()],
+                )?;
+            }
+        }
+        Ok(true)
+    })
+    .or_raise()
+}
+
 fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> CdpResult<(usize, usize, f64)> {
-    let rules = resolve::default_rules();
+    let rules = survivorship_rules(client)?;
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| (ids[i], loaded.recs[i].record_id));
     let mut groups: Vec<(usize, usize)> = Vec::new();

@@ -50,6 +50,11 @@ SET cdp.no_such_setting = 1;
 \echo :LAST_ERROR_SQLSTATE
 SET cdp.date_order = 'YMD';
 \echo :LAST_ERROR_SQLSTATE
+-- survivorship: unknown rule or attribute
+SELECT cdp.set_survivorship('email', 'newest');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.set_survivorship('shoe_size', 'most_recent');
+\echo :LAST_ERROR_SQLSTATE
 -- process_changes guards its argument
 SELECT cdp.process_changes(0);
 \echo :LAST_ERROR_SQLSTATE
