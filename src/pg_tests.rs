@@ -368,4 +368,42 @@ mod tests {
         Spi::run("SELECT cdp.set_survivorship('phone', NULL)").unwrap();
         assert_eq!(one::<bool>("SELECT is_default FROM cdp.survivorship_rules WHERE attribute = 'phone'"), Some(true));
     }
+
+    #[pg_test]
+    fn data_changes_merge_and_split_with_lineage() {
+        setup_people();
+        Spi::run("SELECT cdp.resolve()").unwrap();
+        // data change → move: call centre 2 (mehmet's) is corrected to ayse's name and e-mail:
+        // it leaves mehmet's profile for ayse's, both ids stay
+        let ayse = pid("public.w", "1");
+        let mehmet = pid("public.w", "2");
+        Spi::run("UPDATE public.c SET caller = 'Ayşe Yılmaz', mail = 'ayse.yilmaz@gmail.com', gsm = NULL WHERE id = 2;
+                  SELECT cdp.process_changes();").unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(pid("public.c", "2"), ayse, "{out}");
+        assert_eq!(pid("public.w", "2"), mehmet, "mehmet keeps his id");
+        assert_eq!(out["records_moved"], 1, "{out}");
+        // data change → split: ayse's web row changes to another person entirely. It was the
+        // bridge to the store row (same phone and birth date); the two call-centre rows (same
+        // e-mail) are the largest part and keep the id, the store row and the web row get new
+        // ones: two split events
+        Spi::run("UPDATE public.w SET mail = 'zeynep.kaya@outlook.com', name = 'Zeynep Kaya', gsm = '0555 999 88 77', born = '2001-01-01' WHERE id = 1;
+                  SELECT cdp.process_changes();").unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(out["splits"], 2, "{out}");
+        assert_eq!(pid("public.c", "1"), ayse);
+        assert_eq!(pid("public.c", "2"), ayse);
+        assert_ne!(pid("public.s", "S1"), ayse);
+        assert_ne!(pid("public.w", "1"), ayse);
+        assert_ne!(pid("public.w", "1"), pid("public.s", "S1"));
+        assert_eq!(
+            one::<i64>(&format!("SELECT count(*) FROM cdp.profile_lineage WHERE kind = 'split' AND old_profile_id = {ayse}")),
+            Some(2)
+        );
+        // a deleted source row leaves its profile; a profile with no record left disappears
+        let zeynep = pid("public.w", "1");
+        Spi::run("DELETE FROM public.w WHERE id = 1; SELECT cdp.process_changes();").unwrap();
+        Spi::run("SELECT cdp.resolve()").unwrap();
+        assert_eq!(one::<i64>(&format!("SELECT count(*) FROM cdp.profiles WHERE profile_id = {zeynep}")), Some(0));
+    }
 }
