@@ -185,3 +185,50 @@ fn concurrent_syncs_and_the_worker_leave_exactly_one_record_per_row() {
         .get(0);
     assert_eq!(orphans, 0);
 }
+
+#[test]
+fn concurrent_resolves_serialise_and_agree() {
+    let mut c = connect();
+    c.batch_execute(
+        "DROP TABLE IF EXISTS public.res_t;
+         CREATE TABLE public.res_t (id integer PRIMARY KEY, mail text, name text, gsm text);
+         INSERT INTO public.res_t
+         SELECT g, 'p' || (g % 150) || '@example-mail.com', 'Kişi ' || (g % 150) || ' Yılmaz', NULL
+           FROM generate_series(1, 300) g;
+         SELECT cdp.add_source('public.res_t', 'id', '{\"email\":\"mail\",\"full_name\":\"name\"}');
+         SELECT cdp.sync_source('public.res_t');",
+    )
+    .unwrap();
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(|| {
+                let mut c = connect();
+                c.query_one("SELECT (cdp.resolve()->>'run_id')::bigint", &[]).unwrap().get::<_, i64>(0)
+            })
+        })
+        .collect();
+    let runs: Vec<i64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_ne!(runs[0], runs[1], "both runs completed, one after the other");
+    // 150 people with two rows each (same e-mail): one profile each, every record in one
+    let profiles: i64 = c
+        .query_one(
+            "SELECT count(DISTINCT r.profile_id) FROM cdp.records r JOIN cdp.sources s USING (source_id)
+              WHERE s.source_table = 'public.res_t'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(profiles, 150);
+    let orphans: i64 = c
+        .query_one(
+            "SELECT count(*) FROM cdp.records r WHERE r.profile_id IS NULL
+                OR NOT EXISTS (SELECT 1 FROM cdp.profiles p WHERE p.profile_id = r.profile_id)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(orphans, 0);
+    let counted: i64 = c.query_one("SELECT sum(record_count)::bigint FROM cdp.profiles", &[]).unwrap().get(0);
+    let records: i64 = c.query_one("SELECT count(*) FROM cdp.records", &[]).unwrap().get(0);
+    assert_eq!(counted, records);
+}
