@@ -306,6 +306,180 @@ COMMENT ON FUNCTION cdp.force_split(bigint) IS
 'Steward decision: this record is not the person of its current profile (cannot-link to each other member). Kept across runs; applied by the next cdp.resolve(). Returns the number of cannot-link pairs added.';
 
 -- ---------------------------------------------------------------------------------------------
+-- Customer value: transactions and RFM
+-- ---------------------------------------------------------------------------------------------
+CREATE FUNCTION cdp.add_transaction_source(
+    source_table        regclass,
+    customer_source     regclass,
+    customer_key_column name,
+    amount_column       name,
+    occurred_at_column  name,
+    channel             text DEFAULT NULL,
+    currency_column     name DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    kind   "char";
+    csid   integer;
+    typ    text;
+    col    name;
+    id     integer;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) source_table::oid;
+    IF kind NOT IN ('r', 'p', 'v', 'm') THEN
+        RAISE EXCEPTION '% is not a table or view', source_table USING ERRCODE = '42809';
+    END IF;
+    SELECT s.source_id INTO csid FROM cdp.sources s WHERE s.source_table OPERATOR(pg_catalog.=) customer_source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not a registered pg_cdp source', customer_source USING ERRCODE = '42704',
+              HINT = 'register the customer table first with cdp.add_source';
+    END IF;
+    IF EXISTS (SELECT 1 FROM cdp.transaction_sources t WHERE t.source_table OPERATOR(pg_catalog.=) source_table) THEN
+        RAISE EXCEPTION '% is already registered as a transaction source', source_table USING ERRCODE = '42710';
+    END IF;
+    FOREACH col IN ARRAY ARRAY[customer_key_column, amount_column, occurred_at_column, currency_column] LOOP
+        CONTINUE WHEN col IS NULL;
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) source_table::oid
+                          AND a.attname OPERATOR(pg_catalog.=) col AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION 'column "%" of relation % does not exist', col, source_table USING ERRCODE = '42703';
+        END IF;
+    END LOOP;
+    SELECT pg_catalog.format_type(a.atttypid, NULL) INTO typ FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) source_table::oid AND a.attname OPERATOR(pg_catalog.=) amount_column;
+    IF typ NOT IN ('numeric', 'integer', 'bigint', 'smallint', 'real', 'double precision', 'money') THEN
+        RAISE EXCEPTION 'amount column "%" of % is %, not a number', amount_column, source_table, typ USING ERRCODE = '42804';
+    END IF;
+    SELECT pg_catalog.format_type(a.atttypid, NULL) INTO typ FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) source_table::oid AND a.attname OPERATOR(pg_catalog.=) occurred_at_column;
+    IF typ NOT IN ('timestamp with time zone', 'timestamp without time zone', 'date') THEN
+        RAISE EXCEPTION 'occurred_at column "%" of % is %, not a timestamp or date', occurred_at_column, source_table, typ USING ERRCODE = '42804';
+    END IF;
+    INSERT INTO cdp.transaction_sources (source_table, customer_source_id, customer_key_column, amount_column,
+                                         occurred_at_column, currency_column, channel)
+    VALUES (source_table, csid, customer_key_column, amount_column, occurred_at_column, currency_column, channel)
+    RETURNING tsource_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION cdp.add_transaction_source(regclass, regclass, name, name, name, text, name) IS
+'Register an order table: each row is attributed to the profile of the customer source row whose key is in customer_key_column.';
+
+-- Every transaction row with its profile and, when it cannot be used, the reason. Set-based over
+-- all transaction sources; the basis of compute_rfm and cdp.transaction_report.
+CREATE FUNCTION cdp.transactions(as_of timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (tsource_id integer, profile_id bigint, amount numeric, occurred_at timestamptz, currency text, issue text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t cdp.transaction_sources;
+BEGIN
+    FOR t IN SELECT * FROM cdp.transaction_sources ORDER BY tsource_id LOOP
+        RETURN QUERY EXECUTE pg_catalog.format(
+            'SELECT %1$s, r.profile_id, x.%3$I::numeric, x.%4$I::timestamptz, %5$s,
+                    CASE WHEN x.%3$I IS NULL THEN ''null_amount''
+                         WHEN x.%4$I IS NULL THEN ''null_timestamp''
+                         WHEN x.%4$I::timestamptz OPERATOR(pg_catalog.>) $1 THEN ''future_timestamp''
+                         WHEN r.record_id IS NULL THEN ''unknown_customer''
+                         WHEN r.profile_id IS NULL THEN ''customer_not_resolved'' END
+               FROM %2$s x
+               LEFT JOIN cdp.records r ON r.source_id OPERATOR(pg_catalog.=) %6$s
+                                      AND r.source_key OPERATOR(pg_catalog.=) x.%7$I::text',
+            t.tsource_id, t.source_table, t.amount_column, t.occurred_at_column,
+            CASE WHEN t.currency_column IS NULL THEN 'NULL::text' ELSE pg_catalog.format('x.%I::text', t.currency_column) END,
+            t.customer_source_id, t.customer_key_column)
+        USING as_of;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp.transactions(timestamptz) IS
+'All registered transaction rows with their profile; issue says why a row cannot be used (null_amount, null_timestamp, future_timestamp, unknown_customer, customer_not_resolved).';
+
+CREATE VIEW cdp.transaction_report AS
+SELECT s.source_table, COALESCE(x.issue, CASE WHEN x.amount OPERATOR(pg_catalog.<) 0 THEN 'refund' ELSE 'ok' END) AS status,
+       pg_catalog.count(*) AS transactions
+  FROM cdp.transactions() x JOIN cdp.transaction_sources s USING (tsource_id)
+ GROUP BY 1, 2;
+COMMENT ON VIEW cdp.transaction_report IS 'Transactions per source and status: ok, refund, or the reason a row is kept aside.';
+
+CREATE VIEW cdp.rfm_segments AS SELECT * FROM cdp._rfm_segments();
+COMMENT ON VIEW cdp.rfm_segments IS 'The R×F segment map in force (cdp.rfm_segment_map, or the standard map when it is empty).';
+
+-- RFM per profile: recency in days since the last order, frequency = orders (refunds excluded),
+-- monetary = net spend (refunds subtract), within the window before as_of; R, F, M scored 1-5 by
+-- quintile (equal values share a score), the cell "RFM" and the named R×F segment.
+CREATE FUNCTION cdp.compute_rfm(as_of timestamptz DEFAULT pg_catalog.now(), "window" interval DEFAULT '2 years')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    mixed text;
+    n     bigint;
+BEGIN
+    IF "window" IS NULL OR "window" OPERATOR(pg_catalog.<=) interval '0' THEN
+        RAISE EXCEPTION 'window must be a positive interval, not %', "window" USING ERRCODE = '22023';
+    END IF;
+    SELECT pg_catalog.string_agg(DISTINCT x.currency, ', ') INTO mixed
+      FROM cdp.transactions(as_of) x WHERE x.currency IS NOT NULL
+    HAVING pg_catalog.count(DISTINCT x.currency) OPERATOR(pg_catalog.>) 1;
+    IF mixed IS NOT NULL THEN
+        RAISE EXCEPTION 'transactions are in several currencies (%)', mixed USING ERRCODE = '0A000',
+              HINT = 'register a view that converts the amounts to one currency as the transaction source';
+    END IF;
+    DELETE FROM cdp.rfm;
+    WITH a AS MATERIALIZED (
+        SELECT x.profile_id,
+               pg_catalog.floor(EXTRACT(epoch FROM as_of OPERATOR(pg_catalog.-) pg_catalog.max(x.occurred_at)) OPERATOR(pg_catalog./) 86400)::integer AS recency_days,
+               (pg_catalog.count(*) FILTER (WHERE x.amount OPERATOR(pg_catalog.>) 0))::integer AS frequency,
+               pg_catalog.sum(x.amount) AS monetary_total
+          FROM cdp.transactions(as_of) x
+         WHERE x.issue IS NULL
+           AND x.occurred_at OPERATOR(pg_catalog.>) (as_of OPERATOR(pg_catalog.-) "window")
+         GROUP BY x.profile_id
+    ), scores AS (
+        SELECT q.*
+          FROM (SELECT pg_catalog.array_agg(a.profile_id ORDER BY a.profile_id) AS ids,
+                       pg_catalog.array_agg(a.recency_days::float8 ORDER BY a.profile_id) AS rec,
+                       pg_catalog.array_agg(a.frequency::float8 ORDER BY a.profile_id) AS frq,
+                       pg_catalog.array_agg(a.monetary_total::float8 ORDER BY a.profile_id) AS mon
+                  FROM a) z,
+               LATERAL cdp._rfm_scores(COALESCE(z.ids, '{}'), COALESCE(z.rec, '{}'),
+                                       COALESCE(z.frq, '{}'), COALESCE(z.mon, '{}')) q
+    )
+    INSERT INTO cdp.rfm (profile_id, recency_days, frequency, monetary_total, monetary_avg,
+                         r_score, f_score, m_score, rfm_cell, segment, as_of)
+    SELECT a.profile_id, a.recency_days, a.frequency, a.monetary_total,
+           pg_catalog.round(a.monetary_total OPERATOR(pg_catalog./) NULLIF(a.frequency, 0), 2),
+           s.r_score, s.f_score, s.m_score, s.rfm_cell, s.segment, as_of
+      FROM a JOIN scores s ON s.profile_id OPERATOR(pg_catalog.=) a.profile_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION cdp.compute_rfm(timestamptz, interval) IS
+'Compute cdp.rfm for every profile with orders in the window before as_of. Refuses mixed currencies (0A000). Returns the number of profiles scored.';
+
+-- R x F counts and average monetary, every cell present: ready for a heatmap.
+CREATE FUNCTION cdp.rfm_grid()
+RETURNS TABLE (r_score smallint, f_score smallint, profiles bigint, avg_monetary numeric, segment text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r::smallint, f::smallint, pg_catalog.count(x.profile_id), pg_catalog.round(pg_catalog.avg(x.monetary_total), 2),
+           (SELECT s.segment FROM cdp.rfm_segments s
+             WHERE r BETWEEN s.r_min AND s.r_max AND f BETWEEN s.f_min AND s.f_max LIMIT 1)
+      FROM pg_catalog.generate_series(1, 5) r
+     CROSS JOIN pg_catalog.generate_series(1, 5) f
+      LEFT JOIN cdp.rfm x ON x.r_score OPERATOR(pg_catalog.=) r AND x.f_score OPERATOR(pg_catalog.=) f
+     GROUP BY r, f ORDER BY r DESC, f
+$$;
+COMMENT ON FUNCTION cdp.rfm_grid() IS 'R x F profile counts and average monetary, 25 cells, for a heatmap.';
+
+-- ---------------------------------------------------------------------------------------------
 -- Background worker
 -- ---------------------------------------------------------------------------------------------
 CREATE FUNCTION cdp.worker_status(

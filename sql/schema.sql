@@ -227,6 +227,51 @@ CREATE TABLE cdp.survivorship (
 );
 SELECT pg_catalog.pg_extension_config_dump('cdp.survivorship', '');
 
+-- ---------------------------------------------------------------------------------------------
+-- Customer value
+-- ---------------------------------------------------------------------------------------------
+
+-- Order tables attributed to profiles through a customer source's rows.
+CREATE TABLE cdp.transaction_sources (
+    tsource_id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source_table        regclass NOT NULL UNIQUE,
+    customer_source_id  integer NOT NULL,
+    customer_key_column name NOT NULL,
+    amount_column       name NOT NULL,
+    occurred_at_column  name NOT NULL,
+    currency_column     name,
+    channel             text,
+    created_at          timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp.transaction_sources', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.transaction_sources_tsource_id_seq', '');
+
+-- A replacement R×F segment map (empty: the standard map; see cdp.rfm_segments).
+CREATE TABLE cdp.rfm_segment_map (
+    segment text PRIMARY KEY,
+    r_min smallint NOT NULL CHECK (r_min BETWEEN 1 AND 5),
+    r_max smallint NOT NULL CHECK (r_max BETWEEN 1 AND 5),
+    f_min smallint NOT NULL CHECK (f_min BETWEEN 1 AND 5),
+    f_max smallint NOT NULL CHECK (f_max BETWEEN 1 AND 5)
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp.rfm_segment_map', '');
+
+-- RFM per profile, written by cdp.compute_rfm.
+CREATE TABLE cdp.rfm (
+    profile_id     bigint PRIMARY KEY,
+    recency_days   integer NOT NULL,
+    frequency      integer NOT NULL,
+    monetary_total numeric NOT NULL,
+    monetary_avg   numeric,
+    r_score        smallint NOT NULL,
+    f_score        smallint NOT NULL,
+    m_score        smallint NOT NULL,
+    rfm_cell       text NOT NULL,
+    segment        text,
+    as_of          timestamptz NOT NULL,
+    computed_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
 -- One row per resolution run: its summary.
 CREATE TABLE cdp.resolve_runs (
     run_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -14,6 +14,7 @@ pub mod gucs;
 pub mod normalise;
 pub mod resolve;
 pub mod sync;
+pub mod value;
 pub mod worker;
 
 ::pgrx::pg_module_magic!(name, version);

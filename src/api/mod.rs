@@ -4,6 +4,7 @@
 pub mod normalise;
 pub mod resolve;
 pub mod sources;
+pub mod value;
 pub mod worker;
 
 use pgrx::datum::{FromDatum, IntoDatum};

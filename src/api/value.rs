@@ -1,0 +1,90 @@
+//! Customer value from SQL: RFM scores over per-profile summaries that `cdp.compute_rfm`
+//! aggregates set-based in SQL (sql/api.sql). Scoring and the segment map are the pure
+//! `crate::value::rfm` module.
+
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode as Code;
+
+use crate::error::{CdpError, CdpResult, OrRaise};
+use crate::value::rfm::{self, SegmentRule};
+
+/// The segment map in force: cdp.rfm_segment_map when it has rows (validated: every R×F cell
+/// exactly once), else the built-in standard map.
+fn segment_map(client: &pgrx::spi::SpiClient<'_>) -> CdpResult<(Vec<SegmentRule>, bool)> {
+    let mut map = Vec::new();
+    for row in client.select(
+        "SELECT segment, r_min, r_max, f_min, f_max FROM cdp.rfm_segment_map ORDER BY segment",
+        None,
+        &[],
+    )? {
+        let get = |i: usize| -> CdpResult<u8> { Ok(row.get::<i16>(i)?.unwrap_or(0).clamp(0, 255) as u8) };
+        map.push(SegmentRule {
+            name: row.get::<String>(1)?.unwrap_or_default(),
+            r: (get(2)?, get(3)?),
+            f: (get(4)?, get(5)?),
+        });
+    }
+    if map.is_empty() {
+        return Ok((rfm::default_segment_map(), true));
+    }
+    rfm::validate_map(&map).map_err(|e| {
+        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("cdp.rfm_segment_map is not a partition of the R×F grid: {e}"))
+            .hint("every (R, F) cell 1..5 × 1..5 must be covered by exactly one segment; empty the table to use the standard map")
+    })?;
+    Ok((map, false))
+}
+
+/// R, F, M scores (quintiles, equal values always share a score), cell and segment per profile.
+#[pg_extern(stable, parallel_safe)]
+fn _rfm_scores(
+    profile_ids: Vec<i64>,
+    recency_days: Vec<f64>,
+    frequency: Vec<f64>,
+    monetary: Vec<f64>,
+) -> TableIterator<
+    'static,
+    (
+        name!(profile_id, i64),
+        name!(r_score, i16),
+        name!(f_score, i16),
+        name!(m_score, i16),
+        name!(rfm_cell, String),
+        name!(segment, Option<String>),
+    ),
+> {
+    let n = profile_ids.len();
+    if recency_days.len() != n || frequency.len() != n || monetary.len() != n {
+        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, "RFM input arrays differ in length").raise();
+    }
+    let (map, _) = Spi::connect(|client| segment_map(client)).or_raise();
+    let r = rfm::quintile_scores(&recency_days, false);
+    let f = rfm::quintile_scores(&frequency, true);
+    let m = rfm::quintile_scores(&monetary, true);
+    let rows: Vec<_> = (0..n)
+        .map(|i| {
+            (
+                profile_ids[i],
+                i16::from(r[i]),
+                i16::from(f[i]),
+                i16::from(m[i]),
+                rfm::rfm_cell(r[i], f[i], m[i]),
+                rfm::segment_for(&map, r[i], f[i]).map(str::to_string),
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// The segment map in force, for the cdp.rfm_segments view.
+#[pg_extern(stable, parallel_safe)]
+fn _rfm_segments() -> TableIterator<
+    'static,
+    (name!(segment, String), name!(r_min, i16), name!(r_max, i16), name!(f_min, i16), name!(f_max, i16), name!(is_default, bool)),
+> {
+    let (map, default) = Spi::connect(|client| segment_map(client)).or_raise();
+    TableIterator::new(
+        map.into_iter()
+            .map(|s| (s.name, i16::from(s.r.0), i16::from(s.r.1), i16::from(s.f.0), i16::from(s.f.1), default))
+            .collect::<Vec<_>>(),
+    )
+}

@@ -1,0 +1,73 @@
+-- Customer value: transaction sources and RFM over unified profiles.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_cdp CASCADE;
+CREATE EXTENSION pg_cdp;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+
+CREATE TABLE public.web (id int PRIMARY KEY, mail text, name text);
+INSERT INTO public.web VALUES
+  (1, 'ayse.yilmaz@gmail.com', 'Ayşe Yılmaz'),
+  (2, 'mehmet.kaya@hotmail.com', 'Mehmet Kaya'),
+  (3, 'elif.aydin@gmail.com', 'Elif Aydın'),
+  (4, 'ayse.yilmaz@gmail.com', 'Ayse Yilmaz');   -- ayşe again: one profile with row 1
+SET client_min_messages = warning;
+SELECT cdp.add_source('public.web', 'id', '{"email":"mail","full_name":"name"}', 'web');
+SELECT cdp.sync_source('public.web');
+SELECT (cdp.resolve())->'profiles' AS profiles;
+RESET client_min_messages;
+
+CREATE TABLE public.orders (id int PRIMARY KEY, customer int, amount numeric(10,2), at timestamptz, cur text);
+INSERT INTO public.orders VALUES
+  (1, 1, 100, '2026-10-31', 'TRY'), (2, 4, 100, '2026-10-30', 'TRY'), (3, 1, 100, '2026-10-29', 'TRY'),
+  (4, 4, 100, '2026-10-28', 'TRY'), (5, 1, 100, '2026-10-27', 'TRY'),
+  (6, 1, -50, '2026-10-26', 'TRY'),                     -- a refund: subtracts, is no order
+  (7, 3, 300, '2026-07-24', 'TRY'), (8, 3, 300, '2026-07-23', 'TRY'),
+  (9, 2, 1000, '2025-09-27', 'TRY'),
+  (10, 2, NULL, '2026-10-01', 'TRY'),                   -- kept aside: no amount
+  (11, 2, 10, NULL, 'TRY'),                             -- kept aside: no time
+  (12, 3, 10, '2027-01-01', 'TRY'),                     -- kept aside: in the future
+  (13, 99, 10, '2026-10-01', 'TRY');                    -- kept aside: no such customer
+
+SELECT cdp.add_transaction_source('public.orders', 'public.web', 'customer', 'amount', 'at', 'web', 'cur') AS tsource;
+SELECT status, transactions FROM cdp.transaction_report ORDER BY status;
+
+SELECT cdp.compute_rfm('2026-11-01 00:00+00') AS profiles_scored;
+-- ayşe: 5 orders, last 1 day ago, 450 net; elif: 2 orders, 100 days ago, 600; mehmet: 1 order 400 days ago, 1000
+SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = r.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+       recency_days, frequency, monetary_total, monetary_avg, r_score, f_score, m_score, rfm_cell, segment
+  FROM cdp.rfm r ORDER BY web_row;
+SELECT r_score, f_score, profiles, avg_monetary, segment FROM cdp.rfm_grid() WHERE profiles > 0 OR (r_score, f_score) IN ((5, 5), (1, 5));
+SELECT count(*) AS grid_cells, count(DISTINCT segment) AS segments FROM cdp.rfm_grid();
+
+-- the segment map is data: replace it with a coarse one
+INSERT INTO cdp.rfm_segment_map VALUES ('Recent', 3, 5, 1, 5), ('Lapsed', 1, 2, 1, 5);
+SELECT cdp.compute_rfm('2026-11-01 00:00+00');
+SELECT rfm_cell, segment FROM cdp.rfm ORDER BY rfm_cell;
+-- a map that leaves cells uncovered is refused
+DELETE FROM cdp.rfm_segment_map WHERE segment = 'Lapsed';
+SELECT cdp.compute_rfm('2026-11-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM cdp.rfm_segment_map;
+SELECT count(*) AS standard_segments FROM cdp.rfm_segments;
+
+-- bad input
+SELECT cdp.compute_rfm('2026-11-01', '-1 day');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO public.orders VALUES (14, 1, 20, '2026-10-20', 'EUR');
+SELECT cdp.compute_rfm('2026-11-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.add_transaction_source('public.orders', 'public.web', 'customer', 'amount', 'at');
+\echo :LAST_ERROR_SQLSTATE
+CREATE TABLE public.orders2 (id int, customer int, amount text, at timestamptz);
+SELECT cdp.add_transaction_source('public.orders2', 'public.web', 'customer', 'amount', 'at');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.add_transaction_source('public.orders2', 'public.web', 'client', 'amount', 'at');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.add_transaction_source('public.orders2', 'public.orders', 'customer', 'amount', 'at');
+\echo :LAST_ERROR_SQLSTATE
+
+SET client_min_messages = warning;
+DROP EXTENSION pg_cdp CASCADE;
+RESET client_min_messages;
+DROP TABLE public.web, public.orders, public.orders2;
