@@ -7,14 +7,14 @@
 
 CREATE SCHEMA IF NOT EXISTS demo;
 
-DROP TABLE IF EXISTS demo.web_signups;
-DROP TABLE IF EXISTS demo.store_customers;
-DROP TABLE IF EXISTS demo.call_center_contacts;
-DROP TABLE IF EXISTS demo.app_users;
-DROP TABLE IF EXISTS demo.web_events;
-DROP TABLE IF EXISTS demo.orders;
-DROP TABLE IF EXISTS demo.web_orders;
-DROP TABLE IF EXISTS demo.truth;
+DROP TABLE IF EXISTS demo.web_signups CASCADE;
+DROP TABLE IF EXISTS demo.store_customers CASCADE;
+DROP TABLE IF EXISTS demo.call_center_contacts CASCADE;
+DROP TABLE IF EXISTS demo.app_users CASCADE;
+DROP TABLE IF EXISTS demo.web_events CASCADE;
+DROP TABLE IF EXISTS demo.orders CASCADE;
+DROP TABLE IF EXISTS demo.web_orders CASCADE;
+DROP TABLE IF EXISTS demo.truth CASCADE;
 
 -- Web shop sign-ups (birth_date is free text 'YYYY-MM-DD', may be invalid).
 CREATE TABLE demo.web_signups (

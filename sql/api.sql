@@ -479,6 +479,79 @@ AS $$
 $$;
 COMMENT ON FUNCTION cdp.rfm_grid() IS 'R x F profile counts and average monetary, 25 cells, for a heatmap.';
 
+-- Lifetime value per profile: historical (net spend so far, refunds subtracted) and predicted over the horizon by
+-- BG/NBD (purchase count, P(alive)) and Gamma-Gamma (spend per order), fitted by maximum
+-- likelihood over all profiles with orders. In days: x = repeat orders (order days after the
+-- first), t_x = first to last order, T = first order to as_of.
+CREATE FUNCTION cdp.compute_clv(as_of timestamptz DEFAULT pg_catalog.now(), horizon interval DEFAULT '1 year',
+                                annual_discount double precision DEFAULT 0.1)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM cdp.clv;
+    WITH days AS (
+        SELECT x.profile_id, pg_catalog.date_trunc('day', x.occurred_at) AS day, pg_catalog.sum(x.amount) AS amount
+          FROM cdp.transactions(as_of) x
+         WHERE x.issue IS NULL AND x.amount OPERATOR(pg_catalog.>) 0
+         GROUP BY 1, 2
+    ), per AS MATERIALIZED (
+        SELECT d.profile_id,
+               (pg_catalog.count(*) OPERATOR(pg_catalog.-) 1)::float8 AS x,
+               (EXTRACT(epoch FROM pg_catalog.max(d.day) OPERATOR(pg_catalog.-) pg_catalog.min(d.day)) OPERATOR(pg_catalog./) 86400)::float8 AS t_x,
+               (EXTRACT(epoch FROM as_of OPERATOR(pg_catalog.-) pg_catalog.min(d.day)) OPERATOR(pg_catalog./) 86400)::float8 AS t,
+               -- mean spend of the repeat orders (the first one excluded, as the model expects)
+               COALESCE(((pg_catalog.sum(d.amount) OPERATOR(pg_catalog.-) (pg_catalog.array_agg(d.amount ORDER BY d.day))[1])
+                  OPERATOR(pg_catalog./) NULLIF(pg_catalog.count(*) OPERATOR(pg_catalog.-) 1, 0))::float8, 0) AS m,
+               pg_catalog.count(*)::integer AS orders,
+               pg_catalog.sum(d.amount) AS spent
+          FROM days d GROUP BY d.profile_id
+    ), net AS (
+        SELECT x.profile_id, pg_catalog.sum(x.amount) AS value
+          FROM cdp.transactions(as_of) x
+         WHERE x.issue IS NULL AND x.occurred_at OPERATOR(pg_catalog.<=) as_of
+         GROUP BY 1
+    ), fit AS (
+        SELECT f.*
+          FROM (SELECT pg_catalog.array_agg(p.profile_id ORDER BY p.profile_id) AS ids,
+                       pg_catalog.array_agg(p.x ORDER BY p.profile_id) AS xs,
+                       pg_catalog.array_agg(p.t_x ORDER BY p.profile_id) AS txs,
+                       pg_catalog.array_agg(p.t ORDER BY p.profile_id) AS ts,
+                       pg_catalog.array_agg(p.m ORDER BY p.profile_id) AS ms
+                  FROM per p) z,
+               LATERAL cdp._clv_fit(COALESCE(z.ids, '{}'), COALESCE(z.xs, '{}'), COALESCE(z.txs, '{}'),
+                                    COALESCE(z.ts, '{}'), COALESCE(z.ms, '{}'),
+                                    EXTRACT(epoch FROM horizon)::float8 OPERATOR(pg_catalog./) 86400, annual_discount) f
+    )
+    INSERT INTO cdp.clv (profile_id, orders, historical_value, p_alive, expected_purchases, expected_spend, predicted_clv, as_of)
+    SELECT p.profile_id, p.orders, n.value, f.p_alive, f.expected_purchases, f.expected_spend, f.clv, as_of
+      FROM per p JOIN fit f ON f.profile_id OPERATOR(pg_catalog.=) p.profile_id
+      JOIN net n ON n.profile_id OPERATOR(pg_catalog.=) p.profile_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN (SELECT pg_catalog.jsonb_build_object('profiles', n, 'model_id', m.model_id, 'converged', m.converged, 'params', m.params)
+              FROM cdp.clv_model m ORDER BY m.model_id DESC LIMIT 1);
+END
+$$;
+COMMENT ON FUNCTION cdp.compute_clv(timestamptz, interval, double precision) IS
+'Fit BG/NBD and Gamma-Gamma over all profiles with orders (stored in cdp.clv_model) and write cdp.clv: historical value, P(alive), expected purchases, expected spend per order and discounted predicted CLV over the horizon.';
+
+-- The analysts' view: one row per profile with its golden record, RFM and lifetime value.
+CREATE VIEW cdp.customer_360 AS
+SELECT p.profile_id,
+       p.display OPERATOR(pg_catalog.->>) 'full_name' AS name,
+       p.email, p.phone, p.birth_date, p.city, p.country,
+       p.record_count, p.source_count,
+       r.recency_days, r.frequency, r.monetary_total, r.r_score, r.f_score, r.m_score, r.rfm_cell, r.segment,
+       c.orders, c.historical_value, c.p_alive, c.expected_purchases, c.predicted_clv,
+       p.created_at, p.updated_at
+  FROM cdp.profiles p
+  LEFT JOIN cdp.rfm r ON r.profile_id OPERATOR(pg_catalog.=) p.profile_id
+  LEFT JOIN cdp.clv c ON c.profile_id OPERATOR(pg_catalog.=) p.profile_id;
+COMMENT ON VIEW cdp.customer_360 IS 'Profile, golden record, RFM and lifetime value in one row per person.';
+
 -- ---------------------------------------------------------------------------------------------
 -- Background worker
 -- ---------------------------------------------------------------------------------------------

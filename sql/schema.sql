@@ -272,6 +272,28 @@ CREATE TABLE cdp.rfm (
     computed_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 
+-- Lifetime-value fits (BG/NBD + Gamma-Gamma) and the predictions of the latest one.
+CREATE TABLE cdp.clv_model (
+    model_id        integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    fitted_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    customers       bigint NOT NULL,
+    converged       boolean NOT NULL,
+    horizon_days    double precision NOT NULL,
+    annual_discount double precision NOT NULL,
+    params          jsonb NOT NULL          -- {"bg_nbd": {r, alpha, a, b, ...}, "gamma_gamma": {p, q, v, ...}}
+);
+CREATE TABLE cdp.clv (
+    profile_id         bigint PRIMARY KEY,
+    orders             integer NOT NULL,
+    historical_value   numeric NOT NULL,
+    p_alive            double precision,
+    expected_purchases double precision,
+    expected_spend     double precision,
+    predicted_clv      double precision,
+    as_of              timestamptz NOT NULL,
+    computed_at        timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
 -- One row per resolution run: its summary.
 CREATE TABLE cdp.resolve_runs (
     run_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

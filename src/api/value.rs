@@ -88,3 +88,70 @@ fn _rfm_segments() -> TableIterator<
             .collect::<Vec<_>>(),
     )
 }
+
+/// BG/NBD + Gamma-Gamma fitted by maximum likelihood over the given customers (per-profile
+/// summaries aggregated in SQL), stored in cdp.clv_model, and the predictions per profile:
+/// probability alive, expected purchases and discounted CLV over the horizon.
+#[pg_extern(volatile, parallel_unsafe)]
+#[allow(clippy::too_many_arguments)]
+fn _clv_fit(
+    profile_ids: Vec<i64>,
+    x: Vec<f64>,
+    t_x: Vec<f64>,
+    t: Vec<f64>,
+    monetary_mean: Vec<f64>,
+    horizon_days: f64,
+    annual_discount: f64,
+) -> TableIterator<
+    'static,
+    (
+        name!(profile_id, i64),
+        name!(p_alive, f64),
+        name!(expected_purchases, f64),
+        name!(expected_spend, Option<f64>),
+        name!(clv, Option<f64>),
+    ),
+> {
+    use crate::value::clv::{self, Customer};
+    let n = profile_ids.len();
+    if [x.len(), t_x.len(), t.len(), monetary_mean.len()].iter().any(|l| *l != n) {
+        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, "CLV input arrays differ in length").raise();
+    }
+    if !(horizon_days > 0.0) || !(0.0..10.0).contains(&annual_discount) {
+        CdpError::new(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("horizon must be positive and the discount rate in [0, 10), not {horizon_days} days and {annual_discount}"),
+        )
+        .raise();
+    }
+    let customers: Vec<Customer> =
+        (0..n).map(|i| Customer { x: x[i], t_x: t_x[i], t: t[i], monetary_mean: monetary_mean[i] }).collect();
+    let bg = clv::fit_bgnbd(&customers);
+    let gg = clv::fit_gamma_gamma(&customers);
+    let params = serde_json::json!({"bg_nbd": bg, "gamma_gamma": gg});
+    Spi::connect_mut(|client| -> CdpResult<()> {
+        client.update(
+            "INSERT INTO cdp.clv_model (customers, converged, params, horizon_days, annual_discount)
+             VALUES ($1, $2, $3, $4, $5)",
+            None,
+            &[(n as i64).into(), (bg.converged && gg.converged).into(), pgrx::JsonB(params).into(), horizon_days.into(), annual_discount.into()],
+        )?;
+        Ok(())
+    })
+    .or_raise();
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let rows: Vec<_> = customers
+        .iter()
+        .zip(&profile_ids)
+        .map(|(c, pid)| {
+            (
+                *pid,
+                bg.p_alive(c),
+                bg.expected_purchases(horizon_days, c),
+                finite(gg.expected_spend(c)),
+                finite(clv::clv(&bg, &gg, c, horizon_days, annual_discount)),
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}

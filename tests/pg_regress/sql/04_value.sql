@@ -51,7 +51,19 @@ SELECT cdp.compute_rfm('2026-11-01 00:00+00');
 DELETE FROM cdp.rfm_segment_map;
 SELECT count(*) AS standard_segments FROM cdp.rfm_segments;
 
+-- lifetime value: BG/NBD + Gamma-Gamma fitted over the profiles, predictions per profile
+SELECT (x ? 'params') AS has_params, x->'profiles' AS profiles
+  FROM cdp.compute_clv('2026-11-01 00:00+00', '1 year', 0.1) x;
+SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = c.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+       orders, historical_value, p_alive BETWEEN 0 AND 1 AS p_alive_ok, expected_purchases >= 0 AS purchases_ok,
+       predicted_clv >= 0 AS clv_ok
+  FROM cdp.clv c ORDER BY web_row;
+SELECT name, segment, orders, historical_value FROM cdp.customer_360 ORDER BY name;
+SELECT customers, jsonb_typeof(params->'bg_nbd'->'r') AS r, jsonb_typeof(params->'gamma_gamma'->'p') AS p FROM cdp.clv_model;
+
 -- bad input
+SELECT cdp.compute_clv('2026-11-01', '-1 year');
+\echo :LAST_ERROR_SQLSTATE
 SELECT cdp.compute_rfm('2026-11-01', '-1 day');
 \echo :LAST_ERROR_SQLSTATE
 INSERT INTO public.orders VALUES (14, 1, 20, '2026-10-20', 'EUR');
