@@ -538,6 +538,142 @@ $$;
 COMMENT ON FUNCTION cdp.compute_clv(timestamptz, interval, double precision) IS
 'Fit BG/NBD and Gamma-Gamma over all profiles with orders (stored in cdp.clv_model) and write cdp.clv: historical value, P(alive), expected purchases, expected spend per order and discounted predicted CLV over the horizon.';
 
+-- Built-in and custom traits per profile from the orders (as of a time), in cdp.profile_traits.
+CREATE FUNCTION cdp.compute_traits(as_of timestamptz DEFAULT pg_catalog.now())
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d cdp.trait_definitions;
+    n bigint;
+BEGIN
+    DELETE FROM cdp.profile_traits WHERE trait OPERATOR(pg_catalog.<>) 'cluster';
+    CREATE TEMP TABLE cdp_tx ON COMMIT DROP AS
+    SELECT x.profile_id, x.amount, x.occurred_at, x.currency, x.tsource_id, s.channel
+      FROM cdp.transactions(as_of) x JOIN cdp.transaction_sources s USING (tsource_id)
+     WHERE x.issue IS NULL;
+    INSERT INTO cdp.profile_traits (profile_id, trait, value, text_value)
+    SELECT t.profile_id, v.trait, v.value, v.text_value
+      FROM (SELECT x.profile_id,
+                   EXTRACT(epoch FROM pg_catalog.min(x.occurred_at))::float8 AS first_seen,
+                   EXTRACT(epoch FROM pg_catalog.max(x.occurred_at))::float8 AS last_seen,
+                   (EXTRACT(epoch FROM as_of OPERATOR(pg_catalog.-) pg_catalog.max(x.occurred_at)) OPERATOR(pg_catalog./) 86400)::float8 AS days_since_last_order,
+                   (EXTRACT(epoch FROM as_of OPERATOR(pg_catalog.-) pg_catalog.min(x.occurred_at)) OPERATOR(pg_catalog./) 86400)::float8 AS tenure_days,
+                   (pg_catalog.count(*) FILTER (WHERE x.amount OPERATOR(pg_catalog.>) 0))::float8 AS orders,
+                   pg_catalog.sum(x.amount)::float8 AS revenue,
+                   (pg_catalog.sum(x.amount) OPERATOR(pg_catalog./) NULLIF(pg_catalog.count(*) FILTER (WHERE x.amount OPERATOR(pg_catalog.>) 0), 0))::float8 AS average_order_value,
+                   pg_catalog.mode() WITHIN GROUP (ORDER BY x.channel) AS preferred_channel
+              FROM pg_temp.cdp_tx x GROUP BY x.profile_id) t
+     CROSS JOIN LATERAL (VALUES
+            ('first_seen', t.first_seen, NULL::text), ('last_seen', t.last_seen, NULL),
+            ('days_since_last_order', t.days_since_last_order, NULL), ('tenure_days', t.tenure_days, NULL),
+            ('orders', t.orders, NULL), ('revenue', t.revenue, NULL),
+            ('average_order_value', t.average_order_value, NULL), ('preferred_channel', NULL, t.preferred_channel)) v(trait, value, text_value);
+    -- orders and revenue per channel
+    INSERT INTO cdp.profile_traits (profile_id, trait, value)
+    SELECT x.profile_id, 'orders_' OPERATOR(pg_catalog.||) COALESCE(x.channel, 'unknown'),
+           (pg_catalog.count(*) FILTER (WHERE x.amount OPERATOR(pg_catalog.>) 0))::float8
+      FROM pg_temp.cdp_tx x GROUP BY 1, 2
+    UNION ALL
+    SELECT x.profile_id, 'revenue_' OPERATOR(pg_catalog.||) COALESCE(x.channel, 'unknown'), pg_catalog.sum(x.amount)::float8
+      FROM pg_temp.cdp_tx x GROUP BY 1, 2;
+    -- custom traits
+    FOR d IN SELECT * FROM cdp.trait_definitions ORDER BY trait LOOP
+        EXECUTE pg_catalog.format(
+            'INSERT INTO cdp.profile_traits (profile_id, trait, value)
+             SELECT x.profile_id, %L, (%s)::float8 FROM pg_temp.cdp_tx x GROUP BY x.profile_id', d.trait, d.expression);
+    END LOOP;
+    SELECT pg_catalog.count(DISTINCT t.profile_id) INTO n FROM cdp.profile_traits t;
+    DROP TABLE pg_temp.cdp_tx;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION cdp.compute_traits(timestamptz) IS
+'Built-in traits (first_seen, last_seen, days_since_last_order, tenure_days, orders, revenue, average_order_value, preferred_channel, orders_<channel>, revenue_<channel>) and custom traits per profile, in cdp.profile_traits. Returns the number of profiles.';
+
+-- A custom trait: an aggregate expression over a profile's orders (amount, occurred_at,
+-- currency, tsource_id, channel), checked when defined.
+CREATE FUNCTION cdp.define_trait(name text, expression text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF name IS NULL OR name !~ '^[a-z_][a-z0-9_]*$' THEN
+        RAISE EXCEPTION 'invalid trait name "%"', name USING ERRCODE = '22023',
+              HINT = 'lowercase letters, digits and underscores, starting with a letter or underscore';
+    END IF;
+    IF name IN ('first_seen', 'last_seen', 'days_since_last_order', 'tenure_days', 'orders', 'revenue',
+                'average_order_value', 'preferred_channel', 'cluster') OR name ~ '^(orders|revenue)_' THEN
+        RAISE EXCEPTION 'trait "%" is built in', name USING ERRCODE = '42710';
+    END IF;
+    BEGIN
+        -- the expression must be a valid aggregate over the order columns, giving a number
+        EXECUTE pg_catalog.format(
+            'SELECT (%s)::float8 FROM (SELECT NULL::bigint AS profile_id, NULL::numeric AS amount, NULL::timestamptz AS occurred_at,
+                                              NULL::text AS currency, NULL::integer AS tsource_id, NULL::text AS channel) x
+              GROUP BY x.profile_id', expression);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'trait expression "%" is not a numeric aggregate over the orders: %', expression, SQLERRM
+              USING ERRCODE = '42601', HINT = 'e.g. sum(amount) FILTER (WHERE amount > 1000)';
+    END;
+    INSERT INTO cdp.trait_definitions (trait, expression) VALUES (name, expression)
+    ON CONFLICT (trait) DO UPDATE SET expression = EXCLUDED.expression, created_at = pg_catalog.now();
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION cdp.define_trait(text, text) IS
+'Define (or redefine) a custom numeric trait as an aggregate SQL expression over a profile''s orders; computed by cdp.compute_traits.';
+
+-- k-means over standardised numeric traits; labels stored as trait "cluster".
+CREATE FUNCTION cdp.cluster_profiles(k integer, traits text[], seed bigint DEFAULT 42)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    missing text;
+    result  jsonb;
+BEGIN
+    IF traits IS NULL OR pg_catalog.cardinality(traits) OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION 'name at least one numeric trait' USING ERRCODE = '22023';
+    END IF;
+    SELECT t INTO missing FROM pg_catalog.unnest(traits) t
+     WHERE NOT EXISTS (SELECT 1 FROM cdp.profile_traits p WHERE p.trait OPERATOR(pg_catalog.=) t AND p.value IS NOT NULL) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'trait "%" has no numeric values', missing USING ERRCODE = '22023',
+              HINT = 'run cdp.compute_traits() first; numeric traits: SELECT DISTINCT trait FROM cdp.profile_traits WHERE value IS NOT NULL';
+    END IF;
+    DELETE FROM cdp.profile_traits WHERE trait OPERATOR(pg_catalog.=) 'cluster';
+    WITH rows AS (
+        -- profiles with every requested trait (a missing one is no zero)
+        SELECT p.profile_id, pg_catalog.array_agg(p.value ORDER BY pg_catalog.array_position(traits, p.trait)) AS v
+          FROM cdp.profile_traits p
+         WHERE p.trait OPERATOR(pg_catalog.=) ANY (traits) AND p.value IS NOT NULL
+         GROUP BY p.profile_id
+        HAVING pg_catalog.count(*) OPERATOR(pg_catalog.=) pg_catalog.cardinality(traits)
+    ), km AS (
+        SELECT f.* FROM (SELECT pg_catalog.array_agg(r.profile_id ORDER BY r.profile_id) AS ids,
+                                pg_catalog.array_agg(pg_catalog.array_to_string(r.v, ',') ORDER BY r.profile_id) AS vs
+                           FROM rows r) z,
+               LATERAL cdp._kmeans(COALESCE(z.ids, '{}'), COALESCE(z.vs, '{}'), k, seed) f
+    ), ins AS (
+        INSERT INTO cdp.profile_traits (profile_id, trait, value)
+        SELECT km.profile_id, 'cluster', km.label FROM km WHERE km.profile_id IS NOT NULL
+        RETURNING 1
+    )
+    SELECT pg_catalog.jsonb_build_object('profiles', (SELECT pg_catalog.count(*) FROM ins),
+                                         'k', k, 'traits', pg_catalog.to_jsonb(traits),
+                                         'inertia', (SELECT pg_catalog.max(km.inertia) FROM km),
+                                         'iterations', (SELECT pg_catalog.max(km.iterations) FROM km))
+      INTO result;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION cdp.cluster_profiles(integer, text[], bigint) IS
+'k-means (k-means++ start, deterministic seed) over the standardised numeric traits named; labels stored as trait "cluster"; returns inertia so k can be chosen (elbow).';
+
 -- The analysts' view: one row per profile with its golden record, RFM and lifetime value.
 CREATE VIEW cdp.customer_360 AS
 SELECT p.profile_id,
@@ -546,11 +682,13 @@ SELECT p.profile_id,
        p.record_count, p.source_count,
        r.recency_days, r.frequency, r.monetary_total, r.r_score, r.f_score, r.m_score, r.rfm_cell, r.segment,
        c.orders, c.historical_value, c.p_alive, c.expected_purchases, c.predicted_clv,
+       (SELECT pg_catalog.jsonb_object_agg(t.trait, COALESCE(pg_catalog.to_jsonb(t.value), pg_catalog.to_jsonb(t.text_value)))
+          FROM cdp.profile_traits t WHERE t.profile_id OPERATOR(pg_catalog.=) p.profile_id) AS traits,
        p.created_at, p.updated_at
   FROM cdp.profiles p
   LEFT JOIN cdp.rfm r ON r.profile_id OPERATOR(pg_catalog.=) p.profile_id
   LEFT JOIN cdp.clv c ON c.profile_id OPERATOR(pg_catalog.=) p.profile_id;
-COMMENT ON VIEW cdp.customer_360 IS 'Profile, golden record, RFM and lifetime value in one row per person.';
+COMMENT ON VIEW cdp.customer_360 IS 'Profile, golden record, RFM, lifetime value and traits in one row per person.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Background worker

@@ -294,6 +294,27 @@ CREATE TABLE cdp.clv (
     computed_at        timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 
+-- Profile traits in long form: built-in ones from the orders, custom ones (cdp.define_trait) and
+-- cluster labels (cdp.cluster_profiles). Numeric traits in value, text traits in text_value.
+CREATE TABLE cdp.profile_traits (
+    profile_id  bigint NOT NULL,
+    trait       text NOT NULL,
+    value       double precision,
+    text_value  text,
+    computed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (profile_id, trait)
+);
+CREATE INDEX profile_traits_trait_idx ON cdp.profile_traits (trait);
+
+-- Custom traits: an aggregate SQL expression over a profile's orders (columns of
+-- cdp.transactions(): amount, occurred_at, currency, tsource_id).
+CREATE TABLE cdp.trait_definitions (
+    trait      text PRIMARY KEY CHECK (trait ~ '^[a-z_][a-z0-9_]*$'),
+    expression text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp.trait_definitions', '');
+
 -- One row per resolution run: its summary.
 CREATE TABLE cdp.resolve_runs (
     run_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

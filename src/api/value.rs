@@ -155,3 +155,32 @@ fn _clv_fit(
         .collect();
     TableIterator::new(rows)
 }
+
+/// k-means over standardised rows (`rows[i]` = comma-separated numbers of profile i): label per
+/// profile, with the run's inertia and iterations repeated on every row.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _kmeans(
+    profile_ids: Vec<i64>,
+    rows: Vec<String>,
+    k: i32,
+    seed: i64,
+) -> TableIterator<'static, (name!(profile_id, Option<i64>), name!(label, f64), name!(inertia, f64), name!(iterations, i32))> {
+    use crate::value::kmeans;
+    if k < 1 {
+        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("k must be at least 1, not {k}")).raise();
+    }
+    let mut data: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| r.split(',').map(|v| v.trim().parse::<f64>().unwrap_or(f64::NAN)).collect())
+        .collect();
+    kmeans::standardise(&mut data);
+    let km = kmeans::kmeans(&data, k as usize, seed as u64, 300).unwrap_or_else(|e| {
+        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("k-means: {e}")).raise()
+    });
+    let out: Vec<_> = profile_ids
+        .iter()
+        .zip(&km.labels)
+        .map(|(p, l)| (Some(*p), f64::from(*l), km.inertia, km.iterations as i32))
+        .collect();
+    TableIterator::new(out)
+}

@@ -61,6 +61,33 @@ SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = c.pr
 SELECT name, segment, orders, historical_value FROM cdp.customer_360 ORDER BY name;
 SELECT customers, jsonb_typeof(params->'bg_nbd'->'r') AS r, jsonb_typeof(params->'gamma_gamma'->'p') AS p FROM cdp.clv_model;
 
+-- traits: built in, custom, and k-means clusters over them
+SELECT cdp.define_trait('big_orders', 'count(*) FILTER (WHERE amount >= 300)');
+SELECT cdp.compute_traits('2026-11-01 00:00+00') AS profiles_with_traits;
+SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = t.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+       t.trait, round(t.value::numeric, 2) AS value, t.text_value
+  FROM cdp.profile_traits t
+ WHERE t.trait IN ('orders', 'revenue', 'average_order_value', 'preferred_channel', 'orders_web', 'big_orders', 'days_since_last_order')
+ ORDER BY web_row, t.trait;
+SELECT x - 'inertia' AS clustering, (x->>'inertia')::numeric >= 0 AS inertia_ok
+  FROM cdp.cluster_profiles(2, ARRAY['orders', 'revenue'], 7) x;
+-- ayşe (5 small orders) apart from elif and mehmet (few large ones)
+SELECT count(DISTINCT value) AS clusters,
+       (SELECT count(*) FROM cdp.profile_traits a JOIN cdp.profile_traits b USING (trait, value)
+         WHERE trait = 'cluster' AND a.profile_id < b.profile_id) AS same_cluster_pairs
+  FROM cdp.profile_traits WHERE trait = 'cluster';
+SELECT name, traits->>'orders' AS orders, traits ? 'cluster' AS clustered FROM cdp.customer_360 ORDER BY name;
+SELECT cdp.define_trait('Big Orders', 'count(*)');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.define_trait('revenue', 'sum(amount)');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.define_trait('broken', 'sum(no_such_column)');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.cluster_profiles(2, ARRAY['shoe_size']);
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.cluster_profiles(5, ARRAY['orders']);
+\echo :LAST_ERROR_SQLSTATE
+
 -- bad input
 SELECT cdp.compute_clv('2026-11-01', '-1 year');
 \echo :LAST_ERROR_SQLSTATE
