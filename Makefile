@@ -4,7 +4,7 @@ export PGRX_HOME := $(CURDIR)/pgrx-config
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 SUDO_FLAG := $(shell [ "$$(id -u)" -eq 0 ] || echo --sudo)
 
-.PHONY: setup install install-release demo test cluster-start cluster-stop bench-sync bench-resolve clean
+.PHONY: setup install install-release demo test cluster-start cluster-stop bench-sync bench-resolve bench-value clean
 
 setup:
 	@.ci/setup
@@ -38,6 +38,11 @@ bench-sync: install-release
 bench-resolve: install-release
 	@.ci/cluster restart
 	@bench/resolve_bench $(or $(BENCH_PEOPLE),100000)
+
+# BENCH_PEOPLE / BENCH_ORDERS_PER_PERSON: default 1M people, ~10M orders
+bench-value: install-release
+	@.ci/cluster restart
+	@bench/value_bench $(or $(BENCH_PEOPLE),1000000) $(or $(BENCH_ORDERS_PER_PERSON),9)
 
 clean:
 	-@.ci/cluster destroy
