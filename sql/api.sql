@@ -417,15 +417,24 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    mixed text;
-    n     bigint;
+    mixed      text;
+    n          bigint;
+    t          cdp.transaction_sources;
+    seen       text[];
+    currencies text[] := '{}';
 BEGIN
     IF "window" IS NULL OR "window" OPERATOR(pg_catalog.<=) interval '0' THEN
         RAISE EXCEPTION 'window must be a positive interval, not %', "window" USING ERRCODE = '22023';
     END IF;
-    SELECT pg_catalog.string_agg(DISTINCT x.currency, ', ') INTO mixed
-      FROM cdp.transactions(as_of) x WHERE x.currency IS NOT NULL
-    HAVING pg_catalog.count(DISTINCT x.currency) OPERATOR(pg_catalog.>) 1;
+    -- currencies straight from the source tables: one cheap scan each, not a second pass over
+    -- cdp.transactions() with its join to the customers
+    FOR t IN SELECT * FROM cdp.transaction_sources WHERE currency_column IS NOT NULL ORDER BY tsource_id LOOP
+        EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT x.%I::text) FROM %s x WHERE x.%I IS NOT NULL',
+                                  t.currency_column, t.source_table, t.currency_column) INTO seen;
+        currencies := currencies OPERATOR(pg_catalog.||) COALESCE(seen, '{}');
+    END LOOP;
+    SELECT pg_catalog.string_agg(DISTINCT c, ', ' ORDER BY c) INTO mixed FROM pg_catalog.unnest(currencies) c
+    HAVING pg_catalog.count(DISTINCT c) OPERATOR(pg_catalog.>) 1;
     IF mixed IS NOT NULL THEN
         RAISE EXCEPTION 'transactions are in several currencies (%)', mixed USING ERRCODE = '0A000',
               HINT = 'register a view that converts the amounts to one currency as the transaction source';
