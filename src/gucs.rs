@@ -132,14 +132,14 @@ pub fn init() {
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"cdp".as_ptr()) };
 }
 
+fn string_setting(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting.get().and_then(|c| c.into_string().ok())
+}
+
 pub fn default_country() -> String {
-    DEFAULT_COUNTRY
-        .get()
-        .and_then(|c| c.into_string().ok())
-        .map(|s| s.trim().to_ascii_uppercase())
-        .unwrap_or_default()
+    string_setting(&DEFAULT_COUNTRY).map(|s| s.trim().to_ascii_uppercase()).unwrap_or_default()
 }
 
 pub fn worker_database() -> String {
-    WORKER_DATABASE.get().and_then(|c| c.into_string().ok()).unwrap_or_else(|| "postgres".into())
+    string_setting(&WORKER_DATABASE).unwrap_or_else(|| "postgres".into())
 }

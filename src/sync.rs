@@ -42,6 +42,22 @@ fn raw_text_expr(col: &Column) -> String {
     }
 }
 
+/// `alias.n[1], …, alias.n[15]::…`: the normaliser's output array read back in attribute order,
+/// the birth date cast to date.
+fn normalised_values(alias: &str) -> Vec<String> {
+    Attr::ALL
+        .iter()
+        .map(|a| {
+            let v = format!("{alias}.n[{}]", a.index() + 1);
+            if *a == Attr::BirthDate {
+                format!("{v}::date")
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
 impl SourcePlan {
     fn raw_items(&self) -> Vec<String> {
         Attr::ALL
@@ -101,17 +117,7 @@ impl SourcePlan {
     /// ON CONFLICT covers a concurrent sync or worker batch inserting the same key first.
     pub fn insert_sql(&self, keyed: bool) -> String {
         let cols: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
-        let values: Vec<String> = Attr::ALL
-            .iter()
-            .map(|a| {
-                let v = format!("x.n[{}]", a.index() + 1);
-                if *a == Attr::BirthDate {
-                    format!("{v}::date")
-                } else {
-                    v
-                }
-            })
-            .collect();
+        let values = normalised_values("x");
         format!(
             "{src}\n\
              INSERT INTO cdp.records (source_id, source_key, {cols}, original, quality)\n\
@@ -136,17 +142,7 @@ impl SourcePlan {
     /// A row whose mapped values are unchanged is not touched: no dead tuple, same updated_at.
     pub fn update_sql(&self, keyed: bool, renormalise: bool) -> String {
         let cols: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
-        let values: Vec<String> = Attr::ALL
-            .iter()
-            .map(|a| {
-                let v = format!("q.n[{}]", a.index() + 1);
-                if *a == Attr::BirthDate {
-                    format!("{v}::date")
-                } else {
-                    v
-                }
-            })
-            .collect();
+        let values = normalised_values("q");
         let changed = if renormalise { "true" } else { "r.original IS DISTINCT FROM x.original" };
         format!(
             "{src}\n\

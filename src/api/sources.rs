@@ -126,12 +126,9 @@ fn parse_mapping(mapping: &Value, rel: &Relation) -> CdpResult<Vec<(Attr, String
     }
     let mut out = Vec::new();
     for (attr_name, col) in obj {
-        let attr = Attr::from_name(attr_name).ok_or_else(|| {
-            CdpError::new(
-                Code::ERRCODE_INVALID_PARAMETER_VALUE,
-                format!("unknown attribute \"{attr_name}\" in mapping"),
-            )
-            .hint(format!("known attributes: {}", known()))
+        let attr = super::normalise::attr_named(attr_name).map_err(|mut e| {
+            e.message.push_str(" in mapping");
+            e
         })?;
         let col_name = col.as_str().ok_or_else(|| {
             CdpError::new(

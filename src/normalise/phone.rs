@@ -43,6 +43,11 @@ pub struct Plan {
     pub max: u8,
 }
 
+/// A North American Numbering Plan country: +1, trunk prefix 1, international prefix 011.
+const fn nanp(iso: &'static str) -> Plan {
+    Plan { iso, cc: "1", trunk: &["1"], trunk_always: false, intl_extra: &[], idd: "011", min: 10, max: 10 }
+}
+
 const fn p(
     iso: &'static str,
     cc: &'static str,
@@ -69,26 +74,8 @@ const NONE: &[&str] = &[];
 /// Countries usable as default country, with their calling codes and NSN lengths.
 pub const PLANS: &[Plan] = &[
     p("TR", "90", T0, true, 10, 10),
-    Plan {
-        iso: "US",
-        cc: "1",
-        trunk: &["1"],
-        trunk_always: false,
-        intl_extra: &[],
-        idd: "011",
-        min: 10,
-        max: 10,
-    },
-    Plan {
-        iso: "CA",
-        cc: "1",
-        trunk: &["1"],
-        trunk_always: false,
-        intl_extra: &[],
-        idd: "011",
-        min: 10,
-        max: 10,
-    },
+    nanp("US"),
+    nanp("CA"),
     p("GB", "44", T0, true, 7, 10),
     p("DE", "49", T0, true, 6, 13),
     p("FR", "33", T0, true, 9, 9),

@@ -833,6 +833,12 @@ mod tests {
         (recs, truth)
     }
 
+    /// A first run at default settings: no previous ids, no steward decisions.
+    fn fresh(recs: &[Rec]) -> Outcome {
+        let mut next = 1;
+        resolve_batch(recs, &vec![None; recs.len()], &[], &[], &Config::default(), &mut next, None)
+    }
+
     /// Same partition (cluster labels may differ).
     fn same_partition(a: &[u32], b: &[u32]) -> bool {
         use std::collections::HashMap;
@@ -846,16 +852,7 @@ mod tests {
     #[test]
     fn end_to_end_fixture_clusters_exactly() {
         let (recs, truth) = fixtures();
-        let mut next = 1;
-        let out = resolve_batch(
-            &recs,
-            &vec![None; recs.len()],
-            &[],
-            &[],
-            &Config::default(),
-            &mut next,
-            None,
-        );
+        let out = fresh(&recs);
         if !same_partition(&out.component, &truth) {
             for (i, r) in recs.iter().enumerate() {
                 eprintln!(
@@ -896,6 +893,7 @@ mod tests {
         );
         // deterministic, and a rerun keeps every id
         let prev: Vec<Option<i64>> = out.profile_ids.iter().map(|&p| Some(p)).collect();
+        let mut next = out.profile_ids.iter().max().unwrap() + 1;
         let again = resolve_batch(&recs, &prev, &[], &[], &Config::default(), &mut next, None);
         assert_eq!(again.profile_ids, out.profile_ids);
         assert!(again.lineage.is_empty());
@@ -951,16 +949,7 @@ mod tests {
             })
             .collect();
         recs.push(Rec::new(99).with(Attr::Email, "x@y.com"));
-        let mut next = 1;
-        let out = resolve_batch(
-            &recs,
-            &vec![None; recs.len()],
-            &[],
-            &[],
-            &Config::default(),
-            &mut next,
-            None,
-        );
+        let out = fresh(&recs);
         assert_eq!(
             out.hubs,
             vec![(KeyKind::Phone, "+902120000000".to_string(), 60)]
@@ -984,8 +973,7 @@ mod tests {
         // a personal phone used by one person with one e-mail: its anonymous visits do link
         recs.push(Rec::new(5).with(Attr::AnonymousId, "phone-9").with(Attr::Email, "zeynep@example-mail.com"));
         recs.push(Rec::new(6).with(Attr::AnonymousId, "phone-9"));
-        let mut next = 1;
-        let out = resolve_batch(&recs, &vec![None; recs.len()], &[], &[], &Config::default(), &mut next, None);
+        let out = fresh(&recs);
         assert_eq!(out.shared_devices, vec![("tablet-1".to_string(), 4, 3)]);
         let c = &out.component;
         assert!(c[0] != c[1] && c[1] != c[2] && c[0] != c[2], "{c:?}");
