@@ -367,32 +367,58 @@ $$;
 COMMENT ON FUNCTION cdp.add_transaction_source(regclass, regclass, name, name, name, text, name) IS
 'Register an order table: each row is attributed to the profile of the customer source row whose key is in customer_key_column.';
 
--- Every transaction row with its profile and, when it cannot be used, the reason. Set-based over
--- all transaction sources; the basis of compute_rfm and cdp.transaction_report.
+-- The SQL text of every transaction row with its profile, one SELECT per transaction source
+-- joined by UNION ALL; $1 is the as-of time. With usable_only the rows that cannot be used are
+-- filtered out by plain WHERE and an inner join, so the planner can hash-join and aggregate the
+-- orders in one pass (no set-returning function in between); otherwise issue says why a row is
+-- kept aside. The one definition behind cdp.transactions, compute_rfm, clv_summary and
+-- compute_traits.
+CREATE FUNCTION cdp._transactions_sql(usable_only boolean)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t     cdp.transaction_sources;
+    parts text[] := '{}';
+BEGIN
+    FOR t IN SELECT * FROM cdp.transaction_sources ORDER BY tsource_id LOOP
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
+            'SELECT %1$s::integer AS tsource_id, r.profile_id, x.%3$I::numeric AS amount,
+                    x.%4$I::timestamptz AS occurred_at, %5$s AS currency, %8$s AS issue
+               FROM %2$s x %9$s cdp.records r ON r.source_id OPERATOR(pg_catalog.=) %6$s
+                                      AND r.source_key OPERATOR(pg_catalog.=) x.%7$I::text %10$s',
+            t.tsource_id, t.source_table, t.amount_column, t.occurred_at_column,
+            CASE WHEN t.currency_column IS NULL THEN 'NULL::text' ELSE pg_catalog.format('x.%I::text', t.currency_column) END,
+            t.customer_source_id, t.customer_key_column,
+            CASE WHEN usable_only THEN 'NULL::text' ELSE pg_catalog.format(
+                'CASE WHEN x.%1$I IS NULL THEN ''null_amount''
+                      WHEN x.%2$I IS NULL THEN ''null_timestamp''
+                      WHEN x.%2$I::timestamptz OPERATOR(pg_catalog.>) $1 THEN ''future_timestamp''
+                      WHEN r.record_id IS NULL THEN ''unknown_customer''
+                      WHEN r.profile_id IS NULL THEN ''customer_not_resolved'' END',
+                t.amount_column, t.occurred_at_column) END,
+            CASE WHEN usable_only THEN 'JOIN' ELSE 'LEFT JOIN' END,
+            CASE WHEN usable_only THEN pg_catalog.format(
+                'WHERE x.%1$I IS NOT NULL AND x.%2$I::timestamptz OPERATOR(pg_catalog.<=) $1 AND r.profile_id IS NOT NULL',
+                t.amount_column, t.occurred_at_column) ELSE '' END);
+    END LOOP;
+    IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.=) 0 THEN
+        RETURN 'SELECT NULL::integer AS tsource_id, NULL::bigint AS profile_id, NULL::numeric AS amount,
+                       NULL::timestamptz AS occurred_at, NULL::text AS currency, NULL::text AS issue WHERE false';
+    END IF;
+    RETURN pg_catalog.array_to_string(parts, ' UNION ALL ');
+END
+$$;
+
+-- Every transaction row with its profile and, when it cannot be used, the reason.
 CREATE FUNCTION cdp.transactions(as_of timestamptz DEFAULT pg_catalog.now())
 RETURNS TABLE (tsource_id integer, profile_id bigint, amount numeric, occurred_at timestamptz, currency text, issue text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    t cdp.transaction_sources;
 BEGIN
-    FOR t IN SELECT * FROM cdp.transaction_sources ORDER BY tsource_id LOOP
-        RETURN QUERY EXECUTE pg_catalog.format(
-            'SELECT %1$s, r.profile_id, x.%3$I::numeric, x.%4$I::timestamptz, %5$s,
-                    CASE WHEN x.%3$I IS NULL THEN ''null_amount''
-                         WHEN x.%4$I IS NULL THEN ''null_timestamp''
-                         WHEN x.%4$I::timestamptz OPERATOR(pg_catalog.>) $1 THEN ''future_timestamp''
-                         WHEN r.record_id IS NULL THEN ''unknown_customer''
-                         WHEN r.profile_id IS NULL THEN ''customer_not_resolved'' END
-               FROM %2$s x
-               LEFT JOIN cdp.records r ON r.source_id OPERATOR(pg_catalog.=) %6$s
-                                      AND r.source_key OPERATOR(pg_catalog.=) x.%7$I::text',
-            t.tsource_id, t.source_table, t.amount_column, t.occurred_at_column,
-            CASE WHEN t.currency_column IS NULL THEN 'NULL::text' ELSE pg_catalog.format('x.%I::text', t.currency_column) END,
-            t.customer_source_id, t.customer_key_column)
-        USING as_of;
-    END LOOP;
+    RETURN QUERY EXECUTE cdp._transactions_sql(false) USING as_of;
 END
 $$;
 COMMENT ON FUNCTION cdp.transactions(timestamptz) IS
@@ -440,14 +466,14 @@ BEGIN
               HINT = 'register a view that converts the amounts to one currency as the transaction source';
     END IF;
     DELETE FROM cdp.rfm;
+    EXECUTE pg_catalog.format($q$
     WITH a AS MATERIALIZED (
         SELECT x.profile_id,
-               pg_catalog.floor(EXTRACT(epoch FROM as_of OPERATOR(pg_catalog.-) pg_catalog.max(x.occurred_at)) OPERATOR(pg_catalog./) 86400)::integer AS recency_days,
+               pg_catalog.floor(EXTRACT(epoch FROM $1 OPERATOR(pg_catalog.-) pg_catalog.max(x.occurred_at)) OPERATOR(pg_catalog./) 86400)::integer AS recency_days,
                (pg_catalog.count(*) FILTER (WHERE x.amount OPERATOR(pg_catalog.>) 0))::integer AS frequency,
                pg_catalog.sum(x.amount) AS monetary_total
-          FROM cdp.transactions(as_of) x
-         WHERE x.issue IS NULL
-           AND x.occurred_at OPERATOR(pg_catalog.>) (as_of OPERATOR(pg_catalog.-) "window")
+          FROM (%s) x
+         WHERE x.occurred_at OPERATOR(pg_catalog.>) ($1 OPERATOR(pg_catalog.-) $2)
          GROUP BY x.profile_id
     ), scores AS (
         SELECT q.*
@@ -463,8 +489,9 @@ BEGIN
                          r_score, f_score, m_score, rfm_cell, segment, as_of)
     SELECT a.profile_id, a.recency_days, a.frequency, a.monetary_total,
            pg_catalog.round(a.monetary_total OPERATOR(pg_catalog./) NULLIF(a.frequency, 0), 2),
-           s.r_score, s.f_score, s.m_score, s.rfm_cell, s.segment, as_of
-      FROM a JOIN scores s ON s.profile_id OPERATOR(pg_catalog.=) a.profile_id;
+           s.r_score, s.f_score, s.m_score, s.rfm_cell, s.segment, $1
+      FROM a JOIN scores s ON s.profile_id OPERATOR(pg_catalog.=) a.profile_id
+    $q$, cdp._transactions_sql(true)) USING as_of, "window";
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
@@ -488,10 +515,47 @@ AS $$
 $$;
 COMMENT ON FUNCTION cdp.rfm_grid() IS 'R x F profile counts and average monetary, 25 cells, for a heatmap.';
 
+-- Per-profile purchase summary in the BG/NBD conventions (as lifetimes' summary_data_from_transaction_data,
+-- in days): purchases are order days with a positive total; frequency = repeat purchase days,
+-- recency = first to last purchase day, t = first purchase day to as_of, monetary_value = mean
+-- spend of the repeat purchase days (0 without repeats). orders and historical_value (net of
+-- refunds) come from the same single pass over the orders.
+CREATE FUNCTION cdp.clv_summary(as_of timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (profile_id bigint, frequency double precision, recency double precision, t double precision,
+               monetary_value double precision, orders integer, historical_value numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE pg_catalog.format($q$
+    WITH days AS (
+        SELECT x.profile_id, pg_catalog.date_trunc('day', x.occurred_at) AS day,
+               pg_catalog.sum(x.amount) FILTER (WHERE x.amount OPERATOR(pg_catalog.>) 0) AS spend,
+               pg_catalog.sum(x.amount) AS net
+          FROM (%s) x
+         GROUP BY 1, 2
+    )
+    SELECT d.profile_id,
+           ((pg_catalog.count(d.spend) OPERATOR(pg_catalog.-) 1)::float8),
+           (EXTRACT(epoch FROM pg_catalog.max(d.day) FILTER (WHERE d.spend IS NOT NULL)
+                               OPERATOR(pg_catalog.-) pg_catalog.min(d.day) FILTER (WHERE d.spend IS NOT NULL)) OPERATOR(pg_catalog./) 86400)::float8,
+           (EXTRACT(epoch FROM $1 OPERATOR(pg_catalog.-) pg_catalog.min(d.day) FILTER (WHERE d.spend IS NOT NULL)) OPERATOR(pg_catalog./) 86400)::float8,
+           COALESCE(((pg_catalog.sum(d.spend) OPERATOR(pg_catalog.-) (pg_catalog.array_agg(d.spend ORDER BY d.day) FILTER (WHERE d.spend IS NOT NULL))[1])
+                      OPERATOR(pg_catalog./) NULLIF(pg_catalog.count(d.spend) OPERATOR(pg_catalog.-) 1, 0))::float8, 0),
+           pg_catalog.count(d.spend)::integer,
+           pg_catalog.sum(d.net)
+      FROM days d
+     GROUP BY d.profile_id
+    HAVING pg_catalog.count(d.spend) OPERATOR(pg_catalog.>) 0
+    $q$, cdp._transactions_sql(true)) USING as_of;
+END
+$$;
+COMMENT ON FUNCTION cdp.clv_summary(timestamptz) IS
+'Per profile with at least one purchase: frequency (repeat purchase days), recency (first to last purchase, days), t (first purchase to as_of, days), monetary_value (mean spend of the repeat purchases), orders (purchase days) and historical_value (net of refunds): the input of the BG/NBD and Gamma-Gamma fit.';
+
 -- Lifetime value per profile: historical (net spend so far, refunds subtracted) and predicted over the horizon by
 -- BG/NBD (purchase count, P(alive)) and Gamma-Gamma (spend per order), fitted by maximum
--- likelihood over all profiles with orders. In days: x = repeat orders (order days after the
--- first), t_x = first to last order, T = first order to as_of.
+-- likelihood over all profiles with orders (cdp.clv_summary).
 CREATE FUNCTION cdp.compute_clv(as_of timestamptz DEFAULT pg_catalog.now(), horizon interval DEFAULT '1 year',
                                 annual_discount double precision DEFAULT 0.1)
 RETURNS jsonb
@@ -502,44 +566,24 @@ DECLARE
     n bigint;
 BEGIN
     DELETE FROM cdp.clv;
-    WITH days AS (
-        SELECT x.profile_id, pg_catalog.date_trunc('day', x.occurred_at) AS day, pg_catalog.sum(x.amount) AS amount
-          FROM cdp.transactions(as_of) x
-         WHERE x.issue IS NULL AND x.amount OPERATOR(pg_catalog.>) 0
-         GROUP BY 1, 2
-    ), per AS MATERIALIZED (
-        SELECT d.profile_id,
-               (pg_catalog.count(*) OPERATOR(pg_catalog.-) 1)::float8 AS x,
-               (EXTRACT(epoch FROM pg_catalog.max(d.day) OPERATOR(pg_catalog.-) pg_catalog.min(d.day)) OPERATOR(pg_catalog./) 86400)::float8 AS t_x,
-               (EXTRACT(epoch FROM as_of OPERATOR(pg_catalog.-) pg_catalog.min(d.day)) OPERATOR(pg_catalog./) 86400)::float8 AS t,
-               -- mean spend of the repeat orders (the first one excluded, as the model expects)
-               COALESCE(((pg_catalog.sum(d.amount) OPERATOR(pg_catalog.-) (pg_catalog.array_agg(d.amount ORDER BY d.day))[1])
-                  OPERATOR(pg_catalog./) NULLIF(pg_catalog.count(*) OPERATOR(pg_catalog.-) 1, 0))::float8, 0) AS m,
-               pg_catalog.count(*)::integer AS orders,
-               pg_catalog.sum(d.amount) AS spent
-          FROM days d GROUP BY d.profile_id
-    ), net AS (
-        SELECT x.profile_id, pg_catalog.sum(x.amount) AS value
-          FROM cdp.transactions(as_of) x
-         WHERE x.issue IS NULL AND x.occurred_at OPERATOR(pg_catalog.<=) as_of
-         GROUP BY 1
-    ), fit AS (
+    CREATE TEMP TABLE cdp_clv_summary ON COMMIT DROP AS SELECT * FROM cdp.clv_summary(as_of);
+    WITH fit AS (
         SELECT f.*
           FROM (SELECT pg_catalog.array_agg(p.profile_id ORDER BY p.profile_id) AS ids,
-                       pg_catalog.array_agg(p.x ORDER BY p.profile_id) AS xs,
-                       pg_catalog.array_agg(p.t_x ORDER BY p.profile_id) AS txs,
+                       pg_catalog.array_agg(p.frequency ORDER BY p.profile_id) AS xs,
+                       pg_catalog.array_agg(p.recency ORDER BY p.profile_id) AS txs,
                        pg_catalog.array_agg(p.t ORDER BY p.profile_id) AS ts,
-                       pg_catalog.array_agg(p.m ORDER BY p.profile_id) AS ms
-                  FROM per p) z,
+                       pg_catalog.array_agg(p.monetary_value ORDER BY p.profile_id) AS ms
+                  FROM pg_temp.cdp_clv_summary p) z,
                LATERAL cdp._clv_fit(COALESCE(z.ids, '{}'), COALESCE(z.xs, '{}'), COALESCE(z.txs, '{}'),
                                     COALESCE(z.ts, '{}'), COALESCE(z.ms, '{}'),
                                     EXTRACT(epoch FROM horizon)::float8 OPERATOR(pg_catalog./) 86400, annual_discount) f
     )
     INSERT INTO cdp.clv (profile_id, orders, historical_value, p_alive, expected_purchases, expected_spend, predicted_clv, as_of)
-    SELECT p.profile_id, p.orders, n.value, f.p_alive, f.expected_purchases, f.expected_spend, f.clv, as_of
-      FROM per p JOIN fit f ON f.profile_id OPERATOR(pg_catalog.=) p.profile_id
-      JOIN net n ON n.profile_id OPERATOR(pg_catalog.=) p.profile_id;
+    SELECT p.profile_id, p.orders, p.historical_value, f.p_alive, f.expected_purchases, f.expected_spend, f.clv, as_of
+      FROM pg_temp.cdp_clv_summary p JOIN fit f ON f.profile_id OPERATOR(pg_catalog.=) p.profile_id;
     GET DIAGNOSTICS n = ROW_COUNT;
+    DROP TABLE pg_temp.cdp_clv_summary;
     RETURN (SELECT pg_catalog.jsonb_build_object('profiles', n, 'model_id', m.model_id, 'converged', m.converged, 'params', m.params)
               FROM cdp.clv_model m ORDER BY m.model_id DESC LIMIT 1);
 END
@@ -558,10 +602,10 @@ DECLARE
     n bigint;
 BEGIN
     DELETE FROM cdp.profile_traits WHERE trait OPERATOR(pg_catalog.<>) 'cluster';
-    CREATE TEMP TABLE cdp_tx ON COMMIT DROP AS
-    SELECT x.profile_id, x.amount, x.occurred_at, x.currency, x.tsource_id, s.channel
-      FROM cdp.transactions(as_of) x JOIN cdp.transaction_sources s USING (tsource_id)
-     WHERE x.issue IS NULL;
+    EXECUTE pg_catalog.format(
+        'CREATE TEMP TABLE cdp_tx ON COMMIT DROP AS
+         SELECT x.profile_id, x.amount, x.occurred_at, x.currency, x.tsource_id, s.channel
+           FROM (%s) x JOIN cdp.transaction_sources s USING (tsource_id)', cdp._transactions_sql(true)) USING as_of;
     INSERT INTO cdp.profile_traits (profile_id, trait, value, text_value)
     SELECT t.profile_id, v.trait, v.value, v.text_value
       FROM (SELECT x.profile_id,

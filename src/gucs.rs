@@ -24,6 +24,17 @@ pub static MAX_BLOCK_SIZE: GucSetting<i32> = GucSetting::<i32>::new(500);
 pub static MAX_PROFILE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(200);
 pub static HUB_MIN_RECORDS: GucSetting<i32> = GucSetting::<i32>::new(50);
 pub static WORKER_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10000);
+pub static RFM_RECENCY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+pub static RFM_FREQUENCY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+pub static RFM_MONETARY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
+/// The three fixed-threshold settings of RFM scoring: (setting, value, higher is better).
+pub type RfmThresholdSetting = (&'static str, &'static GucSetting<Option<CString>>, bool);
+pub const RFM_THRESHOLD_SETTINGS: [RfmThresholdSetting; 3] = [
+    ("cdp.rfm_recency_thresholds", &RFM_RECENCY_THRESHOLDS, false),
+    ("cdp.rfm_frequency_thresholds", &RFM_FREQUENCY_THRESHOLDS, true),
+    ("cdp.rfm_monetary_thresholds", &RFM_MONETARY_THRESHOLDS, true),
+];
 
 /// Register all settings. Called from `_PG_init`, preloaded or not.
 pub fn init() {
@@ -129,10 +140,34 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"cdp.rfm_recency_thresholds",
+        c"Fixed R-score thresholds in days since the last order, four ascending numbers (e.g. '30,90,180,365'); empty means quintiles.",
+        c"At most the first threshold scores 5, above the fourth scores 1.",
+        &RFM_RECENCY_THRESHOLDS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"cdp.rfm_frequency_thresholds",
+        c"Fixed F-score thresholds in orders, four ascending numbers (e.g. '2,3,5,8'); empty means quintiles.",
+        c"Below the first threshold scores 1, at least the fourth scores 5.",
+        &RFM_FREQUENCY_THRESHOLDS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"cdp.rfm_monetary_thresholds",
+        c"Fixed M-score thresholds in net spend, four ascending numbers (e.g. '100,250,500,1000'); empty means quintiles.",
+        c"Below the first threshold scores 1, at least the fourth scores 5.",
+        &RFM_MONETARY_THRESHOLDS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"cdp".as_ptr()) };
 }
 
-fn string_setting(setting: &GucSetting<Option<CString>>) -> Option<String> {
+pub fn string_setting(setting: &GucSetting<Option<CString>>) -> Option<String> {
     setting.get().and_then(|c| c.into_string().ok())
 }
 

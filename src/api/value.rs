@@ -34,7 +34,8 @@ fn segment_map(client: &pgrx::spi::SpiClient<'_>) -> CdpResult<(Vec<SegmentRule>
     Ok((map, false))
 }
 
-/// R, F, M scores (quintiles, equal values always share a score), cell and segment per profile.
+/// R, F, M scores (quintiles, equal values always share a score, or the fixed thresholds of the
+/// cdp.rfm_*_thresholds settings), cell and segment per profile.
 #[pg_extern(stable, parallel_safe)]
 fn _rfm_scores(
     profile_ids: Vec<i64>,
@@ -57,9 +58,17 @@ fn _rfm_scores(
         CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, "RFM input arrays differ in length").raise();
     }
     let (map, _) = Spi::connect(|client| segment_map(client)).or_raise();
-    let r = rfm::quintile_scores(&recency_days, false);
-    let f = rfm::quintile_scores(&frequency, true);
-    let m = rfm::quintile_scores(&monetary, true);
+    let score = |values: &[f64], (setting, guc, higher_is_better): crate::gucs::RfmThresholdSetting| {
+        let text = crate::gucs::string_setting(guc).unwrap_or_default();
+        let thresholds = rfm::parse_thresholds(&text).unwrap_or_else(|e| {
+            CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("invalid {setting} \"{text}\": {e}"))
+                .hint("give four ascending numbers separated by commas, or an empty string for quintiles")
+                .raise()
+        });
+        rfm::scores(values, thresholds.as_ref(), higher_is_better)
+    };
+    let [rs, fs, ms] = crate::gucs::RFM_THRESHOLD_SETTINGS;
+    let (r, f, m) = (score(&recency_days, rs), score(&frequency, fs), score(&monetary, ms));
     let rows: Vec<_> = (0..n)
         .map(|i| {
             (

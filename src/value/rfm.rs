@@ -116,6 +116,38 @@ pub fn fixed_scores(values: &[f64], thresholds: &[f64; 4], higher_is_better: boo
         .collect()
 }
 
+/// Parse a fixed-threshold setting: empty (or only spaces) means "use quintiles" (`None`);
+/// otherwise exactly four finite numbers separated by commas, strictly ascending.
+pub fn parse_thresholds(text: &str) -> Result<Option<[f64; 4]>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    if parts.len() != 4 {
+        return Err(format!("expected four comma-separated numbers, got {}", parts.len()));
+    }
+    let mut t = [0.0; 4];
+    for (slot, part) in t.iter_mut().zip(&parts) {
+        *slot = part
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("\"{part}\" is not a finite number"))?;
+    }
+    if t.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("the thresholds must be strictly ascending".into());
+    }
+    Ok(Some(t))
+}
+
+/// Scores 1–5 by fixed thresholds when given, else by quintiles.
+pub fn scores(values: &[f64], thresholds: Option<&[f64; 4]>, higher_is_better: bool) -> Vec<u8> {
+    match thresholds {
+        Some(t) => fixed_scores(values, t, higher_is_better),
+        None => quintile_scores(values, higher_is_better),
+    }
+}
+
 /// A named segment: the inclusive R and F score ranges it covers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentRule {
@@ -290,6 +322,30 @@ mod tests {
         let t = [30.0, 90.0, 180.0, 365.0];
         let v = [0.0, 30.0, 31.0, 90.0, 180.0, 200.0, 365.0, 366.0, f64::NAN];
         assert_eq!(fixed_scores(&v, &t, false), vec![5, 5, 4, 4, 3, 2, 2, 1, 1]);
+    }
+
+    #[test]
+    fn thresholds_parse_and_refuse() {
+        assert_eq!(parse_thresholds(""), Ok(None));
+        assert_eq!(parse_thresholds("  "), Ok(None));
+        assert_eq!(parse_thresholds("30, 90,180 ,365"), Ok(Some([30.0, 90.0, 180.0, 365.0])));
+        assert_eq!(parse_thresholds("0.5,1,2.5,1e3"), Ok(Some([0.5, 1.0, 2.5, 1000.0])));
+        assert!(parse_thresholds("1,2,3").unwrap_err().contains("four"));
+        assert!(parse_thresholds("1,2,3,4,5").unwrap_err().contains("four"));
+        assert!(parse_thresholds("1,2,x,4").unwrap_err().contains("\"x\""));
+        assert!(parse_thresholds("1,2,NaN,4").is_err());
+        assert!(parse_thresholds("1,2,inf,4").is_err());
+        assert!(parse_thresholds("1,3,2,4").unwrap_err().contains("ascending"));
+        assert!(parse_thresholds("1,2,2,4").unwrap_err().contains("ascending"));
+    }
+
+    #[test]
+    fn scores_choose_fixed_or_quintile() {
+        let v: Vec<f64> = (1..=10).map(f64::from).collect();
+        assert_eq!(scores(&v, None, true), quintile_scores(&v, true));
+        let t = [2.0, 4.0, 6.0, 8.0];
+        assert_eq!(scores(&v, Some(&t), true), vec![1, 2, 2, 3, 3, 4, 4, 5, 5, 5]);
+        assert_ne!(scores(&v, Some(&t), true), scores(&v, None, true));
     }
 
     #[test]

@@ -51,6 +51,33 @@ SELECT cdp.compute_rfm('2026-11-01 00:00+00');
 DELETE FROM cdp.rfm_segment_map;
 SELECT count(*) AS standard_segments FROM cdp.rfm_segments;
 
+-- fixed thresholds by setting instead of quintiles (per measure; the others stay quintiles)
+SET cdp.rfm_recency_thresholds = '7, 30, 90, 365';
+SET cdp.rfm_frequency_thresholds = '2,3,4,5';
+SELECT cdp.compute_rfm('2026-11-01 00:00+00');
+-- ayşe: 1 day, 5 orders -> R5 F5; elif: 100 days, 2 orders -> R2 F2; mehmet: 400 days, 1 order -> R1 F1
+SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = r.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+       recency_days, frequency, r_score, f_score, m_score, segment
+  FROM cdp.rfm r ORDER BY web_row;
+SET cdp.rfm_monetary_thresholds = '100, 200, 300';
+SELECT cdp.compute_rfm('2026-11-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+SET cdp.rfm_monetary_thresholds = '100, 500, 200, 900';
+SELECT cdp.compute_rfm('2026-11-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+RESET cdp.rfm_recency_thresholds;
+RESET cdp.rfm_frequency_thresholds;
+RESET cdp.rfm_monetary_thresholds;
+SELECT cdp.compute_rfm('2026-11-01 00:00+00');
+SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = r.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+       r_score, f_score, m_score
+  FROM cdp.rfm r ORDER BY web_row;
+
+-- the fit's input per profile, in days (the session's time zone decides where a day starts):
+-- ayşe bought on 5 days (the refund day is no purchase), elif on 2, mehmet on 1
+SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = s.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+       frequency, recency, round(t::numeric, 3) AS t, monetary_value, orders, historical_value
+  FROM cdp.clv_summary('2026-11-01 00:00+00') s ORDER BY web_row;
 -- lifetime value: BG/NBD + Gamma-Gamma fitted over the profiles, predictions per profile
 SELECT (x ? 'params') AS has_params, x->'profiles' AS profiles
   FROM cdp.compute_clv('2026-11-01 00:00+00', '1 year', 0.1) x;
