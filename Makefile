@@ -42,7 +42,7 @@ bench-resolve: install-release
 # BENCH_PEOPLE / BENCH_ORDERS_PER_PERSON: default 1M people, ~10M orders
 bench-value: install-release
 	@.ci/cluster restart
-	@bench/value_bench $(or $(BENCH_PEOPLE),1000000) $(or $(BENCH_ORDERS_PER_PERSON),9)
+	@bench/value_bench $(or $(BENCH_PEOPLE),1000000) $(or $(BENCH_ORDERS_PER_PERSON),11.6)
 
 clean:
 	-@.ci/cluster destroy

@@ -166,7 +166,7 @@ def fmt(v, w=14):
     if isinstance(v, str):
         return v.rjust(w)
     if v != 0 and (abs(v) >= 1e7 or abs(v) < 1e-3):
-        return f"{v:.6e}".rjust(w)
+        return f"{v:.3e}".rjust(w)
     return f"{v:.6f}".rjust(w)
 
 

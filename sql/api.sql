@@ -476,11 +476,13 @@ BEGIN
          WHERE x.occurred_at OPERATOR(pg_catalog.>) ($1 OPERATOR(pg_catalog.-) $2)
          GROUP BY x.profile_id
     ), scores AS (
+        -- the arrays of one aggregate pass list the rows in the same order; scores do not
+        -- depend on that order (equal values share a score), so no sort is needed
         SELECT q.*
-          FROM (SELECT pg_catalog.array_agg(a.profile_id ORDER BY a.profile_id) AS ids,
-                       pg_catalog.array_agg(a.recency_days::float8 ORDER BY a.profile_id) AS rec,
-                       pg_catalog.array_agg(a.frequency::float8 ORDER BY a.profile_id) AS frq,
-                       pg_catalog.array_agg(a.monetary_total::float8 ORDER BY a.profile_id) AS mon
+          FROM (SELECT pg_catalog.array_agg(a.profile_id) AS ids,
+                       pg_catalog.array_agg(a.recency_days::float8) AS rec,
+                       pg_catalog.array_agg(a.frequency::float8) AS frq,
+                       pg_catalog.array_agg(a.monetary_total::float8) AS mon
                   FROM a) z,
                LATERAL cdp._rfm_scores(COALESCE(z.ids, '{}'), COALESCE(z.rec, '{}'),
                                        COALESCE(z.frq, '{}'), COALESCE(z.mon, '{}')) q
@@ -516,7 +518,7 @@ $$;
 COMMENT ON FUNCTION cdp.rfm_grid() IS 'R x F profile counts and average monetary, 25 cells, for a heatmap.';
 
 -- Per-profile purchase summary in the BG/NBD conventions (as lifetimes' summary_data_from_transaction_data,
--- in days): purchases are order days with a positive total; frequency = repeat purchase days,
+-- in days): purchases are the days with an order of a positive amount; frequency = repeat purchase days,
 -- recency = first to last purchase day, t = first purchase day to as_of, monetary_value = mean
 -- spend of the repeat purchase days (0 without repeats). orders and historical_value (net of
 -- refunds) come from the same single pass over the orders.
@@ -527,26 +529,19 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- one pass over the orders into three arrays, grouped by (profile, day) in Rust: a GROUP BY
+    -- over nearly as many (profile, day) groups as orders spills to disk at this size
     RETURN QUERY EXECUTE pg_catalog.format($q$
-    WITH days AS (
-        SELECT x.profile_id, pg_catalog.date_trunc('day', x.occurred_at) AS day,
-               pg_catalog.sum(x.amount) FILTER (WHERE x.amount OPERATOR(pg_catalog.>) 0) AS spend,
-               pg_catalog.sum(x.amount) AS net
-          FROM (%s) x
-         GROUP BY 1, 2
-    )
-    SELECT d.profile_id,
-           ((pg_catalog.count(d.spend) OPERATOR(pg_catalog.-) 1)::float8),
-           (EXTRACT(epoch FROM pg_catalog.max(d.day) FILTER (WHERE d.spend IS NOT NULL)
-                               OPERATOR(pg_catalog.-) pg_catalog.min(d.day) FILTER (WHERE d.spend IS NOT NULL)) OPERATOR(pg_catalog./) 86400)::float8,
-           (EXTRACT(epoch FROM $1 OPERATOR(pg_catalog.-) pg_catalog.min(d.day) FILTER (WHERE d.spend IS NOT NULL)) OPERATOR(pg_catalog./) 86400)::float8,
-           COALESCE(((pg_catalog.sum(d.spend) OPERATOR(pg_catalog.-) (pg_catalog.array_agg(d.spend ORDER BY d.day) FILTER (WHERE d.spend IS NOT NULL))[1])
-                      OPERATOR(pg_catalog./) NULLIF(pg_catalog.count(d.spend) OPERATOR(pg_catalog.-) 1, 0))::float8, 0),
-           pg_catalog.count(d.spend)::integer,
-           pg_catalog.sum(d.net)
-      FROM days d
-     GROUP BY d.profile_id
-    HAVING pg_catalog.count(d.spend) OPERATOR(pg_catalog.>) 0
+    SELECT s.profile_id, s.frequency, s.recency, s.t, s.monetary_value, s.orders,
+           -- summed as float8: rounded back to the largest scale of the amounts, it is exact
+           pg_catalog.round(s.historical_value::numeric, COALESCE(z.sc, 0))
+      FROM (SELECT pg_catalog.array_agg(x.profile_id) AS p,
+                   pg_catalog.array_agg(pg_catalog.date_part('epoch', pg_catalog.date_trunc('day', x.occurred_at))) AS d,
+                   pg_catalog.array_agg(x.amount::float8) AS a,
+                   pg_catalog.max(pg_catalog.scale(x.amount)) AS sc
+              FROM (%s) x) z,
+           LATERAL cdp._clv_summary(COALESCE(z.p, '{}'), COALESCE(z.d, '{}'), COALESCE(z.a, '{}'),
+                                    pg_catalog.date_part('epoch', $1)) s
     $q$, cdp._transactions_sql(true)) USING as_of;
 END
 $$;
@@ -568,12 +563,13 @@ BEGIN
     DELETE FROM cdp.clv;
     CREATE TEMP TABLE cdp_clv_summary ON COMMIT DROP AS SELECT * FROM cdp.clv_summary(as_of);
     WITH fit AS (
+        -- one aggregate pass: the arrays list the customers in the same order
         SELECT f.*
-          FROM (SELECT pg_catalog.array_agg(p.profile_id ORDER BY p.profile_id) AS ids,
-                       pg_catalog.array_agg(p.frequency ORDER BY p.profile_id) AS xs,
-                       pg_catalog.array_agg(p.recency ORDER BY p.profile_id) AS txs,
-                       pg_catalog.array_agg(p.t ORDER BY p.profile_id) AS ts,
-                       pg_catalog.array_agg(p.monetary_value ORDER BY p.profile_id) AS ms
+          FROM (SELECT pg_catalog.array_agg(p.profile_id) AS ids,
+                       pg_catalog.array_agg(p.frequency) AS xs,
+                       pg_catalog.array_agg(p.recency) AS txs,
+                       pg_catalog.array_agg(p.t) AS ts,
+                       pg_catalog.array_agg(p.monetary_value) AS ms
                   FROM pg_temp.cdp_clv_summary p) z,
                LATERAL cdp._clv_fit(COALESCE(z.ids, '{}'), COALESCE(z.xs, '{}'), COALESCE(z.txs, '{}'),
                                     COALESCE(z.ts, '{}'), COALESCE(z.ms, '{}'),

@@ -98,6 +98,36 @@ fn _rfm_segments() -> TableIterator<
     )
 }
 
+/// Per-profile purchase summaries (cdp.clv_summary) from all usable order rows handed over as
+/// arrays: profile, epoch second at which the order's day starts, amount.
+#[pg_extern(immutable, parallel_safe)]
+fn _clv_summary(
+    profile_ids: Vec<i64>,
+    day_starts: Vec<f64>,
+    amounts: Vec<f64>,
+    as_of: f64,
+) -> TableIterator<
+    'static,
+    (
+        name!(profile_id, i64),
+        name!(frequency, f64),
+        name!(recency, f64),
+        name!(t, f64),
+        name!(monetary_value, f64),
+        name!(orders, i32),
+        name!(historical_value, f64),
+    ),
+> {
+    if day_starts.len() != profile_ids.len() || amounts.len() != profile_ids.len() {
+        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, "order arrays differ in length").raise();
+    }
+    let rows = crate::value::clv::summarise(&profile_ids, &day_starts, &amounts, as_of);
+    drop((profile_ids, day_starts, amounts));
+    TableIterator::new(rows.into_iter().map(|s| {
+        (s.profile_id, s.frequency, s.recency, s.t, s.monetary_value, s.purchases as i32, s.net)
+    }))
+}
+
 /// BG/NBD + Gamma-Gamma fitted by maximum likelihood over the given customers (per-profile
 /// summaries aggregated in SQL), stored in cdp.clv_model, and the predictions per profile:
 /// probability alive, expected purchases and discounted CLV over the horizon.
@@ -149,19 +179,16 @@ fn _clv_fit(
     })
     .or_raise();
     let finite = |v: f64| v.is_finite().then_some(v);
-    let rows: Vec<_> = customers
-        .iter()
-        .zip(&profile_ids)
-        .map(|(c, pid)| {
-            (
-                *pid,
-                bg.p_alive(c),
-                bg.expected_purchases(horizon_days, c),
-                finite(gg.expected_spend(c)),
-                finite(clv::clv(&bg, &gg, c, horizon_days, annual_discount)),
-            )
-        })
-        .collect();
+    // predictions are pure per-customer arithmetic (a dozen hypergeometric terms each): threads
+    let preds = crate::resolve::par_map(&customers, crate::value::threads(), |c| {
+        (
+            bg.p_alive(c),
+            bg.expected_purchases(horizon_days, c),
+            finite(gg.expected_spend(c)),
+            finite(clv::clv(&bg, &gg, c, horizon_days, annual_discount)),
+        )
+    });
+    let rows: Vec<_> = preds.into_iter().zip(profile_ids).map(|((p, e, s, v), pid)| (pid, p, e, s, v)).collect();
     TableIterator::new(rows)
 }
 

@@ -823,5 +823,75 @@ pub fn clv(
     total
 }
 
+/// A profile's purchase summary as computed from its orders by [`summarise`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Summary {
+    pub profile_id: i64,
+    /// Repeat purchase days (purchase days − 1).
+    pub frequency: f64,
+    /// First to last purchase day, in days.
+    pub recency: f64,
+    /// First purchase day to as-of, in days.
+    pub t: f64,
+    /// Mean spend of the repeat purchase days (0 without repeats).
+    pub monetary_value: f64,
+    /// Purchase days.
+    pub purchases: u32,
+    /// Net of every order (refunds subtract).
+    pub net: f64,
+}
+
+/// Per-profile purchase summaries from order rows (`profile_ids[i]`, the epoch second at which
+/// the order's day starts `day_starts[i]`, `amounts[i]`), as of the epoch second `as_of`.
+///
+/// Purchases are days with a positive amount; a day's spend is the sum of its positive amounts
+/// (refunds and zero amounts are no purchase, but count in `net`). Profiles without a purchase
+/// are left out; the result is ordered by profile id. One sort of the rows, O(n log n), instead
+/// of a two-level GROUP BY whose nine million (profile, day) groups spill to disk.
+pub fn summarise(profile_ids: &[i64], day_starts: &[f64], amounts: &[f64], as_of: f64) -> Vec<Summary> {
+    let mut rows: Vec<(i64, f64, f64)> =
+        profile_ids.iter().zip(day_starts).zip(amounts).map(|((&p, &d), &a)| (p, d, a)).collect();
+    rows.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(x.1.total_cmp(&y.1)));
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < rows.len() {
+        let pid = rows[i].0;
+        let (mut purchases, mut first, mut last, mut first_spend, mut spend, mut net) = (0u32, 0.0, 0.0, 0.0, 0.0, 0.0);
+        while i < rows.len() && rows[i].0 == pid {
+            let day = rows[i].1;
+            let mut day_spend = 0.0;
+            while i < rows.len() && rows[i].0 == pid && rows[i].1.total_cmp(&day).is_eq() {
+                let a = rows[i].2;
+                net += a;
+                if a > 0.0 {
+                    day_spend += a;
+                }
+                i += 1;
+            }
+            if day_spend > 0.0 {
+                if purchases == 0 {
+                    first = day;
+                    first_spend = day_spend;
+                }
+                purchases += 1;
+                last = day;
+                spend += day_spend;
+            }
+        }
+        if purchases > 0 {
+            out.push(Summary {
+                profile_id: pid,
+                frequency: f64::from(purchases - 1),
+                recency: (last - first) / 86_400.0,
+                t: (as_of - first) / 86_400.0,
+                monetary_value: if purchases > 1 { (spend - first_spend) / f64::from(purchases - 1) } else { 0.0 },
+                purchases,
+                net,
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;

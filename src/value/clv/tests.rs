@@ -645,3 +645,52 @@ fn recovery_spread_over_seeds() {
         assert!(w < &t, "{worst:?}");
     }
 }
+
+#[test]
+fn summarise_orders_per_profile() {
+    const D: f64 = 86_400.0;
+    // profile 7: purchases on days 10 (two orders), 12 and 15; a refund on day 16 and a zero
+    // order on day 17 are no purchase. profile 3: one purchase. profile 5: only a refund.
+    let ids = [7, 3, 7, 7, 7, 5, 7, 7];
+    let days = [12.0 * D, 4.0 * D, 10.0 * D, 15.0 * D, 16.0 * D, 8.0 * D, 10.0 * D, 17.0 * D];
+    let amounts = [30.0, 99.5, 20.0, 50.0, -25.0, -10.0, 5.0, 0.0];
+    let s = summarise(&ids, &days, &amounts, 20.0 * D);
+    assert_eq!(s.len(), 2, "{s:?}");
+    assert_eq!(s[0], Summary { profile_id: 3, frequency: 0.0, recency: 0.0, t: 16.0, monetary_value: 0.0, purchases: 1, net: 99.5 });
+    // first day's spend (25) left out of the mean of the repeats: (30 + 50) / 2
+    assert_eq!(s[1], Summary { profile_id: 7, frequency: 2.0, recency: 5.0, t: 10.0, monetary_value: 40.0, purchases: 3, net: 80.0 });
+    assert!(summarise(&[], &[], &[], 0.0).is_empty());
+}
+
+#[test]
+fn summarise_matches_a_naive_grouping() {
+    // random orders against a direct (profile, day) map
+    let mut rng = Rng::new(5);
+    let n = 20_000;
+    let ids: Vec<i64> = (0..n).map(|_| (rng.uniform() * 500.0) as i64).collect();
+    let days: Vec<f64> = (0..n).map(|_| (rng.uniform() * 300.0).floor() * 86_400.0).collect();
+    let amounts: Vec<f64> = (0..n).map(|_| (rng.uniform() * 120.0).floor() - 20.0).collect();
+    let got = summarise(&ids, &days, &amounts, 400.0 * 86_400.0);
+    let mut by: std::collections::BTreeMap<i64, std::collections::BTreeMap<i64, (f64, f64)>> = Default::default();
+    for i in 0..n {
+        let e = by.entry(ids[i]).or_default().entry(days[i] as i64).or_insert((0.0, 0.0));
+        e.0 += amounts[i].max(0.0);
+        e.1 += amounts[i];
+    }
+    let mut want = Vec::new();
+    for (pid, ds) in by {
+        let buys: Vec<(i64, f64)> = ds.iter().filter(|(_, v)| v.0 > 0.0).map(|(d, v)| (*d, v.0)).collect();
+        if buys.is_empty() {
+            continue;
+        }
+        let k = buys.len();
+        let rest: f64 = buys[1..].iter().map(|b| b.1).sum();
+        want.push((pid, k as f64 - 1.0, (buys[k - 1].0 - buys[0].0) as f64 / 86_400.0, if k > 1 { rest / (k as f64 - 1.0) } else { 0.0 },
+                   ds.values().map(|v| v.1).sum::<f64>()));
+    }
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!((g.profile_id, g.frequency, g.recency), (w.0, w.1, w.2));
+        assert!((g.monetary_value - w.3).abs() < 1e-9 && (g.net - w.4).abs() < 1e-6, "{g:?} {w:?}");
+    }
+}
