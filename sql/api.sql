@@ -379,35 +379,84 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    t     cdp.transaction_sources;
-    parts text[] := '{}';
+    t       cdp.transaction_sources;
+    parts   text[] := '{}';
+    convert boolean := EXISTS (SELECT 1 FROM cdp.currency_rates);
+    cur     text;
+    joins   text := CASE WHEN usable_only THEN 'JOIN' ELSE 'LEFT JOIN' END;
 BEGIN
     FOR t IN SELECT * FROM cdp.transaction_sources ORDER BY tsource_id LOOP
+        cur := CASE WHEN t.currency_column IS NULL THEN 'NULL::text' ELSE pg_catalog.format('x.%I::text', t.currency_column) END;
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
-            'SELECT %1$s::integer AS tsource_id, r.profile_id, x.%3$I::numeric AS amount,
+            'SELECT %1$s::integer AS tsource_id, r.profile_id, %10$s AS amount,
                     x.%4$I::timestamptz AS occurred_at, %5$s AS currency, %8$s AS issue
-               FROM %2$s x %9$s cdp.records r ON r.source_id OPERATOR(pg_catalog.=) %6$s
-                                      AND r.source_key OPERATOR(pg_catalog.=) x.%7$I::text %10$s',
-            t.tsource_id, t.source_table, t.amount_column, t.occurred_at_column,
-            CASE WHEN t.currency_column IS NULL THEN 'NULL::text' ELSE pg_catalog.format('x.%I::text', t.currency_column) END,
+               FROM %2$s x %12$s cdp.records r ON r.source_id OPERATOR(pg_catalog.=) %6$s
+                                      AND r.source_key OPERATOR(pg_catalog.=) x.%7$I::text %11$s %9$s',
+            t.tsource_id, t.source_table, t.amount_column, t.occurred_at_column, cur,
             t.customer_source_id, t.customer_key_column,
             CASE WHEN usable_only THEN 'NULL::text' ELSE pg_catalog.format(
                 'CASE WHEN x.%1$I IS NULL THEN ''null_amount''
                       WHEN x.%2$I IS NULL THEN ''null_timestamp''
                       WHEN x.%2$I::timestamptz OPERATOR(pg_catalog.>) $1 THEN ''future_timestamp''
                       WHEN r.record_id IS NULL THEN ''unknown_customer''
-                      WHEN r.profile_id IS NULL THEN ''customer_not_resolved'' END',
-                t.amount_column, t.occurred_at_column) END,
-            CASE WHEN usable_only THEN 'JOIN' ELSE 'LEFT JOIN' END,
+                      WHEN r.profile_id IS NULL THEN ''customer_not_resolved''
+                      %3$s END',
+                t.amount_column, t.occurred_at_column,
+                CASE WHEN convert THEN 'WHEN cr.rate IS NULL THEN ''unknown_currency''' ELSE '' END) END,
             CASE WHEN usable_only THEN pg_catalog.format(
                 'WHERE x.%1$I IS NOT NULL AND x.%2$I::timestamptz OPERATOR(pg_catalog.<=) $1 AND r.profile_id IS NOT NULL',
-                t.amount_column, t.occurred_at_column) ELSE '' END);
+                t.amount_column, t.occurred_at_column) ELSE '' END,
+            -- with rates, amounts are converted, and an order in a currency without a rate is kept aside
+            CASE WHEN convert THEN pg_catalog.format('(x.%I::numeric OPERATOR(pg_catalog.*) cr.rate)', t.amount_column)
+                 ELSE pg_catalog.format('x.%I::numeric', t.amount_column) END,
+            CASE WHEN convert THEN pg_catalog.format('%s cdp.currency_rates cr ON cr.currency OPERATOR(pg_catalog.=) %s', joins, cur)
+                 ELSE '' END,
+            joins);
     END LOOP;
     IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.=) 0 THEN
         RETURN 'SELECT NULL::integer AS tsource_id, NULL::bigint AS profile_id, NULL::numeric AS amount,
                        NULL::timestamptz AS occurred_at, NULL::text AS currency, NULL::text AS issue WHERE false';
     END IF;
     RETURN pg_catalog.array_to_string(parts, ' UNION ALL ');
+END
+$$;
+
+-- Refuse to add up amounts in several currencies: without rates in cdp.currency_rates the
+-- orders must all be in one currency; with rates, every currency seen must have one (0A000).
+CREATE FUNCTION cdp._check_currencies()
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t          cdp.transaction_sources;
+    seen       text[];
+    currencies text[] := '{}';
+    missing    text;
+    convert    boolean := EXISTS (SELECT 1 FROM cdp.currency_rates);
+BEGIN
+    -- one hashed DISTINCT per order table, straight from the orders
+    FOR t IN SELECT * FROM cdp.transaction_sources WHERE currency_column IS NOT NULL ORDER BY tsource_id LOOP
+        EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(d.c) FROM (SELECT DISTINCT x.%I::text AS c FROM %s x WHERE x.%I IS NOT NULL) d',
+                                  t.currency_column, t.source_table, t.currency_column) INTO seen;
+        currencies := currencies OPERATOR(pg_catalog.||) COALESCE(seen, '{}');
+    END LOOP;
+    IF convert THEN
+        SELECT pg_catalog.string_agg(DISTINCT c, ', ' ORDER BY c) INTO missing
+          FROM pg_catalog.unnest(currencies) c
+         WHERE NOT EXISTS (SELECT 1 FROM cdp.currency_rates r WHERE r.currency OPERATOR(pg_catalog.=) c);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'no conversion rate for the currencies %', missing USING ERRCODE = '0A000',
+                  HINT = 'add them to cdp.currency_rates (amount × rate = amount in the reporting currency)';
+        END IF;
+    ELSE
+        SELECT pg_catalog.string_agg(DISTINCT c, ', ' ORDER BY c) INTO missing FROM pg_catalog.unnest(currencies) c
+        HAVING pg_catalog.count(DISTINCT c) OPERATOR(pg_catalog.>) 1;
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'transactions are in several currencies (%)', missing USING ERRCODE = '0A000',
+                  HINT = 'give each currency a rate in cdp.currency_rates, or register a view that converts the amounts as the transaction source';
+        END IF;
+    END IF;
 END
 $$;
 
@@ -443,28 +492,12 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    mixed      text;
-    n          bigint;
-    t          cdp.transaction_sources;
-    seen       text[];
-    currencies text[] := '{}';
+    n bigint;
 BEGIN
     IF "window" IS NULL OR "window" OPERATOR(pg_catalog.<=) interval '0' THEN
         RAISE EXCEPTION 'window must be a positive interval, not %', "window" USING ERRCODE = '22023';
     END IF;
-    -- currencies straight from the source tables: one cheap scan each, not a second pass over
-    -- cdp.transactions() with its join to the customers
-    FOR t IN SELECT * FROM cdp.transaction_sources WHERE currency_column IS NOT NULL ORDER BY tsource_id LOOP
-        EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT x.%I::text) FROM %s x WHERE x.%I IS NOT NULL',
-                                  t.currency_column, t.source_table, t.currency_column) INTO seen;
-        currencies := currencies OPERATOR(pg_catalog.||) COALESCE(seen, '{}');
-    END LOOP;
-    SELECT pg_catalog.string_agg(DISTINCT c, ', ' ORDER BY c) INTO mixed FROM pg_catalog.unnest(currencies) c
-    HAVING pg_catalog.count(DISTINCT c) OPERATOR(pg_catalog.>) 1;
-    IF mixed IS NOT NULL THEN
-        RAISE EXCEPTION 'transactions are in several currencies (%)', mixed USING ERRCODE = '0A000',
-              HINT = 'register a view that converts the amounts to one currency as the transaction source';
-    END IF;
+    PERFORM cdp._check_currencies();
     DELETE FROM cdp.rfm;
     EXECUTE pg_catalog.format($q$
     WITH a AS MATERIALIZED (
@@ -529,6 +562,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM cdp._check_currencies();
     -- one pass over the orders into three arrays, grouped by (profile, day) in Rust: a GROUP BY
     -- over nearly as many (profile, day) groups as orders spills to disk at this size
     RETURN QUERY EXECUTE pg_catalog.format($q$
@@ -597,6 +631,7 @@ DECLARE
     d cdp.trait_definitions;
     n bigint;
 BEGIN
+    PERFORM cdp._check_currencies();
     DELETE FROM cdp.profile_traits WHERE trait OPERATOR(pg_catalog.<>) 'cluster';
     EXECUTE pg_catalog.format(
         'CREATE TEMP TABLE cdp_tx ON COMMIT DROP AS

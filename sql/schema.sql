@@ -246,6 +246,15 @@ CREATE TABLE cdp.transaction_sources (
 SELECT pg_catalog.pg_extension_config_dump('cdp.transaction_sources', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.transaction_sources_tsource_id_seq', '');
 
+-- Conversion of order amounts to one reporting currency: amount × rate. Empty: amounts are
+-- used as they are, and orders in more than one currency are refused.
+CREATE TABLE cdp.currency_rates (
+    currency   text PRIMARY KEY CHECK (currency OPERATOR(pg_catalog.<>) ''),
+    rate       numeric NOT NULL CHECK (rate OPERATOR(pg_catalog.>) 0),
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp.currency_rates', '');
+
 -- A replacement R×F segment map (empty: the standard map; see cdp.rfm_segments).
 CREATE TABLE cdp.rfm_segment_map (
     segment text PRIMARY KEY,

@@ -123,6 +123,29 @@ SELECT cdp.compute_rfm('2026-11-01', '-1 day');
 INSERT INTO public.orders VALUES (14, 1, 20, '2026-10-20', 'EUR');
 SELECT cdp.compute_rfm('2026-11-01 00:00+00');
 \echo :LAST_ERROR_SQLSTATE
+SELECT cdp.compute_clv('2026-11-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.compute_traits('2026-11-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+-- a conversion rule: with a rate for every currency, amounts are converted to one reporting currency
+INSERT INTO cdp.currency_rates (currency, rate) VALUES ('EUR', 35);
+SELECT cdp.compute_rfm('2026-11-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO cdp.currency_rates (currency, rate) VALUES ('TRY', 1);
+SELECT cdp.compute_rfm('2026-11-01 00:00+00');
+-- ayşe: 450 TRY + 20 EUR × 35 = 1150, six orders now
+SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = r.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+       frequency, monetary_total FROM cdp.rfm r ORDER BY web_row;
+SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = s.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+       orders, historical_value FROM cdp.clv_summary('2026-11-01 00:00+00') s ORDER BY web_row;
+-- an order without a currency cannot be converted: kept aside with the reason
+INSERT INTO public.orders VALUES (15, 3, 10, '2026-10-20', NULL);
+SELECT status, transactions FROM cdp.transaction_report ORDER BY status;
+\set VERBOSITY terse
+INSERT INTO cdp.currency_rates (currency, rate) VALUES ('USD', 0);
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM cdp.currency_rates;
 SELECT cdp.add_transaction_source('public.orders', 'public.web', 'customer', 'amount', 'at');
 \echo :LAST_ERROR_SQLSTATE
 CREATE TABLE public.orders2 (id int, customer int, amount text, at timestamptz);
