@@ -1,8 +1,8 @@
 //! Customer value: pure numeric models over per-profile summaries.
 //!
 //! Scope: everything here is plain Rust (std + serde), free of pgrx and PostgreSQL, so it is
-//! unit-tested standalone. The SQL layer aggregates orders per profile in SQL and hands these
-//! modules one summary per profile; nothing here sees individual orders.
+//! unit-tested standalone. The SQL layer hands these modules one summary per profile (RFM), or
+//! the usable orders as plain arrays that [`clv::summarise`] groups per profile and day.
 //!
 //! * [`rfm`]: recency / frequency / monetary scores (quintiles with a deterministic tie rule, or
 //!   fixed thresholds) and the R×F segment map as data.
