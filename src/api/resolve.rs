@@ -394,40 +394,63 @@ fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> C
 
     let t = Instant::now();
     let names: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
-    let arrs: Vec<String> = Attr::ALL
-        .iter()
-        .enumerate()
-        .map(|(i, a)| format!("${}::{}[]", i + 2, if *a == Attr::BirthDate { "date" } else { "text" }))
-        .collect();
+    let types: Vec<&str> = Attr::ALL.iter().map(|a| if *a == Attr::BirthDate { "date" } else { "text" }).chain(["jsonb", "jsonb"]).collect();
     let n = Attr::COUNT;
-    let sql = format!(
-        "INSERT INTO cdp.profiles AS p (profile_id, {cols}, display, provenance, record_count, source_count)
-         SELECT u.* FROM unnest($1::bigint[], {arrs}, ${d}::jsonb[], ${pv}::jsonb[], ${c}::int[], ${s}::int[])
-                AS u(profile_id, {cols}, display, provenance, record_count, source_count)
-         ON CONFLICT (profile_id) DO UPDATE SET {set}, display = EXCLUDED.display, provenance = EXCLUDED.provenance,
-                record_count = EXCLUDED.record_count, source_count = EXCLUDED.source_count, updated_at = pg_catalog.now()
-          WHERE ROW({old}, p.display, p.provenance, p.record_count, p.source_count)
-                IS DISTINCT FROM ROW({new}, EXCLUDED.display, EXCLUDED.provenance, EXCLUDED.record_count, EXCLUDED.source_count)",
-        cols = names.join(", "),
-        arrs = arrs.join(", "),
-        d = n + 2,
-        pv = n + 3,
-        c = n + 4,
-        s = n + 5,
-        set = names.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
-        old = names.iter().map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", "),
-        new = names.iter().map(|c| format!("EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
-    );
+    // Two forms of the same upsert: text columns as arrays, or (much cheaper to build: one
+    // string per column instead of an element-by-element array) packed into one text split by
+    // string_to_array, used when no value holds a separator or is empty.
+    let upsert = |packed: bool| {
+        let cols: Vec<String> = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if packed {
+                    format!("pg_catalog.string_to_array(${}, {PACK_SEP_SQL}, {PACK_NULL_SQL})::{t}[]", i + 2)
+                } else {
+                    format!("${}::{t}[]", i + 2)
+                }
+            })
+            .collect();
+        format!(
+            "INSERT INTO cdp.profiles AS p (profile_id, {names}, display, provenance, record_count, source_count)
+             SELECT u.* FROM unnest($1::bigint[], {cols}, ${c}::int[], ${s}::int[])
+                    AS u(profile_id, {names}, display, provenance, record_count, source_count)
+             ON CONFLICT (profile_id) DO UPDATE SET {set}, display = EXCLUDED.display, provenance = EXCLUDED.provenance,
+                    record_count = EXCLUDED.record_count, source_count = EXCLUDED.source_count, updated_at = pg_catalog.now()
+              WHERE ROW({old}, p.display, p.provenance, p.record_count, p.source_count)
+                    IS DISTINCT FROM ROW({new}, EXCLUDED.display, EXCLUDED.provenance, EXCLUDED.record_count, EXCLUDED.source_count)",
+            names = names.join(", "),
+            cols = cols.join(", "),
+            c = n + 4,
+            s = n + 5,
+            set = names.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+            old = names.iter().map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", "),
+            new = names.iter().map(|c| format!("EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+        )
+    };
+    let (sql_packed, sql_arrays) = (upsert(true), upsert(false));
     let mut scratch = PgMemoryContexts::new("cdp resolve profiles");
     let mut upserted = 0usize;
     for chunk in rows.chunks(WRITE_CHUNK / 4) {
+        // the text columns of the chunk, in statement order: attributes, display, provenance
+        let column = |i: usize| -> Vec<Option<&str>> {
+            chunk
+                .iter()
+                .map(|r| match i {
+                    _ if i < n => r.values[i].as_deref(),
+                    _ if i == n => Some(r.display.as_str()),
+                    _ => Some(r.provenance.as_str()),
+                })
+                .collect()
+        };
+        let packed: Option<Vec<String>> = (0..n + 2).map(|i| pack_texts(&column(i))).collect();
+        let sql = if packed.is_some() { &sql_packed } else { &sql_arrays };
         upserted += bulk(client, &mut scratch, sql.as_str(), || {
             let mut args: Vec<pgrx::datum::DatumWithOid> = vec![chunk.iter().map(|r| r.pid).collect::<Vec<i64>>().into()];
-            for a in Attr::ALL {
-                args.push(chunk.iter().map(|r| r.values[a.index()].as_deref()).collect::<Vec<Option<&str>>>().into());
+            match packed {
+                Some(texts) => args.extend(texts.into_iter().map(Into::into)),
+                None => args.extend((0..n + 2).map(|i| column(i).into())),
             }
-            args.push(chunk.iter().map(|r| r.display.as_str()).collect::<Vec<&str>>().into());
-            args.push(chunk.iter().map(|r| r.provenance.as_str()).collect::<Vec<&str>>().into());
             args.push(chunk.iter().map(|r| r.records).collect::<Vec<i32>>().into());
             args.push(chunk.iter().map(|r| r.sources).collect::<Vec<i32>>().into());
             args
@@ -442,6 +465,30 @@ fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> C
         )?
         .len();
     Ok((upserted, deleted, t.elapsed().as_secs_f64()))
+}
+
+/// Separator and NULL marker of [`pack_texts`], as Rust characters and as SQL literals.
+const PACK_SEP: char = '\u{1f}';
+const PACK_NULL: &str = "\u{1e}";
+const PACK_SEP_SQL: &str = "E'\\x1f'";
+const PACK_NULL_SQL: &str = "E'\\x1e'";
+
+/// Texts joined into one string that `string_to_array(s, E'\x1f', E'\x1e')` splits back into
+/// the same elements (NULL included); `None` when that is not possible: a value holding the
+/// separator or the NULL marker, or an empty value (an empty string would split into no element).
+fn pack_texts(values: &[Option<&str>]) -> Option<String> {
+    let mut out = String::with_capacity(values.iter().map(|v| v.map_or(1, str::len) + 1).sum());
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(PACK_SEP);
+        }
+        match v {
+            None => out.push_str(PACK_NULL),
+            Some(s) if s.is_empty() || s.contains(PACK_SEP) || s.contains(PACK_NULL) => return None,
+            Some(s) => out.push_str(s),
+        }
+    }
+    Some(out)
 }
 
 /// The original text behind an attribute value of one record; a full name derived from first and
@@ -768,8 +815,18 @@ fn blocking_keys(
 
 #[cfg(test)]
 mod tests {
-    use super::{best_display, original_text, DISPLAY_FROM_ORIGINAL};
+    use super::{best_display, original_text, pack_texts, DISPLAY_FROM_ORIGINAL};
     use crate::normalise::Attr;
+
+    #[test]
+    fn packed_texts_split_back_or_refuse() {
+        assert_eq!(pack_texts(&[Some("a"), None, Some("b c")]).as_deref(), Some("a\u{1f}\u{1e}\u{1f}b c"));
+        assert_eq!(pack_texts(&[None]).as_deref(), Some("\u{1e}"));
+        assert_eq!(pack_texts(&[Some("x\u{1f}y")]), None);
+        assert_eq!(pack_texts(&[Some("\u{1e}")]), None);
+        assert_eq!(pack_texts(&[Some("ok"), Some("")]), None);
+        assert_eq!(pack_texts(&[]).as_deref(), Some(""));
+    }
 
     #[test]
     fn display_prefers_mixed_case_with_diacritics() {
