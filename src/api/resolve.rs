@@ -372,8 +372,9 @@ fn _set_survivorship(attribute: &str, rule: Option<&str>) -> bool {
     .or_raise()
 }
 
-fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> CdpResult<(usize, usize, f64)> {
-    let rules = survivorship_rules(client)?;
+/// Golden record of every profile: pure computation (no PostgreSQL), on threads, so that it can
+/// run while the calling thread writes the other results.
+fn profile_rows(loaded: &Loaded, ids: &[i64], rules: &[resolve::Rule; Attr::COUNT]) -> Vec<ProfileRow> {
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| (ids[i], loaded.recs[i].record_id));
     let mut groups: Vec<(usize, usize)> = Vec::new();
@@ -387,11 +388,12 @@ fn write_profiles(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> C
         start = end;
     }
     let by_id: HashMap<i64, usize> = loaded.recs.iter().enumerate().map(|(i, r)| (r.record_id, i)).collect();
-    let rows: Vec<ProfileRow> = resolve::par_map(&groups, resolve::DEFAULT_THREADS, |&(s, e)| {
-        profile_row(loaded, &by_id, &rules, ids[order[s]], &order[s..e])
-    });
-    drop(by_id);
+    resolve::par_map(&groups, resolve::DEFAULT_THREADS, |&(s, e)| profile_row(loaded, &by_id, rules, ids[order[s]], &order[s..e]))
+}
 
+/// Upsert the golden records, delete profiles that no longer exist; returns (upserted, deleted,
+/// seconds).
+fn write_profiles(client: &mut SpiClient<'_>, rows: &[ProfileRow]) -> CdpResult<(usize, usize, f64)> {
     let t = Instant::now();
     let names: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
     let types: Vec<&str> = Attr::ALL.iter().map(|a| if *a == Attr::BirthDate { "date" } else { "text" }).chain(["jsonb", "jsonb"]).collect();
@@ -654,13 +656,30 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         lap = Instant::now();
         pg_sys::check_for_interrupts!();
     };
-    let keys = write_keys(client, &loaded, &std::mem::take(&mut out.keys))?;
-    step("keys", &mut phases);
-    write_edges(client, &loaded, &std::mem::take(&mut out.edges))?;
-    step("edges", &mut phases);
-    let changed_members = write_memberships(client, &loaded, &out.profile_ids)?;
-    step("memberships", &mut phases);
-    let (profiles_written, profiles_deleted, profiles_sql) = write_profiles(client, &loaded, &out.profile_ids)?;
+    let rules = survivorship_rules(client)?;
+    let (key_rows, edge_rows) = (std::mem::take(&mut out.keys), std::mem::take(&mut out.edges));
+    let (keys, changed_members, rows, golden_s) = std::thread::scope(|scope| -> CdpResult<_> {
+        // the golden records need nothing from PostgreSQL: build them on their own thread while
+        // this one writes keys, edges and memberships (a cancel still waits for that thread)
+        let golden = scope.spawn(|| {
+            let t = Instant::now();
+            let rows = profile_rows(&loaded, &out.profile_ids, &rules);
+            (rows, t.elapsed().as_secs_f64())
+        });
+        let keys = write_keys(client, &loaded, &key_rows)?;
+        drop(key_rows);
+        step("keys", &mut phases);
+        write_edges(client, &loaded, &edge_rows)?;
+        drop(edge_rows);
+        step("edges", &mut phases);
+        let changed_members = write_memberships(client, &loaded, &out.profile_ids)?;
+        step("memberships", &mut phases);
+        let (rows, golden_s) = golden.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok((keys, changed_members, rows, golden_s))
+    })?;
+    phases.push(("golden_records_overlapped".into(), golden_s));
+    let (profiles_written, profiles_deleted, profiles_sql) = write_profiles(client, &rows)?;
+    drop(rows);
     phases.push(("write_profiles_sql".into(), profiles_sql));
     step("profiles", &mut phases);
     write_lineage(client, &out.lineage, run_id)?;
