@@ -171,6 +171,9 @@ pub struct Prepared {
     /// Whether `email_local` says more than the record's name: it has a digit, or its letters
     /// are not just the name ("mehmetyilmaz", "myilmaz", "yilmazmehmet" are not distinctive).
     pub email_local_distinctive: bool,
+    /// The letters of `email_local` are exactly one of the ways a mailbox name is made from the
+    /// record's name ("mehmet.yilmaz", "myilmaz85").
+    pub email_local_is_name: bool,
     /// Digits of the E.164 phone (no '+').
     pub phone: Option<Vec<u8>>,
     /// The phone is seen with people of different first names (a household landline): exact
@@ -217,38 +220,45 @@ pub fn name_parts(rec: &Rec) -> (Option<&str>, Option<&str>) {
     }
 }
 
-/// Whether an e-mail local part (separators already removed) says more than the name: its
-/// letters are not (within one edit) one of first, last, first+last, last+first, initial+last,
-/// first+initial. Digits do not count: namesakes born the same year pick "meryem.kaplan83" at
-/// different providers, so a number next to the name is no independent evidence.
-fn distinctive_local(local: &str, first: Option<&str>, last: Option<&str>) -> bool {
-    if local.is_empty() {
-        return false;
+/// The ways a mailbox name is made from a name: first, last, first+last, last+first,
+/// initial+last, first+initial, for the (first, last) of the record and, with three or more name
+/// tokens (middle names, compound surnames "al sayed", "garcia jimenez"), for every split of the
+/// tokens into a first and a last part. Letters and digits only.
+fn name_forms(first: Option<&str>, last: Option<&str>, tokens: &[String]) -> Vec<String> {
+    let squash = |s: &str| -> String { s.chars().filter(|c| c.is_alphanumeric()).collect() };
+    let mut pairs = vec![(first.map(squash).unwrap_or_default(), last.map(squash).unwrap_or_default())];
+    let n = tokens.len();
+    if n >= 2 {
+        for k in 1..n {
+            pairs.push((squash(&tokens[..k].concat()), squash(&tokens[k..].concat())));
+        }
+        pairs.push((squash(&tokens[0]), squash(&tokens[n - 1])));
     }
+    let mut forms = Vec::new();
+    for (f, l) in pairs {
+        let fi: String = f.chars().take(1).collect();
+        let li: String = l.chars().take(1).collect();
+        forms.extend([format!("{f}{l}"), format!("{l}{f}"), format!("{fi}{l}"), format!("{f}{li}"), f, l]);
+    }
+    forms.retain(|x| !x.is_empty());
+    forms.sort_unstable();
+    forms.dedup();
+    forms
+}
+
+/// How an e-mail local part (separators already removed) relates to the name, by its letters
+/// (digits do not count: namesakes born the same year pick "meryem.kaplan83" at different
+/// providers, so a number next to the name is no independent evidence): (distinctive: not within
+/// one edit of any name form, exact: exactly one of the name forms).
+fn local_vs_name(local: &str, forms: &[String]) -> (bool, bool) {
     let letters: String = local.chars().filter(|c| c.is_alphabetic()).collect();
     if letters.is_empty() {
-        return false;
+        return (false, false);
     }
-    let squash = |s: &str| -> String { s.chars().filter(|c| c.is_alphanumeric()).collect() };
-    let (f, l) = (
-        first.map(squash).unwrap_or_default(),
-        last.map(squash).unwrap_or_default(),
-    );
-    let fi: String = f.chars().take(1).collect();
-    let li: String = l.chars().take(1).collect();
-    let forms = [
-        f.clone(),
-        l.clone(),
-        format!("{f}{l}"),
-        format!("{l}{f}"),
-        format!("{fi}{l}"),
-        format!("{f}{li}"),
-    ];
     // one edit of slack: the record's own name may carry the typo ("recem yilmaz" with
     // recep.yilmaz@...)
-    !forms
-        .iter()
-        .any(|x| !x.is_empty() && within_one_edit(x.as_bytes(), letters.as_bytes()))
+    let near = forms.iter().any(|x| within_one_edit(x.as_bytes(), letters.as_bytes()));
+    (!near, forms.iter().any(|x| *x == letters))
 }
 
 /// "YYYY-MM-DD" (or any value with exactly 8 digits) → digits.
@@ -280,7 +290,6 @@ impl Prepared {
             .as_deref()
             .map(|k| squash_local(&k[..k.rfind('@').unwrap_or(0)]))
             .unwrap_or_default();
-        let email_local_distinctive = distinctive_local(&email_local, first, last);
         let phone = val(rec, Attr::Phone)
             .map(|p| p.bytes().filter(u8::is_ascii_digit).collect::<Vec<u8>>())
             .filter(|d| !d.is_empty());
@@ -303,6 +312,11 @@ impl Prepared {
                 .flat_map(|p| p.split_whitespace().map(str::to_string))
                 .collect(),
         };
+        let (email_local_distinctive, email_local_is_name) = if email_local.is_empty() {
+            (false, false)
+        } else {
+            local_vs_name(&email_local, &name_forms(first, last, &name_tokens))
+        };
         Prepared {
             first: first.map(|s| s.chars().collect()),
             last: last.map(|s| s.chars().collect()),
@@ -311,6 +325,7 @@ impl Prepared {
             email_key,
             email_local,
             email_local_distinctive,
+            email_local_is_name,
             phone,
             phone_shared: false,
             name_tokens,
@@ -335,6 +350,7 @@ impl Prepared {
                 self.email_key = None;
                 self.email_local.clear();
                 self.email_local_distinctive = false;
+                self.email_local_is_name = false;
             }
             Field::Phone => self.phone = None,
             Field::NationalId => self.national_id = None,
@@ -539,10 +555,11 @@ fn cmp_email(a: &Prepared, b: &Prepared) -> Option<u8> {
         return Some(1);
     }
     if a.email_local == b.email_local {
-        // the same mailbox name: with a one-letter typo in the domain it is the same address
-        let domain = |k: &str| -> usize { k.rfind('@').map_or(k.len(), |i| i + 1) };
-        let (da, db) = (&ka[domain(ka)..], &kb[domain(kb)..]);
-        if da != db && within_one_edit(da.as_bytes(), db.as_bytes()) {
+        // the same mailbox, punctuation included, with a one-letter typo in the domain: the same
+        // address ("yilmazelif@hotmail" and "yilmaz.elif@hotmial" are two mailboxes)
+        let at = |k: &str| -> usize { k.rfind('@').unwrap_or(k.len()) };
+        let ((la, da), (lb, db)) = (ka.split_at(at(ka)), kb.split_at(at(kb)));
+        if la == lb && da != db && within_one_edit(da.as_bytes(), db.as_bytes()) {
             return Some(2);
         }
         // punctuated differently or at another domain: "orhan.yilmaz" and "orhanyilmaz" at
@@ -554,11 +571,13 @@ fn cmp_email(a: &Prepared, b: &Prepared) -> Option<u8> {
         return Some(if distinctive { 2 } else { 3 });
     }
     // a typo, but not in the digits: "mehmet.yilmaz12" and "mehmet.yilmaz13" are two namesakes'
-    // mailboxes numbered by the provider, not one mistyped address
+    // mailboxes numbered by the provider, not one mistyped address; nor two different ways of
+    // writing the name ("ahmed85" and "ahmedk85": first name, and first name + initial)
     let digits = |s: &str| s.bytes().filter(u8::is_ascii_digit).fold(0u64, mix_digit);
     if (within_one_edit(ea.as_bytes(), eb.as_bytes())
         || within_one_edit(ka.as_bytes(), kb.as_bytes()))
         && digits(ka) == digits(kb)
+        && !(a.email_local_is_name && b.email_local_is_name)
     {
         return Some(2);
     }
@@ -766,6 +785,46 @@ mod tests {
         assert_eq!(lv(&laura3, &laura2, Field::Name), Some(2));
         let other3 = rec(&[(Attr::FullName, "carmen martinez rodriguez")]);
         assert_eq!(lv(&other3, &laura3, Field::Name), Some(4));
+    }
+
+    #[test]
+    fn email_levels_of_namesakes() {
+        let f = Field::Email;
+        let with = |email: &str, full: &str| rec(&[(Attr::Email, email), (Attr::FullName, full)]);
+        // a compound surname is part of the name: the mailbox name says nothing more
+        assert_eq!(
+            lv(&with("nour.alsayed@acme-corp.com", "nour al sayed"), &with("nour.alsayed@outlook.com", "nour al sayed"), f),
+            Some(3)
+        );
+        assert_eq!(
+            lv(&with("aalfarsi@gmail.com", "abdullah al farsi"), &with("a.alfarsi@example-bank.fr", "abdullah al farsi"), f),
+            Some(3)
+        );
+        // two mailboxes (the dot counts outside gmail), one of them at a mistyped domain
+        assert_eq!(
+            lv(&with("yilmazelif@hotmail.com", "elif yilmaz"), &with("yilmaz.elif@hotmial.com", "elif yilmaz"), f),
+            Some(3)
+        );
+        // the same mailbox at a mistyped domain is still the same address
+        assert_eq!(
+            lv(&with("yilmaz.elif@hotmail.com", "elif yilmaz"), &with("yilmaz.elif@hotmial.com", "elif yilmaz"), f),
+            Some(2)
+        );
+        // two ways of writing the name one letter apart: not a typo
+        assert_eq!(
+            lv(&with("ahmed85@outlook.com", "ahmed khalil"), &with("ahmedk85@outlook.com", "ahmed khalil"), f),
+            Some(3)
+        );
+        // a real typo in a name-made mailbox still is one
+        assert_eq!(
+            lv(&with("elif.yilmaz@outlook.com", "elif yilmaz"), &with("elif.yilmza@outlook.com", "elif yilmaz"), f),
+            Some(2)
+        );
+        // a mailbox name unrelated to the name, at two domains: the same person
+        assert_eq!(
+            lv(&with("karakartal1903@gmail.com", "elif yilmaz"), &with("karakartal1903@hotmail.com", "elif yilmaz"), f),
+            Some(2)
+        );
     }
 
     #[test]
