@@ -183,6 +183,7 @@ CREATE TABLE cdp.profiles (
     provenance   jsonb NOT NULL DEFAULT '{}'::jsonb,   -- attribute -> record_id it came from
     record_count integer NOT NULL,
     source_count integer NOT NULL,
+    content_hash bigint,                                   -- digest of the above: cdp.resolve rewrites only changed profiles
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
 );

@@ -256,6 +256,16 @@ mod tests {
         assert_eq!(again["splits"], 0);
         assert_eq!(again["records_moved"], 0);
         assert_eq!(again["profiles_written"], 0, "unchanged profiles are not rewritten: {again}");
+        // nor the keys and edges, which are still all there
+        assert_eq!(again["rewritten"]["keys"], false, "{again}");
+        assert_eq!(again["rewritten"]["edges"], false, "{again}");
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.record_keys"), again["blocking_keys"].as_i64());
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.match_edges"), again["matched_pairs"].as_i64());
+        // a lost table is noticed: the row count no longer agrees, so the next run rewrites it
+        Spi::run("TRUNCATE cdp.record_keys").unwrap();
+        let repaired = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(repaired["rewritten"]["keys"], true, "{repaired}");
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.record_keys"), again["blocking_keys"].as_i64());
 
         // split: the store record S1 is declared not ayse; the largest part keeps ayse's id
         let ayse = pid("public.w", "1");
@@ -383,6 +393,11 @@ mod tests {
         assert_eq!(pid("public.c", "2"), ayse, "{out}");
         assert_eq!(pid("public.w", "2"), mehmet, "mehmet keeps his id");
         assert_eq!(out["records_moved"], 1, "{out}");
+        // changed data: its keys and edges are rewritten, and the two profiles it touched
+        assert_eq!(out["rewritten"]["keys"], true, "{out}");
+        assert_eq!(out["rewritten"]["edges"], true, "{out}");
+        assert_eq!(out["profiles_written"], 2, "{out}");
+        assert_eq!(one::<i64>(&format!("SELECT record_count FROM cdp.profiles WHERE profile_id = {ayse}")), Some(4));
         // data change → split: ayse's web row changes to another person entirely. It was the
         // bridge to the store row (same phone and birth date); the two call-centre rows (same
         // e-mail) are the largest part and keep the id, the store row and the web row get new

@@ -175,7 +175,40 @@ const RECORD_KEY_INDEXES: [(&str, &str); 2] = [
     ("record_keys_record_idx", "(record_id)"),
 ];
 
-fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve::KeyKind, String)>]) -> CdpResult<usize> {
+/// Whether `table` already holds exactly the `rows` rows whose digest is `digest`: the last
+/// completed run (the running one has no summary yet) wrote that digest, and the row count
+/// still agrees.
+fn unchanged(client: &SpiClient<'_>, table: &str, what: &str, digest: &str, rows: usize) -> CdpResult<bool> {
+    let last = first_one::<String>(client.select(
+        &format!(
+            "SELECT summary->'digests'->>'{what}' FROM cdp.resolve_runs WHERE summary ? 'digests'
+              ORDER BY run_id DESC LIMIT 1"
+        ),
+        Some(1),
+        &[],
+    )?)?;
+    if last.as_deref() != Some(digest) {
+        return Ok(false);
+    }
+    let count = first_one::<i64>(client.select(&format!("SELECT pg_catalog.count(*) FROM {table}"), Some(1), &[])?)?;
+    Ok(count == Some(rows as i64))
+}
+
+/// Rewrite cdp.record_keys unless it already holds these keys. Returns (keys, digest, written).
+fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve::KeyKind, String)>]) -> CdpResult<(usize, String, bool)> {
+    let mut digest = Digest::default();
+    let mut total = 0;
+    for (rec, ks) in loaded.recs.iter().zip(keys) {
+        for (k, v) in ks {
+            digest.add_u64(resolve::keys::key_hash(*k, v));
+            digest.add_u64(rec.record_id as u64);
+            total += 1;
+        }
+    }
+    let digest = format!("{:016x}", digest.finish());
+    if unchanged(client, "cdp.record_keys", "keys", &digest, total)? {
+        return Ok((total, digest, false));
+    }
     client.update("TRUNCATE cdp.record_keys", None, &[])?;
     for (name, _) in RECORD_KEY_INDEXES {
         client.update(format!("DROP INDEX IF EXISTS cdp.{name}").as_str(), None, &[])?;
@@ -183,7 +216,6 @@ fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve:
     let mut scratch = PgMemoryContexts::new("cdp resolve keys");
     let mut hashes: Vec<i64> = Vec::with_capacity(WRITE_CHUNK);
     let mut ids: Vec<i64> = Vec::with_capacity(WRITE_CHUNK);
-    let mut total = 0;
     let mut flush = |client: &mut SpiClient<'_>, hashes: &mut Vec<i64>, ids: &mut Vec<i64>| -> CdpResult<()> {
         if ids.is_empty() {
             return Ok(());
@@ -201,7 +233,6 @@ fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve:
         for (k, v) in ks {
             hashes.push(resolve::keys::key_hash(*k, v) as i64);
             ids.push(rec.record_id);
-            total += 1;
             if ids.len() >= WRITE_CHUNK * 5 {
                 flush(client, &mut hashes, &mut ids)?;
             }
@@ -211,16 +242,29 @@ fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve:
     for (name, cols) in RECORD_KEY_INDEXES {
         client.update(format!("CREATE INDEX {name} ON cdp.record_keys {cols}").as_str(), None, &[])?;
     }
-    Ok(total)
+    Ok((total, digest, true))
 }
 
-fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[(u32, u32, f64, resolve::Levels)]) -> CdpResult<()> {
+/// Rewrite cdp.match_edges unless it already holds these edges. Returns (digest, written).
+fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[(u32, u32, f64, resolve::Levels)]) -> CdpResult<(String, bool)> {
+    let rounded = |w: f64| (w * 1000.0).round() / 1000.0;
+    let mut digest = Digest::default();
+    for e in edges {
+        digest.add_u64(loaded.recs[e.0 as usize].record_id as u64);
+        digest.add_u64(loaded.recs[e.1 as usize].record_id as u64);
+        digest.add_u64(rounded(e.2).to_bits());
+        digest.add_str(Some(&encode_levels(&e.3)));
+    }
+    let digest = format!("{:016x}", digest.finish());
+    if unchanged(client, "cdp.match_edges", "edges", &digest, edges.len())? {
+        return Ok((digest, false));
+    }
     client.update("TRUNCATE cdp.match_edges", None, &[])?;
     let mut scratch = PgMemoryContexts::new("cdp resolve edges");
     for chunk in edges.chunks(WRITE_CHUNK) {
         let a: Vec<i64> = chunk.iter().map(|e| loaded.recs[e.0 as usize].record_id).collect();
         let b: Vec<i64> = chunk.iter().map(|e| loaded.recs[e.1 as usize].record_id).collect();
-        let w: Vec<f64> = chunk.iter().map(|e| (e.2 * 1000.0).round() / 1000.0).collect();
+        let w: Vec<f64> = chunk.iter().map(|e| rounded(e.2)).collect();
         let l: Vec<String> = chunk.iter().map(|e| encode_levels(&e.3)).collect();
         bulk(
             client,
@@ -231,7 +275,7 @@ fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[(u32, u32, 
             || vec![a.into(), b.into(), w.into(), l.into()],
         )?;
     }
-    Ok(())
+    Ok((digest, true))
 }
 
 /// Set records.profile_id where it changed; returns how many changed.
@@ -279,6 +323,43 @@ struct ProfileRow {
     provenance: String,
     records: i32,
     sources: i32,
+    /// Digest of everything above but the id: stored in cdp.profiles.content_hash, so that a
+    /// run rewrites only the profiles whose golden record changed.
+    hash: i64,
+}
+
+impl ProfileRow {
+    fn digest(&self) -> i64 {
+        let mut d = Digest::default();
+        for v in &self.values {
+            d.add_str(v.as_deref());
+        }
+        d.add_str(Some(&self.display));
+        d.add_str(Some(&self.provenance));
+        d.add_u64(self.records as u64);
+        d.add_u64(self.sources as u64);
+        d.finish()
+    }
+}
+
+/// An order-dependent 64-bit digest (FNV-style, stable across runs and builds) of written
+/// results, to tell whether a run's output equals what is stored.
+#[derive(Default)]
+struct Digest(u64);
+
+impl Digest {
+    fn add_u64(&mut self, v: u64) {
+        self.0 = resolve::strdist::mix64(self.0 ^ v.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    }
+    fn add_str(&mut self, v: Option<&str>) {
+        match v {
+            None => self.add_u64(u64::MAX),
+            Some(s) => self.add_u64(resolve::strdist::hash64(1, s.as_bytes())),
+        }
+    }
+    fn finish(&self) -> i64 {
+        self.0 as i64
+    }
 }
 
 /// Golden record of one profile (`members`: indices into `loaded`, sorted by record id).
@@ -307,14 +388,17 @@ fn profile_row(loaded: &Loaded, by_id: &HashMap<i64, usize>, rules: &[resolve::R
     let mut srcs: Vec<i32> = recs.iter().map(|r| r.source_id).collect();
     srcs.sort_unstable();
     srcs.dedup();
-    ProfileRow {
+    let mut row = ProfileRow {
         pid,
         values,
         display: Value::Object(disp).to_string(),
         provenance: Value::Object(prov).to_string(),
         records: members.len() as i32,
         sources: srcs.len() as i32,
-    }
+        hash: 0,
+    };
+    row.hash = row.digest();
+    row
 }
 
 /// Golden records of every profile (computed on two threads); upsert changed ones, delete
@@ -395,6 +479,15 @@ fn profile_rows(loaded: &Loaded, ids: &[i64], rules: &[resolve::Rule; Attr::COUN
 /// seconds).
 fn write_profiles(client: &mut SpiClient<'_>, rows: &[ProfileRow]) -> CdpResult<(usize, usize, f64)> {
     let t = Instant::now();
+    // only what changed: a re-run on unchanged data writes nothing
+    let mut stored: HashMap<i64, i64> = HashMap::new();
+    for row in client.select("SELECT profile_id, content_hash FROM cdp.profiles", None, &[])? {
+        if let (Some(p), Some(h)) = (row.get::<i64>(1)?, row.get::<i64>(2)?) {
+            stored.insert(p, h);
+        }
+    }
+    let changed: Vec<&ProfileRow> = rows.iter().filter(|r| stored.get(&r.pid) != Some(&r.hash)).collect();
+    drop(stored);
     let names: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
     let types: Vec<&str> = Attr::ALL.iter().map(|a| if *a == Attr::BirthDate { "date" } else { "text" }).chain(["jsonb", "jsonb"]).collect();
     let n = Attr::COUNT;
@@ -414,26 +507,24 @@ fn write_profiles(client: &mut SpiClient<'_>, rows: &[ProfileRow]) -> CdpResult<
             })
             .collect();
         format!(
-            "INSERT INTO cdp.profiles AS p (profile_id, {names}, display, provenance, record_count, source_count)
-             SELECT u.* FROM unnest($1::bigint[], {cols}, ${c}::int[], ${s}::int[])
-                    AS u(profile_id, {names}, display, provenance, record_count, source_count)
+            "INSERT INTO cdp.profiles AS p (profile_id, {names}, display, provenance, record_count, source_count, content_hash)
+             SELECT u.* FROM unnest($1::bigint[], {cols}, ${c}::int[], ${s}::int[], ${h}::bigint[])
+                    AS u(profile_id, {names}, display, provenance, record_count, source_count, content_hash)
              ON CONFLICT (profile_id) DO UPDATE SET {set}, display = EXCLUDED.display, provenance = EXCLUDED.provenance,
-                    record_count = EXCLUDED.record_count, source_count = EXCLUDED.source_count, updated_at = pg_catalog.now()
-              WHERE ROW({old}, p.display, p.provenance, p.record_count, p.source_count)
-                    IS DISTINCT FROM ROW({new}, EXCLUDED.display, EXCLUDED.provenance, EXCLUDED.record_count, EXCLUDED.source_count)",
+                    record_count = EXCLUDED.record_count, source_count = EXCLUDED.source_count,
+                    content_hash = EXCLUDED.content_hash, updated_at = pg_catalog.now()",
             names = names.join(", "),
             cols = cols.join(", "),
             c = n + 4,
             s = n + 5,
+            h = n + 6,
             set = names.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
-            old = names.iter().map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", "),
-            new = names.iter().map(|c| format!("EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
         )
     };
     let (sql_packed, sql_arrays) = (upsert(true), upsert(false));
     let mut scratch = PgMemoryContexts::new("cdp resolve profiles");
     let mut upserted = 0usize;
-    for chunk in rows.chunks(WRITE_CHUNK / 4) {
+    for chunk in changed.chunks(WRITE_CHUNK / 4) {
         // the text columns of the chunk, in statement order: attributes, display, provenance
         let column = |i: usize| -> Vec<Option<&str>> {
             chunk
@@ -455,6 +546,7 @@ fn write_profiles(client: &mut SpiClient<'_>, rows: &[ProfileRow]) -> CdpResult<
             }
             args.push(chunk.iter().map(|r| r.records).collect::<Vec<i32>>().into());
             args.push(chunk.iter().map(|r| r.sources).collect::<Vec<i32>>().into());
+            args.push(chunk.iter().map(|r| r.hash).collect::<Vec<i64>>().into());
             args
         })?;
     }
@@ -669,14 +761,15 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         let keys = write_keys(client, &loaded, &key_rows)?;
         drop(key_rows);
         step("keys", &mut phases);
-        write_edges(client, &loaded, &edge_rows)?;
+        let edges = write_edges(client, &loaded, &edge_rows)?;
         drop(edge_rows);
         step("edges", &mut phases);
         let changed_members = write_memberships(client, &loaded, &out.profile_ids)?;
         step("memberships", &mut phases);
         let (rows, golden_s) = golden.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        Ok((keys, changed_members, rows, golden_s))
+        Ok(((keys, edges), changed_members, rows, golden_s))
     })?;
+    let ((keys, keys_digest, keys_written), (edges_digest, edges_written)) = keys;
     phases.push(("golden_records_overlapped".into(), golden_s));
     let (profiles_written, profiles_deleted, profiles_sql) = write_profiles(client, &rows)?;
     drop(rows);
@@ -703,6 +796,9 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         "profiles_written": profiles_written,
         "profiles_deleted": profiles_deleted,
         "blocking_keys": keys,
+        // what was rewritten: keys and edges only when they differ from the last run's
+        "rewritten": {"keys": keys_written, "edges": edges_written},
+        "digests": {"keys": keys_digest, "edges": edges_digest},
         "skipped_blocks": c.skipped_blocks,
         "hubs": c.hubs,
         "shared_devices": out.shared_devices.len(),
