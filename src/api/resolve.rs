@@ -750,17 +750,18 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
     };
     let rules = survivorship_rules(client)?;
     let (key_rows, edge_rows) = (std::mem::take(&mut out.keys), std::mem::take(&mut out.edges));
+    let keys = write_keys(client, &loaded, &key_rows)?;
+    drop(key_rows);
+    step("keys", &mut phases);
     let (keys, changed_members, rows, golden_s) = std::thread::scope(|scope| -> CdpResult<_> {
         // the golden records need nothing from PostgreSQL: build them on their own thread while
-        // this one writes keys, edges and memberships (a cancel still waits for that thread)
+        // this one writes edges and memberships (a cancel still waits for that thread); not
+        // before the keys are written and freed, which keeps the run's peak memory down
         let golden = scope.spawn(|| {
             let t = Instant::now();
             let rows = profile_rows(&loaded, &out.profile_ids, &rules);
             (rows, t.elapsed().as_secs_f64())
         });
-        let keys = write_keys(client, &loaded, &key_rows)?;
-        drop(key_rows);
-        step("keys", &mut phases);
         let edges = write_edges(client, &loaded, &edge_rows)?;
         drop(edge_rows);
         step("edges", &mut phases);
