@@ -442,6 +442,15 @@ BEGIN
         currencies := currencies OPERATOR(pg_catalog.||) COALESCE(seen, '{}');
     END LOOP;
     IF convert THEN
+        -- converting needs every order's currency: a source without a currency column would
+        -- drop out of every figure
+        SELECT pg_catalog.string_agg(t2.source_table::text, ', ' ORDER BY t2.tsource_id) INTO missing
+          FROM cdp.transaction_sources t2 WHERE t2.currency_column IS NULL;
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'amounts are converted by cdp.currency_rates, but % has no currency column', missing
+                  USING ERRCODE = '0A000',
+                  HINT = 'register it with currency_column (a view can add a constant currency), or empty cdp.currency_rates';
+        END IF;
         SELECT pg_catalog.string_agg(DISTINCT c, ', ' ORDER BY c) INTO missing
           FROM pg_catalog.unnest(currencies) c
          WHERE NOT EXISTS (SELECT 1 FROM cdp.currency_rates r WHERE r.currency OPERATOR(pg_catalog.=) c);
@@ -471,7 +480,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION cdp.transactions(timestamptz) IS
-'All registered transaction rows with their profile; issue says why a row cannot be used (null_amount, null_timestamp, future_timestamp, unknown_customer, customer_not_resolved).';
+'All registered transaction rows with their profile; amount converted by cdp.currency_rates when it has rows; issue says why a row cannot be used (null_amount, null_timestamp, future_timestamp, unknown_customer, customer_not_resolved, unknown_currency).';
 
 CREATE VIEW cdp.transaction_report AS
 SELECT s.source_table, COALESCE(x.issue, CASE WHEN x.amount OPERATOR(pg_catalog.<) 0 THEN 'refund' ELSE 'ok' END) AS status,
@@ -485,7 +494,8 @@ COMMENT ON VIEW cdp.rfm_segments IS 'The R×F segment map in force (cdp.rfm_segm
 
 -- RFM per profile: recency in days since the last order, frequency = orders (refunds excluded),
 -- monetary = net spend (refunds subtract), within the window before as_of; R, F, M scored 1-5 by
--- quintile (equal values share a score), the cell "RFM" and the named R×F segment.
+-- quintile (equal values share a score) or by the fixed thresholds of the cdp.rfm_*_thresholds
+-- settings, the cell "RFM" and the named R×F segment.
 CREATE FUNCTION cdp.compute_rfm(as_of timestamptz DEFAULT pg_catalog.now(), "window" interval DEFAULT '2 years')
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -564,10 +574,12 @@ AS $$
 BEGIN
     PERFORM cdp._check_currencies();
     -- one pass over the orders into three arrays, grouped by (profile, day) in Rust: a GROUP BY
-    -- over nearly as many (profile, day) groups as orders spills to disk at this size
+    -- over nearly as many (profile, day) groups as orders spills to disk at this size (an array
+    -- holds at most 134M elements: the limit on usable orders)
     RETURN QUERY EXECUTE pg_catalog.format($q$
     SELECT s.profile_id, s.frequency, s.recency, s.t, s.monetary_value, s.orders,
-           -- summed as float8: rounded back to the largest scale of the amounts, it is exact
+           -- summed as float8 and rounded back to the largest scale of the amounts: exact while
+           -- the total has at most 15 significant digits (cents up to about 10^12)
            pg_catalog.round(s.historical_value::numeric, COALESCE(z.sc, 0))
       FROM (SELECT pg_catalog.array_agg(x.profile_id) AS p,
                    pg_catalog.array_agg(pg_catalog.date_part('epoch', pg_catalog.date_trunc('day', x.occurred_at))) AS d,

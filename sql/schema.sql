@@ -46,8 +46,9 @@ CREATE TABLE cdp.records (
     CONSTRAINT records_source_key_unique UNIQUE (source_id, source_key)
 ) WITH (fillfactor = 50);
 -- Half of every page is left free: cdp.resolve sets profile_id on every record on its first run
--- (and on many after a re-estimated model), and a new row version that fits on its own page is
--- a HOT update (no index entries), 2.7x faster at 1M records than at fillfactor 90, where only
+-- (and on many after a re-estimated model). When that many records move it drops the
+-- profile_id index for the update, and a new row version that fits on its own page is then a
+-- HOT update (no index entries): 2.7x faster at 1M records than at fillfactor 90, where only
 -- 11% of the updates found room. The table ends at the same size: at 90 the old versions fill it.
 
 CREATE INDEX records_profile_id_idx ON cdp.records (profile_id);
@@ -331,6 +332,14 @@ CREATE TABLE cdp.trait_definitions (
 SELECT pg_catalog.pg_extension_config_dump('cdp.trait_definitions', '');
 
 -- One row per resolution run: its summary.
+-- What cdp.resolve last wrote to its derived tables (digest and row count, same transaction):
+-- a run whose keys or edges are the same leaves the table as it is.
+CREATE TABLE cdp.resolve_state (
+    table_name text PRIMARY KEY,
+    digest     text NOT NULL,
+    row_count  bigint NOT NULL
+);
+
 CREATE TABLE cdp.resolve_runs (
     run_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     started_at  timestamptz NOT NULL,

@@ -175,23 +175,35 @@ const RECORD_KEY_INDEXES: [(&str, &str); 2] = [
     ("record_keys_record_idx", "(record_id)"),
 ];
 
-/// Whether `table` already holds exactly the `rows` rows whose digest is `digest`: the last
-/// completed run (the running one has no summary yet) wrote that digest, and the row count
-/// still agrees.
-fn unchanged(client: &SpiClient<'_>, table: &str, what: &str, digest: &str, rows: usize) -> CdpResult<bool> {
-    let last = first_one::<String>(client.select(
-        &format!(
-            "SELECT summary->'digests'->>'{what}' FROM cdp.resolve_runs WHERE summary ? 'digests'
-              ORDER BY run_id DESC LIMIT 1"
-        ),
+/// Whether `table` already holds exactly the `rows` rows whose digest is `digest`: the digest
+/// and row count recorded in cdp.resolve_state when the table was last written (same
+/// transaction), and the row count still agrees.
+fn unchanged(client: &SpiClient<'_>, table: &str, digest: &str, rows: usize) -> CdpResult<bool> {
+    let stored = client.select(
+        "SELECT s.digest, s.row_count FROM cdp.resolve_state s WHERE s.table_name OPERATOR(pg_catalog.=) $1",
         Some(1),
-        &[],
-    )?)?;
-    if last.as_deref() != Some(digest) {
+        &[table.into()],
+    )?;
+    if stored.is_empty() {
+        return Ok(false);
+    }
+    let row = stored.first();
+    if row.get::<String>(1)?.as_deref() != Some(digest) || row.get::<i64>(2)? != Some(rows as i64) {
         return Ok(false);
     }
     let count = first_one::<i64>(client.select(&format!("SELECT pg_catalog.count(*) FROM {table}"), Some(1), &[])?)?;
     Ok(count == Some(rows as i64))
+}
+
+/// Record what was just written to `table` (see [`unchanged`]).
+fn remember(client: &mut SpiClient<'_>, table: &str, digest: &str, rows: usize) -> CdpResult<()> {
+    client.update(
+        "INSERT INTO cdp.resolve_state (table_name, digest, row_count) VALUES ($1, $2, $3)
+         ON CONFLICT (table_name) DO UPDATE SET digest = EXCLUDED.digest, row_count = EXCLUDED.row_count",
+        None,
+        &[table.into(), digest.into(), (rows as i64).into()],
+    )?;
+    Ok(())
 }
 
 /// Rewrite cdp.record_keys unless it already holds these keys. Returns (keys, digest, written).
@@ -206,7 +218,7 @@ fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve:
         }
     }
     let digest = format!("{:016x}", digest.finish());
-    if unchanged(client, "cdp.record_keys", "keys", &digest, total)? {
+    if unchanged(client, "cdp.record_keys", &digest, total)? {
         return Ok((total, digest, false));
     }
     client.update("TRUNCATE cdp.record_keys", None, &[])?;
@@ -242,6 +254,7 @@ fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve:
     for (name, cols) in RECORD_KEY_INDEXES {
         client.update(format!("CREATE INDEX {name} ON cdp.record_keys {cols}").as_str(), None, &[])?;
     }
+    remember(client, "cdp.record_keys", &digest, total)?;
     Ok((total, digest, true))
 }
 
@@ -256,7 +269,7 @@ fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[(u32, u32, 
         digest.add_str(Some(&encode_levels(&e.3)));
     }
     let digest = format!("{:016x}", digest.finish());
-    if unchanged(client, "cdp.match_edges", "edges", &digest, edges.len())? {
+    if unchanged(client, "cdp.match_edges", &digest, edges.len())? {
         return Ok((digest, false));
     }
     client.update("TRUNCATE cdp.match_edges", None, &[])?;
@@ -275,6 +288,7 @@ fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[(u32, u32, 
             || vec![a.into(), b.into(), w.into(), l.into()],
         )?;
     }
+    remember(client, "cdp.match_edges", &digest, edges.len())?;
     Ok((digest, true))
 }
 
@@ -314,7 +328,6 @@ fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -
     Ok(changed.len())
 }
 
-/// Golden records of every profile; upsert changed ones, delete profiles that no longer exist.
 /// One profile as written: golden values (matching forms), display, provenance, counts.
 struct ProfileRow {
     pid: i64,
@@ -401,8 +414,6 @@ fn profile_row(loaded: &Loaded, by_id: &HashMap<i64, usize>, rules: &[resolve::R
     row
 }
 
-/// Golden records of every profile (computed on two threads); upsert changed ones, delete
-/// profiles no record points to any more. Returns (upserted, deleted, seconds spent in SQL).
 /// The survivorship rule of every attribute: cdp.survivorship overrides, else the default.
 fn survivorship_rules(client: &SpiClient<'_>) -> CdpResult<[resolve::Rule; Attr::COUNT]> {
     let mut rules = resolve::default_rules();

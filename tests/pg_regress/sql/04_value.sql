@@ -138,6 +138,13 @@ SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = r.pr
        frequency, monetary_total FROM cdp.rfm r ORDER BY web_row;
 SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = s.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
        orders, historical_value FROM cdp.clv_summary('2026-11-01 00:00+00') s ORDER BY web_row;
+-- a transaction source without a currency column cannot be converted: refused, not dropped
+CREATE VIEW public.orders_nocur AS SELECT id, customer, amount, at FROM public.orders;
+SELECT cdp.add_transaction_source('public.orders_nocur', 'public.web', 'customer', 'amount', 'at') > 0 AS registered;
+SELECT cdp.compute_rfm('2026-11-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM cdp.transaction_sources WHERE source_table = 'public.orders_nocur'::regclass;
+DROP VIEW public.orders_nocur;
 -- an order without a currency cannot be converted: kept aside with the reason
 INSERT INTO public.orders VALUES (15, 3, 10, '2026-10-20', NULL);
 SELECT status, transactions FROM cdp.transaction_report ORDER BY status;
