@@ -18,11 +18,9 @@ COMMENT ON TABLE cdp.sources IS 'Tables registered with cdp.add_source: key colu
 COMMENT ON COLUMN cdp.sources.mapping IS 'Identity attribute -> source column, e.g. {"email":"mail","phone":"gsm"}.';
 COMMENT ON COLUMN cdp.sources.last_sync IS 'Counts from the last cdp.sync_source: inserted, updated, unchanged, deleted, quarantined, seconds.';
 
--- One row per source row: normalised attributes for matching, originals for display and audit.
-CREATE TABLE cdp.records (
-    record_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    source_id     integer NOT NULL,   -- no FK: its per-row check would dominate bulk syncs; see cdp._source_deleted
-    source_key    text NOT NULL,
+-- The identity attributes (Attr::ALL in src/normalise), one definition for every table that
+-- holds them: cdp.records (normalised values) and cdp.profiles (golden values).
+CREATE TYPE cdp.identity_attributes AS (
     first_name    text,
     last_name     text,
     full_name     text,
@@ -37,7 +35,16 @@ CREATE TABLE cdp.records (
     country       text,
     national_id   text,
     external_id   text,
-    anonymous_id  text,
+    anonymous_id  text
+);
+COMMENT ON TYPE cdp.identity_attributes IS 'The identity attributes, in their normalised (matching) form: the columns of cdp.records and cdp.profiles.';
+
+-- One row per source row: normalised attributes for matching, originals for display and audit.
+CREATE TABLE cdp.records (
+    record_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source_id     integer NOT NULL,   -- no FK: its per-row check would dominate bulk syncs; see cdp._source_deleted
+    source_key    text NOT NULL,
+    LIKE cdp.identity_attributes,
     original      jsonb NOT NULL,
     quality       jsonb NOT NULL DEFAULT '{}'::jsonb,
     profile_id    bigint,
@@ -165,21 +172,7 @@ CREATE INDEX match_edges_b_idx ON cdp.match_edges (record_b);
 CREATE SEQUENCE cdp.profile_id_seq;
 CREATE TABLE cdp.profiles (
     profile_id   bigint PRIMARY KEY,
-    first_name   text,
-    last_name    text,
-    full_name    text,
-    email        text,
-    phone        text,
-    birth_date   date,
-    gender       text,
-    street       text,
-    city         text,
-    postcode     text,
-    region       text,
-    country      text,
-    national_id  text,
-    external_id  text,
-    anonymous_id text,
+    LIKE cdp.identity_attributes,
     display      jsonb NOT NULL DEFAULT '{}'::jsonb,   -- attribute -> original text of the chosen value
     provenance   jsonb NOT NULL DEFAULT '{}'::jsonb,   -- attribute -> record_id it came from
     record_count integer NOT NULL,

@@ -173,6 +173,26 @@ mod tests {
     }
 
     #[pg_test]
+    fn identity_attribute_columns_follow_attr() {
+        // the SQL type behind the attribute columns of cdp.records and cdp.profiles lists the
+        // attributes the Rust code builds its column lists from, in the same order
+        let want: Vec<&str> = crate::normalise::Attr::ALL.iter().map(|a| a.name()).collect();
+        let list = want.join(",");
+        let ty = one::<String>(
+            "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
+              WHERE attrelid = (SELECT typrelid FROM pg_type WHERE oid = 'cdp.identity_attributes'::regtype) AND attnum > 0",
+        );
+        assert_eq!(ty.as_deref(), Some(list.as_str()));
+        for rel in ["cdp.records", "cdp.profiles"] {
+            let got = one::<String>(&format!(
+                "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
+                  WHERE attrelid = '{rel}'::regclass AND attname = ANY (string_to_array('{list}', ','))"
+            ));
+            assert_eq!(got.as_deref(), Some(list.as_str()), "{rel}");
+        }
+    }
+
+    #[pg_test]
     fn settings_are_registered_and_prefix_reserved() {
         assert_eq!(one::<String>("SELECT current_setting('cdp.default_country')").as_deref(), Some("TR"));
         assert_eq!(one::<String>("SELECT current_setting('cdp.date_order')").as_deref(), Some("DMY"));

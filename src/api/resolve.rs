@@ -208,14 +208,18 @@ fn remember(client: &mut SpiClient<'_>, table: &str, digest: &str, rows: usize) 
 
 /// Rewrite cdp.record_keys unless it already holds these keys. Returns (keys, digest, written).
 fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve::KeyKind, String)>]) -> CdpResult<(usize, String, bool)> {
+    // the rows as written, hashed once: digest and insert both read them
+    let rows: Vec<(i64, i64)> = loaded
+        .recs
+        .iter()
+        .zip(keys)
+        .flat_map(|(rec, ks)| ks.iter().map(move |(k, v)| (resolve::keys::key_hash(*k, v) as i64, rec.record_id)))
+        .collect();
+    let total = rows.len();
     let mut digest = Digest::default();
-    let mut total = 0;
-    for (rec, ks) in loaded.recs.iter().zip(keys) {
-        for (k, v) in ks {
-            digest.add_u64(resolve::keys::key_hash(*k, v));
-            digest.add_u64(rec.record_id as u64);
-            total += 1;
-        }
+    for (h, id) in &rows {
+        digest.add_u64(*h as u64);
+        digest.add_u64(*id as u64);
     }
     let digest = format!("{:016x}", digest.finish());
     if unchanged(client, "cdp.record_keys", &digest, total)? {
@@ -226,31 +230,17 @@ fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve:
         client.update(format!("DROP INDEX IF EXISTS cdp.{name}").as_str(), None, &[])?;
     }
     let mut scratch = PgMemoryContexts::new("cdp resolve keys");
-    let mut hashes: Vec<i64> = Vec::with_capacity(WRITE_CHUNK);
-    let mut ids: Vec<i64> = Vec::with_capacity(WRITE_CHUNK);
-    let mut flush = |client: &mut SpiClient<'_>, hashes: &mut Vec<i64>, ids: &mut Vec<i64>| -> CdpResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let (h, i) = (std::mem::take(hashes), std::mem::take(ids));
+    for chunk in rows.chunks(WRITE_CHUNK * 5) {
         bulk(
             client,
             &mut scratch,
             "INSERT INTO cdp.record_keys (key_hash, record_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])",
-            || vec![h.into(), i.into()],
+            || {
+                let (h, i): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
+                vec![h.into(), i.into()]
+            },
         )?;
-        Ok(())
-    };
-    for (rec, ks) in loaded.recs.iter().zip(keys) {
-        for (k, v) in ks {
-            hashes.push(resolve::keys::key_hash(*k, v) as i64);
-            ids.push(rec.record_id);
-            if ids.len() >= WRITE_CHUNK * 5 {
-                flush(client, &mut hashes, &mut ids)?;
-            }
-        }
     }
-    flush(client, &mut hashes, &mut ids)?;
     for (name, cols) in RECORD_KEY_INDEXES {
         client.update(format!("CREATE INDEX {name} ON cdp.record_keys {cols}").as_str(), None, &[])?;
     }
@@ -260,13 +250,20 @@ fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve:
 
 /// Rewrite cdp.match_edges unless it already holds these edges. Returns (digest, written).
 fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[(u32, u32, f64, resolve::Levels)]) -> CdpResult<(String, bool)> {
-    let rounded = |w: f64| (w * 1000.0).round() / 1000.0;
+    // the rows as written, built once: digest and insert both read them
+    let rows: Vec<(i64, i64, f64, String)> = edges
+        .iter()
+        .map(|e| {
+            let id = |i: u32| loaded.recs[i as usize].record_id;
+            (id(e.0), id(e.1), (e.2 * 1000.0).round() / 1000.0, encode_levels(&e.3))
+        })
+        .collect();
     let mut digest = Digest::default();
-    for e in edges {
-        digest.add_u64(loaded.recs[e.0 as usize].record_id as u64);
-        digest.add_u64(loaded.recs[e.1 as usize].record_id as u64);
-        digest.add_u64(rounded(e.2).to_bits());
-        digest.add_str(Some(&encode_levels(&e.3)));
+    for (a, b, w, l) in &rows {
+        digest.add_u64(*a as u64);
+        digest.add_u64(*b as u64);
+        digest.add_u64(w.to_bits());
+        digest.add_str(Some(l));
     }
     let digest = format!("{:016x}", digest.finish());
     if unchanged(client, "cdp.match_edges", &digest, edges.len())? {
@@ -274,18 +271,20 @@ fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[(u32, u32, 
     }
     client.update("TRUNCATE cdp.match_edges", None, &[])?;
     let mut scratch = PgMemoryContexts::new("cdp resolve edges");
-    for chunk in edges.chunks(WRITE_CHUNK) {
-        let a: Vec<i64> = chunk.iter().map(|e| loaded.recs[e.0 as usize].record_id).collect();
-        let b: Vec<i64> = chunk.iter().map(|e| loaded.recs[e.1 as usize].record_id).collect();
-        let w: Vec<f64> = chunk.iter().map(|e| rounded(e.2)).collect();
-        let l: Vec<String> = chunk.iter().map(|e| encode_levels(&e.3)).collect();
+    for chunk in rows.chunks(WRITE_CHUNK) {
         bulk(
             client,
             &mut scratch,
             "INSERT INTO cdp.match_edges (record_a, record_b, weight, levels)
              SELECT a, b, w, pg_catalog.string_to_array(l, ',', '')::smallint[]
                FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[]) u(a, b, w, l)",
-            || vec![a.into(), b.into(), w.into(), l.into()],
+            || {
+                let a: Vec<i64> = chunk.iter().map(|r| r.0).collect();
+                let b: Vec<i64> = chunk.iter().map(|r| r.1).collect();
+                let w: Vec<f64> = chunk.iter().map(|r| r.2).collect();
+                let l: Vec<&str> = chunk.iter().map(|r| r.3.as_str()).collect();
+                vec![a.into(), b.into(), w.into(), l.into()]
+            },
         )?;
     }
     remember(client, "cdp.match_edges", &digest, edges.len())?;
@@ -376,7 +375,7 @@ impl Digest {
 }
 
 /// Golden record of one profile (`members`: indices into `loaded`, sorted by record id).
-fn profile_row(loaded: &Loaded, by_id: &HashMap<i64, usize>, rules: &[resolve::Rule; Attr::COUNT], pid: i64, members: &[usize]) -> ProfileRow {
+fn profile_row(loaded: &Loaded, by_id: &HashMap<i64, u32>, rules: &[resolve::Rule; Attr::COUNT], pid: i64, members: &[usize]) -> ProfileRow {
     let recs: Vec<&Rec> = members.iter().map(|&i| &loaded.recs[i]).collect();
     let g = resolve::golden(&recs, rules);
     let mut disp = Map::new();
@@ -389,8 +388,8 @@ fn profile_row(loaded: &Loaded, by_id: &HashMap<i64, usize>, rules: &[resolve::R
         // provenance record first, then the other members holding the same value
         let holders = by_id
             .get(rid)
+            .map(|&i| i as usize)
             .into_iter()
-            .copied()
             .chain(members.iter().copied().filter(|&i| loaded.recs[i].record_id != *rid));
         let candidates: Vec<String> = holders
             .filter(|&i| loaded.recs[i].values[a.index()].as_deref() == Some(val.as_str()))
@@ -469,7 +468,8 @@ fn _set_survivorship(attribute: &str, rule: Option<&str>) -> bool {
 
 /// Golden record of every profile: pure computation (no PostgreSQL), on threads, so that it can
 /// run while the calling thread writes the other results.
-fn profile_rows(loaded: &Loaded, ids: &[i64], rules: &[resolve::Rule; Attr::COUNT]) -> Vec<ProfileRow> {
+/// `index`: record id → position in `loaded` (the map the run built once).
+fn profile_rows(loaded: &Loaded, index: &HashMap<i64, u32>, ids: &[i64], rules: &[resolve::Rule; Attr::COUNT]) -> Vec<ProfileRow> {
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| (ids[i], loaded.recs[i].record_id));
     let mut groups: Vec<(usize, usize)> = Vec::new();
@@ -482,8 +482,7 @@ fn profile_rows(loaded: &Loaded, ids: &[i64], rules: &[resolve::Rule; Attr::COUN
         groups.push((start, end));
         start = end;
     }
-    let by_id: HashMap<i64, usize> = loaded.recs.iter().enumerate().map(|(i, r)| (r.record_id, i)).collect();
-    resolve::par_map(&groups, resolve::DEFAULT_THREADS, |&(s, e)| profile_row(loaded, &by_id, rules, ids[order[s]], &order[s..e]))
+    resolve::par_map(&groups, resolve::DEFAULT_THREADS, |&(s, e)| profile_row(loaded, index, rules, ids[order[s]], &order[s..e]))
 }
 
 /// Upsert the golden records, delete profiles that no longer exist; returns (upserted, deleted,
@@ -770,7 +769,7 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         // before the keys are written and freed, which keeps the run's peak memory down
         let golden = scope.spawn(|| {
             let t = Instant::now();
-            let rows = profile_rows(&loaded, &out.profile_ids, &rules);
+            let rows = profile_rows(&loaded, &index, &out.profile_ids, &rules);
             (rows, t.elapsed().as_secs_f64())
         });
         let edges = write_edges(client, &loaded, &edge_rows)?;

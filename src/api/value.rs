@@ -8,6 +8,13 @@ use pgrx::PgSqlErrorCode as Code;
 use crate::error::{CdpError, CdpResult, OrRaise};
 use crate::value::rfm::{self, SegmentRule};
 
+/// Parallel input arrays (one element per profile or order) must all have `n` elements: 22023.
+fn same_lengths(what: &str, n: usize, lengths: &[usize]) {
+    if lengths.iter().any(|l| *l != n) {
+        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("{what} arrays differ in length")).raise();
+    }
+}
+
 /// The segment map in force: cdp.rfm_segment_map when it has rows (validated: every R×F cell
 /// exactly once), else the built-in standard map.
 fn segment_map(client: &pgrx::spi::SpiClient<'_>) -> CdpResult<(Vec<SegmentRule>, bool)> {
@@ -54,9 +61,7 @@ fn _rfm_scores(
     ),
 > {
     let n = profile_ids.len();
-    if recency_days.len() != n || frequency.len() != n || monetary.len() != n {
-        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, "RFM input arrays differ in length").raise();
-    }
+    same_lengths("RFM input", n, &[recency_days.len(), frequency.len(), monetary.len()]);
     let (map, _) = Spi::connect(|client| segment_map(client)).or_raise();
     let score = |values: &[f64], (setting, guc, higher_is_better): crate::gucs::RfmThresholdSetting| {
         let text = crate::gucs::string_setting(guc).unwrap_or_default();
@@ -118,9 +123,7 @@ fn _clv_summary(
         name!(historical_value, f64),
     ),
 > {
-    if day_starts.len() != profile_ids.len() || amounts.len() != profile_ids.len() {
-        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, "order arrays differ in length").raise();
-    }
+    same_lengths("order", profile_ids.len(), &[day_starts.len(), amounts.len()]);
     let rows = crate::value::clv::summarise(&profile_ids, &day_starts, &amounts, as_of);
     drop((profile_ids, day_starts, amounts));
     TableIterator::new(rows.into_iter().map(|s| {
@@ -153,9 +156,7 @@ fn _clv_fit(
 > {
     use crate::value::clv::{self, Customer};
     let n = profile_ids.len();
-    if [x.len(), t_x.len(), t.len(), monetary_mean.len()].iter().any(|l| *l != n) {
-        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, "CLV input arrays differ in length").raise();
-    }
+    same_lengths("CLV input", n, &[x.len(), t_x.len(), t.len(), monetary_mean.len()]);
     if !(horizon_days > 0.0) || !(0.0..10.0).contains(&annual_discount) {
         CdpError::new(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,

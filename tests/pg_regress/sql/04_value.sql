@@ -17,6 +17,10 @@ SELECT cdp.sync_source('public.web');
 SELECT (cdp.resolve())->'profiles' AS profiles;
 RESET client_min_messages;
 
+-- a profile named by its first web row, for stable output
+CREATE FUNCTION pg_temp.web_row(pid bigint) RETURNS text LANGUAGE sql STABLE AS
+$$ SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = pid ORDER BY m.source_key LIMIT 1 $$;
+
 CREATE TABLE public.orders (id int PRIMARY KEY, customer int, amount numeric(10,2), at timestamptz, cur text);
 INSERT INTO public.orders VALUES
   (1, 1, 100, '2026-10-31', 'TRY'), (2, 4, 100, '2026-10-30', 'TRY'), (3, 1, 100, '2026-10-29', 'TRY'),
@@ -34,7 +38,7 @@ SELECT status, transactions FROM cdp.transaction_report ORDER BY status;
 
 SELECT cdp.compute_rfm('2026-11-01 00:00+00') AS profiles_scored;
 -- ayşe: 5 orders, last 1 day ago, 450 net; elif: 2 orders, 100 days ago, 600; mehmet: 1 order 400 days ago, 1000
-SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = r.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+SELECT pg_temp.web_row(r.profile_id) AS web_row,
        recency_days, frequency, monetary_total, monetary_avg, r_score, f_score, m_score, rfm_cell, segment
   FROM cdp.rfm r ORDER BY web_row;
 SELECT r_score, f_score, profiles, avg_monetary, segment FROM cdp.rfm_grid() WHERE profiles > 0 OR (r_score, f_score) IN ((5, 5), (1, 5));
@@ -56,7 +60,7 @@ SET cdp.rfm_recency_thresholds = '7, 30, 90, 365';
 SET cdp.rfm_frequency_thresholds = '2,3,4,5';
 SELECT cdp.compute_rfm('2026-11-01 00:00+00');
 -- ayşe: 1 day, 5 orders -> R5 F5; elif: 100 days, 2 orders -> R2 F2; mehmet: 400 days, 1 order -> R1 F1
-SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = r.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+SELECT pg_temp.web_row(r.profile_id) AS web_row,
        recency_days, frequency, r_score, f_score, m_score, segment
   FROM cdp.rfm r ORDER BY web_row;
 SET cdp.rfm_monetary_thresholds = '100, 200, 300';
@@ -69,19 +73,19 @@ RESET cdp.rfm_recency_thresholds;
 RESET cdp.rfm_frequency_thresholds;
 RESET cdp.rfm_monetary_thresholds;
 SELECT cdp.compute_rfm('2026-11-01 00:00+00');
-SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = r.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+SELECT pg_temp.web_row(r.profile_id) AS web_row,
        r_score, f_score, m_score
   FROM cdp.rfm r ORDER BY web_row;
 
 -- the fit's input per profile, in days (the session's time zone decides where a day starts):
 -- ayşe bought on 5 days (the refund day is no purchase), elif on 2, mehmet on 1
-SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = s.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+SELECT pg_temp.web_row(s.profile_id) AS web_row,
        frequency, recency, round(t::numeric, 3) AS t, monetary_value, orders, historical_value
   FROM cdp.clv_summary('2026-11-01 00:00+00') s ORDER BY web_row;
 -- lifetime value: BG/NBD + Gamma-Gamma fitted over the profiles, predictions per profile
 SELECT (x ? 'params') AS has_params, x->'profiles' AS profiles
   FROM cdp.compute_clv('2026-11-01 00:00+00', '1 year', 0.1) x;
-SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = c.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+SELECT pg_temp.web_row(c.profile_id) AS web_row,
        orders, historical_value, p_alive BETWEEN 0 AND 1 AS p_alive_ok, expected_purchases >= 0 AS purchases_ok,
        predicted_clv >= 0 AS clv_ok
   FROM cdp.clv c ORDER BY web_row;
@@ -91,7 +95,7 @@ SELECT customers, jsonb_typeof(params->'bg_nbd'->'r') AS r, jsonb_typeof(params-
 -- traits: built in, custom, and k-means clusters over them
 SELECT cdp.define_trait('big_orders', 'count(*) FILTER (WHERE amount >= 300)');
 SELECT cdp.compute_traits('2026-11-01 00:00+00') AS profiles_with_traits;
-SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = t.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+SELECT pg_temp.web_row(t.profile_id) AS web_row,
        t.trait, round(t.value::numeric, 2) AS value, t.text_value
   FROM cdp.profile_traits t
  WHERE t.trait IN ('orders', 'revenue', 'average_order_value', 'preferred_channel', 'orders_web', 'big_orders', 'days_since_last_order')
@@ -134,9 +138,9 @@ SELECT cdp.compute_rfm('2026-11-01 00:00+00');
 INSERT INTO cdp.currency_rates (currency, rate) VALUES ('TRY', 1);
 SELECT cdp.compute_rfm('2026-11-01 00:00+00');
 -- ayşe: 450 TRY + 20 EUR × 35 = 1150, six orders now
-SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = r.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+SELECT pg_temp.web_row(r.profile_id) AS web_row,
        frequency, monetary_total FROM cdp.rfm r ORDER BY web_row;
-SELECT (SELECT m.source_key FROM cdp.profile_members m WHERE m.profile_id = s.profile_id ORDER BY m.source_key LIMIT 1) AS web_row,
+SELECT pg_temp.web_row(s.profile_id) AS web_row,
        orders, historical_value FROM cdp.clv_summary('2026-11-01 00:00+00') s ORDER BY web_row;
 -- a transaction source without a currency column cannot be converted: refused, not dropped
 CREATE VIEW public.orders_nocur AS SELECT id, customer, amount, at FROM public.orders;
