@@ -168,6 +168,14 @@ AS $$ SELECT cdp._resolve(reestimate) $$;
 COMMENT ON FUNCTION cdp.resolve(boolean) IS
 'Resolve every synced record into unified profiles with stable ids. Uses the newest model in cdp.model (estimating one the first time, or when reestimate is true). Returns a summary; progress as NOTICE lines.';
 
+CREATE FUNCTION cdp.resolve_changes(max_records integer DEFAULT 10000)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._resolve_changes(max_records) $$;
+COMMENT ON FUNCTION cdp.resolve_changes(integer) IS
+'Incremental resolution: match the records changed since the last run (at most max_records, oldest first) against the others through cdp.record_keys and re-cluster only the profiles they touch, with the stored model. Needs one cdp.resolve() first. Returns a summary; more_pending says whether records are left.';
+
 CREATE FUNCTION cdp.explain_match(record_a bigint, record_b bigint)
 RETURNS jsonb
 LANGUAGE sql STABLE

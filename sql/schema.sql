@@ -50,6 +50,9 @@ CREATE TABLE cdp.records (
     profile_id    bigint,
     created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- set by sync when the row is inserted or its values change; cleared by the resolve run
+    -- that matched this version of it (cdp.resolve, cdp.resolve_changes)
+    resolve_pending boolean NOT NULL DEFAULT true,
     CONSTRAINT records_source_key_unique UNIQUE (source_id, source_key)
 ) WITH (fillfactor = 50);
 -- Half of every page is left free: cdp.resolve sets profile_id on every record on its first run
@@ -59,6 +62,8 @@ CREATE TABLE cdp.records (
 -- 11% of the updates found room. The table ends at the same size: at 90 the old versions fill it.
 
 CREATE INDEX records_profile_id_idx ON cdp.records (profile_id);
+-- the records cdp.resolve_changes has still to match (few, once resolved)
+CREATE INDEX records_pending_idx ON cdp.records (record_id) WHERE resolve_pending;
 COMMENT ON TABLE cdp.records IS 'One row per source row: normalised identity attributes (matching forms), the original values, and quality flags.';
 COMMENT ON COLUMN cdp.records.original IS 'Raw values as read from the source, keyed by attribute name.';
 COMMENT ON COLUMN cdp.records.quality IS 'Attribute -> reason code for each value that could not be used (kept in original, NULL in the normalised column).';
@@ -338,6 +343,46 @@ CREATE TABLE cdp.resolve_runs (
     started_at  timestamptz NOT NULL,
     finished_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     summary     jsonb NOT NULL
+);
+
+-- Profiles that lost records since the last resolve run: cdp.resolve_changes re-checks them
+-- (the rest may have fallen apart). Filled by the trigger below, which also removes the deleted
+-- records' blocking keys and edges.
+CREATE TABLE cdp.resolve_gone (
+    seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    profile_id bigint NOT NULL
+);
+
+CREATE FUNCTION cdp._records_deleted()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    INSERT INTO cdp.resolve_gone (profile_id)
+    SELECT DISTINCT g.profile_id FROM gone g WHERE g.profile_id IS NOT NULL;
+    DELETE FROM cdp.record_keys k USING gone g WHERE k.record_id OPERATOR(pg_catalog.=) g.record_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM cdp.match_edges e USING gone g WHERE e.record_a OPERATOR(pg_catalog.=) g.record_id;
+    DELETE FROM cdp.match_edges e USING gone g WHERE e.record_b OPERATOR(pg_catalog.=) g.record_id;
+    IF n OPERATOR(pg_catalog.>) 0 THEN
+        -- the tables no longer hold what the last full run wrote
+        DELETE FROM cdp.resolve_state s WHERE s.table_name OPERATOR(pg_catalog.=) ANY (ARRAY['cdp.record_keys', 'cdp.match_edges']);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER records_deleted AFTER DELETE ON cdp.records
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION cdp._records_deleted();
+
+-- Name frequencies of the last full run (names held by two records or more; the row with an
+-- empty name_key holds the number of names counted): the term-frequency adjustment of
+-- cdp.resolve_changes uses the counts over all records, as a full run does.
+CREATE TABLE cdp.name_frequencies (
+    name_key text PRIMARY KEY,
+    records  bigint NOT NULL
 );
 
 -- Which source rows make up each profile.

@@ -441,4 +441,97 @@ mod tests {
         Spi::run("SELECT cdp.resolve()").unwrap();
         assert_eq!(one::<i64>(&format!("SELECT count(*) FROM cdp.profiles WHERE profile_id = {zeynep}")), Some(0));
     }
+    /// Memberships and golden records as text, to compare two states.
+    fn resolved_state() -> (String, String) {
+        (
+            one::<String>("SELECT string_agg(record_id || ':' || profile_id, ',' ORDER BY record_id) FROM cdp.records").unwrap(),
+            one::<String>("SELECT string_agg(profile_id || ':' || content_hash, ',' ORDER BY profile_id) FROM cdp.profiles").unwrap(),
+        )
+    }
+
+    /// A full run over the same data (same stored model) must find exactly what the incremental
+    /// runs left: nothing moves, no golden record changes.
+    fn assert_full_run_agrees() {
+        let before = resolved_state();
+        let full = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(full["records_moved"], 0, "{full}");
+        assert_eq!(full["profiles_written"], 0, "{full}");
+        assert_eq!(full["profiles_deleted"], 0, "{full}");
+        assert_eq!(resolved_state(), before);
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.records WHERE resolve_pending"), Some(0));
+    }
+
+    #[pg_test]
+    fn resolve_changes_rematches_only_what_changed_as_a_full_run_would() {
+        setup_people();
+        Spi::run("SELECT cdp.resolve()").unwrap();
+        let idle = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
+        assert_eq!(idle["pending"], 0, "{idle}");
+        let ayse = pid("public.w", "1");
+        let mehmet = pid("public.w", "2");
+        let untouched = one::<String>(&format!("SELECT updated_at::text FROM cdp.profiles WHERE profile_id = {}", pid("public.s", "S3")));
+
+        // a record moves from mehmet to ayse; only their two profiles are loaded and rewritten
+        Spi::run("UPDATE public.c SET caller = 'Ayşe Yılmaz', mail = 'ayse.yilmaz@gmail.com', gsm = NULL WHERE id = 2;
+                  SELECT cdp.process_changes();").unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
+        assert_eq!(out["mode"], "incremental");
+        assert_eq!(out["pending"], 1, "{out}");
+        assert_eq!(out["records"], 5, "ayse's 3 records, mehmet's 2: {out}");
+        assert_eq!(out["records_moved"], 1, "{out}");
+        assert_eq!(out["profiles_written"], 2, "{out}");
+        assert_eq!(pid("public.c", "2"), ayse);
+        assert_eq!(pid("public.w", "2"), mehmet);
+        assert_eq!(one::<String>(&format!("SELECT updated_at::text FROM cdp.profiles WHERE profile_id = {}", pid("public.s", "S3"))), untouched);
+        assert_eq!(
+            one::<i64>(&format!("SELECT count(*) FROM cdp.record_keys WHERE record_id = {}", rid("public.c", "2"))),
+            one::<i64>(&format!("SELECT count(*) FROM cdp.blocking_keys({})", rid("public.c", "2"))),
+            "the changed record's keys are replaced"
+        );
+        assert_full_run_agrees();
+
+        // a new record joins mehmet through index look-ups of its keys
+        Spi::run("INSERT INTO public.w VALUES (4, 'mehmet.kaya@hotmail.com', 'Mehmet Kaya', NULL, '1985-04-03');
+                  SELECT cdp.process_changes();").unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
+        assert_eq!(pid("public.w", "4"), mehmet, "{out}");
+        assert_eq!(out["new_profiles"], 0, "{out}");
+        assert!(out["matched_pairs"].as_i64().unwrap() >= 1, "{out}");
+        assert_full_run_agrees();
+
+        // split: ayse's web row becomes someone else; the largest part keeps the id
+        Spi::run("UPDATE public.w SET mail = 'zeynep.kaya@outlook.com', name = 'Zeynep Kaya', gsm = '0555 999 88 77', born = '2001-01-01' WHERE id = 1;
+                  SELECT cdp.process_changes();").unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
+        assert_eq!(out["splits"], 2, "{out}");
+        assert_eq!(pid("public.c", "1"), ayse);
+        assert_ne!(pid("public.w", "1"), ayse);
+        assert_ne!(pid("public.s", "S1"), ayse);
+        assert_eq!(
+            one::<i64>(&format!("SELECT count(*) FROM cdp.profile_lineage WHERE kind = 'split' AND old_profile_id = {ayse}")),
+            Some(2)
+        );
+        assert_full_run_agrees();
+
+        // a deleted source row: its profile is re-checked and, left empty, removed
+        let zeynep = pid("public.w", "1");
+        Spi::run("DELETE FROM public.w WHERE id = 1; SELECT cdp.process_changes();").unwrap();
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.resolve_gone"), Some(1));
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
+        assert_eq!(out["profiles_rechecked"], 1, "{out}");
+        assert_eq!(out["profiles_deleted"], 1, "{out}");
+        assert_eq!(one::<i64>(&format!("SELECT count(*) FROM cdp.profiles WHERE profile_id = {zeynep}")), Some(0));
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.resolve_gone"), Some(0));
+        assert_full_run_agrees();
+
+        // at most max_records a run; the rest stays pending for the next
+        Spi::run("INSERT INTO public.w VALUES (5, 'a@b.example', 'Can Demir', NULL, NULL), (6, 'c@d.example', 'Ece Tan', NULL, NULL);
+                  SELECT cdp.process_changes();").unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes(1)").unwrap().0;
+        assert_eq!(out["more_pending"], true, "{out}");
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.records WHERE resolve_pending"), Some(1));
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes(1)").unwrap().0;
+        assert_eq!(out["pending"], 1, "{out}");
+        assert_full_run_agrees();
+    }
 }

@@ -147,8 +147,8 @@ impl SourcePlan {
         format!(
             "{src}\n\
              UPDATE cdp.records r\n\
-             \x20  SET ({cols}, original, quality, updated_at) =\n\
-             \x20      (SELECT {values}, x.original, q.n[{q}]::jsonb, pg_catalog.now()\n\
+             \x20  SET ({cols}, original, quality, updated_at, resolve_pending) =\n\
+             \x20      (SELECT {values}, x.original, q.n[{q}]::jsonb, pg_catalog.now(), true\n\
              \x20         FROM (SELECT cdp._normalise_row(x.raw) AS n OFFSET 0) q)\n\
              \x20 FROM (SELECT src.source_key, src.raw, {original} AS original FROM src) x\n\
              \x20WHERE r.source_id OPERATOR(pg_catalog.=) $1\n\

@@ -68,6 +68,11 @@ pub struct Loaded {
     pub previous: Vec<Option<i64>>,
     /// Original text of the display attributes, per record, in DISPLAY_FROM_ORIGINAL order.
     pub originals: Vec<[Option<String>; DISPLAY_FROM_ORIGINAL.len()]>,
+    /// Changed since the last resolve run (`cdp.records.resolve_pending`).
+    pub pending: Vec<bool>,
+    /// The row version read (`xmin`): a run clears `resolve_pending` only on that version, so a
+    /// change committed while it runs stays pending.
+    pub xmin: Vec<i64>,
 }
 
 fn load_sql(filter: &str) -> String {
@@ -82,7 +87,7 @@ fn load_sql(filter: &str) -> String {
         DISPLAY_FROM_ORIGINAL.iter().map(|a| format!("r.original OPERATOR(pg_catalog.->>) '{}'", a.name())).collect();
     format!(
         "SELECT r.record_id, r.source_id, s.priority, EXTRACT(epoch FROM r.updated_at)::bigint, r.profile_id,
-                {}, {}
+                {}, {}, r.resolve_pending, r.xmin::text::bigint
            FROM cdp.records r JOIN cdp.sources s ON s.source_id OPERATOR(pg_catalog.=) r.source_id
           {filter}
           ORDER BY r.record_id",
@@ -93,7 +98,7 @@ fn load_sql(filter: &str) -> String {
 
 /// Read records (all, or those named in `$1` when `filter` uses it) with one cursor.
 pub fn load_records(client: &SpiClient<'_>, filter: &str, args: &[pgrx::datum::DatumWithOid]) -> CdpResult<Loaded> {
-    let mut out = Loaded { recs: Vec::new(), previous: Vec::new(), originals: Vec::new() };
+    let mut out = Loaded { recs: Vec::new(), previous: Vec::new(), originals: Vec::new(), pending: Vec::new(), xmin: Vec::new() };
     let sql = load_sql(filter);
     let mut cursor = client.try_open_cursor(sql.as_str(), args)?;
     let base = 6; // first attribute column (1-based)
@@ -115,6 +120,9 @@ pub fn load_records(client: &SpiClient<'_>, filter: &str, args: &[pgrx::datum::D
                 *slot = row.get::<String>(base + Attr::COUNT + i)?;
             }
             out.previous.push(row.get::<i64>(5)?);
+            let flags = base + Attr::COUNT + DISPLAY_FROM_ORIGINAL.len();
+            out.pending.push(row.get::<bool>(flags)?.unwrap_or(true));
+            out.xmin.push(row.get::<i64>(flags + 1)?.unwrap_or_default());
             out.recs.push(rec);
             out.originals.push(orig);
         }
@@ -251,13 +259,7 @@ fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve:
 /// Rewrite cdp.match_edges unless it already holds these edges. Returns (digest, written).
 fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[(u32, u32, f64, resolve::Levels)]) -> CdpResult<(String, bool)> {
     // the rows as written, built once: digest and insert both read them
-    let rows: Vec<(i64, i64, f64, String)> = edges
-        .iter()
-        .map(|e| {
-            let id = |i: u32| loaded.recs[i as usize].record_id;
-            (id(e.0), id(e.1), (e.2 * 1000.0).round() / 1000.0, encode_levels(&e.3))
-        })
-        .collect();
+    let rows = edge_rows(loaded, edges);
     let mut digest = Digest::default();
     for (a, b, w, l) in &rows {
         digest.add_u64(*a as u64);
@@ -270,6 +272,23 @@ fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[(u32, u32, 
         return Ok((digest, false));
     }
     client.update("TRUNCATE cdp.match_edges", None, &[])?;
+    insert_edges(client, &rows)?;
+    remember(client, "cdp.match_edges", &digest, edges.len())?;
+    Ok((digest, true))
+}
+
+/// Accepted edges as stored: record ids, weight rounded to 0.001, encoded levels.
+fn edge_rows(loaded: &Loaded, edges: &[(u32, u32, f64, resolve::Levels)]) -> Vec<(i64, i64, f64, String)> {
+    edges
+        .iter()
+        .map(|e| {
+            let id = |i: u32| loaded.recs[i as usize].record_id;
+            (id(e.0), id(e.1), (e.2 * 1000.0).round() / 1000.0, encode_levels(&e.3))
+        })
+        .collect()
+}
+
+fn insert_edges(client: &mut SpiClient<'_>, rows: &[(i64, i64, f64, String)]) -> CdpResult<()> {
     let mut scratch = PgMemoryContexts::new("cdp resolve edges");
     for chunk in rows.chunks(WRITE_CHUNK) {
         bulk(
@@ -287,44 +306,60 @@ fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[(u32, u32, 
             },
         )?;
     }
-    remember(client, "cdp.match_edges", &digest, edges.len())?;
-    Ok((digest, true))
+    Ok(())
 }
 
-/// Set records.profile_id where it changed; returns how many changed.
+/// Indexes of cdp.records that a membership update changes (see `sql/schema.sql`).
+const MEMBERSHIP_INDEXES: [(&str, &str); 2] = [
+    ("records_profile_id_idx", "(profile_id)"),
+    ("records_pending_idx", "(record_id) WHERE resolve_pending"),
+];
+
+/// Set records.profile_id where it changed and clear resolve_pending of the records this run
+/// matched (unless their row changed since it was read); returns how many moved.
 fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> CdpResult<usize> {
-    let changed: Vec<(i64, i64)> = loaded
-        .recs
-        .iter()
-        .zip(ids)
-        .zip(&loaded.previous)
-        .filter(|((_, new), old)| **old != Some(**new))
-        .map(|((r, new), _)| (r.record_id, *new))
+    let mut moved = 0;
+    let changed: Vec<(i64, i64, i64)> = (0..ids.len())
+        .filter(|&i| {
+            let m = loaded.previous[i] != Some(ids[i]);
+            moved += usize::from(m);
+            m || loaded.pending[i]
+        })
+        .map(|i| (loaded.recs[i].record_id, ids[i], loaded.xmin[i]))
         .collect();
     // Moving many records (the first run, a re-estimated model): maintaining the profile_id
     // index row by row costs more than rebuilding it once, and without it updates stay HOT.
     let rebuild = changed.len() > loaded.recs.len() / 10 && changed.len() > 10_000;
+    // (the pending index too: its predicate column changes, and any indexed column changing
+    // rules out a HOT update)
     if rebuild {
-        client.update("DROP INDEX IF EXISTS cdp.records_profile_id_idx", None, &[])?;
+        for (name, _) in MEMBERSHIP_INDEXES {
+            client.update(&format!("DROP INDEX IF EXISTS cdp.{name}"), None, &[])?;
+        }
     }
     let mut scratch = PgMemoryContexts::new("cdp resolve memberships");
     // large chunks: each statement hash-joins its ids against all of cdp.records
     for chunk in changed.chunks(WRITE_CHUNK * 10) {
         let rid: Vec<i64> = chunk.iter().map(|c| c.0).collect();
         let pid: Vec<i64> = chunk.iter().map(|c| c.1).collect();
+        let xmin: Vec<i64> = chunk.iter().map(|c| c.2).collect();
+        // on a row updated since it was read, the SET sees the new version: still pending
         bulk(
             client,
             &mut scratch,
-            "UPDATE cdp.records r SET profile_id = u.pid
-               FROM unnest($1::bigint[], $2::bigint[]) u(rid, pid)
+            "UPDATE cdp.records r SET profile_id = u.pid,
+                    resolve_pending = r.resolve_pending AND r.xmin::text::bigint OPERATOR(pg_catalog.<>) u.x
+               FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) u(rid, pid, x)
               WHERE r.record_id OPERATOR(pg_catalog.=) u.rid",
-            || vec![rid.into(), pid.into()],
+            || vec![rid.into(), pid.into(), xmin.into()],
         )?;
     }
     if rebuild {
-        client.update("CREATE INDEX records_profile_id_idx ON cdp.records (profile_id)", None, &[])?;
+        for (name, def) in MEMBERSHIP_INDEXES {
+            client.update(&format!("CREATE INDEX {name} ON cdp.records {def}"), None, &[])?;
+        }
     }
-    Ok(changed.len())
+    Ok(moved)
 }
 
 /// One profile as written: golden values (matching forms), display, provenance, counts.
@@ -486,12 +521,16 @@ fn profile_rows(loaded: &Loaded, index: &HashMap<i64, u32>, ids: &[i64], rules: 
 }
 
 /// Upsert the golden records, delete profiles that no longer exist; returns (upserted, deleted,
-/// seconds).
-fn write_profiles(client: &mut SpiClient<'_>, rows: &[ProfileRow]) -> CdpResult<(usize, usize, f64)> {
+/// seconds). `only`: the profiles an incremental run touched (None: all).
+fn write_profiles(client: &mut SpiClient<'_>, rows: &[ProfileRow], only: Option<&[i64]>) -> CdpResult<(usize, usize, f64)> {
     let t = Instant::now();
+    let (scope_sql, scope_args) = match only {
+        Some(ids) => (" WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1)", vec![ids.to_vec().into()]),
+        None => ("", vec![]),
+    };
     // only what changed: a re-run on unchanged data writes nothing
     let mut stored: HashMap<i64, i64> = HashMap::new();
-    for row in client.select("SELECT profile_id, content_hash FROM cdp.profiles", None, &[])? {
+    for row in client.select(&format!("SELECT p.profile_id, p.content_hash FROM cdp.profiles p{scope_sql}"), None, &scope_args)? {
         if let (Some(p), Some(h)) = (row.get::<i64>(1)?, row.get::<i64>(2)?) {
             stored.insert(p, h);
         }
@@ -560,14 +599,16 @@ fn write_profiles(client: &mut SpiClient<'_>, rows: &[ProfileRow]) -> CdpResult<
             args
         })?;
     }
-    let deleted = client
-        .update(
-            "DELETE FROM cdp.profiles p WHERE NOT EXISTS
-               (SELECT 1 FROM cdp.records r WHERE r.profile_id OPERATOR(pg_catalog.=) p.profile_id)",
+    let gone = "NOT EXISTS (SELECT 1 FROM cdp.records r WHERE r.profile_id OPERATOR(pg_catalog.=) p.profile_id)";
+    let deleted = match only {
+        Some(ids) => client.update(
+            &format!("DELETE FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1) AND {gone}"),
             None,
-            &[],
-        )?
-        .len();
+            &[ids.to_vec().into()],
+        )?,
+        None => client.update(&format!("DELETE FROM cdp.profiles p WHERE {gone}"), None, &[])?,
+    }
+    .len();
     Ok((upserted, deleted, t.elapsed().as_secs_f64()))
 }
 
@@ -654,8 +695,12 @@ fn write_lineage(client: &mut SpiClient<'_>, lineage: &[resolve::Lineage], run_i
     Ok(())
 }
 
-fn write_hubs(client: &mut SpiClient<'_>, out: &resolve::Outcome) -> CdpResult<()> {
-    client.update("TRUNCATE cdp.hubs", None, &[])?;
+/// Store the run's hubs and shared devices: all of them after a full run (`replace`), added to
+/// the known ones after an incremental run.
+fn write_hubs(client: &mut SpiClient<'_>, out: &resolve::Outcome, replace: bool) -> CdpResult<()> {
+    if replace {
+        client.update("TRUNCATE cdp.hubs", None, &[])?;
+    }
     let mut kinds: Vec<&str> = out.hubs.iter().map(|h| h.0.name()).collect();
     let mut values: Vec<&str> = out.hubs.iter().map(|h| h.1.as_str()).collect();
     let mut counts: Vec<i64> = out.hubs.iter().map(|h| h.2 as i64).collect();
@@ -675,6 +720,60 @@ fn write_hubs(client: &mut SpiClient<'_>, out: &resolve::Outcome) -> CdpResult<(
         None,
         &[kinds.into(), values.into(), counts.into(), reasons.into(), identities.into()],
     )?;
+    Ok(())
+}
+
+/// Rewrite cdp.name_frequencies (names of two records or more; the total under the empty name)
+/// unless it already holds these counts. Returns whether it was written.
+fn write_name_frequencies(client: &mut SpiClient<'_>, tf: Option<&resolve::TermFreq>) -> CdpResult<bool> {
+    let Some(tf) = tf else { return Ok(false) };
+    let mut rows: Vec<(&str, i64)> =
+        tf.counts.iter().filter(|(_, c)| **c >= 2).map(|(k, c)| (k.as_str(), i64::from(*c))).collect();
+    rows.sort_unstable();
+    rows.push(("", tf.total as i64));
+    let mut digest = Digest::default();
+    for (k, c) in &rows {
+        digest.add_str(Some(k));
+        digest.add_u64(*c as u64);
+    }
+    let digest = format!("{:016x}", digest.finish());
+    if unchanged(client, "cdp.name_frequencies", &digest, rows.len())? {
+        return Ok(false);
+    }
+    client.update("TRUNCATE cdp.name_frequencies", None, &[])?;
+    let mut scratch = PgMemoryContexts::new("cdp resolve names");
+    for chunk in rows.chunks(WRITE_CHUNK) {
+        bulk(
+            client,
+            &mut scratch,
+            "INSERT INTO cdp.name_frequencies (name_key, records) SELECT * FROM unnest($1::text[], $2::bigint[])",
+            || {
+                let (k, c): (Vec<&str>, Vec<i64>) = chunk.iter().copied().unzip();
+                vec![k.into(), c.into()]
+            },
+        )?;
+    }
+    remember(client, "cdp.name_frequencies", &digest, rows.len())?;
+    Ok(true)
+}
+
+/// Entries of cdp.resolve_gone as (seq, profile id).
+fn gone_profiles(client: &SpiClient<'_>) -> CdpResult<Vec<(i64, i64)>> {
+    let mut out = Vec::new();
+    for row in client.select("SELECT seq, profile_id FROM cdp.resolve_gone ORDER BY seq", None, &[])? {
+        if let (Some(s), Some(p)) = (row.get::<i64>(1)?, row.get::<i64>(2)?) {
+            out.push((s, p));
+        }
+    }
+    Ok(out)
+}
+
+/// Remove the cdp.resolve_gone entries a run has dealt with (those it read, not later ones).
+fn forget_gone(client: &mut SpiClient<'_>, gone: &[(i64, i64)]) -> CdpResult<()> {
+    if !gone.is_empty() {
+        let seqs: Vec<i64> = gone.iter().map(|g| g.0).collect();
+        client.update("DELETE FROM cdp.resolve_gone WHERE seq OPERATOR(pg_catalog.=) ANY ($1)", None, &[seqs.into()])?;
+    }
     Ok(())
 }
 
@@ -707,6 +806,8 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
     let mut phases: Vec<(String, f64)> = Vec::new();
     let mut lap = Instant::now();
 
+    // profiles that lost records: this run re-checks every profile
+    let gone = gone_profiles(client)?;
     let loaded = load_records(client, "", &[])?;
     phases.push(("load".into(), lap.elapsed().as_secs_f64()));
     notice(format!("resolve: loaded {} records in {:.1} s", loaded.recs.len(), lap.elapsed().as_secs_f64()));
@@ -726,6 +827,7 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         &cfg,
         &mut next_id,
         stored.as_ref().map(|(_, m)| m),
+        None,
     );
     // hand back the ids this run did not use
     client.update("SELECT pg_catalog.setval('cdp.profile_id_seq', $1, false)", None, &[next_id.into()])?;
@@ -782,19 +884,22 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
     })?;
     let ((keys, keys_digest, keys_written), (edges_digest, edges_written)) = keys;
     phases.push(("golden_records_overlapped".into(), golden_s));
-    let (profiles_written, profiles_deleted, profiles_sql) = write_profiles(client, &rows)?;
+    let (profiles_written, profiles_deleted, profiles_sql) = write_profiles(client, &rows, None)?;
     drop(rows);
     phases.push(("write_profiles_sql".into(), profiles_sql));
     step("profiles", &mut phases);
     write_lineage(client, &out.lineage, run_id)?;
-    write_hubs(client, &out)?;
-    step("lineage_hubs", &mut phases);
+    write_hubs(client, &out, true)?;
+    let names_written = write_name_frequencies(client, out.term_freq.as_ref())?;
+    forget_gone(client, &gone)?;
+    step("lineage_hubs_names", &mut phases);
     notice(format!("resolve: wrote results in {:.1} s", write_started.elapsed().as_secs_f64()));
 
     let c = &out.counters;
     let records = c.records.max(1) as f64;
     let summary = json!({
         "run_id": run_id,
+        "mode": "full",
         "records": c.records,
         "candidate_pairs": c.candidate_pairs,
         "candidate_pairs_per_record": ((c.candidate_pairs as f64 / records) * 100.0).round() / 100.0,
@@ -808,7 +913,7 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         "profiles_deleted": profiles_deleted,
         "blocking_keys": keys,
         // what was rewritten: keys and edges only when they differ from the last run's
-        "rewritten": {"keys": keys_written, "edges": edges_written},
+        "rewritten": {"keys": keys_written, "edges": edges_written, "name_frequencies": names_written},
         "digests": {"keys": keys_digest, "edges": edges_digest},
         "skipped_blocks": c.skipped_blocks,
         "hubs": c.hubs,
@@ -822,17 +927,295 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         "model_id": model_id,
         "model_source": out.model_source.name(),
         "threshold": cfg.threshold,
-        "phases": phases.iter().map(|(n, s)| json!({"phase": n, "seconds": (s * 1000.0).round() / 1000.0})).collect::<Vec<_>>(),
         "skipped_block_examples": out.skipped_blocks.iter().take(10)
             .map(|(k, _, n)| json!({"key_kind": k.name(), "records": n})).collect::<Vec<_>>(),
-        "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
     });
+    finish_run(client, run_id, summary, &phases, started)
+}
+
+/// Complete a run's summary with its phases and total time and store it in cdp.resolve_runs.
+fn finish_run(client: &mut SpiClient<'_>, run_id: i64, mut summary: Value, phases: &[(String, f64)], started: Instant) -> CdpResult<Value> {
+    let ms = |s: f64| (s * 1000.0).round() / 1000.0;
+    summary["phases"] = phases.iter().map(|(n, s)| json!({"phase": n, "seconds": ms(*s)})).collect();
+    summary["seconds"] = json!(ms(started.elapsed().as_secs_f64()));
     client.update(
         "UPDATE cdp.resolve_runs SET summary = $2, finished_at = pg_catalog.clock_timestamp() WHERE run_id OPERATOR(pg_catalog.=) $1",
         None,
         &[run_id.into(), JsonB(summary.clone()).into()],
     )?;
     Ok(summary)
+}
+
+/// Ids of one query's single bigint column.
+fn ids_of(client: &SpiClient<'_>, sql: &str, args: &[pgrx::datum::DatumWithOid]) -> CdpResult<Vec<i64>> {
+    let mut out = Vec::new();
+    for row in client.select(sql, None, args)? {
+        if let Some(v) = row.get::<i64>(1)? {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// Hubs and shared devices known from earlier runs (cdp.hubs).
+fn known_hubs(client: &SpiClient<'_>) -> CdpResult<Vec<(resolve::KeyKind, String, usize)>> {
+    let mut out = Vec::new();
+    for row in client.select("SELECT key_kind, key_value, records FROM cdp.hubs ORDER BY 1, 2", None, &[])? {
+        if let (Some(k), Some(v), Some(n)) = (row.get::<String>(1)?, row.get::<String>(2)?, row.get::<i64>(3)?) {
+            if let Some(k) = resolve::KeyKind::from_name(&k) {
+                out.push((k, v, n as usize));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Name frequencies over all records for the names of `loaded`: the stored counts of the last
+/// full run, or the batch's own count where that is larger (a name new since then).
+fn term_freq_for(client: &SpiClient<'_>, loaded: &Loaded) -> CdpResult<resolve::TermFreq> {
+    let names: Vec<String> = loaded.recs.iter().map(|r| resolve::Prepared::new(r).name_key).collect();
+    let mut tf = resolve::TermFreq::build(names.iter().map(String::as_str));
+    let mut wanted: Vec<&str> = tf.counts.keys().map(String::as_str).collect();
+    wanted.push("");
+    let mut total = None;
+    for row in client.select(
+        "SELECT name_key, records FROM cdp.name_frequencies WHERE name_key OPERATOR(pg_catalog.=) ANY ($1)",
+        None,
+        &[wanted.into()],
+    )? {
+        if let (Some(k), Some(n)) = (row.get::<String>(1)?, row.get::<i64>(2)?) {
+            if k.is_empty() {
+                total = Some(n as u64);
+            } else if let Some(c) = tf.counts.get_mut(&k) {
+                *c = (*c).max(n as u32);
+            }
+        }
+    }
+    // without a stored total (term frequencies off in the last full run) no adjustment applies
+    tf.total = total.unwrap_or(0);
+    Ok(tf)
+}
+
+/// `cdp.resolve_changes`: the records changed since the last run (at most `max_records`) are
+/// matched against the others found through cdp.record_keys, and only the profiles they touch
+/// are re-clustered, by the same pipeline as a full run ([`resolve::resolve_scoped`]).
+fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64) -> CdpResult<Value> {
+    use std::collections::HashSet;
+    let started = Instant::now();
+    let started_at = first_one::<pgrx::datum::TimestampWithTimeZone>(client.select("SELECT pg_catalog.clock_timestamp()", Some(1), &[])?)?;
+    if max_records < 1 {
+        return Err(CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("max_records must be positive, not {max_records}")));
+    }
+    client.update("SELECT pg_catalog.pg_advisory_xact_lock($1)", None, &[RESOLVE_LOCK_KEY.into()])?;
+    let (model_id, model) = stored_model(client)?.ok_or_else(|| {
+        CdpError::new(Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "no identity model is stored yet")
+            .hint("run cdp.resolve() once: it estimates the model that cdp.resolve_changes() uses")
+    })?;
+    let cfg = config_from_gucs();
+    let mut phases: Vec<(String, f64)> = Vec::new();
+    let mut lap = Instant::now();
+    let mut step = |name: &str, phases: &mut Vec<(String, f64)>| {
+        phases.push((name.to_string(), lap.elapsed().as_secs_f64()));
+        lap = Instant::now();
+        pg_sys::check_for_interrupts!();
+    };
+
+    let pending_ids = ids_of(
+        client,
+        "SELECT record_id FROM cdp.records WHERE resolve_pending ORDER BY record_id LIMIT $1",
+        &[max_records.into()],
+    )?;
+    let gone = gone_profiles(client)?;
+    if pending_ids.is_empty() && gone.is_empty() {
+        return Ok(json!({"mode": "incremental", "pending": 0, "records": 0,
+                         "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0}));
+    }
+    let pending_set: HashSet<i64> = pending_ids.iter().copied().collect();
+    let pend = load_records(client, "WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1)", &[pending_ids.clone().into()])?;
+    step("load_pending", &mut phases);
+
+    // the changed records' keys, and how many records hold each over all the data: the
+    // pending records' stored keys are about to be replaced, so they are not counted
+    let hubs = known_hubs(client)?;
+    let mut held: HashMap<u64, (resolve::KeyKind, String, usize)> = HashMap::new();
+    for rec in &pend.recs {
+        for (k, v) in resolve::record_keys(rec) {
+            held.entry(resolve::keys::key_hash(k, &v)).or_insert((k, v, 0)).2 += 1;
+        }
+    }
+    let hashes: Vec<i64> = held.keys().map(|h| *h as i64).collect();
+    for row in client.select(
+        "SELECT key_hash, pg_catalog.count(*) FROM cdp.record_keys
+          WHERE key_hash OPERATOR(pg_catalog.=) ANY ($1) AND NOT record_id OPERATOR(pg_catalog.=) ANY ($2)
+          GROUP BY key_hash",
+        None,
+        &[hashes.into(), pending_ids.clone().into()],
+    )? {
+        if let (Some(h), Some(n)) = (row.get::<i64>(1)?, row.get::<i64>(2)?) {
+            if let Some(e) = held.get_mut(&(h as u64)) {
+                e.2 += n as usize;
+            }
+        }
+    }
+    let mut scope = resolve::Scope { hubs, ..Default::default() };
+    let mut usable: Vec<i64> = Vec::new();
+    for (h, (k, v, n)) in held {
+        if k.is_identifier() && n >= cfg.hub_min_count.max(2) {
+            scope.hubs.push((k, v, n));
+        } else if n > cfg.max_block {
+            scope.over_cap.push((k, v, n));
+        } else {
+            usable.push(h as i64);
+        }
+    }
+    scope.over_cap.sort();
+    let neighbours = ids_of(
+        client,
+        "SELECT DISTINCT record_id FROM cdp.record_keys WHERE key_hash OPERATOR(pg_catalog.=) ANY ($1)",
+        &[usable.into()],
+    )?;
+    let mut seeds: Vec<i64> = neighbours.iter().chain(&pending_ids).copied().collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let mut touched = ids_of(
+        client,
+        "SELECT DISTINCT profile_id FROM cdp.records WHERE record_id OPERATOR(pg_catalog.=) ANY ($1) AND profile_id IS NOT NULL",
+        &[seeds.clone().into()],
+    )?;
+    touched.extend(gone.iter().map(|g| g.1));
+    touched.sort_unstable();
+    touched.dedup();
+    drop(pend);
+    let mut batch = load_records(
+        client,
+        "WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1) OR r.profile_id OPERATOR(pg_catalog.=) ANY ($2)",
+        &[seeds.into(), touched.clone().into()],
+    )?;
+    // only this run's pending records are matched as changed; a record changed after the limit
+    // was taken stays pending (xmin -1 never equals a row version)
+    for i in 0..batch.recs.len() {
+        let mine = pending_set.contains(&batch.recs[i].record_id);
+        batch.pending[i] = mine;
+        if !mine {
+            batch.xmin[i] = -1;
+        }
+    }
+    scope.pending = batch.pending.clone();
+    let index: HashMap<i64, u32> = batch.recs.iter().enumerate().map(|(i, r)| (r.record_id, i as u32)).collect();
+    let unchanged_ids: Vec<i64> = batch.recs.iter().zip(&batch.pending).filter(|(_, p)| !**p).map(|(r, _)| r.record_id).collect();
+    for row in client.select(
+        "SELECT record_a, record_b, weight FROM cdp.match_edges
+          WHERE record_a OPERATOR(pg_catalog.=) ANY ($1) AND record_b OPERATOR(pg_catalog.=) ANY ($1)",
+        None,
+        &[unchanged_ids.into()],
+    )? {
+        if let (Some(a), Some(b), Some(w)) = (row.get::<i64>(1)?, row.get::<i64>(2)?, row.get::<f64>(3)?) {
+            if let (Some(&a), Some(&b)) = (index.get(&a), index.get(&b)) {
+                scope.stored_edges.push(resolve::Edge { a: a.min(b), b: a.max(b), weight: w });
+            }
+        }
+    }
+    if cfg.term_frequency {
+        scope.term_freq = Some(term_freq_for(client, &batch)?);
+    }
+    let (cannot, forced) = manual_links(client, &index)?;
+    step("load_batch", &mut phases);
+
+    let mut next_id = first_one::<i64>(client.update("SELECT pg_catalog.nextval('cdp.profile_id_seq')", Some(1), &[])?)?.unwrap_or(1);
+    let mut out = resolve::resolve_batch(&batch.recs, &batch.previous, &cannot, &forced, &cfg, &mut next_id, Some(&model), Some(&scope));
+    client.update("SELECT pg_catalog.setval('cdp.profile_id_seq', $1, false)", None, &[next_id.into()])?;
+    for (name, secs) in &out.timings {
+        phases.push(((*name).to_string(), *secs));
+    }
+    step("resolve", &mut phases);
+
+    let run_id = first_one::<i64>(client.update(
+        "INSERT INTO cdp.resolve_runs (started_at, summary) VALUES ($1, '{}') RETURNING run_id",
+        Some(1),
+        &[started_at.into()],
+    )?)?
+    .unwrap_or_default();
+    // keys and edges of the changed records replace theirs; the others' stay as stored
+    let changed_ids: Vec<i64> = batch.recs.iter().zip(&batch.pending).filter(|(_, p)| **p).map(|(r, _)| r.record_id).collect();
+    client.update("DELETE FROM cdp.record_keys WHERE record_id OPERATOR(pg_catalog.=) ANY ($1)", None, &[changed_ids.clone().into()])?;
+    let key_rows: Vec<(i64, i64)> = batch
+        .recs
+        .iter()
+        .zip(&out.keys)
+        .zip(&batch.pending)
+        .filter(|(_, p)| **p)
+        .flat_map(|((rec, ks), _)| ks.iter().map(move |(k, v)| (resolve::keys::key_hash(*k, v) as i64, rec.record_id)))
+        .collect();
+    let (kh, kr): (Vec<i64>, Vec<i64>) = key_rows.iter().copied().unzip();
+    client.update(
+        "INSERT INTO cdp.record_keys (key_hash, record_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])",
+        None,
+        &[kh.into(), kr.into()],
+    )?;
+    for col in ["record_a", "record_b"] {
+        client.update(
+            &format!("DELETE FROM cdp.match_edges WHERE {col} OPERATOR(pg_catalog.=) ANY ($1)"),
+            None,
+            &[changed_ids.clone().into()],
+        )?;
+    }
+    let edge_rows = edge_rows(&batch, &out.edges);
+    insert_edges(client, &edge_rows)?;
+    // the tables no longer hold what the last full run wrote and digested
+    client.update(
+        "DELETE FROM cdp.resolve_state WHERE table_name OPERATOR(pg_catalog.=) ANY (ARRAY['cdp.record_keys', 'cdp.match_edges'])",
+        None,
+        &[],
+    )?;
+    step("write_keys_edges", &mut phases);
+    let moved = write_memberships(client, &batch, &out.profile_ids)?;
+    let rules = survivorship_rules(client)?;
+    let rows = profile_rows(&batch, &index, &out.profile_ids, &rules);
+    let mut scope_ids: Vec<i64> = touched.iter().chain(&out.profile_ids).copied().collect();
+    scope_ids.sort_unstable();
+    scope_ids.dedup();
+    let (profiles_written, profiles_deleted, _) = write_profiles(client, &rows, Some(&scope_ids))?;
+    write_lineage(client, &std::mem::take(&mut out.lineage), run_id)?;
+    write_hubs(client, &out, false)?;
+    forget_gone(client, &gone)?;
+    step("write_profiles", &mut phases);
+
+    let c = &out.counters;
+    let summary = json!({
+        "run_id": run_id,
+        "mode": "incremental",
+        "pending": pending_ids.len(),
+        "more_pending": pending_ids.len() as i64 == max_records,
+        "profiles_rechecked": gone.len(),
+        "records": c.records,
+        "neighbours": neighbours.len(),
+        "candidate_pairs": c.candidate_pairs,
+        "matched_pairs": c.matched_pairs,
+        "stored_edges": scope.stored_edges.len(),
+        "profiles": c.profiles,
+        "merges": c.merges,
+        "splits": c.splits,
+        "new_profiles": c.new_profiles,
+        "records_moved": moved,
+        "profiles_written": profiles_written,
+        "profiles_deleted": profiles_deleted,
+        "skipped_blocks": c.skipped_blocks,
+        "hubs": c.hubs,
+        "rejected": {
+            "cannot_link": c.rejected_by_cannot_link,
+            "max_profile_size": c.rejected_by_max_size,
+            "weak_bridge": c.rejected_weak_bridges,
+            "id_conflict": c.rejected_by_id_conflict,
+        },
+        "model_id": model_id,
+        "threshold": cfg.threshold,
+    });
+    finish_run(client, run_id, summary, &phases, started)
+}
+
+#[pg_extern(volatile, parallel_unsafe)]
+fn _resolve_changes(max_records: i64) -> JsonB {
+    Spi::connect_mut(|client| resolve_changes(client, max_records)).map(JsonB).or_raise()
 }
 
 #[pg_extern(volatile, parallel_unsafe)]

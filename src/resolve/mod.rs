@@ -209,6 +209,8 @@ pub struct Outcome {
     pub profile_ids: Vec<i64>,
     pub lineage: Vec<Lineage>,
     pub counters: Counters,
+    /// Name frequencies counted over the batch (full runs; the store of the incremental path).
+    pub term_freq: Option<TermFreq>,
     /// (phase, seconds), in pipeline order.
     pub timings: Vec<(&'static str, f64)>,
 }
@@ -389,13 +391,39 @@ pub fn fit_model(
     (m, ModelSource::Estimated, notes)
 }
 
+/// What an incremental run knows about the records it does not load: the same pipeline as a
+/// full run, with the statistics that a full run counts over its batch taken from the whole
+/// data instead, and the accepted edges between unchanged records taken as stored.
+///
+/// The batch of an incremental run is: the changed (pending) records, every record sharing a
+/// usable blocking key with one of them, and all members of the profiles these belong to. So
+/// it is closed: every profile it touches is loaded whole, and the only pairs whose outcome can
+/// differ from the last run are those with a pending record.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// Per record: changed since the last run. Only pairs with at least one pending record are
+    /// blocked and scored; the others' edges are in `stored_edges`.
+    pub pending: Vec<bool>,
+    /// Hub values and shared devices over all records (`cdp.hubs`), removed like those found
+    /// in the batch.
+    pub hubs: Vec<(KeyKind, String, usize)>,
+    /// Keys whose block over all records is larger than the cap: skipped, as a full run would.
+    pub over_cap: Vec<(KeyKind, String, usize)>,
+    /// Name frequencies over all records (the term-frequency adjustment).
+    pub term_freq: Option<TermFreq>,
+    /// Accepted edges between two records that are not pending (indices into the batch).
+    pub stored_edges: Vec<Edge>,
+}
+
 /// Resolve a batch: keys → hubs → blocking → comparison → model → scoring → threshold →
 /// clustering → stable ids.
 ///
 /// `previous_profile[i]`: record i's profile id from the last run (None for new records);
 /// `cannot_link` / `forced`: steward decisions as record index pairs; `next_id`: the next
 /// unused profile id (advanced past the ids handed out); `model`: a stored model to use instead
-/// of estimating one.
+/// of estimating one; `scope`: `None` for a full run, else what an incremental run knows of the
+/// data beyond its batch (see [`Scope`]). One implementation of matching serves both.
+#[allow(clippy::too_many_arguments)]
 pub fn resolve_batch(
     recs: &[Rec],
     previous_profile: &[Option<i64>],
@@ -404,12 +432,16 @@ pub fn resolve_batch(
     cfg: &Config,
     next_id: &mut i64,
     model: Option<&Model>,
+    scope: Option<&Scope>,
 ) -> Outcome {
     assert_eq!(
         recs.len(),
         previous_profile.len(),
         "one previous profile per record"
     );
+    if let Some(sc) = scope {
+        assert_eq!(sc.pending.len(), recs.len(), "one pending flag per record");
+    }
     let threads = cfg.threads.max(1);
     let mut timings: Vec<(&'static str, f64)> = Vec::new();
     let mut clock = Instant::now();
@@ -423,7 +455,13 @@ pub fn resolve_batch(
     let mut keys = par_map(recs, threads, record_keys);
     lap("prepare", &mut timings);
 
-    let hubs = hub_values(&keys, &KeyKind::IDENTIFIERS, cfg.hub_min_count.max(2));
+    let mut hubs = hub_values(&keys, &KeyKind::IDENTIFIERS, cfg.hub_min_count.max(2));
+    if let Some(sc) = scope {
+        // a value frequent in the batch is frequent in the whole data: the union
+        let known: HashSet<(KeyKind, &str)> = hubs.iter().map(|(k, v, _)| (*k, v.as_str())).collect();
+        let extra: Vec<_> = sc.hubs.iter().filter(|(k, v, _)| !known.contains(&(*k, v.as_str()))).cloned().collect();
+        hubs.extend(extra);
+    }
     apply_hubs(&mut keys, &mut prepared, &hubs);
     let shared_devices = shared_devices(&prepared, cfg.shared_device_identities.max(2));
     let shared_as_hubs: Vec<(KeyKind, String, usize)> =
@@ -431,18 +469,30 @@ pub fn resolve_batch(
     apply_hubs(&mut keys, &mut prepared, &shared_as_hubs);
     lap("hubs", &mut timings);
 
-    let blocking = candidate_pairs(&keys, cfg.max_block, &HashSet::new());
+    let over_cap: HashSet<(KeyKind, String)> =
+        scope.map(|sc| sc.over_cap.iter().map(|(k, v, _)| (*k, v.clone())).collect()).unwrap_or_default();
+    let mut blocking = candidate_pairs(&keys, cfg.max_block, &over_cap);
+    if let Some(sc) = scope {
+        // pairs of two unchanged records were decided by the last run: their edges are stored
+        blocking.pairs.retain(|&(a, b)| sc.pending[a as usize] || sc.pending[b as usize]);
+        blocking.skipped_blocks.extend(sc.over_cap.iter().cloned());
+    }
     lap("blocking", &mut timings);
 
     let levels = compare_pairs(&prepared, &blocking.pairs, threads);
     lap("compare", &mut timings);
 
-    let (model, model_source, model_notes) = fit_model(&prepared, &levels, cfg, model);
+    let (model, model_source, model_notes) = match (scope, model) {
+        // a part of the data is no sample to estimate from
+        (Some(_), None) => (Model::default_model(), ModelSource::Default, Vec::new()),
+        _ => fit_model(&prepared, &levels, cfg, model),
+    };
     lap("model", &mut timings);
 
-    let tf = cfg
-        .term_frequency
-        .then(|| TermFreq::from_prepared(&prepared));
+    let tf = cfg.term_frequency.then(|| match scope {
+        Some(sc) => sc.term_freq.clone().unwrap_or_default(),
+        None => TermFreq::from_prepared(&prepared),
+    });
     let table = model.table();
     let idx: Vec<usize> = (0..levels.len()).collect();
     let weights: Vec<f64> = par_map(&idx, threads, |&i| {
@@ -464,10 +514,14 @@ pub fn resolve_batch(
     drop(levels);
     lap("score", &mut timings);
 
-    let cl_edges: Vec<Edge> = edges
+    let mut cl_edges: Vec<Edge> = edges
         .iter()
         .map(|&(a, b, weight, _)| Edge { a, b, weight })
         .collect();
+    if let Some(sc) = scope {
+        cl_edges.extend(sc.stored_edges.iter().copied());
+        cl_edges.sort_by_key(|e| (e.a, e.b));
+    }
     let nids: Vec<Option<&str>> = prepared.iter().map(|p| p.national_id.as_deref()).collect();
     let clustering = cluster_guarded(
         recs.len(),
@@ -520,6 +574,7 @@ pub fn resolve_batch(
         profile_ids: stable.profile_id,
         lineage: stable.lineage,
         counters,
+        term_freq: if scope.is_none() { tf } else { None },
         timings,
     }
 }
@@ -836,7 +891,7 @@ mod tests {
     /// A first run at default settings: no previous ids, no steward decisions.
     fn fresh(recs: &[Rec]) -> Outcome {
         let mut next = 1;
-        resolve_batch(recs, &vec![None; recs.len()], &[], &[], &Config::default(), &mut next, None)
+        resolve_batch(recs, &vec![None; recs.len()], &[], &[], &Config::default(), &mut next, None, None)
     }
 
     /// Same partition (cluster labels may differ).
@@ -894,7 +949,7 @@ mod tests {
         // deterministic, and a rerun keeps every id
         let prev: Vec<Option<i64>> = out.profile_ids.iter().map(|&p| Some(p)).collect();
         let mut next = out.profile_ids.iter().max().unwrap() + 1;
-        let again = resolve_batch(&recs, &prev, &[], &[], &Config::default(), &mut next, None);
+        let again = resolve_batch(&recs, &prev, &[], &[], &Config::default(), &mut next, None, None);
         assert_eq!(again.profile_ids, out.profile_ids);
         assert!(again.lineage.is_empty());
         assert_eq!(again.edges, out.edges);
@@ -919,17 +974,17 @@ mod tests {
         let cfg = Config::default();
         let n = recs.len();
         let mut next = 1;
-        let first = resolve_batch(&recs, &vec![None; n], &[], &[], &cfg, &mut next, None);
+        let first = resolve_batch(&recs, &vec![None; n], &[], &[], &cfg, &mut next, None, None);
         let prev: Vec<Option<i64>> = first.profile_ids.iter().map(|&p| Some(p)).collect();
         // steward: record 3 (the "aysa" typo record) is not ayse → split off with a fresh id
         let cl: Vec<(u32, u32)> = (0..n as u32).filter(|&i| i != 3).map(|i| (3, i)).collect();
-        let out = resolve_batch(&recs, &prev, &cl, &[], &cfg, &mut next, None);
+        let out = resolve_batch(&recs, &prev, &cl, &[], &cfg, &mut next, None, None);
         assert_ne!(out.profile_ids[3], first.profile_ids[3]);
         assert_eq!(out.profile_ids[0], first.profile_ids[0]);
         assert_eq!(out.counters.splits, 1);
         assert!(out.counters.rejected_by_cannot_link > 0);
         // steward: the two elif aydin profiles are one person after all → merge, oldest id kept
-        let out2 = resolve_batch(&recs, &prev, &[], &[(24, 26)], &cfg, &mut next, None);
+        let out2 = resolve_batch(&recs, &prev, &[], &[(24, 26)], &cfg, &mut next, None, None);
         let (e1, e2) = (first.profile_ids[24], first.profile_ids[26]);
         assert_eq!(out2.profile_ids[26], e1.min(e2));
         assert_eq!(out2.counters.merges, 1);
@@ -1006,7 +1061,7 @@ mod tests {
             hub_min_count: 8,
             ..Config::default()
         };
-        let out = resolve_batch(&data.recs, &vec![None; n], &[], &[], &cfg, &mut next, None);
+        let out = resolve_batch(&data.recs, &vec![None; n], &[], &[], &cfg, &mut next, None, None);
         assert_eq!(out.model_source, ModelSource::Estimated);
         assert!(out.model.converged, "EM did not converge: {:?}", out.model);
         let q = synth::pair_quality(&out.component, &data.person);
@@ -1048,7 +1103,7 @@ mod tests {
         let mut next = 1;
         let cfg = Config::default();
         let t = Instant::now();
-        let out = resolve_batch(&data.recs, &vec![None; n], &[], &[], &cfg, &mut next, None);
+        let out = resolve_batch(&data.recs, &vec![None; n], &[], &[], &cfg, &mut next, None, None);
         let total = t.elapsed().as_secs_f64();
         let q = synth::pair_quality(&out.component, &data.person);
         let ceiling = synth::pair_quality(
@@ -1091,6 +1146,7 @@ mod tests {
             &cfg,
             &mut next,
             Some(&out.model),
+            None,
         );
         eprintln!(
             "rerun with stored model {:.2}s, lineage events {}",

@@ -30,6 +30,10 @@ SELECT cdp.add_source('public.calls', 'id', '{"full_name":"caller","email":"mail
 SELECT cdp.sync_source(source_table) FROM cdp.sources ORDER BY source_id;
 RESET client_min_messages;
 
+-- incremental resolution needs the model of a first full run
+SELECT cdp.resolve_changes();
+\echo :LAST_ERROR_SQLSTATE
+
 -- the summary (timings left out: they vary)
 SELECT key, value FROM jsonb_each(cdp.resolve() - 'phases' - 'seconds' - 'run_id') ORDER BY key;
 
@@ -84,6 +88,21 @@ SELECT cdp.explain_match(1, 999999);
 SELECT cdp.explain_profile((SELECT max(old_profile_id) FROM cdp.profile_lineage WHERE kind = 'merge'));
 \echo :LAST_ERROR_SQLSTATE
 SELECT cdp.explain_profile(-1);
+\echo :LAST_ERROR_SQLSTATE
+
+-- incremental: a new call-centre row for Mehmet is matched through its blocking keys and joins
+-- his profile; only that profile is re-clustered
+INSERT INTO public.calls VALUES (3, 'MEHMET KAYA', 'mehmet.kaya@hotmail.com', NULL);
+SELECT cdp.process_changes() > 0 AS queued;
+SELECT r.resolve_pending FROM cdp.records r JOIN cdp.sources s USING (source_id)
+ WHERE s.source_table = 'public.calls'::regclass AND r.source_key = '3';
+SELECT c->'pending' AS pending, c->'records' AS records, c->'new_profiles' AS new_profiles,
+       c->'records_moved' AS moved, c->'more_pending' AS more
+  FROM cdp.resolve_changes() c;
+SELECT count(DISTINCT m.profile_id) AS profiles, count(*) AS records
+  FROM cdp.profile_members m
+ WHERE m.profile_id IN (SELECT profile_id FROM cdp.profile_members WHERE source_table = 'public.calls'::regclass AND source_key = '3');
+SELECT cdp.resolve_changes(0);
 \echo :LAST_ERROR_SQLSTATE
 
 -- the model is stored and visible
