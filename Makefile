@@ -4,7 +4,7 @@ export PGRX_HOME := $(CURDIR)/pgrx-config
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 SUDO_FLAG := $(shell [ "$$(id -u)" -eq 0 ] || echo --sudo)
 
-.PHONY: setup install install-release demo test cluster-start cluster-stop bench-sync bench-resolve bench-value clean
+.PHONY: setup install install-release demo test cluster-start cluster-stop bench-sync bench-resolve bench-incremental bench-value clean
 
 setup:
 	@.ci/setup
@@ -38,6 +38,11 @@ bench-sync: install-release
 bench-resolve: install-release
 	@.ci/cluster restart
 	@bench/resolve_bench $(or $(BENCH_PEOPLE),100000)
+
+# BENCH_PEOPLE=485000 for ~1M channel records; BENCH_CHANGES source rows changed
+bench-incremental: install-release
+	@.ci/cluster restart
+	@bench/incremental_bench $(or $(BENCH_PEOPLE),100000) $(or $(BENCH_CHANGES),1000)
 
 # BENCH_PEOPLE / BENCH_ORDERS_PER_PERSON: default 1M people, ~10M orders
 bench-value: install-release

@@ -918,12 +918,7 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         "skipped_blocks": c.skipped_blocks,
         "hubs": c.hubs,
         "shared_devices": out.shared_devices.len(),
-        "rejected": {
-            "cannot_link": c.rejected_by_cannot_link,
-            "max_profile_size": c.rejected_by_max_size,
-            "weak_bridge": c.rejected_weak_bridges,
-            "id_conflict": c.rejected_by_id_conflict,
-        },
+        "rejected": rejected(c),
         "model_id": model_id,
         "model_source": out.model_source.name(),
         "threshold": cfg.threshold,
@@ -931,6 +926,16 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
             .map(|(k, _, n)| json!({"key_kind": k.name(), "records": n})).collect::<Vec<_>>(),
     });
     finish_run(client, run_id, summary, &phases, started)
+}
+
+/// Accepted pairs the clustering guards refused, by guard.
+fn rejected(c: &resolve::Counters) -> Value {
+    json!({
+        "cannot_link": c.rejected_by_cannot_link,
+        "max_profile_size": c.rejected_by_max_size,
+        "weak_bridge": c.rejected_weak_bridges,
+        "id_conflict": c.rejected_by_id_conflict,
+    })
 }
 
 /// Complete a run's summary with its phases and total time and store it in cdp.resolve_runs.
@@ -1201,12 +1206,7 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64) -> CdpResult<Va
         "profiles_deleted": profiles_deleted,
         "skipped_blocks": c.skipped_blocks,
         "hubs": c.hubs,
-        "rejected": {
-            "cannot_link": c.rejected_by_cannot_link,
-            "max_profile_size": c.rejected_by_max_size,
-            "weak_bridge": c.rejected_weak_bridges,
-            "id_conflict": c.rejected_by_id_conflict,
-        },
+        "rejected": rejected(c),
         "model_id": model_id,
         "threshold": cfg.threshold,
     });
