@@ -50,9 +50,11 @@ CREATE TABLE cdp.records (
     profile_id    bigint,
     created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    -- set by sync when the row is inserted or its values change; cleared by the resolve run
-    -- that matched this version of it (cdp.resolve, cdp.resolve_changes)
-    resolve_pending boolean NOT NULL DEFAULT true,
+    -- set by sync when the values of a record change; cleared by the resolve run that matched
+    -- this version of it (cdp.resolve, cdp.resolve_changes). A new record is pending by having no
+    -- profile_id yet: a flag that a first run would clear on every record would rule out its
+    -- HOT updates (records_pending_idx depends on it).
+    resolve_pending boolean NOT NULL DEFAULT false,
     CONSTRAINT records_source_key_unique UNIQUE (source_id, source_key)
 ) WITH (fillfactor = 50);
 -- Half of every page is left free: cdp.resolve sets profile_id on every record on its first run
@@ -62,7 +64,7 @@ CREATE TABLE cdp.records (
 -- 11% of the updates found room. The table ends at the same size: at 90 the old versions fill it.
 
 CREATE INDEX records_profile_id_idx ON cdp.records (profile_id);
--- the records cdp.resolve_changes has still to match (few, once resolved)
+-- changed records cdp.resolve_changes has still to match (new ones: profile_id IS NULL, above)
 CREATE INDEX records_pending_idx ON cdp.records (record_id) WHERE resolve_pending;
 COMMENT ON TABLE cdp.records IS 'One row per source row: normalised identity attributes (matching forms), the original values, and quality flags.';
 COMMENT ON COLUMN cdp.records.original IS 'Raw values as read from the source, keyed by attribute name.';

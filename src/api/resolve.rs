@@ -68,11 +68,11 @@ pub struct Loaded {
     pub previous: Vec<Option<i64>>,
     /// Original text of the display attributes, per record, in DISPLAY_FROM_ORIGINAL order.
     pub originals: Vec<[Option<String>; DISPLAY_FROM_ORIGINAL.len()]>,
-    /// Changed since the last resolve run (`cdp.records.resolve_pending`).
+    /// New (no profile yet) or changed since a run last matched it.
     pub pending: Vec<bool>,
-    /// The row version read (`xmin`): a run clears `resolve_pending` only on that version, so a
-    /// change committed while it runs stays pending.
-    pub xmin: Vec<i64>,
+    /// For a record flagged `resolve_pending`, the row version read (`xmin`): a run clears the
+    /// flag only on that version, so a change committed while it runs stays pending.
+    pub xmin: Vec<Option<i64>>,
 }
 
 fn load_sql(filter: &str) -> String {
@@ -87,7 +87,8 @@ fn load_sql(filter: &str) -> String {
         DISPLAY_FROM_ORIGINAL.iter().map(|a| format!("r.original OPERATOR(pg_catalog.->>) '{}'", a.name())).collect();
     format!(
         "SELECT r.record_id, r.source_id, s.priority, EXTRACT(epoch FROM r.updated_at)::bigint, r.profile_id,
-                {}, {}, r.resolve_pending, r.xmin::text::bigint
+                {}, {}, r.resolve_pending OR r.profile_id IS NULL,
+                CASE WHEN r.resolve_pending THEN r.xmin::text::bigint END
            FROM cdp.records r JOIN cdp.sources s ON s.source_id OPERATOR(pg_catalog.=) r.source_id
           {filter}
           ORDER BY r.record_id",
@@ -122,7 +123,7 @@ pub fn load_records(client: &SpiClient<'_>, filter: &str, args: &[pgrx::datum::D
             out.previous.push(row.get::<i64>(5)?);
             let flags = base + Attr::COUNT + DISPLAY_FROM_ORIGINAL.len();
             out.pending.push(row.get::<bool>(flags)?.unwrap_or(true));
-            out.xmin.push(row.get::<i64>(flags + 1)?.unwrap_or_default());
+            out.xmin.push(row.get::<i64>(flags + 1)?);
             out.recs.push(rec);
             out.originals.push(orig);
         }
@@ -310,10 +311,7 @@ fn insert_edges(client: &mut SpiClient<'_>, rows: &[(i64, i64, f64, String)]) ->
 }
 
 /// Indexes of cdp.records that a membership update changes (see `sql/schema.sql`).
-const MEMBERSHIP_INDEXES: [(&str, &str); 2] = [
-    ("records_profile_id_idx", "(profile_id)"),
-    ("records_pending_idx", "(record_id) WHERE resolve_pending"),
-];
+const MEMBERSHIP_INDEXES: [(&str, &str); 1] = [("records_profile_id_idx", "(profile_id)")];
 
 /// Set records.profile_id where it changed and clear resolve_pending of the records this run
 /// matched (unless their row changed since it was read); returns how many moved.
@@ -323,15 +321,16 @@ fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -
         .filter(|&i| {
             let m = loaded.previous[i] != Some(ids[i]);
             moved += usize::from(m);
-            m || loaded.pending[i]
+            m || loaded.xmin[i].is_some()
         })
-        .map(|i| (loaded.recs[i].record_id, ids[i], loaded.xmin[i]))
+        // -1 never equals a row version: a flag this run did not read stays as it is
+        .map(|i| (loaded.recs[i].record_id, ids[i], loaded.xmin[i].unwrap_or(-1)))
         .collect();
     // Moving many records (the first run, a re-estimated model): maintaining the profile_id
     // index row by row costs more than rebuilding it once, and without it updates stay HOT.
     let rebuild = changed.len() > loaded.recs.len() / 10 && changed.len() > 10_000;
-    // (the pending index too: its predicate column changes, and any indexed column changing
-    // rules out a HOT update)
+    // (the flag of records_pending_idx changes only on the few records that were changed since
+    // the last run: the others' updates stay HOT)
     if rebuild {
         for (name, _) in MEMBERSHIP_INDEXES {
             client.update(&format!("DROP INDEX IF EXISTS cdp.{name}"), None, &[])?;
@@ -1027,7 +1026,9 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64) -> CdpResult<Va
 
     let pending_ids = ids_of(
         client,
-        "SELECT record_id FROM cdp.records WHERE resolve_pending ORDER BY record_id LIMIT $1",
+        "SELECT p.record_id FROM (SELECT r.record_id FROM cdp.records r WHERE r.resolve_pending
+                                   UNION SELECT r.record_id FROM cdp.records r WHERE r.profile_id IS NULL) p
+          ORDER BY p.record_id LIMIT $1",
         &[max_records.into()],
     )?;
     let gone = gone_profiles(client)?;
@@ -1050,9 +1051,10 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64) -> CdpResult<Va
     }
     let hashes: Vec<i64> = held.keys().map(|h| *h as i64).collect();
     for row in client.select(
-        "SELECT key_hash, pg_catalog.count(*) FROM cdp.record_keys
-          WHERE key_hash OPERATOR(pg_catalog.=) ANY ($1) AND NOT record_id OPERATOR(pg_catalog.=) ANY ($2)
-          GROUP BY key_hash",
+        "SELECT k.key_hash, pg_catalog.count(*)
+           FROM unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash
+          WHERE NOT k.record_id OPERATOR(pg_catalog.=) ANY ($2)
+          GROUP BY k.key_hash",
         None,
         &[hashes.into(), pending_ids.clone().into()],
     )? {
@@ -1076,7 +1078,8 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64) -> CdpResult<Va
     scope.over_cap.sort();
     let neighbours = ids_of(
         client,
-        "SELECT DISTINCT record_id FROM cdp.record_keys WHERE key_hash OPERATOR(pg_catalog.=) ANY ($1)",
+        "SELECT DISTINCT k.record_id
+           FROM unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash",
         &[usable.into()],
     )?;
     let mut seeds: Vec<i64> = neighbours.iter().chain(&pending_ids).copied().collect();
@@ -1084,7 +1087,9 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64) -> CdpResult<Va
     seeds.dedup();
     let mut touched = ids_of(
         client,
-        "SELECT DISTINCT profile_id FROM cdp.records WHERE record_id OPERATOR(pg_catalog.=) ANY ($1) AND profile_id IS NOT NULL",
+        "SELECT DISTINCT r.profile_id
+           FROM unnest($1::bigint[]) i(record_id) JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) i.record_id
+          WHERE r.profile_id IS NOT NULL",
         &[seeds.clone().into()],
     )?;
     touched.extend(gone.iter().map(|g| g.1));
@@ -1096,21 +1101,21 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64) -> CdpResult<Va
         "WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1) OR r.profile_id OPERATOR(pg_catalog.=) ANY ($2)",
         &[seeds.into(), touched.clone().into()],
     )?;
-    // only this run's pending records are matched as changed; a record changed after the limit
-    // was taken stays pending (xmin -1 never equals a row version)
+    // only this run's pending records are matched as changed; one beyond the limit stays pending
     for i in 0..batch.recs.len() {
         let mine = pending_set.contains(&batch.recs[i].record_id);
         batch.pending[i] = mine;
         if !mine {
-            batch.xmin[i] = -1;
+            batch.xmin[i] = None;
         }
     }
     scope.pending = batch.pending.clone();
     let index: HashMap<i64, u32> = batch.recs.iter().enumerate().map(|(i, r)| (r.record_id, i as u32)).collect();
     let unchanged_ids: Vec<i64> = batch.recs.iter().zip(&batch.pending).filter(|(_, p)| !**p).map(|(r, _)| r.record_id).collect();
     for row in client.select(
-        "SELECT record_a, record_b, weight FROM cdp.match_edges
-          WHERE record_a OPERATOR(pg_catalog.=) ANY ($1) AND record_b OPERATOR(pg_catalog.=) ANY ($1)",
+        "SELECT e.record_a, e.record_b, e.weight
+           FROM unnest($1::bigint[]) i(record_id) JOIN cdp.match_edges e ON e.record_a OPERATOR(pg_catalog.=) i.record_id
+          WHERE e.record_b OPERATOR(pg_catalog.=) ANY ($1)",
         None,
         &[unchanged_ids.into()],
     )? {
@@ -1142,7 +1147,11 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64) -> CdpResult<Va
     .unwrap_or_default();
     // keys and edges of the changed records replace theirs; the others' stay as stored
     let changed_ids: Vec<i64> = batch.recs.iter().zip(&batch.pending).filter(|(_, p)| **p).map(|(r, _)| r.record_id).collect();
-    client.update("DELETE FROM cdp.record_keys WHERE record_id OPERATOR(pg_catalog.=) ANY ($1)", None, &[changed_ids.clone().into()])?;
+    client.update(
+        "DELETE FROM cdp.record_keys k USING unnest($1::bigint[]) i(record_id) WHERE k.record_id OPERATOR(pg_catalog.=) i.record_id",
+        None,
+        &[changed_ids.clone().into()],
+    )?;
     let key_rows: Vec<(i64, i64)> = batch
         .recs
         .iter()
@@ -1159,7 +1168,7 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64) -> CdpResult<Va
     )?;
     for col in ["record_a", "record_b"] {
         client.update(
-            &format!("DELETE FROM cdp.match_edges WHERE {col} OPERATOR(pg_catalog.=) ANY ($1)"),
+            &format!("DELETE FROM cdp.match_edges e USING unnest($1::bigint[]) i(record_id) WHERE e.{col} OPERATOR(pg_catalog.=) i.record_id"),
             None,
             &[changed_ids.clone().into()],
         )?;

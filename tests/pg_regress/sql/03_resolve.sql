@@ -93,9 +93,10 @@ SELECT cdp.explain_profile(-1);
 -- incremental: a new call-centre row for Mehmet is matched through its blocking keys and joins
 -- his profile; only that profile is re-clustered
 INSERT INTO public.calls VALUES (3, 'MEHMET KAYA', 'mehmet.kaya@hotmail.com', NULL);
+UPDATE public.calls SET gsm = '0555 111 22 33' WHERE id = 2;
 SELECT cdp.process_changes() > 0 AS queued;
-SELECT r.resolve_pending FROM cdp.records r JOIN cdp.sources s USING (source_id)
- WHERE s.source_table = 'public.calls'::regclass AND r.source_key = '3';
+SELECT r.resolve_pending, r.profile_id IS NULL AS new FROM cdp.records r JOIN cdp.sources s USING (source_id)
+ WHERE s.source_table = 'public.calls'::regclass AND r.source_key IN ('2', '3') ORDER BY r.source_key;
 SELECT c->'pending' AS pending, c->'records' AS records, c->'new_profiles' AS new_profiles,
        c->'records_moved' AS moved, c->'more_pending' AS more
   FROM cdp.resolve_changes() c;
