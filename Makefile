@@ -9,10 +9,14 @@ SUDO_FLAG := $(shell [ "$$(id -u)" -eq 0 ] || echo --sudo)
 setup:
 	@.ci/setup
 
+# The project cluster is stopped first: the library is copied over in place, and a process that
+# has the old one mapped (the background worker) would crash.
 install: setup
+	@.ci/cluster stop >/dev/null
 	cargo pgrx install --pg-config $(PG_CONFIG) $(SUDO_FLAG)
 
 install-release: setup
+	@.ci/cluster stop >/dev/null
 	cargo pgrx install --release --pg-config $(PG_CONFIG) $(SUDO_FLAG)
 
 # The main job end to end: build, install, start the cluster, load demo data, show every stage.

@@ -168,13 +168,31 @@ AS $$ SELECT cdp._resolve(reestimate) $$;
 COMMENT ON FUNCTION cdp.resolve(boolean) IS
 'Resolve every synced record into unified profiles with stable ids. Uses the newest model in cdp.model (estimating one the first time, or when reestimate is true). Returns a summary; progress as NOTICE lines.';
 
-CREATE FUNCTION cdp.resolve_changes(max_records integer DEFAULT 10000)
+CREATE FUNCTION cdp.resolve_changes(max_records integer DEFAULT 10000, wait boolean DEFAULT true)
 RETURNS jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._resolve_changes(max_records) $$;
-COMMENT ON FUNCTION cdp.resolve_changes(integer) IS
-'Incremental resolution: match the records changed since the last run (at most max_records, oldest first) against the others through cdp.record_keys and re-cluster only the profiles they touch, with the stored model. Needs one cdp.resolve() first. Returns a summary; more_pending says whether records are left.';
+AS $$ SELECT cdp._resolve_changes(max_records, wait) $$;
+COMMENT ON FUNCTION cdp.resolve_changes(integer, boolean) IS
+'Incremental resolution: match the records changed since the last run (at most max_records, oldest first) against the others through cdp.record_keys and re-cluster only the profiles they touch, with the stored model. Needs one cdp.resolve() first. With wait false, returns at once (skipped) when another resolve run holds the lock. Returns a summary; more_pending says whether records are left.';
+
+-- The background worker's step after applying changes: one incremental batch once a model is
+-- stored, never waiting for a full run. A failure is rolled back (subtransaction) and reported
+-- by SQLSTATE only (messages can quote data), so it never stops the worker.
+CREATE FUNCTION cdp._worker_resolve(max_records integer)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cdp.model) THEN
+        RETURN '{"skipped": "no model yet"}'::jsonb;
+    END IF;
+    RETURN cdp._resolve_changes(max_records, false);
+EXCEPTION WHEN OTHERS THEN
+    RETURN pg_catalog.jsonb_build_object('failed', SQLSTATE);
+END
+$$;
 
 CREATE FUNCTION cdp.explain_match(record_a bigint, record_b bigint)
 RETURNS jsonb

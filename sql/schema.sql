@@ -347,12 +347,14 @@ CREATE TABLE cdp.resolve_runs (
     summary     jsonb NOT NULL
 );
 
--- Profiles that lost records since the last resolve run: cdp.resolve_changes re-checks them
--- (the rest may have fallen apart). Filled by the trigger below, which also removes the deleted
--- records' blocking keys and edges.
+-- Records deleted since the last resolve run, with the profile they left: cdp.resolve_changes
+-- re-checks those profiles (the rest may have fallen apart) and removes the records' keys and
+-- edges. The trigger only appends here: touching the resolve tables themselves from a sync could
+-- deadlock a sync and a resolve run in the same transaction against another resolve run.
 CREATE TABLE cdp.resolve_gone (
     seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    profile_id bigint NOT NULL
+    profile_id bigint NOT NULL,
+    record_id  bigint NOT NULL
 );
 
 CREATE FUNCTION cdp._records_deleted()
@@ -360,19 +362,9 @@ RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    n bigint;
 BEGIN
-    INSERT INTO cdp.resolve_gone (profile_id)
-    SELECT DISTINCT g.profile_id FROM gone g WHERE g.profile_id IS NOT NULL;
-    DELETE FROM cdp.record_keys k USING gone g WHERE k.record_id OPERATOR(pg_catalog.=) g.record_id;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    DELETE FROM cdp.match_edges e USING gone g WHERE e.record_a OPERATOR(pg_catalog.=) g.record_id;
-    DELETE FROM cdp.match_edges e USING gone g WHERE e.record_b OPERATOR(pg_catalog.=) g.record_id;
-    IF n OPERATOR(pg_catalog.>) 0 THEN
-        -- the tables no longer hold what the last full run wrote
-        DELETE FROM cdp.resolve_state s WHERE s.table_name OPERATOR(pg_catalog.=) ANY (ARRAY['cdp.record_keys', 'cdp.match_edges']);
-    END IF;
+    INSERT INTO cdp.resolve_gone (profile_id, record_id)
+    SELECT g.profile_id, g.record_id FROM gone g WHERE g.profile_id IS NOT NULL;
     RETURN NULL;
 END
 $$;

@@ -17,6 +17,7 @@ pub static DEFAULT_COUNTRY: GucSetting<Option<CString>> = GucSetting::<Option<CS
 pub static DATE_ORDER: GucSetting<DateOrderGuc> = GucSetting::<DateOrderGuc>::new(DateOrderGuc::Dmy);
 pub static MAX_VALUE_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(200);
 pub static WORKER_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static WORKER_RESOLVE: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static WORKER_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
 pub static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static MATCH_THRESHOLD: GucSetting<f64> = GucSetting::<f64>::new(crate::resolve::DEFAULT_THRESHOLD);
@@ -69,6 +70,14 @@ pub fn init() {
         c"Whether the pg_cdp background worker applies captured source changes.",
         c"Needs shared_preload_libraries = 'pg_cdp'.",
         &WORKER_ENABLED,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"cdp.worker_resolve",
+        c"Whether the pg_cdp background worker also resolves changed records (cdp.resolve_changes).",
+        c"Only once a first cdp.resolve() has stored a model; batches of cdp.worker_batch_size records.",
+        &WORKER_RESOLVE,
         GucContext::Sighup,
         GucFlags::default(),
     );

@@ -515,6 +515,7 @@ mod tests {
 
         // a deleted source row: its profile is re-checked and, left empty, removed
         let zeynep = pid("public.w", "1");
+        let gone = rid("public.w", "1");
         Spi::run("DELETE FROM public.w WHERE id = 1; SELECT cdp.process_changes();").unwrap();
         assert_eq!(one::<i64>("SELECT count(*) FROM cdp.resolve_gone"), Some(1));
         let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
@@ -522,6 +523,7 @@ mod tests {
         assert_eq!(out["profiles_deleted"], 1, "{out}");
         assert_eq!(one::<i64>(&format!("SELECT count(*) FROM cdp.profiles WHERE profile_id = {zeynep}")), Some(0));
         assert_eq!(one::<i64>("SELECT count(*) FROM cdp.resolve_gone"), Some(0));
+        assert_eq!(one::<i64>(&format!("SELECT count(*) FROM cdp.record_keys WHERE record_id = {gone}")), Some(0));
         assert_full_run_agrees();
 
         // at most max_records a run; the rest stays pending for the next

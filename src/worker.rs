@@ -1,9 +1,13 @@
 //! The background worker: applies captured source changes (cdp.change_queue) in short
-//! transactions. Registered only when pg_cdp is in shared_preload_libraries.
+//! transactions, then re-resolves the records they changed. Registered only when pg_cdp is in
+//! shared_preload_libraries.
 //!
 //! Each batch is `cdp.process_changes(cdp.worker_batch_size)`: idempotent (re-syncing a key reads
 //! the source row as it is now), so a crash mid-batch followed by a rerun ends in the same state.
-//! The worker logs counts only, never row contents.
+//! Then, with `cdp.worker_resolve` on and a model stored by a first `cdp.resolve()`, one
+//! incremental batch (`cdp._worker_resolve`: `cdp.resolve_changes` without waiting for a full run
+//! holding the lock) in its own transaction; a failed batch is rolled back and retried after a
+//! pause, never stopping the worker. The worker logs counts and SQLSTATEs only, never row contents.
 
 use std::time::Duration;
 
@@ -24,16 +28,20 @@ pub fn register() {
         .load();
 }
 
+/// Whether pg_cdp is created in the worker's database (it may not be yet, or be dropped).
+fn extension_installed(client: &pgrx::spi::SpiClient<'_>) -> bool {
+    client
+        .select("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_cdp')", Some(1), &[])
+        .ok()
+        .and_then(|t| t.first().get_one::<bool>().ok().flatten())
+        .unwrap_or(false)
+}
+
 /// One poll: apply a batch if the extension is installed. Returns the number of keys applied.
 fn poll_once(batch: i32) -> i64 {
     BackgroundWorker::transaction(|| {
         Spi::connect_mut(|client| {
-            let installed = client
-                .select("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_cdp')", Some(1), &[])
-                .ok()
-                .and_then(|t| t.first().get_one::<bool>().ok().flatten())
-                .unwrap_or(false);
-            if !installed {
+            if !extension_installed(client) {
                 return 0;
             }
             client
@@ -45,6 +53,31 @@ fn poll_once(batch: i32) -> i64 {
     })
 }
 
+/// One incremental resolution batch. Returns (records matched, more pending, failure SQLSTATE).
+fn resolve_once(batch: i32) -> (i64, bool, Option<String>) {
+    BackgroundWorker::transaction(|| {
+        Spi::connect_mut(|client| {
+            if !extension_installed(client) {
+                return (0, false, None);
+            }
+            let out = client
+                .update("SELECT cdp._worker_resolve($1)", Some(1), &[batch.into()])
+                .ok()
+                .and_then(|t| t.first().get_one::<pgrx::JsonB>().ok().flatten())
+                .map(|j| j.0)
+                .unwrap_or_default();
+            (
+                out["pending"].as_i64().unwrap_or(0),
+                out["more_pending"].as_bool().unwrap_or(false),
+                out["failed"].as_str().map(str::to_string),
+            )
+        })
+    })
+}
+
+/// Pause after a failed resolution batch before trying again.
+const RESOLVE_RETRY: Duration = Duration::from_secs(10);
+
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
@@ -54,6 +87,7 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
     log!("pg_cdp worker started in database \"{}\"", database);
 
     let mut busy = false;
+    let mut resolve_after = std::time::Instant::now();
     loop {
         let nap = if busy { Duration::ZERO } else { Duration::from_millis(gucs::WORKER_NAPTIME_MS.get() as u64) };
         // false on SIGTERM or postmaster death
@@ -73,6 +107,17 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
             log!("pg_cdp worker applied {} changed source rows", applied);
         }
         busy = applied >= batch as i64;
+        if gucs::WORKER_RESOLVE.get() && std::time::Instant::now() >= resolve_after {
+            let (matched, more, failed) = resolve_once(batch);
+            if let Some(state) = failed {
+                // LOG, not WARNING: in the server log LOG ranks above WARNING, so it is kept
+                log!("pg_cdp worker: incremental resolution failed with SQLSTATE {}; retrying in {} s", state, RESOLVE_RETRY.as_secs());
+                resolve_after = std::time::Instant::now() + RESOLVE_RETRY;
+            } else if matched > 0 {
+                log!("pg_cdp worker resolved {} changed records", matched);
+            }
+            busy |= more;
+        }
     }
     log!("pg_cdp worker exiting");
 }

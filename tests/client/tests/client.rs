@@ -232,3 +232,62 @@ fn concurrent_resolves_serialise_and_agree() {
     let records: i64 = c.query_one("SELECT count(*) FROM cdp.records", &[]).unwrap().get(0);
     assert_eq!(counted, records);
 }
+
+#[test]
+fn the_worker_keeps_profiles_current_after_a_first_resolve() {
+    let mut c = connect();
+    // people of their own (the other tests' tables share their generated people)
+    c.batch_execute(
+        "DROP TABLE IF EXISTS public.wres_t;
+         CREATE TABLE public.wres_t (id integer PRIMARY KEY, mail text, first text, last text, gsm text, born text);
+         INSERT INTO public.wres_t
+         SELECT g, 'wres' || g || '@example-mail.com', 'Zeynep', translate(md5(g::text), '0123456789', 'ghijklmnop'),
+                '0533 ' || lpad((g * 7919 % 10000000)::text, 7, '0'), (date '1960-01-01' + g * 97)::text
+           FROM generate_series(1, 50) g;
+         SELECT cdp.add_source('public.wres_t', 'id',
+           '{\"email\":\"mail\",\"first_name\":\"first\",\"last_name\":\"last\",\"phone\":\"gsm\",\"birth_date\":\"born\"}');",
+    )
+    .unwrap();
+    c.query_one("SELECT cdp.sync_source('public.wres_t')", &[]).unwrap();
+    // a first full run stores the model that the worker's incremental runs use
+    c.query_one("SELECT cdp.resolve()", &[]).unwrap();
+    let profile_of = |c: &mut Client, key: &str| -> i64 {
+        c.query_one(
+            "SELECT coalesce(r.profile_id, -1) FROM cdp.records r JOIN cdp.sources s USING (source_id)
+              WHERE s.source_table = 'public.wres_t'::regclass AND r.source_key = $1",
+            &[&key],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let person5 = profile_of(&mut c, "5");
+    let person6 = profile_of(&mut c, "6");
+    assert_ne!(person5, person6);
+    // a new row of person 5 (same e-mail, phone and birth date) and person 6's row rewritten as
+    // person 5: neither cdp.process_changes() nor a resolve here, only the worker
+    c.batch_execute(
+        "INSERT INTO public.wres_t SELECT 201, mail, upper(first), upper(last), '+90 ' || substr(gsm, 2), born FROM public.wres_t WHERE id = 5;
+         UPDATE public.wres_t w SET mail = f.mail, last = f.last, gsm = f.gsm, born = f.born FROM public.wres_t f WHERE w.id = 6 AND f.id = 5;",
+    )
+    .unwrap();
+    let sql = "SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id)
+                WHERE s.source_table = 'public.wres_t'::regclass AND r.source_key IN ('5', '6', '201')
+                  AND r.profile_id = (SELECT r5.profile_id FROM cdp.records r5 JOIN cdp.sources s5 USING (source_id)
+                                       WHERE s5.source_table = 'public.wres_t'::regclass AND r5.source_key = '5')
+                  AND NOT r.resolve_pending";
+    assert_eq!(wait_for_i64(&mut c, sql, 3, Duration::from_secs(30)), 3, "the worker should put rows 5, 6 and 201 in one profile");
+    assert_eq!(profile_of(&mut c, "5"), person5, "the profile keeps its id");
+    let members: i64 = c
+        .query_one("SELECT record_count::bigint FROM cdp.profiles WHERE profile_id = $1", &[&person5])
+        .unwrap()
+        .get(0);
+    assert_eq!(members, 3, "the golden record was rewritten with the new members");
+    // person 6's old profile had no other record: it is gone
+    let left: i64 = c.query_one("SELECT count(*) FROM cdp.profiles WHERE profile_id = $1", &[&person6]).unwrap().get(0);
+    assert_eq!(left, 0);
+    let runs: i64 = c
+        .query_one("SELECT count(*) FROM cdp.resolve_runs WHERE summary->>'mode' = 'incremental'", &[])
+        .unwrap()
+        .get(0);
+    assert!(runs >= 1, "the worker's runs are recorded in cdp.resolve_runs");
+}
