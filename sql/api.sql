@@ -189,7 +189,10 @@ BEGIN
         RETURN '{"skipped": "no model yet"}'::jsonb;
     END IF;
     RETURN cdp._resolve_changes(max_records, false);
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+    -- no usable model (one of another shape): only a full cdp.resolve() can make one
+    RETURN '{"skipped": "no usable model"}'::jsonb;
+WHEN OTHERS THEN
     RETURN pg_catalog.jsonb_build_object('failed', SQLSTATE);
 END
 $$;

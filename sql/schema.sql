@@ -348,12 +348,12 @@ CREATE TABLE cdp.resolve_runs (
 );
 
 -- Records deleted since the last resolve run, with the profile they left: cdp.resolve_changes
--- re-checks those profiles (the rest may have fallen apart) and removes the records' keys and
--- edges. The trigger only appends here: touching the resolve tables themselves from a sync could
+-- re-checks those profiles and the ones their edges reached (the rest may have fallen apart)
+-- and removes the records' keys and edges. The trigger only appends here: touching the resolve tables themselves from a sync could
 -- deadlock a sync and a resolve run in the same transaction against another resolve run.
 CREATE TABLE cdp.resolve_gone (
     seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    profile_id bigint NOT NULL,
+    profile_id bigint,                  -- NULL: deleted before a run gave it a profile
     record_id  bigint NOT NULL
 );
 
@@ -363,8 +363,9 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- every deleted record, profile or not: a run in progress may be giving it one
     INSERT INTO cdp.resolve_gone (profile_id, record_id)
-    SELECT g.profile_id, g.record_id FROM gone g WHERE g.profile_id IS NOT NULL;
+    SELECT g.profile_id, g.record_id FROM gone g;
     RETURN NULL;
 END
 $$;

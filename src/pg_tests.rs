@@ -536,4 +536,21 @@ mod tests {
         assert_eq!(out["pending"], 1, "{out}");
         assert_full_run_agrees();
     }
+    #[pg_test]
+    fn resolve_changes_splits_a_profile_whose_bridge_record_is_deleted() {
+        setup_people();
+        Spi::run("SELECT cdp.resolve()").unwrap();
+        let ayse = pid("public.w", "1");
+        assert_eq!(pid("public.s", "S1"), ayse);
+        assert_eq!(pid("public.c", "1"), ayse);
+        // web 1 is what ties the store row (phone, birth date) to the call-centre row (e-mail)
+        let bridge = rid("public.w", "1");
+        Spi::run("DELETE FROM public.w WHERE id = 1; SELECT cdp.process_changes();").unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
+        assert_eq!(out["pending"], 0, "{out}");
+        assert_eq!(out["splits"], 1, "{out}");
+        assert_ne!(pid("public.s", "S1"), pid("public.c", "1"), "{out}");
+        assert_eq!(one::<i64>(&format!("SELECT count(*) FROM cdp.match_edges WHERE {bridge} IN (record_a, record_b)")), Some(0));
+        assert_full_run_agrees();
+    }
 }

@@ -60,6 +60,16 @@ fn resolve_once(batch: i32) -> (i64, bool, Option<String>) {
             if !extension_installed(client) {
                 return (0, false, None);
             }
+            // a library newer than the installed SQL (ALTER EXTENSION pending): nothing to call,
+            // and a missing function would be an ERROR that ends the worker
+            let callable = client
+                .select("SELECT pg_catalog.to_regprocedure('cdp._worker_resolve(integer)') IS NOT NULL", Some(1), &[])
+                .ok()
+                .and_then(|t| t.first().get_one::<bool>().ok().flatten())
+                .unwrap_or(false);
+            if !callable {
+                return (0, false, None);
+            }
             let out = client
                 .update("SELECT cdp._worker_resolve($1)", Some(1), &[batch.into()])
                 .ok()

@@ -317,7 +317,9 @@ const MEMBERSHIP_INDEXES: [(&str, &str); 1] = [("records_profile_id_idx", "(prof
 
 /// Set records.profile_id where it changed and clear resolve_pending of the records this run
 /// matched (unless their row changed since it was read); returns how many moved.
-fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -> CdpResult<usize> {
+/// `full`: `loaded` is every record (a full run), so a large share moving justifies rebuilding
+/// the profile_id index; an incremental batch never rebuilds an index of the whole table.
+fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64], full: bool) -> CdpResult<usize> {
     let mut moved = 0;
     let changed: Vec<(i64, i64, i64)> = (0..ids.len())
         .filter(|&i| {
@@ -330,7 +332,7 @@ fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64]) -
         .collect();
     // Moving many records (the first run, a re-estimated model): maintaining the profile_id
     // index row by row costs more than rebuilding it once, and without it updates stay HOT.
-    let rebuild = changed.len() > loaded.recs.len() / 10 && changed.len() > 10_000;
+    let rebuild = full && changed.len() > loaded.recs.len() / 10 && changed.len() > 10_000;
     // (the flag of records_pending_idx changes only on the few records that were changed since
     // the last run: the others' updates stay HOT)
     if rebuild {
@@ -758,11 +760,12 @@ fn write_name_frequencies(client: &mut SpiClient<'_>, tf: Option<&resolve::TermF
     Ok(true)
 }
 
-/// Entries of cdp.resolve_gone as (seq, profile id, deleted record id).
-fn gone_profiles(client: &SpiClient<'_>) -> CdpResult<Vec<(i64, i64, i64)>> {
+/// Entries of cdp.resolve_gone as (seq, profile id if it had one, deleted record id).
+/// `limit`: at most this many (the oldest).
+fn gone_profiles(client: &SpiClient<'_>, limit: i64) -> CdpResult<Vec<(i64, Option<i64>, i64)>> {
     let mut out = Vec::new();
-    for row in client.select("SELECT seq, profile_id, record_id FROM cdp.resolve_gone ORDER BY seq", None, &[])? {
-        if let (Some(s), Some(p), Some(r)) = (row.get::<i64>(1)?, row.get::<i64>(2)?, row.get::<i64>(3)?) {
+    for row in client.select("SELECT seq, profile_id, record_id FROM cdp.resolve_gone ORDER BY seq LIMIT $1", None, &[limit.into()])? {
+        if let (Some(s), p, Some(r)) = (row.get::<i64>(1)?, row.get::<i64>(2)?, row.get::<i64>(3)?) {
             out.push((s, p, r));
         }
     }
@@ -770,7 +773,7 @@ fn gone_profiles(client: &SpiClient<'_>) -> CdpResult<Vec<(i64, i64, i64)>> {
 }
 
 /// Remove the cdp.resolve_gone entries a run has dealt with (those it read, not later ones).
-fn forget_gone(client: &mut SpiClient<'_>, gone: &[(i64, i64, i64)]) -> CdpResult<()> {
+fn forget_gone(client: &mut SpiClient<'_>, gone: &[(i64, Option<i64>, i64)]) -> CdpResult<()> {
     if !gone.is_empty() {
         let seqs: Vec<i64> = gone.iter().map(|g| g.0).collect();
         client.update("DELETE FROM cdp.resolve_gone WHERE seq OPERATOR(pg_catalog.=) ANY ($1)", None, &[seqs.into()])?;
@@ -808,7 +811,7 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
     let mut lap = Instant::now();
 
     // profiles that lost records: this run re-checks every profile
-    let gone = gone_profiles(client)?;
+    let gone = gone_profiles(client, i64::MAX)?;
     let loaded = load_records(client, "", &[])?;
     phases.push(("load".into(), lap.elapsed().as_secs_f64()));
     notice(format!("resolve: loaded {} records in {:.1} s", loaded.recs.len(), lap.elapsed().as_secs_f64()));
@@ -878,7 +881,7 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         let edges = write_edges(client, &loaded, &edge_rows)?;
         drop(edge_rows);
         step("edges", &mut phases);
-        let changed_members = write_memberships(client, &loaded, &out.profile_ids)?;
+        let changed_members = write_memberships(client, &loaded, &out.profile_ids, true)?;
         step("memberships", &mut phases);
         let (rows, golden_s) = golden.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         Ok(((keys, edges), changed_members, rows, golden_s))
@@ -1040,13 +1043,15 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
           ORDER BY p.record_id LIMIT $1",
         &[max_records.into()],
     )?;
-    let gone = gone_profiles(client)?;
+    let gone = gone_profiles(client, max_records)?;
     if pending_ids.is_empty() && gone.is_empty() {
         return Ok(json!({"mode": "incremental", "pending": 0, "records": 0,
                          "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0}));
     }
     let pending_set: HashSet<i64> = pending_ids.iter().copied().collect();
     let pend = load_records(client, "WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1)", &[pending_ids.clone().into()])?;
+    // the row versions whose values found the neighbours (see the batch below)
+    let read_version: HashMap<i64, Option<i64>> = pend.recs.iter().zip(&pend.xmin).map(|(r, x)| (r.record_id, *x)).collect();
     step("load_pending", &mut phases);
 
     // the changed records' keys, and how many records hold each over all the data: the
@@ -1061,7 +1066,7 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
     let hashes: Vec<i64> = held.keys().map(|h| *h as i64).collect();
     for row in client.select(
         "SELECT k.key_hash, pg_catalog.count(*)
-           FROM unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash
+           FROM pg_catalog.unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash
           WHERE NOT k.record_id OPERATOR(pg_catalog.=) ANY ($2)
           GROUP BY k.key_hash",
         None,
@@ -1088,7 +1093,7 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
     let neighbours = ids_of(
         client,
         "SELECT DISTINCT k.record_id
-           FROM unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash",
+           FROM pg_catalog.unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash",
         &[usable.into()],
     )?;
     let mut seeds: Vec<i64> = neighbours.iter().chain(&pending_ids).copied().collect();
@@ -1097,11 +1102,43 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
     let mut touched = ids_of(
         client,
         "SELECT DISTINCT r.profile_id
-           FROM unnest($1::bigint[]) i(record_id) JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) i.record_id
+           FROM pg_catalog.unnest($1::bigint[]) i(record_id) JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) i.record_id
           WHERE r.profile_id IS NOT NULL",
         &[seeds.clone().into()],
     )?;
-    touched.extend(gone.iter().map(|g| g.1));
+    // profiles that lost a record, and those its accepted edges reached (a deleted record may have
+    // been the bridge between two of them)
+    let gone_ids: Vec<i64> = gone.iter().map(|g| g.2).collect();
+    touched.extend(gone.iter().filter_map(|g| g.1));
+    touched.extend(ids_of(
+        client,
+        "SELECT DISTINCT r.profile_id
+           FROM pg_catalog.unnest($1::bigint[]) g(record_id)
+           JOIN cdp.match_edges e ON g.record_id OPERATOR(pg_catalog.=) e.record_a OR g.record_id OPERATOR(pg_catalog.=) e.record_b
+           JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) e.record_a OR r.record_id OPERATOR(pg_catalog.=) e.record_b
+          WHERE r.profile_id IS NOT NULL",
+        &[gone_ids.clone().into()],
+    )?);
+    touched.sort_unstable();
+    touched.dedup();
+    // and the profiles that accepted edges reach from these (edges a guard refused join profiles
+    // that stayed apart; a changed neighbourhood can lift the refusal, so both are re-clustered)
+    let reached = ids_of(
+        client,
+        "WITH m AS (SELECT r.record_id FROM cdp.records r WHERE r.profile_id OPERATOR(pg_catalog.=) ANY ($1)
+                    UNION SELECT s.record_id FROM pg_catalog.unnest($2::bigint[]) s(record_id))
+         SELECT DISTINCT o.profile_id
+           FROM m JOIN cdp.match_edges e ON e.record_a OPERATOR(pg_catalog.=) m.record_id
+           JOIN cdp.records o ON o.record_id OPERATOR(pg_catalog.=) e.record_b
+          WHERE o.profile_id IS NOT NULL AND NOT o.profile_id OPERATOR(pg_catalog.=) ANY ($1)
+         UNION
+         SELECT DISTINCT o.profile_id
+           FROM m JOIN cdp.match_edges e ON e.record_b OPERATOR(pg_catalog.=) m.record_id
+           JOIN cdp.records o ON o.record_id OPERATOR(pg_catalog.=) e.record_a
+          WHERE o.profile_id IS NOT NULL AND NOT o.profile_id OPERATOR(pg_catalog.=) ANY ($1)",
+        &[touched.clone().into(), seeds.clone().into()],
+    )?;
+    touched.extend(reached);
     touched.sort_unstable();
     touched.dedup();
     drop(pend);
@@ -1110,11 +1147,14 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
         "WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1) OR r.profile_id OPERATOR(pg_catalog.=) ANY ($2)",
         &[seeds.into(), touched.clone().into()],
     )?;
-    // only this run's pending records are matched as changed; one beyond the limit stays pending
+    // only this run's pending records are matched as changed; one beyond the limit stays pending,
+    // and so does one changed since its neighbours were looked up (its new values may have other
+    // neighbours: the next run looks again)
     for i in 0..batch.recs.len() {
-        let mine = pending_set.contains(&batch.recs[i].record_id);
+        let id = batch.recs[i].record_id;
+        let mine = pending_set.contains(&id);
         batch.pending[i] = mine;
-        if !mine {
+        if !mine || read_version.get(&id) != Some(&batch.xmin[i]) {
             batch.xmin[i] = None;
         }
     }
@@ -1123,10 +1163,10 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
     let unchanged_ids: Vec<i64> = batch.recs.iter().zip(&batch.pending).filter(|(_, p)| !**p).map(|(r, _)| r.record_id).collect();
     for row in client.select(
         "SELECT e.record_a, e.record_b, e.weight
-           FROM unnest($1::bigint[]) i(record_id) JOIN cdp.match_edges e ON e.record_a OPERATOR(pg_catalog.=) i.record_id
-          WHERE e.record_b OPERATOR(pg_catalog.=) ANY ($1)",
+           FROM pg_catalog.unnest($1::bigint[]) i(record_id) JOIN cdp.match_edges e ON e.record_a OPERATOR(pg_catalog.=) i.record_id
+          WHERE e.record_b OPERATOR(pg_catalog.=) ANY ($1) AND e.weight OPERATOR(pg_catalog.>=) $2",
         None,
-        &[unchanged_ids.into()],
+        &[unchanged_ids.into(), cfg.threshold.into()],
     )? {
         if let (Some(a), Some(b), Some(w)) = (row.get::<i64>(1)?, row.get::<i64>(2)?, row.get::<f64>(3)?) {
             if let (Some(&a), Some(&b)) = (index.get(&a), index.get(&b)) {
@@ -1159,7 +1199,7 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
     let changed_ids: Vec<i64> = batch.recs.iter().zip(&batch.pending).filter(|(_, p)| **p).map(|(r, _)| r.record_id).collect();
     let replaced_ids: Vec<i64> = changed_ids.iter().copied().chain(gone.iter().map(|g| g.2)).collect();
     client.update(
-        "DELETE FROM cdp.record_keys k USING unnest($1::bigint[]) i(record_id) WHERE k.record_id OPERATOR(pg_catalog.=) i.record_id",
+        "DELETE FROM cdp.record_keys k USING pg_catalog.unnest($1::bigint[]) i(record_id) WHERE k.record_id OPERATOR(pg_catalog.=) i.record_id",
         None,
         &[replaced_ids.clone().into()],
     )?;
@@ -1179,7 +1219,7 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
     )?;
     for col in ["record_a", "record_b"] {
         client.update(
-            &format!("DELETE FROM cdp.match_edges e USING unnest($1::bigint[]) i(record_id) WHERE e.{col} OPERATOR(pg_catalog.=) i.record_id"),
+            &format!("DELETE FROM cdp.match_edges e USING pg_catalog.unnest($1::bigint[]) i(record_id) WHERE e.{col} OPERATOR(pg_catalog.=) i.record_id"),
             None,
             &[replaced_ids.clone().into()],
         )?;
@@ -1193,7 +1233,7 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
         &[],
     )?;
     step("write_keys_edges", &mut phases);
-    let moved = write_memberships(client, &batch, &out.profile_ids)?;
+    let moved = write_memberships(client, &batch, &out.profile_ids, false)?;
     let rules = survivorship_rules(client)?;
     let rows = profile_rows(&batch, &index, &out.profile_ids, &rules);
     let mut scope_ids: Vec<i64> = touched.iter().chain(&out.profile_ids).copied().collect();
@@ -1210,8 +1250,8 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
         "run_id": run_id,
         "mode": "incremental",
         "pending": pending_ids.len(),
-        "more_pending": pending_ids.len() as i64 == max_records,
-        "profiles_rechecked": gone.iter().map(|g| g.1).collect::<std::collections::BTreeSet<_>>().len(),
+        "more_pending": pending_ids.len() as i64 == max_records || gone.len() as i64 == max_records,
+        "profiles_rechecked": gone.iter().filter_map(|g| g.1).collect::<std::collections::BTreeSet<_>>().len(),
         "records": c.records,
         "neighbours": neighbours.len(),
         "candidate_pairs": c.candidate_pairs,
@@ -1234,11 +1274,13 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn _resolve_changes(max_records: i64, wait: bool) -> JsonB {
     Spi::connect_mut(|client| resolve_changes(client, max_records, wait)).map(JsonB).or_raise()
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn _resolve(reestimate: bool) -> JsonB {
     Spi::connect_mut(|client| resolve_all(client, reestimate)).map(JsonB).or_raise()
 }
