@@ -1112,10 +1112,10 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
     touched.extend(gone.iter().filter_map(|g| g.1));
     touched.extend(ids_of(
         client,
-        "SELECT DISTINCT r.profile_id
-           FROM pg_catalog.unnest($1::bigint[]) g(record_id)
-           JOIN cdp.match_edges e ON g.record_id OPERATOR(pg_catalog.=) e.record_a OR g.record_id OPERATOR(pg_catalog.=) e.record_b
-           JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) e.record_a OR r.record_id OPERATOR(pg_catalog.=) e.record_b
+        "WITH g AS (SELECT u.record_id FROM pg_catalog.unnest($1::bigint[]) u(record_id)),
+              nb AS (SELECT e.record_b AS record_id FROM g JOIN cdp.match_edges e ON e.record_a OPERATOR(pg_catalog.=) g.record_id
+                     UNION SELECT e.record_a FROM g JOIN cdp.match_edges e ON e.record_b OPERATOR(pg_catalog.=) g.record_id)
+         SELECT DISTINCT r.profile_id FROM nb JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) nb.record_id
           WHERE r.profile_id IS NOT NULL",
         &[gone_ids.clone().into()],
     )?);
@@ -1125,16 +1125,12 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
     // that stayed apart; a changed neighbourhood can lift the refusal, so both are re-clustered)
     let reached = ids_of(
         client,
-        "WITH m AS (SELECT r.record_id FROM cdp.records r WHERE r.profile_id OPERATOR(pg_catalog.=) ANY ($1)
-                    UNION SELECT s.record_id FROM pg_catalog.unnest($2::bigint[]) s(record_id))
-         SELECT DISTINCT o.profile_id
-           FROM m JOIN cdp.match_edges e ON e.record_a OPERATOR(pg_catalog.=) m.record_id
-           JOIN cdp.records o ON o.record_id OPERATOR(pg_catalog.=) e.record_b
-          WHERE o.profile_id IS NOT NULL AND NOT o.profile_id OPERATOR(pg_catalog.=) ANY ($1)
-         UNION
-         SELECT DISTINCT o.profile_id
-           FROM m JOIN cdp.match_edges e ON e.record_b OPERATOR(pg_catalog.=) m.record_id
-           JOIN cdp.records o ON o.record_id OPERATOR(pg_catalog.=) e.record_a
+        "WITH m AS (SELECT r.record_id FROM pg_catalog.unnest($1::bigint[]) t(profile_id)
+                      JOIN cdp.records r ON r.profile_id OPERATOR(pg_catalog.=) t.profile_id
+                    UNION SELECT s.record_id FROM pg_catalog.unnest($2::bigint[]) s(record_id)),
+              nb AS (SELECT e.record_b AS record_id FROM m JOIN cdp.match_edges e ON e.record_a OPERATOR(pg_catalog.=) m.record_id
+                     UNION SELECT e.record_a FROM m JOIN cdp.match_edges e ON e.record_b OPERATOR(pg_catalog.=) m.record_id)
+         SELECT DISTINCT o.profile_id FROM nb JOIN cdp.records o ON o.record_id OPERATOR(pg_catalog.=) nb.record_id
           WHERE o.profile_id IS NOT NULL AND NOT o.profile_id OPERATOR(pg_catalog.=) ANY ($1)",
         &[touched.clone().into(), seeds.clone().into()],
     )?;
