@@ -172,6 +172,7 @@ CREATE FUNCTION cdp.resolve_changes(max_records integer DEFAULT 10000, wait bool
 RETURNS jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET jit = off   -- many short index look-ups: compiling them costs more than it saves
 AS $$ SELECT cdp._resolve_changes(max_records, wait) $$;
 COMMENT ON FUNCTION cdp.resolve_changes(integer, boolean) IS
 'Incremental resolution: match the records changed since the last run (at most max_records, oldest first) against the others through cdp.record_keys and re-cluster only the profiles they touch, with the stored model. Needs one cdp.resolve() first. With wait false, returns at once (skipped) when another resolve run holds the lock. Returns a summary; more_pending says whether records are left.';
@@ -183,6 +184,7 @@ CREATE FUNCTION cdp._worker_resolve(max_records integer)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM cdp.model) THEN

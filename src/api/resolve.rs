@@ -955,6 +955,25 @@ fn finish_run(client: &mut SpiClient<'_>, run_id: i64, mut summary: Value, phase
     Ok(summary)
 }
 
+/// Profiles (other than `exclude`) of the records that accepted edges join to `records`: one
+/// index probe per record and direction (a join the planner could turn into scans of whole tables).
+fn profiles_via_edges(client: &SpiClient<'_>, records: &[i64], exclude: &[i64]) -> CdpResult<Vec<i64>> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    ids_of(
+        client,
+        "SELECT DISTINCT o.profile_id
+           FROM pg_catalog.unnest($1::bigint[]) b(record_id),
+                LATERAL (SELECT e.record_b AS other FROM cdp.match_edges e WHERE e.record_a OPERATOR(pg_catalog.=) b.record_id
+                         UNION ALL
+                         SELECT e.record_a FROM cdp.match_edges e WHERE e.record_b OPERATOR(pg_catalog.=) b.record_id) n,
+                LATERAL (SELECT r.profile_id FROM cdp.records r WHERE r.record_id OPERATOR(pg_catalog.=) n.other) o
+          WHERE o.profile_id IS NOT NULL AND NOT o.profile_id OPERATOR(pg_catalog.=) ANY ($2)",
+        &[records.to_vec().into(), exclude.to_vec().into()],
+    )
+}
+
 /// Ids of one query's single bigint column.
 fn ids_of(client: &SpiClient<'_>, sql: &str, args: &[pgrx::datum::DatumWithOid]) -> CdpResult<Vec<i64>> {
     let mut out = Vec::new();
@@ -1110,39 +1129,22 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
     // been the bridge between two of them)
     let gone_ids: Vec<i64> = gone.iter().map(|g| g.2).collect();
     touched.extend(gone.iter().filter_map(|g| g.1));
-    touched.extend(ids_of(
-        client,
-        "WITH g AS (SELECT u.record_id FROM pg_catalog.unnest($1::bigint[]) u(record_id)),
-              nb AS (SELECT e.record_b AS record_id FROM g JOIN cdp.match_edges e ON e.record_a OPERATOR(pg_catalog.=) g.record_id
-                     UNION SELECT e.record_a FROM g JOIN cdp.match_edges e ON e.record_b OPERATOR(pg_catalog.=) g.record_id)
-         SELECT DISTINCT r.profile_id FROM nb JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) nb.record_id
-          WHERE r.profile_id IS NOT NULL",
-        &[gone_ids.clone().into()],
-    )?);
-    touched.sort_unstable();
-    touched.dedup();
-    // and the profiles that accepted edges reach from these (edges a guard refused join profiles
-    // that stayed apart; a changed neighbourhood can lift the refusal, so both are re-clustered)
-    let reached = ids_of(
-        client,
-        "WITH m AS (SELECT r.record_id FROM pg_catalog.unnest($1::bigint[]) t(profile_id)
-                      JOIN cdp.records r ON r.profile_id OPERATOR(pg_catalog.=) t.profile_id
-                    UNION SELECT s.record_id FROM pg_catalog.unnest($2::bigint[]) s(record_id)),
-              nb AS (SELECT e.record_b AS record_id FROM m JOIN cdp.match_edges e ON e.record_a OPERATOR(pg_catalog.=) m.record_id
-                     UNION SELECT e.record_a FROM m JOIN cdp.match_edges e ON e.record_b OPERATOR(pg_catalog.=) m.record_id)
-         SELECT DISTINCT o.profile_id FROM nb JOIN cdp.records o ON o.record_id OPERATOR(pg_catalog.=) nb.record_id
-          WHERE o.profile_id IS NOT NULL AND NOT o.profile_id OPERATOR(pg_catalog.=) ANY ($1)",
-        &[touched.clone().into(), seeds.clone().into()],
-    )?;
-    touched.extend(reached);
+    touched.extend(profiles_via_edges(client, &gone_ids, &[])?);
     touched.sort_unstable();
     touched.dedup();
     drop(pend);
-    let mut batch = load_records(
-        client,
-        "WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1) OR r.profile_id OPERATOR(pg_catalog.=) ANY ($2)",
-        &[seeds.into(), touched.clone().into()],
-    )?;
+    let batch_sql = "WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1) OR r.profile_id OPERATOR(pg_catalog.=) ANY ($2)";
+    let mut batch = load_records(client, batch_sql, &[seeds.clone().into(), touched.clone().into()])?;
+    // and the profiles that accepted edges reach from the batch: an edge a guard refused joins
+    // two profiles that stayed apart, and a changed neighbourhood can lift the refusal
+    let batch_ids: Vec<i64> = batch.recs.iter().map(|r| r.record_id).collect();
+    let reached = profiles_via_edges(client, &batch_ids, &touched)?;
+    if !reached.is_empty() {
+        touched.extend(reached);
+        touched.sort_unstable();
+        touched.dedup();
+        batch = load_records(client, batch_sql, &[seeds.into(), touched.clone().into()])?;
+    }
     // only this run's pending records are matched as changed; one beyond the limit stays pending,
     // and so does one changed since its neighbours were looked up (its new values may have other
     // neighbours: the next run looks again)
