@@ -38,10 +38,11 @@ bench-sync: install-release
 	@.ci/cluster restart
 	@bench/sync_bench
 
-# BENCH_PEOPLE=485000 for ~1M channel records
+# BENCH_PEOPLE=485000 for ~1M channel records; BENCH_THRESHOLDS="22.5 24" adds runs at other
+# values of cdp.match_threshold
 bench-resolve: install-release
 	@.ci/cluster restart
-	@bench/resolve_bench $(or $(BENCH_PEOPLE),100000)
+	@CDP_THRESHOLDS="$(BENCH_THRESHOLDS)" bench/resolve_bench $(or $(BENCH_PEOPLE),100000)
 
 # BENCH_PEOPLE=485000 for ~1M channel records; BENCH_CHANGES source rows changed
 bench-incremental: install-release

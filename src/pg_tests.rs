@@ -553,4 +553,18 @@ mod tests {
         assert_eq!(one::<i64>(&format!("SELECT count(*) FROM cdp.match_edges WHERE {bridge} IN (record_a, record_b)")), Some(0));
         assert_full_run_agrees();
     }
+    #[pg_test]
+    fn resolve_changes_holds_stored_edges_to_the_current_threshold() {
+        setup_people();
+        Spi::run("SELECT cdp.resolve()").unwrap();
+        assert_eq!(pid("public.w", "2"), pid("public.c", "2"), "mehmet: same e-mail");
+        // a threshold no pair reaches, then a change to one of mehmet's rows: the edge between
+        // his two records is stored, but below the threshold in force it no longer joins them
+        Spi::run("SET cdp.match_threshold = 99;
+                  UPDATE public.c SET caller = 'MEHMET KAYA' WHERE id = 2; SELECT cdp.process_changes();").unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
+        assert_eq!(out["pending"], 1, "{out}");
+        assert_eq!(out["splits"], 1, "{out}");
+        assert_ne!(pid("public.w", "2"), pid("public.c", "2"), "{out}");
+    }
 }
