@@ -302,11 +302,14 @@ BEGIN
     INSERT INTO cdp.manual_links (record_a, record_b, kind)
     VALUES (LEAST(record_a, record_b), GREATEST(record_a, record_b), 'force_link')
     ON CONFLICT DO NOTHING;
+    -- the next incremental run (the worker's) re-clusters both profiles
+    UPDATE cdp.records r SET resolve_pending = true
+     WHERE r.record_id OPERATOR(pg_catalog.=) ANY (ARRAY[record_a, record_b]) AND NOT r.resolve_pending;
     RETURN true;
 END
 $$;
 COMMENT ON FUNCTION cdp.force_link(bigint, bigint) IS
-'Steward decision: these two records are one person. Kept across runs; applied by the next cdp.resolve().';
+'Steward decision: these two records are one person. Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the two records are marked pending).';
 
 CREATE FUNCTION cdp.force_split(record_id bigint)
 RETURNS integer
@@ -330,11 +333,13 @@ BEGIN
      WHERE r.profile_id OPERATOR(pg_catalog.=) pid AND r.record_id OPERATOR(pg_catalog.<>) record
     ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE cdp.records r SET resolve_pending = true
+     WHERE r.record_id OPERATOR(pg_catalog.=) record AND NOT r.resolve_pending;
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION cdp.force_split(bigint) IS
-'Steward decision: this record is not the person of its current profile (cannot-link to each other member). Kept across runs; applied by the next cdp.resolve(). Returns the number of cannot-link pairs added.';
+'Steward decision: this record is not the person of its current profile (cannot-link to each other member). Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the record is marked pending). Returns the number of cannot-link pairs added.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Customer value: transactions and RFM

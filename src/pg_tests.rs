@@ -567,4 +567,24 @@ mod tests {
         assert_eq!(out["splits"], 1, "{out}");
         assert_ne!(pid("public.w", "2"), pid("public.c", "2"), "{out}");
     }
+    #[pg_test]
+    fn resolve_changes_applies_steward_decisions() {
+        setup_people();
+        Spi::run("SELECT cdp.resolve()").unwrap();
+        let (s2, s3) = (rid("public.s", "S2"), rid("public.s", "S3"));
+        assert_ne!(pid("public.s", "S2"), pid("public.s", "S3"));
+        // force_link marks both records pending: an incremental run merges their profiles
+        Spi::run(&format!("SELECT cdp.force_link({s2}, {s3})")).unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
+        assert_eq!(out["pending"], 2, "{out}");
+        assert_eq!(out["merges"], 1, "{out}");
+        assert_eq!(pid("public.s", "S2"), pid("public.s", "S3"));
+        assert_full_run_agrees();
+        // force_split marks the record pending: the next incremental run takes it out again
+        Spi::run(&format!("SELECT cdp.force_split({s3})")).unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
+        assert_eq!(out["splits"], 1, "{out}");
+        assert_ne!(pid("public.s", "S2"), pid("public.s", "S3"));
+        assert_full_run_agrees();
+    }
 }
