@@ -376,6 +376,18 @@ mod tests {
         assert_eq!(one::<i64>("SELECT sum(records)::bigint FROM cdp.quality_report WHERE attribute = 'phone' AND reason = 'placeholder'"), Some(150));
         assert_eq!(one::<i64>("SELECT sum(records)::bigint FROM cdp.quality_report WHERE attribute = 'full_name' AND reason = 'too_long'"), Some(25));
         assert_eq!(one::<i64>("SELECT sum(records)::bigint FROM cdp.quality_report WHERE attribute = 'birth_date' AND reason = 'impossible_date'"), Some(37));
+        // the same junk arriving later goes through the incremental path just as well
+        Spi::run(
+            r#"INSERT INTO public.junk SELECT id + 1000, name, mail, gsm, born FROM public.junk;
+               UPDATE public.junk SET name = repeat('ß', 3000) WHERE id = 7;
+               SELECT cdp.process_changes();"#,
+        )
+        .unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
+        assert_eq!(out["pending"], 151, "{out}");
+        assert_eq!(out["matched_pairs"], 0, "{out}");
+        assert_eq!(one::<i64>("SELECT count(DISTINCT profile_id) FROM cdp.records"), Some(300));
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.records WHERE profile_id IS NULL OR resolve_pending"), Some(0));
     }
 
     #[pg_test]
