@@ -1109,6 +1109,23 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
         }
     }
     scope.over_cap.sort();
+    // the phones and devices the changed records hold now or held before: a group's members
+    // weigh each other by whether the group is shared, so they all come into the batch and
+    // their pairs are scored again (Scope::rescore_keys)
+    let old_keys = ids_of(
+        client,
+        "SELECT DISTINCT k.key_hash
+           FROM pg_catalog.unnest($1::bigint[]) p(record_id) JOIN cdp.record_keys k ON k.record_id OPERATOR(pg_catalog.=) p.record_id",
+        &[pending_ids.clone().into()],
+    )?;
+    let is_group = |h: u64| resolve::GROUP_KINDS.contains(&resolve::keys::kind_of(h));
+    for h in old_keys.iter().map(|h| *h as u64).filter(|h| is_group(*h)) {
+        scope.rescore_keys.insert(h);
+        if !usable.contains(&(h as i64)) {
+            usable.push(h as i64);
+        }
+    }
+    scope.rescore_keys.extend(usable.iter().map(|h| *h as u64).filter(|h| is_group(*h)));
     let neighbours = ids_of(
         client,
         "SELECT DISTINCT k.record_id

@@ -303,7 +303,8 @@ pub fn key_hash(k: KeyKind, v: &str) -> u64 {
     (hash64(k as u8, v.as_bytes()) & HASH_MASK) | ((k as u64) << KIND_SHIFT)
 }
 
-fn kind_of(h: u64) -> KeyKind {
+/// The kind of a key hash (its top 8 bits).
+pub fn kind_of(h: u64) -> KeyKind {
     KeyKind::ALL[(h >> KIND_SHIFT) as usize]
 }
 

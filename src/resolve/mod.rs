@@ -413,7 +413,16 @@ pub struct Scope {
     pub term_freq: Option<TermFreq>,
     /// Accepted edges between two records that are not pending (indices into the batch).
     pub stored_edges: Vec<Edge>,
+    /// Hashes of the phone and anonymous-id keys a pending record holds or held: whether a phone
+    /// is shared by several people ([`compare::mark_shared_phones`]) or a device by several
+    /// identities ([`shared_devices`]) is counted over its whole group, so a record joining or
+    /// leaving the group can change the weight of pairs of unchanged records in it. Those pairs
+    /// are scored again (all holders are in the batch), and their stored edges are not used.
+    pub rescore_keys: HashSet<u64>,
 }
+
+/// Key kinds whose group statistics can change the weight of a pair of unchanged records.
+pub const GROUP_KINDS: [KeyKind; 2] = [KeyKind::Phone, KeyKind::AnonymousId];
 
 /// Resolve a batch: keys → hubs → blocking → comparison → model → scoring → threshold →
 /// clustering → stable ids.
@@ -472,9 +481,29 @@ pub fn resolve_batch(
     let over_cap: HashSet<(KeyKind, String)> =
         scope.map(|sc| sc.over_cap.iter().map(|(k, v, _)| (*k, v.clone())).collect()).unwrap_or_default();
     let mut blocking = candidate_pairs(&keys, cfg.max_block, &over_cap);
+    let mut rescored: HashSet<(u32, u32)> = HashSet::new();
     if let Some(sc) = scope {
-        // pairs of two unchanged records were decided by the last run: their edges are stored
-        blocking.pairs.retain(|&(a, b)| sc.pending[a as usize] || sc.pending[b as usize]);
+        // pairs of two unchanged records were decided by the last run: their edges are stored,
+        // unless they share a group a pending record joined or left
+        let groups: Vec<Vec<u64>> = keys
+            .iter()
+            .map(|ks| {
+                ks.iter()
+                    .map(|(k, v)| keys::key_hash(*k, v))
+                    .filter(|h| sc.rescore_keys.contains(h))
+                    .collect()
+            })
+            .collect();
+        blocking.pairs.retain(|&(a, b)| {
+            if sc.pending[a as usize] || sc.pending[b as usize] {
+                return true;
+            }
+            let again = groups[a as usize].iter().any(|h| groups[b as usize].contains(h));
+            if again {
+                rescored.insert((a, b));
+            }
+            again
+        });
         blocking.skipped_blocks.extend(sc.over_cap.iter().cloned());
     }
     lap("blocking", &mut timings);
@@ -519,7 +548,7 @@ pub fn resolve_batch(
         .map(|&(a, b, weight, _)| Edge { a, b, weight })
         .collect();
     if let Some(sc) = scope {
-        cl_edges.extend(sc.stored_edges.iter().copied());
+        cl_edges.extend(sc.stored_edges.iter().filter(|e| !rescored.contains(&(e.a, e.b))).copied());
         cl_edges.sort_by_key(|e| (e.a, e.b));
     }
     let nids: Vec<Option<&str>> = prepared.iter().map(|p| p.national_id.as_deref()).collect();
@@ -1087,6 +1116,180 @@ mod tests {
             "{q:?} ceiling {ceiling:?}"
         );
         assert!(out.hubs.iter().any(|h| h.1 == synth::SHOP_PHONE));
+    }
+
+    /// The incremental path (a scoped batch) against a full run on changed synthetic data: the
+    /// batch is selected the way `cdp.resolve_changes` selects it (keys of the changed records
+    /// looked up among the stored keys, whole profiles, deleted records' profiles, one step along
+    /// stored edges), and the result must be the full run's partition and ids.
+    #[test]
+    fn scoped_batch_equals_full_run_on_changed_data() {
+        use std::collections::{BTreeMap, BTreeSet, HashMap};
+        let data = synth::generate(6000, 11);
+        // name frequencies are the documented approximation of the incremental path: off here
+        let cfg = Config { hub_min_count: 8, term_frequency: false, ..Config::default() };
+        let n = data.recs.len();
+        let mut next = 1;
+        let first = resolve_batch(&data.recs, &vec![None; n], &[], &[], &cfg, &mut next, None, None);
+        let model = first.model.clone();
+        let before: HashMap<i64, i64> = data.recs.iter().zip(&first.profile_ids).map(|(r, p)| (r.record_id, *p)).collect();
+        let stored_keys: Vec<(u64, i64)> = data
+            .recs
+            .iter()
+            .zip(&first.keys)
+            .flat_map(|(r, ks)| ks.iter().map(move |(k, v)| (keys::key_hash(*k, v), r.record_id)))
+            .collect();
+        let stored_edges: Vec<(i64, i64, f64)> = first
+            .edges
+            .iter()
+            .map(|e| (data.recs[e.0 as usize].record_id, data.recs[e.1 as usize].record_id, e.2))
+            .collect();
+
+        // changes: every 97th record takes another record's e-mail and phone (a move), every
+        // 89th loses its identifiers, every 101st is deleted, and 40 new records copy others
+        let mut recs: Vec<Rec> = Vec::new();
+        let mut pending: BTreeSet<i64> = BTreeSet::new();
+        let mut gone: Vec<i64> = Vec::new();
+        for (i, r) in data.recs.iter().enumerate() {
+            let mut r = r.clone();
+            if i % 101 == 5 {
+                gone.push(r.record_id);
+                continue;
+            }
+            if i % 97 == 3 {
+                let donor = &data.recs[(i * 7 + 13) % n];
+                r.values[Attr::Email.index()] = donor.values[Attr::Email.index()].clone();
+                r.values[Attr::Phone.index()] = donor.values[Attr::Phone.index()].clone();
+                pending.insert(r.record_id);
+            } else if i % 89 == 4 {
+                for a in [Attr::Email, Attr::Phone, Attr::NationalId] {
+                    r.values[a.index()] = None;
+                }
+                pending.insert(r.record_id);
+            }
+            recs.push(r);
+        }
+        let max_id = data.recs.iter().map(|r| r.record_id).max().unwrap();
+        for k in 0..40 {
+            let mut r = data.recs[(k * 149 + 7) % n].clone();
+            r.record_id = max_id + 1 + k as i64;
+            pending.insert(r.record_id);
+            recs.push(r);
+        }
+        let previous: Vec<Option<i64>> = recs.iter().map(|r| before.get(&r.record_id).copied()).collect();
+
+        // the full run on the changed data, same model
+        let mut next_full = next;
+        let full = resolve_batch(&recs, &previous, &[], &[], &cfg, &mut next_full, Some(&model), None);
+
+        // the incremental batch, selected as the SQL layer does
+        let by_id: HashMap<i64, &Rec> = recs.iter().map(|r| (r.record_id, r)).collect();
+        let mut holders: HashMap<u64, Vec<i64>> = HashMap::new();
+        for &(h, id) in &stored_keys {
+            if by_id.contains_key(&id) {
+                holders.entry(h).or_default().push(id);
+            }
+        }
+        let mut held: HashMap<u64, (KeyKind, String, usize)> = HashMap::new();
+        for id in &pending {
+            for (k, v) in record_keys(by_id[id]) {
+                held.entry(keys::key_hash(k, &v)).or_insert((k, v, 0)).2 += 1;
+            }
+        }
+        // the groups (phones, devices) pending records join or leave: all holders come along
+        let old_group_keys: BTreeSet<u64> = stored_keys
+            .iter()
+            .filter(|(h, id)| pending.contains(id) && GROUP_KINDS.contains(&keys::kind_of(*h)))
+            .map(|(h, _)| *h)
+            .collect();
+        let mut scope = Scope { hubs: first.hubs.clone(), ..Scope::default() };
+        scope.hubs.extend(first.shared_devices.iter().map(|(v, c, _)| (KeyKind::AnonymousId, v.clone(), *c)));
+        let mut seeds: BTreeSet<i64> = pending.clone();
+        for (h, (k, v, c)) in held {
+            let others = holders.get(&h).map_or(0, |ids| ids.iter().filter(|id| !pending.contains(id)).count());
+            let total = c + others;
+            if k.is_identifier() && total >= cfg.hub_min_count {
+                scope.hubs.push((k, v, total));
+            } else if total > cfg.max_block {
+                scope.over_cap.push((k, v, total));
+            } else if let Some(ids) = holders.get(&h) {
+                seeds.extend(ids.iter().copied());
+            }
+        }
+        for h in &old_group_keys {
+            seeds.extend(holders.get(h).into_iter().flatten().copied());
+        }
+        scope.rescore_keys = old_group_keys.iter().copied().collect();
+        scope.rescore_keys.extend(
+            pending.iter().flat_map(|id| record_keys(by_id[id])).filter(|(k, _)| GROUP_KINDS.contains(k)).map(|(k, v)| keys::key_hash(k, &v)),
+        );
+        let profile_of = |id: &i64| before.get(id).copied();
+        let mut touched: BTreeSet<i64> = seeds.iter().filter_map(profile_of).collect();
+        touched.extend(gone.iter().filter_map(profile_of));
+        let edge_neighbours = |ids: &BTreeSet<i64>| -> BTreeSet<i64> {
+            stored_edges
+                .iter()
+                .filter_map(|&(a, b, _)| match (ids.contains(&a), ids.contains(&b)) {
+                    (true, false) => Some(b),
+                    (false, true) => Some(a),
+                    _ => None,
+                })
+                .filter_map(|id| profile_of(&id))
+                .collect()
+        };
+        touched.extend(edge_neighbours(&gone.iter().copied().collect()));
+        let members = |touched: &BTreeSet<i64>| -> BTreeSet<i64> {
+            recs.iter()
+                .filter(|r| seeds.contains(&r.record_id) || profile_of(&r.record_id).is_some_and(|p| touched.contains(&p)))
+                .map(|r| r.record_id)
+                .collect()
+        };
+        let first_batch = members(&touched);
+        touched.extend(edge_neighbours(&first_batch));
+        let batch_ids = members(&touched);
+        let batch: Vec<Rec> = recs.iter().filter(|r| batch_ids.contains(&r.record_id)).cloned().collect();
+        let index: HashMap<i64, u32> = batch.iter().enumerate().map(|(i, r)| (r.record_id, i as u32)).collect();
+        scope.pending = batch.iter().map(|r| pending.contains(&r.record_id)).collect();
+        scope.stored_edges = stored_edges
+            .iter()
+            .filter(|(a, b, _)| !pending.contains(a) && !pending.contains(b))
+            .filter_map(|&(a, b, w)| Some(Edge { a: *index.get(&a)?, b: *index.get(&b)?, weight: w }))
+            .collect();
+        let batch_prev: Vec<Option<i64>> = batch.iter().map(|r| before.get(&r.record_id).copied()).collect();
+        let mut next_inc = next;
+        let inc = resolve_batch(&batch, &batch_prev, &[], &[], &cfg, &mut next_inc, Some(&model), Some(&scope));
+        assert!(batch.len() < recs.len() / 2, "the batch is a part: {} of {}", batch.len(), recs.len());
+        assert!(inc.counters.candidate_pairs < full.counters.candidate_pairs / 4);
+
+        // profiles after the incremental run: the batch's new ids, everyone else's old one
+        let mut after: HashMap<i64, i64> = recs.iter().filter_map(|r| Some((r.record_id, *before.get(&r.record_id)?))).collect();
+        for (r, p) in batch.iter().zip(&inc.profile_ids) {
+            after.insert(r.record_id, *p);
+        }
+        let partition = |assign: &dyn Fn(&Rec) -> i64| -> BTreeSet<Vec<i64>> {
+            let mut groups: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for r in &recs {
+                groups.entry(assign(r)).or_default().push(r.record_id);
+            }
+            groups.into_values().collect()
+        };
+        let full_of: HashMap<i64, i64> = recs.iter().zip(&full.profile_ids).map(|(r, p)| (r.record_id, *p)).collect();
+        let (pi, pf) = (partition(&|r| after[&r.record_id]), partition(&|r| full_of[&r.record_id]));
+        let only_inc: Vec<&Vec<i64>> = pi.difference(&pf).take(5).collect();
+        let only_full: Vec<&Vec<i64>> = pf.difference(&pi).take(5).collect();
+        assert!(
+            only_inc.is_empty() && only_full.is_empty(),
+            "{} profiles differ; incremental only: {only_inc:?}; full only: {only_full:?}; batch {} records",
+            pi.difference(&pf).count(),
+            batch.len()
+        );
+        // ids that existed before are kept (or given up) the same way by both
+        for r in &recs {
+            if before.values().any(|p| *p == full_of[&r.record_id]) {
+                assert_eq!(after[&r.record_id], full_of[&r.record_id], "record {}", r.record_id);
+            }
+        }
+        assert!(inc.counters.splits + inc.counters.merges > 0, "the changes moved profiles: {:?}", inc.counters);
     }
 
     #[test]
