@@ -511,6 +511,15 @@ mod tests {
         assert!(out["matched_pairs"].as_i64().unwrap() >= 1, "{out}");
         assert_full_run_agrees();
 
+        // a family member with ayse's mobile: the phone is now shared by two people, so the
+        // pairs of ayse's records that share it are scored again (their stored edges replaced)
+        Spi::run("INSERT INTO public.w VALUES (7, 'kemal.yilmaz@gmail.com', 'Kemal Yılmaz', '0532 123 45 67', '1960-08-30');
+                  SELECT cdp.process_changes();").unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
+        assert_ne!(pid("public.w", "7"), ayse, "{out}");
+        assert_eq!(pid("public.s", "S1"), ayse, "{out}");
+        assert_full_run_agrees();
+
         // split: ayse's web row becomes someone else; the largest part keeps the id
         Spi::run("UPDATE public.w SET mail = 'zeynep.kaya@outlook.com', name = 'Zeynep Kaya', gsm = '0555 999 88 77', born = '2001-01-01' WHERE id = 1;
                   SELECT cdp.process_changes();").unwrap();

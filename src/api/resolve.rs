@@ -1239,6 +1239,16 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
             &[replaced_ids.clone().into()],
         )?;
     }
+    // pairs of unchanged records that were scored again: their stored edges give way to this
+    // run's verdict
+    let (ra, rb): (Vec<i64>, Vec<i64>) =
+        out.rescored.iter().map(|&(a, b)| (batch.recs[a as usize].record_id, batch.recs[b as usize].record_id)).unzip();
+    client.update(
+        "DELETE FROM cdp.match_edges e USING ROWS FROM (pg_catalog.unnest($1::bigint[]), pg_catalog.unnest($2::bigint[])) p(a, b)
+          WHERE e.record_a OPERATOR(pg_catalog.=) p.a AND e.record_b OPERATOR(pg_catalog.=) p.b",
+        None,
+        &[ra.into(), rb.into()],
+    )?;
     let edge_rows = edge_rows(&batch, &out.edges);
     insert_edges(client, &edge_rows)?;
     // the tables no longer hold what the last full run wrote and digested

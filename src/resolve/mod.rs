@@ -211,6 +211,9 @@ pub struct Outcome {
     pub counters: Counters,
     /// Name frequencies counted over the batch (full runs; the store of the incremental path).
     pub term_freq: Option<TermFreq>,
+    /// Scoped runs: pairs of unchanged records scored again (see [`Scope::rescore_keys`]), sorted;
+    /// their stored edges are replaced by what `edges` holds for them (or dropped).
+    pub rescored: Vec<(u32, u32)>,
     /// (phase, seconds), in pipeline order.
     pub timings: Vec<(&'static str, f64)>,
 }
@@ -604,6 +607,11 @@ pub fn resolve_batch(
         lineage: stable.lineage,
         counters,
         term_freq: if scope.is_none() { tf } else { None },
+        rescored: {
+            let mut r: Vec<(u32, u32)> = rescored.into_iter().collect();
+            r.sort_unstable();
+            r
+        },
         timings,
     }
 }
