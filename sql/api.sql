@@ -178,13 +178,16 @@ COMMENT ON FUNCTION cdp.resolve_changes(integer, boolean) IS
 'Incremental resolution: match the records changed since the last run (at most max_records, oldest first) against the others through cdp.record_keys and re-cluster only the profiles they touch, with the stored model. Needs one cdp.resolve() first. With wait false, returns at once (skipped) when another resolve run holds the lock. Returns a summary; more_pending says whether records are left.';
 
 -- The background worker's step after applying changes: one incremental batch once a model is
--- stored, never waiting for a full run. A failure is rolled back (subtransaction) and reported
--- by SQLSTATE only (messages can quote data), so it never stops the worker.
+-- stored, never waiting for a full run or for locks. A failure is rolled back (subtransaction)
+-- and reported by SQLSTATE only (messages can quote data), so it never stops the worker.
 CREATE FUNCTION cdp._worker_resolve(max_records integer)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+-- the worker gives way (and retries later) rather than wait: behind a DROP EXTENSION taking its
+-- tables one by one, waiting would be a deadlock that PostgreSQL may settle against the DROP
+SET lock_timeout = '200ms'
 AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM cdp.model) THEN
