@@ -224,6 +224,11 @@ mod tests {
         .unwrap();
     }
 
+    /// Change source rows, then apply the captured changes as the worker would.
+    fn apply_changes(sql: &str) {
+        Spi::run(&format!("{sql}; SELECT cdp.process_changes();")).unwrap();
+    }
+
     fn rid(table: &str, key: &str) -> i64 {
         one::<i64>(&format!(
             "SELECT r.record_id FROM cdp.records r JOIN cdp.sources s USING (source_id)
@@ -419,8 +424,7 @@ mod tests {
         // it leaves mehmet's profile for ayse's, both ids stay
         let ayse = pid("public.w", "1");
         let mehmet = pid("public.w", "2");
-        Spi::run("UPDATE public.c SET caller = 'Ayşe Yılmaz', mail = 'ayse.yilmaz@gmail.com', gsm = NULL WHERE id = 2;
-                  SELECT cdp.process_changes();").unwrap();
+        apply_changes("UPDATE public.c SET caller = 'Ayşe Yılmaz', mail = 'ayse.yilmaz@gmail.com', gsm = NULL WHERE id = 2");
         let out = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
         assert_eq!(pid("public.c", "2"), ayse, "{out}");
         assert_eq!(pid("public.w", "2"), mehmet, "mehmet keeps his id");
@@ -434,8 +438,7 @@ mod tests {
         // bridge to the store row (same phone and birth date); the two call-centre rows (same
         // e-mail) are the largest part and keep the id, the store row and the web row get new
         // ones: two split events
-        Spi::run("UPDATE public.w SET mail = 'zeynep.kaya@outlook.com', name = 'Zeynep Kaya', gsm = '0555 999 88 77', born = '2001-01-01' WHERE id = 1;
-                  SELECT cdp.process_changes();").unwrap();
+        apply_changes("UPDATE public.w SET mail = 'zeynep.kaya@outlook.com', name = 'Zeynep Kaya', gsm = '0555 999 88 77', born = '2001-01-01' WHERE id = 1");
         let out = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
         assert_eq!(out["splits"], 2, "{out}");
         assert_eq!(pid("public.c", "1"), ayse);
@@ -449,7 +452,7 @@ mod tests {
         );
         // a deleted source row leaves its profile; a profile with no record left disappears
         let zeynep = pid("public.w", "1");
-        Spi::run("DELETE FROM public.w WHERE id = 1; SELECT cdp.process_changes();").unwrap();
+        apply_changes("DELETE FROM public.w WHERE id = 1");
         Spi::run("SELECT cdp.resolve()").unwrap();
         assert_eq!(one::<i64>(&format!("SELECT count(*) FROM cdp.profiles WHERE profile_id = {zeynep}")), Some(0));
     }
@@ -484,8 +487,7 @@ mod tests {
         let untouched = one::<String>(&format!("SELECT updated_at::text FROM cdp.profiles WHERE profile_id = {}", pid("public.s", "S3")));
 
         // a record moves from mehmet to ayse; only their two profiles are loaded and rewritten
-        Spi::run("UPDATE public.c SET caller = 'Ayşe Yılmaz', mail = 'ayse.yilmaz@gmail.com', gsm = NULL WHERE id = 2;
-                  SELECT cdp.process_changes();").unwrap();
+        apply_changes("UPDATE public.c SET caller = 'Ayşe Yılmaz', mail = 'ayse.yilmaz@gmail.com', gsm = NULL WHERE id = 2");
         let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
         assert_eq!(out["mode"], "incremental");
         assert_eq!(out["pending"], 1, "{out}");
@@ -503,8 +505,7 @@ mod tests {
         assert_full_run_agrees();
 
         // a new record joins mehmet through index look-ups of its keys
-        Spi::run("INSERT INTO public.w VALUES (4, 'mehmet.kaya@hotmail.com', 'Mehmet Kaya', NULL, '1985-04-03');
-                  SELECT cdp.process_changes();").unwrap();
+        apply_changes("INSERT INTO public.w VALUES (4, 'mehmet.kaya@hotmail.com', 'Mehmet Kaya', NULL, '1985-04-03')");
         let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
         assert_eq!(pid("public.w", "4"), mehmet, "{out}");
         assert_eq!(out["new_profiles"], 0, "{out}");
@@ -513,16 +514,14 @@ mod tests {
 
         // a family member with ayse's mobile: the phone is now shared by two people, so the
         // pairs of ayse's records that share it are scored again (their stored edges replaced)
-        Spi::run("INSERT INTO public.w VALUES (7, 'kemal.yilmaz@gmail.com', 'Kemal Yılmaz', '0532 123 45 67', '1960-08-30');
-                  SELECT cdp.process_changes();").unwrap();
+        apply_changes("INSERT INTO public.w VALUES (7, 'kemal.yilmaz@gmail.com', 'Kemal Yılmaz', '0532 123 45 67', '1960-08-30')");
         let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
         assert_ne!(pid("public.w", "7"), ayse, "{out}");
         assert_eq!(pid("public.s", "S1"), ayse, "{out}");
         assert_full_run_agrees();
 
         // split: ayse's web row becomes someone else; the largest part keeps the id
-        Spi::run("UPDATE public.w SET mail = 'zeynep.kaya@outlook.com', name = 'Zeynep Kaya', gsm = '0555 999 88 77', born = '2001-01-01' WHERE id = 1;
-                  SELECT cdp.process_changes();").unwrap();
+        apply_changes("UPDATE public.w SET mail = 'zeynep.kaya@outlook.com', name = 'Zeynep Kaya', gsm = '0555 999 88 77', born = '2001-01-01' WHERE id = 1");
         let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
         assert_eq!(out["splits"], 2, "{out}");
         assert_eq!(pid("public.c", "1"), ayse);
@@ -537,7 +536,7 @@ mod tests {
         // a deleted source row: its profile is re-checked and, left empty, removed
         let zeynep = pid("public.w", "1");
         let gone = rid("public.w", "1");
-        Spi::run("DELETE FROM public.w WHERE id = 1; SELECT cdp.process_changes();").unwrap();
+        apply_changes("DELETE FROM public.w WHERE id = 1");
         assert_eq!(one::<i64>("SELECT count(*) FROM cdp.resolve_gone"), Some(1));
         let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
         assert_eq!(out["profiles_rechecked"], 1, "{out}");
@@ -548,8 +547,7 @@ mod tests {
         assert_full_run_agrees();
 
         // at most max_records a run; the rest stays pending for the next
-        Spi::run("INSERT INTO public.w VALUES (5, 'a@b.example', 'Can Demir', NULL, NULL), (6, 'c@d.example', 'Ece Tan', NULL, NULL);
-                  SELECT cdp.process_changes();").unwrap();
+        apply_changes("INSERT INTO public.w VALUES (5, 'a@b.example', 'Can Demir', NULL, NULL), (6, 'c@d.example', 'Ece Tan', NULL, NULL)");
         let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes(1)").unwrap().0;
         assert_eq!(out["more_pending"], true, "{out}");
         assert_eq!(one::<i64>("SELECT count(*) FROM cdp.records WHERE resolve_pending OR profile_id IS NULL"), Some(1));
@@ -566,7 +564,7 @@ mod tests {
         assert_eq!(pid("public.c", "1"), ayse);
         // web 1 is what ties the store row (phone, birth date) to the call-centre row (e-mail)
         let bridge = rid("public.w", "1");
-        Spi::run("DELETE FROM public.w WHERE id = 1; SELECT cdp.process_changes();").unwrap();
+        apply_changes("DELETE FROM public.w WHERE id = 1");
         let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
         assert_eq!(out["pending"], 0, "{out}");
         assert_eq!(out["splits"], 1, "{out}");
@@ -581,8 +579,8 @@ mod tests {
         assert_eq!(pid("public.w", "2"), pid("public.c", "2"), "mehmet: same e-mail");
         // a threshold no pair reaches, then a change to one of mehmet's rows: the edge between
         // his two records is stored, but below the threshold in force it no longer joins them
-        Spi::run("SET cdp.match_threshold = 99;
-                  UPDATE public.c SET caller = 'MEHMET KAYA' WHERE id = 2; SELECT cdp.process_changes();").unwrap();
+        apply_changes("SET cdp.match_threshold = 99;
+                  UPDATE public.c SET caller = 'MEHMET KAYA' WHERE id = 2");
         let out = one::<pgrx::JsonB>("SELECT cdp.resolve_changes()").unwrap().0;
         assert_eq!(out["pending"], 1, "{out}");
         assert_eq!(out["splits"], 1, "{out}");

@@ -28,13 +28,18 @@ pub fn register() {
         .load();
 }
 
-/// Whether pg_cdp is created in the worker's database (it may not be yet, or be dropped).
-fn extension_installed(client: &pgrx::spi::SpiClient<'_>) -> bool {
+/// A yes/no query; false when it cannot be answered.
+fn select_bool(client: &pgrx::spi::SpiClient<'_>, sql: &str) -> bool {
     client
-        .select("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_cdp')", Some(1), &[])
+        .select(sql, Some(1), &[])
         .ok()
         .and_then(|t| t.first().get_one::<bool>().ok().flatten())
         .unwrap_or(false)
+}
+
+/// Whether pg_cdp is created in the worker's database (it may not be yet, or be dropped).
+fn extension_installed(client: &pgrx::spi::SpiClient<'_>) -> bool {
+    select_bool(client, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_cdp')")
 }
 
 /// One poll: apply a batch if the extension is installed. Returns the number of keys applied.
@@ -62,12 +67,7 @@ fn resolve_once(batch: i32) -> (i64, bool, Option<String>) {
             }
             // a library newer than the installed SQL (ALTER EXTENSION pending): nothing to call,
             // and a missing function would be an ERROR that ends the worker
-            let callable = client
-                .select("SELECT pg_catalog.to_regprocedure('cdp._worker_resolve(integer)') IS NOT NULL", Some(1), &[])
-                .ok()
-                .and_then(|t| t.first().get_one::<bool>().ok().flatten())
-                .unwrap_or(false);
-            if !callable {
+            if !select_bool(client, "SELECT pg_catalog.to_regprocedure('cdp._worker_resolve(integer)') IS NOT NULL") {
                 return (0, false, None);
             }
             let out = client

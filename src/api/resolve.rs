@@ -312,8 +312,8 @@ fn insert_edges(client: &mut SpiClient<'_>, rows: &[(i64, i64, f64, String)]) ->
     Ok(())
 }
 
-/// Indexes of cdp.records that a membership update changes (see `sql/schema.sql`).
-const MEMBERSHIP_INDEXES: [(&str, &str); 1] = [("records_profile_id_idx", "(profile_id)")];
+/// The index of cdp.records that a membership update changes (see `sql/schema.sql`).
+const PROFILE_ID_INDEX: &str = "records_profile_id_idx";
 
 /// Set records.profile_id where it changed and clear resolve_pending of the records this run
 /// matched (unless their row changed since it was read); returns how many moved.
@@ -336,9 +336,7 @@ fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64], f
     // (the flag of records_pending_idx changes only on the few records that were changed since
     // the last run: the others' updates stay HOT)
     if rebuild {
-        for (name, _) in MEMBERSHIP_INDEXES {
-            client.update(&format!("DROP INDEX IF EXISTS cdp.{name}"), None, &[])?;
-        }
+        client.update(&format!("DROP INDEX IF EXISTS cdp.{PROFILE_ID_INDEX}"), None, &[])?;
     }
     let mut scratch = PgMemoryContexts::new("cdp resolve memberships");
     // large chunks: each statement hash-joins its ids against all of cdp.records
@@ -358,9 +356,7 @@ fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids: &[i64], f
         )?;
     }
     if rebuild {
-        for (name, def) in MEMBERSHIP_INDEXES {
-            client.update(&format!("CREATE INDEX {name} ON cdp.records {def}"), None, &[])?;
-        }
+        client.update(&format!("CREATE INDEX {PROFILE_ID_INDEX} ON cdp.records (profile_id)"), None, &[])?;
     }
     Ok(moved)
 }
@@ -852,12 +848,7 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         (Some((id, _)), ModelSource::Given) => *id,
         _ => store_model(client, &out)?,
     };
-    let run_id = first_one::<i64>(client.update(
-        "INSERT INTO cdp.resolve_runs (started_at, summary) VALUES ($1, '{}') RETURNING run_id",
-        Some(1),
-        &[started_at.into()],
-    )?)?
-    .unwrap_or_default();
+    let run_id = new_run(client, started_at)?;
     let write_started = lap;
     let mut step = |name: &str, phases: &mut Vec<(String, f64)>| {
         phases.push((format!("write_{name}"), lap.elapsed().as_secs_f64()));
@@ -942,6 +933,17 @@ fn rejected(c: &resolve::Counters) -> Value {
     })
 }
 
+/// A row in cdp.resolve_runs for a run that is writing its results (summary filled in by
+/// [`finish_run`]).
+fn new_run(client: &mut SpiClient<'_>, started_at: Option<pgrx::datum::TimestampWithTimeZone>) -> CdpResult<i64> {
+    Ok(first_one::<i64>(client.update(
+        "INSERT INTO cdp.resolve_runs (started_at, summary) VALUES ($1, '{}') RETURNING run_id",
+        Some(1),
+        &[started_at.into()],
+    )?)?
+    .unwrap_or_default())
+}
+
 /// Complete a run's summary with its phases and total time and store it in cdp.resolve_runs.
 fn finish_run(client: &mut SpiClient<'_>, run_id: i64, mut summary: Value, phases: &[(String, f64)], started: Instant) -> CdpResult<Value> {
     let ms = |s: f64| (s * 1000.0).round() / 1000.0;
@@ -1001,7 +1003,7 @@ fn known_hubs(client: &SpiClient<'_>) -> CdpResult<Vec<(resolve::KeyKind, String
 /// Name frequencies over all records for the names of `loaded`: the stored counts of the last
 /// full run, or the batch's own count where that is larger (a name new since then).
 fn term_freq_for(client: &SpiClient<'_>, loaded: &Loaded) -> CdpResult<resolve::TermFreq> {
-    let names: Vec<String> = loaded.recs.iter().map(|r| resolve::Prepared::new(r).name_key).collect();
+    let names: Vec<String> = loaded.recs.iter().map(resolve::compare::name_key).collect();
     let mut tf = resolve::TermFreq::build(names.iter().map(String::as_str));
     let mut wanted: Vec<&str> = tf.counts.keys().map(String::as_str).collect();
     wanted.push("");
@@ -1098,14 +1100,14 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
         }
     }
     let mut scope = resolve::Scope { hubs, ..Default::default() };
-    let mut usable: Vec<i64> = Vec::new();
+    let mut usable: HashSet<i64> = HashSet::new();
     for (h, (k, v, n)) in held {
         if k.is_identifier() && n >= cfg.hub_min_count.max(2) {
             scope.hubs.push((k, v, n));
         } else if n > cfg.max_block {
             scope.over_cap.push((k, v, n));
         } else {
-            usable.push(h as i64);
+            usable.insert(h as i64);
         }
     }
     scope.over_cap.sort();
@@ -1121,16 +1123,14 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
     let is_group = |h: u64| resolve::GROUP_KINDS.contains(&resolve::keys::kind_of(h));
     for h in old_keys.iter().map(|h| *h as u64).filter(|h| is_group(*h)) {
         scope.rescore_keys.insert(h);
-        if !usable.contains(&(h as i64)) {
-            usable.push(h as i64);
-        }
+        usable.insert(h as i64);
     }
     scope.rescore_keys.extend(usable.iter().map(|h| *h as u64).filter(|h| is_group(*h)));
     let neighbours = ids_of(
         client,
         "SELECT DISTINCT k.record_id
            FROM pg_catalog.unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash",
-        &[usable.into()],
+        &[usable.into_iter().collect::<Vec<i64>>().into()],
     )?;
     let mut seeds: Vec<i64> = neighbours.iter().chain(&pending_ids).copied().collect();
     seeds.sort_unstable();
@@ -1203,12 +1203,7 @@ fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> 
     }
     step("resolve", &mut phases);
 
-    let run_id = first_one::<i64>(client.update(
-        "INSERT INTO cdp.resolve_runs (started_at, summary) VALUES ($1, '{}') RETURNING run_id",
-        Some(1),
-        &[started_at.into()],
-    )?)?
-    .unwrap_or_default();
+    let run_id = new_run(client, started_at)?;
     // keys and edges of the changed records replace theirs, those of deleted records go; the
     // others' stay as stored
     let changed_ids: Vec<i64> = batch.recs.iter().zip(&batch.pending).filter(|(_, p)| **p).map(|(r, _)| r.record_id).collect();

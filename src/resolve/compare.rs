@@ -277,13 +277,19 @@ pub fn birth_digits(v: &str) -> Option<[u8; 8]> {
     (n == 8).then_some(out)
 }
 
+/// "first last" of a record's name, empty when either part is missing: the key of the name
+/// term frequencies ([`crate::resolve::TermFreq`]).
+pub fn name_key(rec: &Rec) -> String {
+    match name_parts(rec) {
+        (Some(f), Some(l)) => format!("{f} {l}"),
+        _ => String::new(),
+    }
+}
+
 impl Prepared {
     pub fn new(rec: &Rec) -> Prepared {
         let (first, last) = name_parts(rec);
-        let name_key = match (first, last) {
-            (Some(f), Some(l)) => format!("{f} {l}"),
-            _ => String::new(),
-        };
+        let name_key = name_key(rec);
         let email = val(rec, Attr::Email).map(str::to_string);
         let email_key = email.as_deref().map(crate::normalise::email::match_key);
         let email_local = email_key
