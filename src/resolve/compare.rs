@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::nicknames;
 use super::strdist::{hash64, jaccard_sorted, jaro_winkler, within_one_edit};
 use super::Rec;
 use crate::normalise::Attr;
@@ -461,29 +462,102 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             if jfs >= JW_HIGH && jls >= JW_HIGH {
                 return Some(2);
             }
-            if partial(fa, fb, jf, la, lb, jl) || partial(fa, lb, jfs, la, fb, jls) {
+            // token by token, in any order: a nickname, a middle name inside the first-name
+            // field, a compound surname with a typo ("javier castillo garcia" / "javier
+            // castiillo garcia", "jim thomas" / "james thoms")
+            let aligned = token_alignment(ta, tb);
+            if aligned == Some(2) {
+                return Some(2);
+            }
+            if aligned == Some(3) || partial(fa, fb, jf, la, lb, jl) || partial(fa, lb, jfs, la, fb, jls) {
                 return Some(3);
             }
             Some(4)
         }
         _ => {
-            let pa = [&a.first, &a.last];
-            let pb = [&b.first, &b.last];
-            if pa.iter().all(|p| p.is_none()) || pb.iter().all(|p| p.is_none()) {
+            if (a.first.is_none() && a.last.is_none()) || (b.first.is_none() && b.last.is_none()) {
                 return None;
             }
-            let agree = pa.iter().copied().flatten().any(|x| {
-                pb.iter()
-                    .copied()
-                    .flatten()
-                    .any(|y| jaro_winkler(x, y) >= JW_HIGH || initial_of(x, y))
-            });
-            if agree {
+            // agreement only makes the level neutral, so a typo is enough ("kya" / "kaya")
+            let agree = a.name_tokens.iter().any(|x| b.name_tokens.iter().any(|y| token_similar(x, y)));
+            // nothing agrees: evidence against only where both sides hold the same part (a bare
+            // first name says nothing about a bare last name)
+            let comparable = (a.first.is_some() && b.first.is_some()) || (a.last.is_some() && b.last.is_some());
+            if agree || !comparable {
                 None
             } else {
                 Some(4)
             }
         }
+    }
+}
+
+/// Two name tokens that are one name: equal, variants of one name ([`nicknames`]), or
+/// Jaro–Winkler at least `min_jw`.
+fn token_close(x: &str, y: &str, min_jw: f64) -> bool {
+    nicknames::same_name(x, y) || jaro_winkler(x.as_bytes(), y.as_bytes()) >= min_jw
+}
+
+/// Two name tokens that may be one name: [`token_close`] at [`JW_MID`], one edit apart, or an
+/// initial and a name.
+fn token_similar(x: &str, y: &str) -> bool {
+    token_close(x, y, JW_MID) || within_one_edit(x.as_bytes(), y.as_bytes()) || initial_str(x, y)
+}
+
+/// "a" / "ayse" for name tokens.
+fn initial_str(x: &str, y: &str) -> bool {
+    (x.len() == 1 && y.len() > 1 && y.starts_with(x)) || (y.len() == 1 && x.len() > 1 && x.starts_with(y))
+}
+
+/// Longest name, in tokens, that [`token_alignment`] pairs up (longer ones are not aligned).
+const ALIGN_MAX_TOKENS: usize = 6;
+
+/// Whether every token of the shorter name (two or more tokens) pairs with a token of its own
+/// in the longer one, in any order: Some(2) when every pair is one name ([`token_close`] at
+/// [`JW_HIGH`]), Some(3) when at least one is and the rest are similar (Jaro–Winkler ≥
+/// [`JW_MID`], one edit, or an initial), None otherwise. With a token more on one side, the
+/// first tokens must pair with each other.
+fn token_alignment(a: &[String], b: &[String]) -> Option<u8> {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.len() < 2 || long.len() > ALIGN_MAX_TOKENS {
+        return None;
+    }
+    let mut used = [false; ALIGN_MAX_TOKENS];
+    let (mut strong, mut weak) = (0, 0);
+    // a token more on one side (a middle name, a second surname): the first tokens must pair,
+    // or "ali yilmaz" would be found inside his father "mehmet ali yilmaz"
+    let first_fixed = short.len() < long.len();
+    for (i, t) in short.iter().enumerate() {
+        let mut similar = None;
+        let mut same = None;
+        for (j, u) in long.iter().enumerate() {
+            if used[j] || (first_fixed && (i == 0) != (j == 0)) {
+                continue;
+            }
+            if token_close(t, u, JW_HIGH) {
+                same = Some(j);
+                break;
+            }
+            if similar.is_none() && token_similar(t, u) {
+                similar = Some(j);
+            }
+        }
+        match (same, similar) {
+            (Some(j), _) => {
+                used[j] = true;
+                strong += 1;
+            }
+            (None, Some(j)) => {
+                used[j] = true;
+                weak += 1;
+            }
+            (None, None) => return None,
+        }
+    }
+    match (strong, weak) {
+        (_, 0) => Some(2),
+        (s, _) if s > 0 => Some(3),
+        _ => None,
     }
 }
 
@@ -791,6 +865,39 @@ mod tests {
         assert_eq!(lv(&laura3, &laura2, Field::Name), Some(2));
         let other3 = rec(&[(Attr::FullName, "carmen martinez rodriguez")]);
         assert_eq!(lv(&other3, &laura3, Field::Name), Some(4));
+    }
+
+    #[test]
+    fn name_tokens_nicknames_and_parts_of_names() {
+        let n = Field::Name;
+        // nickname + surname typo; nickname alone
+        assert_eq!(lv(&name("jim", "thomas"), &name("james", "thoms"), n), Some(2));
+        assert_eq!(lv(&name("ibo", "cakir"), &name("ibrahim", "cakir"), n), Some(2));
+        assert_eq!(lv(&name("bill", "smith"), &name("robert", "smith"), n), Some(4), "two names");
+        // a compound surname with a typo, against the same name from a full-name column
+        let full = rec(&[(Attr::FullName, "javier castillo garcia")]);
+        let typo = rec(&[(Attr::FirstName, "javier"), (Attr::LastName, "castiillo garcia")]);
+        assert_eq!(lv(&full, &typo, n), Some(2));
+        // a middle name in the first-name field and a typo in the first name: similar
+        let mid = rec(&[(Attr::FirstName, "zmhra ayse"), (Attr::LastName, "coskun")]);
+        assert_eq!(lv(&name("zehra", "coskun"), &mid, n), Some(3));
+        // a token more: the first names must pair ("ali" is not his father "mehmet ali")
+        let father = rec(&[(Attr::FullName, "mehmet ali yilmaz")]);
+        assert_eq!(lv(&name("ali", "yilmaz"), &father, n), Some(4));
+        // swapped, with a typo
+        let swapped = rec(&[(Attr::FullName, "el ammin aisha")]);
+        assert_eq!(lv(&rec(&[(Attr::FullName, "aisha el amin")]), &swapped, n), Some(2));
+        // partial names: a shared token is neutral, a first name says nothing of a last name
+        let first_mid = rec(&[(Attr::FirstName, "hasan ismail")]);
+        assert_eq!(lv(&first_mid, &name("hasan", "yildiz"), n), None);
+        let only_last = rec(&[(Attr::LastName, "gomez martinez")]);
+        assert_eq!(lv(&rec(&[(Attr::FirstName, "isabel")]), &only_last, n), None);
+        assert_eq!(lv(&only_last, &name("jose", "gomez"), n), None, "a surname token agrees");
+        assert_eq!(lv(&only_last, &name("jose", "perez"), n), Some(4));
+        // a typo in a bare name is not evidence against ("kya" / "kaya"), another name is
+        let bare = rec(&[(Attr::LastName, "kya")]);
+        assert_eq!(lv(&bare, &name("emine", "kaya"), n), None);
+        assert_eq!(lv(&bare, &name("emine", "demir"), n), Some(4));
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod compare;
 pub mod golden;
 pub mod keys;
 pub mod model;
+pub mod nicknames;
 pub mod strdist;
 #[cfg(test)]
 mod synth;
