@@ -7,7 +7,9 @@
 //! Then, with `cdp.worker_resolve` on and a model stored by a first `cdp.resolve()`, one
 //! incremental batch (`cdp._worker_resolve`: `cdp.resolve_changes` without waiting for a full run
 //! holding the lock) in its own transaction; a failed batch is rolled back and retried after a
-//! pause, never stopping the worker. The worker logs counts and SQLSTATEs only, never row contents.
+//! pause, never stopping the worker. Any ERROR inside a step (the extension dropped or updated
+//! under the worker, say) is caught the same way: its transaction is aborted and the loop goes
+//! on. The worker logs counts and SQLSTATEs only, never row contents.
 
 use std::time::Duration;
 
@@ -42,9 +44,34 @@ fn extension_installed(client: &pgrx::spi::SpiClient<'_>) -> bool {
     select_bool(client, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_cdp')")
 }
 
+/// "42P01" from a packed SQLSTATE.
+fn sqlstate(code: pgrx::PgSqlErrorCode) -> String {
+    let code = code as i32;
+    (0..5).map(|i| char::from(((code >> (6 * i)) & 0x3f) as u8 + b'0')).collect()
+}
+
+/// One step of the loop in a transaction of its own. An ERROR inside it (the extension dropped
+/// between the check and the call, a cancelled query) rolls the transaction back and comes
+/// back as its SQLSTATE instead of ending the worker.
+fn in_transaction<R>(step: impl FnOnce() -> R + std::panic::UnwindSafe + std::panic::RefUnwindSafe) -> Result<R, String> {
+    PgTryBuilder::new(|| Ok(BackgroundWorker::transaction(step)))
+        .catch_others(|e| {
+            let code = match &e {
+                pg_sys::panic::CaughtError::PostgresError(r)
+                | pg_sys::panic::CaughtError::ErrorReport(r)
+                | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => r.sql_error_code(),
+            };
+            // SAFETY: the transaction BackgroundWorker::transaction started is still open and
+            // failed; aborting it releases its locks, snapshot, SPI state and memory
+            unsafe { pg_sys::AbortCurrentTransaction() };
+            Err(sqlstate(code))
+        })
+        .execute()
+}
+
 /// One poll: apply a batch if the extension is installed. Returns the number of keys applied.
-fn poll_once(batch: i32) -> i64 {
-    BackgroundWorker::transaction(|| {
+fn poll_once(batch: i32) -> Result<i64, String> {
+    in_transaction(|| {
         Spi::connect_mut(|client| {
             if !extension_installed(client) {
                 return 0;
@@ -60,7 +87,7 @@ fn poll_once(batch: i32) -> i64 {
 
 /// One incremental resolution batch. Returns (records matched, more pending, failure SQLSTATE).
 fn resolve_once(batch: i32) -> (i64, bool, Option<String>) {
-    BackgroundWorker::transaction(|| {
+    in_transaction(|| {
         Spi::connect_mut(|client| {
             if !extension_installed(client) {
                 return (0, false, None);
@@ -83,10 +110,11 @@ fn resolve_once(batch: i32) -> (i64, bool, Option<String>) {
             )
         })
     })
+    .unwrap_or_else(|state| (0, false, Some(state)))
 }
 
-/// Pause after a failed resolution batch before trying again.
-const RESOLVE_RETRY: Duration = Duration::from_secs(10);
+/// Pause after a failed step before trying it again.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(10);
 
 #[pg_guard]
 #[unsafe(no_mangle)]
@@ -97,6 +125,7 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
     log!("pg_cdp worker started in database \"{}\"", database);
 
     let mut busy = false;
+    let mut poll_after = std::time::Instant::now();
     let mut resolve_after = std::time::Instant::now();
     loop {
         let nap = if busy { Duration::ZERO } else { Duration::from_millis(gucs::WORKER_NAPTIME_MS.get() as u64) };
@@ -112,7 +141,18 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
             continue;
         }
         let batch = gucs::WORKER_BATCH_SIZE.get();
-        let applied = poll_once(batch);
+        let applied = if std::time::Instant::now() < poll_after {
+            0
+        } else {
+            match poll_once(batch) {
+                Ok(n) => n,
+                Err(state) => {
+                    log!("pg_cdp worker: applying changes failed with SQLSTATE {}; retrying in {} s", state, RETRY_AFTER_ERROR.as_secs());
+                    poll_after = std::time::Instant::now() + RETRY_AFTER_ERROR;
+                    0
+                }
+            }
+        };
         if applied > 0 {
             log!("pg_cdp worker applied {} changed source rows", applied);
         }
@@ -121,8 +161,8 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
             let (matched, more, failed) = resolve_once(batch);
             if let Some(state) = failed {
                 // LOG, not WARNING: in the server log LOG ranks above WARNING, so it is kept
-                log!("pg_cdp worker: incremental resolution failed with SQLSTATE {}; retrying in {} s", state, RESOLVE_RETRY.as_secs());
-                resolve_after = std::time::Instant::now() + RESOLVE_RETRY;
+                log!("pg_cdp worker: incremental resolution failed with SQLSTATE {}; retrying in {} s", state, RETRY_AFTER_ERROR.as_secs());
+                resolve_after = std::time::Instant::now() + RETRY_AFTER_ERROR;
             } else if matched > 0 {
                 log!("pg_cdp worker resolved {} changed records", matched);
             }

@@ -291,3 +291,34 @@ fn the_worker_keeps_profiles_current_after_a_first_resolve() {
         .get(0);
     assert!(runs >= 1, "the worker's runs are recorded in cdp.resolve_runs");
 }
+
+#[test]
+fn an_error_inside_the_worker_is_rolled_back_and_the_worker_goes_on() {
+    let mut c = connect();
+    fresh_table(&mut c, "werr_t");
+    c.query_one("SELECT cdp.sync_source('public.werr_t')", &[]).unwrap();
+    let pid_of = |c: &mut Client| -> Option<i32> { c.query_one("SELECT worker_pid FROM cdp.worker_status()", &[]).unwrap().get(0) };
+    let pid_before = pid_of(&mut c).expect("the worker runs");
+    // the worker's call now fails with 42883 (undefined function) on every poll, as it would
+    // with the extension dropped between its check and its call
+    c.batch_execute("ALTER FUNCTION cdp.process_changes(integer) RENAME TO process_changes_away;
+                     INSERT INTO public.werr_t VALUES (201, 'werr.new@gmail.com', 'Deniz', 'Aksoy', '0532 999 0201', '1990-02-01');")
+        .unwrap();
+    // several polls' time (cdp.worker_naptime is 200 ms in the project cluster; a failed poll
+    // is retried after 10 s)
+    std::thread::sleep(Duration::from_secs(4));
+    let queued: i64 = c.query_one("SELECT count(*) FROM cdp.change_queue", &[]).unwrap().get(0);
+    let pid_during = pid_of(&mut c);
+    c.batch_execute("ALTER FUNCTION cdp.process_changes_away(integer) RENAME TO process_changes;").unwrap();
+    assert!(queued >= 1, "the worker could not have applied the change");
+    assert_eq!(pid_during, Some(pid_before), "a failed step neither ends nor restarts the worker");
+    let got = wait_for_i64(
+        &mut c,
+        "SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.werr_t'::regclass AND r.source_key = '201'",
+        1,
+        Duration::from_secs(30),
+    );
+    assert_eq!(got, 1, "the same worker applies the change once it retries");
+    assert_eq!(pid_of(&mut c), Some(pid_before));
+    c.batch_execute("SELECT cdp.drop_source('public.werr_t'); DROP TABLE public.werr_t;").unwrap();
+}
