@@ -322,3 +322,66 @@ fn an_error_inside_the_worker_is_rolled_back_and_the_worker_goes_on() {
     assert_eq!(pid_of(&mut c), Some(pid_before));
     c.batch_execute("SELECT cdp.drop_source('public.werr_t'); DROP TABLE public.werr_t;").unwrap();
 }
+
+#[test]
+fn a_cancelled_resolve_leaves_the_previous_profiles() {
+    let mut c = connect();
+    // 20000 rows, 10000 people of two rows each (same e-mail)
+    c.batch_execute(
+        "DROP TABLE IF EXISTS public.cancel_t;
+         CREATE TABLE public.cancel_t (id integer PRIMARY KEY, mail text, first text, last text, born text);
+         INSERT INTO public.cancel_t
+         SELECT g, 'c' || (g % 10000) || '@example-mail.com', 'Kişi', translate(md5((g % 10000)::text), '0123456789', 'ghijklmnop'),
+                (date '1950-01-01' + (g % 10000))::text
+           FROM generate_series(1, 20000) g;
+         SELECT cdp.add_source('public.cancel_t', 'id', '{\"email\":\"mail\",\"first_name\":\"first\",\"last_name\":\"last\",\"birth_date\":\"born\"}');
+         SELECT cdp.sync_source('public.cancel_t');",
+    )
+    .unwrap();
+    c.query_one("SELECT cdp.resolve()", &[]).unwrap();
+    // the worker paused, so only this test changes records and profiles
+    c.batch_execute("ALTER SYSTEM SET cdp.worker_enabled = off").unwrap();
+    c.batch_execute("SELECT pg_reload_conf()").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // people 2k + 1 now have the e-mail, name and birth date of people 2k: the next full run
+    // merges them
+    c.batch_execute(
+        "UPDATE public.cancel_t SET mail = 'c' || (id % 10000 - id % 2) || '@example-mail.com',
+                last = translate(md5((id % 10000 - id % 2)::text), '0123456789', 'ghijklmnop'),
+                born = (date '1950-01-01' + (id % 10000 - id % 2))::text
+          WHERE id % 2 = 1;
+         SELECT cdp.process_changes(100000);",
+    )
+    .unwrap();
+    let state = "SELECT md5(string_agg(record_id || ':' || coalesce(profile_id, 0), ',' ORDER BY record_id))
+                      || (SELECT count(*) FROM cdp.profiles) || '/' || (SELECT count(*) FROM cdp.resolve_runs)
+                      || '/' || (SELECT count(*) FROM cdp.profile_lineage)
+                 FROM cdp.records";
+    let before: String = c.query_one(state, &[]).unwrap().get(0);
+    let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let canceller = std::thread::spawn(move || {
+        let mut w = connect();
+        // inside cdp.resolve(): its advisory lock is held
+        let inside = "SELECT count(*) FROM pg_catalog.pg_locks WHERE pid = $1 AND locktype = 'advisory' AND granted";
+        let start = std::time::Instant::now();
+        while w.query_one(inside, &[&pid]).unwrap().get::<_, i64>(0) == 0 && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        w.query_one("SELECT pg_catalog.pg_cancel_backend($1)", &[&pid]).unwrap().get::<_, bool>(0)
+    });
+    let cancelled = c.query_one("SELECT cdp.resolve()", &[]);
+    let signalled = canceller.join().unwrap();
+    let after: String = c.query_one(state, &[]).unwrap().get(0);
+    // the same run uncancelled does change the profiles
+    let merged = c.query_one("SELECT (cdp.resolve()->>'merges')::bigint", &[]);
+    let finally: String = c.query_one(state, &[]).unwrap().get(0);
+    c.batch_execute("ALTER SYSTEM RESET cdp.worker_enabled").unwrap();
+    c.batch_execute("SELECT pg_reload_conf(); SELECT cdp.drop_source('public.cancel_t'); DROP TABLE public.cancel_t;").unwrap();
+    assert!(signalled, "the resolving backend was signalled");
+    let err = cancelled.expect_err("the run was cancelled");
+    assert_eq!(err.code(), Some(&SqlState::QUERY_CANCELED), "{err}");
+    assert_eq!(after, before, "memberships, profiles, runs and lineage are as before the cancelled run");
+    assert!(merged.unwrap().get::<_, i64>(0) > 0, "an uncancelled run merges the pairs");
+    assert_ne!(finally, before);
+}
