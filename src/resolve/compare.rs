@@ -478,8 +478,11 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             if (a.first.is_none() && a.last.is_none()) || (b.first.is_none() && b.last.is_none()) {
                 return None;
             }
-            // agreement only makes the level neutral, so a typo is enough ("kya" / "kaya")
-            let agree = a.name_tokens.iter().any(|x| b.name_tokens.iter().any(|y| token_similar(x, y)));
+            // agreement only makes the level neutral, so a one-edit typo is enough ("kya" /
+            // "kaya"), and a nickname of the given name ("ibo" / "ibrahim")
+            let (ta, tb) = (&a.name_tokens, &b.name_tokens);
+            let agree = ta.iter().any(|x| tb.iter().any(|y| token_close(x, y) || one_edit_str(x, y) || initial_str(x, y)))
+                || (a.first.is_some() && b.first.is_some() && given_variants(&ta[0], &tb[0]));
             // nothing agrees: evidence against only where both sides hold the same part (a bare
             // first name says nothing about a bare last name)
             let comparable = (a.first.is_some() && b.first.is_some()) || (a.last.is_some() && b.last.is_some());
@@ -492,16 +495,43 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
     }
 }
 
-/// Two name tokens that are one name: equal, variants of one name ([`nicknames`]), or
-/// Jaro–Winkler at least `min_jw`.
-fn token_close(x: &str, y: &str, min_jw: f64) -> bool {
-    nicknames::same_name(x, y) || jaro_winkler(x.as_bytes(), y.as_bytes()) >= min_jw
+/// Jaro–Winkler of two name tokens, over bytes when both are ASCII (the folded Latin names) and
+/// over characters otherwise (Arabic, CJK or Hangul names stay non-ASCII, and shared UTF-8 lead
+/// bytes would inflate a byte-wise score).
+fn jw_str(x: &str, y: &str) -> f64 {
+    if x.is_ascii() && y.is_ascii() {
+        jaro_winkler(x.as_bytes(), y.as_bytes())
+    } else {
+        let (cx, cy): (Vec<char>, Vec<char>) = (x.chars().collect(), y.chars().collect());
+        jaro_winkler(&cx, &cy)
+    }
 }
 
-/// Two name tokens that may be one name: [`token_close`] at [`JW_MID`], one edit apart, or an
+/// [`within_one_edit`] of two name tokens, by character.
+fn one_edit_str(x: &str, y: &str) -> bool {
+    if x.is_ascii() && y.is_ascii() {
+        within_one_edit(x.as_bytes(), y.as_bytes())
+    } else {
+        let (cx, cy): (Vec<char>, Vec<char>) = (x.chars().collect(), y.chars().collect());
+        within_one_edit(&cx, &cy)
+    }
+}
+
+/// Two name tokens that are one name written alike: equal or Jaro–Winkler ≥ [`JW_HIGH`].
+fn token_close(x: &str, y: &str) -> bool {
+    x == y || jw_str(x, y) >= JW_HIGH
+}
+
+/// Two name tokens that may be one name: Jaro–Winkler ≥ [`JW_MID`], one edit apart, or an
 /// initial and a name.
 fn token_similar(x: &str, y: &str) -> bool {
-    token_close(x, y, JW_MID) || within_one_edit(x.as_bytes(), y.as_bytes()) || initial_str(x, y)
+    jw_str(x, y) >= JW_MID || one_edit_str(x, y) || initial_str(x, y)
+}
+
+/// Two given names that are variants of one ([`nicknames`]: "jim" / "james"). Only ever asked of
+/// the first token of each name, so a surname is never read as a nickname.
+fn given_variants(x: &str, y: &str) -> bool {
+    x != y && nicknames::same_name(x, y)
 }
 
 /// "a" / "ayse" for name tokens.
@@ -513,52 +543,43 @@ fn initial_str(x: &str, y: &str) -> bool {
 const ALIGN_MAX_TOKENS: usize = 6;
 
 /// Whether every token of the shorter name (two or more tokens) pairs with a token of its own
-/// in the longer one, in any order: Some(2) when every pair is one name ([`token_close`] at
-/// [`JW_HIGH`]), Some(3) when at least one is and the rest are similar (Jaro–Winkler ≥
-/// [`JW_MID`], one edit, or an initial), None otherwise. With a token more on one side, the
-/// first tokens must pair with each other.
+/// in the longer one, in any order: Some(2) when every pair is [`token_close`], Some(3) when at
+/// least one is and the rest are [`token_similar`] or given-name variants (a nickname is a
+/// weaker sign than the same name: "alex" is also short for alexandra), None otherwise. Close
+/// pairs are taken first, so a merely similar token never takes another's only close partner.
+/// With a token more on one side, the first tokens must pair with each other.
 fn token_alignment(a: &[String], b: &[String]) -> Option<u8> {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     if short.len() < 2 || long.len() > ALIGN_MAX_TOKENS {
         return None;
     }
-    let mut used = [false; ALIGN_MAX_TOKENS];
-    let (mut strong, mut weak) = (0, 0);
     // a token more on one side (a middle name, a second surname): the first tokens must pair,
     // or "ali yilmaz" would be found inside his father "mehmet ali yilmaz"
     let first_fixed = short.len() < long.len();
+    let allowed = |i: usize, j: usize| !first_fixed || (i == 0) == (j == 0);
+    let mut partner: [Option<usize>; ALIGN_MAX_TOKENS] = [None; ALIGN_MAX_TOKENS];
+    let mut used = [false; ALIGN_MAX_TOKENS];
+    let mut strong = 0;
     for (i, t) in short.iter().enumerate() {
-        let mut similar = None;
-        let mut same = None;
-        for (j, u) in long.iter().enumerate() {
-            if used[j] || (first_fixed && (i == 0) != (j == 0)) {
-                continue;
-            }
-            if token_close(t, u, JW_HIGH) {
-                same = Some(j);
-                break;
-            }
-            if similar.is_none() && token_similar(t, u) {
-                similar = Some(j);
-            }
-        }
-        match (same, similar) {
-            (Some(j), _) => {
-                used[j] = true;
-                strong += 1;
-            }
-            (None, Some(j)) => {
-                used[j] = true;
-                weak += 1;
-            }
-            (None, None) => return None,
+        if let Some(j) = (0..long.len()).find(|&j| !used[j] && allowed(i, j) && token_close(t, &long[j])) {
+            used[j] = true;
+            partner[i] = Some(j);
+            strong += 1;
         }
     }
-    match (strong, weak) {
-        (_, 0) => Some(2),
-        (s, _) if s > 0 => Some(3),
-        _ => None,
+    if strong == 0 {
+        return None;
     }
+    for (i, t) in short.iter().enumerate() {
+        if partner[i].is_some() {
+            continue;
+        }
+        let weak = |j: usize| token_similar(t, &long[j]) || (i == 0 && j == 0 && given_variants(t, &long[j]));
+        let j = (0..long.len()).find(|&j| !used[j] && allowed(i, j) && weak(j))?;
+        used[j] = true;
+        partner[i] = Some(j);
+    }
+    Some(if strong == short.len() { 2 } else { 3 })
 }
 
 fn same_token_set(a: &[String], b: &[String]) -> bool {
@@ -870,10 +891,19 @@ mod tests {
     #[test]
     fn name_tokens_nicknames_and_parts_of_names() {
         let n = Field::Name;
-        // nickname + surname typo; nickname alone
-        assert_eq!(lv(&name("jim", "thomas"), &name("james", "thoms"), n), Some(2));
-        assert_eq!(lv(&name("ibo", "cakir"), &name("ibrahim", "cakir"), n), Some(2));
+        // a nickname of the given name is a similar name, not the same one
+        assert_eq!(lv(&name("jim", "thomas"), &name("james", "thoms"), n), Some(3));
+        assert_eq!(lv(&name("ibo", "cakir"), &name("ibrahim", "cakir"), n), Some(3));
+        assert_eq!(lv(&name("mohamed", "ali"), &name("muhammad", "ali"), n), Some(3));
         assert_eq!(lv(&name("bill", "smith"), &name("robert", "smith"), n), Some(4), "two names");
+        // "alex" is also alexandra: brother and sister stay different
+        assert_eq!(lv(&name("alex", "ivanova"), &name("aleksandr", "ivanov"), n), Some(4));
+        // a nickname is read only in the given-name position, not in a swapped name
+        assert_eq!(lv(&name("bill", "smith"), &name("smith", "william"), n), Some(4));
+        // non-Latin names compare by character: yusuf / yunus is similar, not the same
+        let yusuf = rec(&[(Attr::FullName, "يوسف خان")]);
+        let yunus = rec(&[(Attr::FullName, "يونس خان")]);
+        assert_eq!(lv(&yusuf, &yunus, n), Some(3));
         // a compound surname with a typo, against the same name from a full-name column
         let full = rec(&[(Attr::FullName, "javier castillo garcia")]);
         let typo = rec(&[(Attr::FirstName, "javier"), (Attr::LastName, "castiillo garcia")]);
@@ -898,6 +928,8 @@ mod tests {
         let bare = rec(&[(Attr::LastName, "kya")]);
         assert_eq!(lv(&bare, &name("emine", "kaya"), n), None);
         assert_eq!(lv(&bare, &name("emine", "demir"), n), Some(4));
+        // but only a one-edit typo: "emre" is not "emine"
+        assert_eq!(lv(&rec(&[(Attr::FirstName, "emre")]), &name("emine", "kaya"), n), Some(4));
     }
 
     #[test]
