@@ -62,8 +62,9 @@ fn in_transaction<R>(step: impl FnOnce() -> R + std::panic::UnwindSafe + std::pa
                 | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => r.sql_error_code(),
             };
             // SAFETY: the transaction BackgroundWorker::transaction started is still open and
-            // failed; aborting it releases its locks, snapshot, SPI state and memory
-            unsafe { pg_sys::AbortCurrentTransaction() };
+            // failed; aborting it, and any subtransaction left open inside it, releases its
+            // locks, snapshots, SPI state and memory (what PostgreSQL's own workers do on error)
+            unsafe { pg_sys::AbortOutOfAnyTransaction() };
             Err(sqlstate(code))
         })
         .execute()
@@ -170,4 +171,18 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
         }
     }
     log!("pg_cdp worker exiting");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlstate;
+    use pgrx::PgSqlErrorCode;
+
+    #[test]
+    fn sqlstates_unpack_as_postgresql_prints_them() {
+        assert_eq!(sqlstate(PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION), "42883");
+        assert_eq!(sqlstate(PgSqlErrorCode::ERRCODE_QUERY_CANCELED), "57014");
+        assert_eq!(sqlstate(PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE), "55P03");
+        assert_eq!(sqlstate(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR), "XX000");
+    }
 }
