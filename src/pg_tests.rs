@@ -340,6 +340,46 @@ mod tests {
     }
 
     #[pg_test]
+    fn explain_match_weighs_as_the_run_does() {
+        // 1200 people with their own e-mail; 300 of them called Mehmet Yılmaz, the rest with names
+        // of their own; everybody in the shop with the shop's phone (a hub from 4 records up)
+        Spi::run(
+            r#"SET cdp.hub_min_records = 4;
+               CREATE TABLE public.t (id int PRIMARY KEY, mail text, first text, last text, gsm text);
+               INSERT INTO public.t
+               SELECT g, 'p' || g || '@example-mail.com',
+                      CASE WHEN g <= 300 THEN 'Mehmet' ELSE 'Kişi' END,
+                      CASE WHEN g <= 300 THEN 'Yılmaz' ELSE translate(md5(g::text), '0123456789', 'ghijklmnop') END,
+                      CASE WHEN g % 100 = 0 THEN '0212 555 01 01' END
+                 FROM generate_series(1, 1200) g;
+               SELECT cdp.add_source('public.t', 'id', '{"email":"mail","first_name":"first","last_name":"last","phone":"gsm"}');
+               SELECT cdp.sync_source('public.t');
+               SELECT cdp.resolve();"#,
+        )
+        .unwrap();
+        let explain = |a: &str, b: &str| {
+            one::<pgrx::JsonB>(&format!("SELECT cdp.explain_match({}, {})", rid("public.t", a), rid("public.t", b))).unwrap().0
+        };
+        let name_weight = |m: &serde_json::Value| {
+            m["fields"].as_array().unwrap().iter().find(|f| f["field"] == "name").expect("name compared")["weight"].as_f64().unwrap()
+        };
+        // two of the 300 Mehmet Yılmaz: the name weighs as a common name, with the count shown
+        let common = explain("1", "2");
+        assert_eq!(common["fields"].as_array().unwrap().iter().find(|f| f["field"] == "name").unwrap()["records_with_name"], 300, "{common}");
+        // two records of one rare name (a copy of person 1000's row under another key)
+        Spi::run("INSERT INTO public.t SELECT 5000, 'other@example-mail.com', first, last, NULL FROM public.t WHERE id = 1000; SELECT cdp.process_changes();").unwrap();
+        let rare = explain("1000", "5000");
+        assert!(name_weight(&rare) > name_weight(&common) + 3.0, "a rare name weighs more: {rare} / {common}");
+        // the shop's phone on records 100 and 200 is a hub: no evidence, and said so
+        let shop = explain("100", "200");
+        assert!(shop["fields"].as_array().unwrap().iter().all(|f| f["field"] != "phone"), "{shop}");
+        assert_eq!(shop["hub_values_ignored"][0]["key"], "phone", "{shop}");
+        assert_eq!(shop["hub_values_ignored"][0]["records"], 12, "{shop}");
+        assert!(!shop["shared_blocking_keys"].as_array().unwrap().iter().any(|k| k == "phone"), "{shop}");
+        assert_eq!(shop["decision"], "no match");
+    }
+
+    #[pg_test]
     fn model_is_stored_and_reused() {
         setup_people();
         let first = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;

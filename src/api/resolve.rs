@@ -1335,19 +1335,48 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
                 .map(resolve::compare::Prepared::new)
                 .collect();
         resolve::compare::mark_shared_phones(&mut group);
+        group.truncate(2);
+        // hub values (placeholders, a shop's phone, shared devices) are no evidence, as in a run
+        let mut keys = vec![resolve::record_keys(a), resolve::record_keys(b)];
+        let (kinds, values): (Vec<&str>, Vec<&str>) = keys.iter().flatten().map(|(k, v)| (k.name(), v.as_str())).unzip();
+        let mut hubs: Vec<(resolve::KeyKind, String, usize)> = Vec::new();
+        for row in client.select(
+            "SELECT h.key_kind, h.key_value, h.records FROM cdp.hubs h
+               JOIN ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS k(kind, value)
+                 ON h.key_kind OPERATOR(pg_catalog.=) k.kind AND h.key_value OPERATOR(pg_catalog.=) k.value",
+            None,
+            &[kinds.into(), values.into()],
+        )? {
+            let kind = row.get::<String>(1)?.and_then(|k| resolve::KeyKind::from_name(&k));
+            if let (Some(kind), Some(v), Some(n)) = (kind, row.get::<String>(2)?, row.get::<i64>(3)?) {
+                hubs.push((kind, v, n as usize));
+            }
+        }
+        resolve::apply_hubs(&mut keys, &mut group, &hubs);
         let (pa, pb) = (&group[0], &group[1]);
         let lv = resolve::compare(pa, pb);
-        let weight = model.weight(&lv);
+        // an exact name weighs by how many records hold it (its frequency in the last full run)
+        let tf = term_freq_for(client, &loaded)?;
+        let tf_u = if lv.get(Field::Name) == Some(0) { tf.u(&pa.name_key) } else { None };
+        let weight = model.weight_tf(&lv, tf_u);
+        let tf_adjustment = weight - model.weight(&lv);
         let threshold = gucs::MATCH_THRESHOLD.get();
+        let round = |w: f64| (w * 100.0).round() / 100.0;
         let fields: Vec<Value> = model
             .explain(&lv)
             .into_iter()
-            .map(|(f, level, w)| json!({"field": f.name(), "level": level, "weight": (w * 100.0).round() / 100.0}))
+            .map(|(f, level, w)| {
+                if f == Field::Name && tf_u.is_some() {
+                    json!({"field": f.name(), "level": level, "weight": round(w + tf_adjustment),
+                           "records_with_name": tf.counts.get(&pa.name_key), "name_frequency_adjustment": round(tf_adjustment)})
+                } else {
+                    json!({"field": f.name(), "level": level, "weight": round(w)})
+                }
+            })
             .collect();
         let missing: Vec<&str> = Field::ALL.iter().filter(|f| lv.get(**f).is_none()).map(|f| f.name()).collect();
-        let ka = resolve::record_keys(a);
-        let kb = resolve::record_keys(b);
-        let shared: Vec<&str> = ka.iter().filter(|k| kb.contains(k)).map(|(k, _)| k.name()).collect();
+        let shared: Vec<&str> = keys[0].iter().filter(|k| keys[1].contains(k)).map(|(k, _)| k.name()).collect();
+        let hub_values: Vec<Value> = hubs.iter().map(|(k, _, n)| json!({"key": k.name(), "records": n})).collect();
         let (lo, hi) = (record_a.min(record_b), record_a.max(record_b));
         let manual = first_one::<String>(client.select(
             "SELECT kind FROM cdp.manual_links WHERE record_a OPERATOR(pg_catalog.=) $1 AND record_b OPERATOR(pg_catalog.=) $2 LIMIT 1",
@@ -1360,22 +1389,34 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
             &[lo.into(), hi.into()],
         )?)?;
         let (pa_id, pb_id) = (loaded.previous[ia], loaded.previous[ib]);
+        let same_profile = pa_id.is_some() && pa_id == pb_id;
+        let matched = weight >= threshold;
+        let pending = loaded.pending[ia] || loaded.pending[ib];
+        let note = match (matched, same_profile, manual.as_deref()) {
+            (_, _, Some(kind)) => format!("a steward decision ({kind}) overrides the weight"),
+            _ if pending => "a record is new or changed since the last run: its profile is re-decided by the next cdp.resolve() or cdp.resolve_changes() (the worker's)".to_string(),
+            (true, false, _) if pa_id.is_some() && pb_id.is_some() =>
+                "the pair scores at or above the threshold, but a clustering guard keeps the records apart: cdp.max_profile_size, two different national ids, or a single weak edge between two groups (see cdp.explain_profile)".to_string(),
+            (false, true, _) => "the pair scores below the threshold; the records are in one profile through other records (see cdp.explain_profile)".to_string(),
+            _ => "weight is the sum of log2(m/u) per compared field; an exact name weighs by its frequency in the last full run".to_string(),
+        };
         Ok(JsonB(json!({
             "record_a": record_a,
             "record_b": record_b,
-            "weight": (weight * 100.0).round() / 100.0,
+            "weight": round(weight),
             "threshold": threshold,
-            "decision": if weight >= threshold { "match" } else { "no match" },
+            "decision": if matched { "match" } else { "no match" },
             "fields": fields,
             "missing_fields": missing,
             "shared_blocking_keys": shared,
+            "hub_values_ignored": hub_values,
             "accepted_edge_weight": edge,
             "manual": manual,
             "profile_a": pa_id,
             "profile_b": pb_id,
-            "same_profile": pa_id.is_some() && pa_id == pb_id,
+            "same_profile": same_profile,
             "model_id": model_id,
-            "note": "weight is the sum of log2(m/u) per compared field (name term-frequency adjustment not applied here)",
+            "note": note,
         })))
     })
     .or_raise()
