@@ -522,12 +522,6 @@ fn token_close(x: &str, y: &str) -> bool {
     x == y || jw_str(x, y) >= JW_HIGH
 }
 
-/// Two name tokens that may be one name: Jaro–Winkler ≥ [`JW_MID`], one edit apart, or an
-/// initial and a name.
-fn token_similar(x: &str, y: &str) -> bool {
-    jw_str(x, y) >= JW_MID || one_edit_str(x, y) || initial_str(x, y)
-}
-
 /// Two given names that are variants of one ([`nicknames`]: "jim" / "james"). Only ever asked of
 /// the first token of each name, so a surname is never read as a nickname.
 fn given_variants(x: &str, y: &str) -> bool {
@@ -544,10 +538,11 @@ const ALIGN_MAX_TOKENS: usize = 6;
 
 /// Whether every token of the shorter name (two or more tokens) pairs with a token of its own
 /// in the longer one, in any order: Some(2) when every pair is [`token_close`], Some(3) when at
-/// least one is and the rest are [`token_similar`] or given-name variants (a nickname is a
-/// weaker sign than the same name: "alex" is also short for alexandra), None otherwise. Close
-/// pairs are taken first, so a merely similar token never takes another's only close partner.
-/// With a token more on one side, the first tokens must pair with each other.
+/// least one is and the rest are similar (Jaro–Winkler ≥ [`JW_MID`], one edit apart, an
+/// initial) or given-name variants (a nickname is a weaker sign than the same name: "alex" is
+/// also short for alexandra), None otherwise. Close pairs are taken first, so a merely similar
+/// token never takes another's only close partner. With a token more on one side, the first
+/// tokens must pair with each other.
 fn token_alignment(a: &[String], b: &[String]) -> Option<u8> {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     if short.len() < 2 || long.len() > ALIGN_MAX_TOKENS {
@@ -557,11 +552,18 @@ fn token_alignment(a: &[String], b: &[String]) -> Option<u8> {
     // or "ali yilmaz" would be found inside his father "mehmet ali yilmaz"
     let first_fixed = short.len() < long.len();
     let allowed = |i: usize, j: usize| !first_fixed || (i == 0) == (j == 0);
+    // Jaro–Winkler of every token pair, once for both passes
+    let mut jw = [[0.0f64; ALIGN_MAX_TOKENS]; ALIGN_MAX_TOKENS];
+    for (i, t) in short.iter().enumerate() {
+        for (j, u) in long.iter().enumerate() {
+            jw[i][j] = if t == u { 1.0 } else { jw_str(t, u) };
+        }
+    }
     let mut partner: [Option<usize>; ALIGN_MAX_TOKENS] = [None; ALIGN_MAX_TOKENS];
     let mut used = [false; ALIGN_MAX_TOKENS];
     let mut strong = 0;
-    for (i, t) in short.iter().enumerate() {
-        if let Some(j) = (0..long.len()).find(|&j| !used[j] && allowed(i, j) && token_close(t, &long[j])) {
+    for i in 0..short.len() {
+        if let Some(j) = (0..long.len()).find(|&j| !used[j] && allowed(i, j) && jw[i][j] >= JW_HIGH) {
             used[j] = true;
             partner[i] = Some(j);
             strong += 1;
@@ -574,7 +576,10 @@ fn token_alignment(a: &[String], b: &[String]) -> Option<u8> {
         if partner[i].is_some() {
             continue;
         }
-        let weak = |j: usize| token_similar(t, &long[j]) || (i == 0 && j == 0 && given_variants(t, &long[j]));
+        let u = |j: usize| long[j].as_str();
+        let weak = |j: usize| {
+            jw[i][j] >= JW_MID || one_edit_str(t, u(j)) || initial_str(t, u(j)) || (i == 0 && j == 0 && given_variants(t, u(j)))
+        };
         let j = (0..long.len()).find(|&j| !used[j] && allowed(i, j) && weak(j))?;
         used[j] = true;
         partner[i] = Some(j);
