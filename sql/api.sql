@@ -238,7 +238,10 @@ BEGIN
                         'source_key', m.source_key, 'channel', m.channel) ORDER BY m.record_id)
                       FROM cdp.profile_members m WHERE m.profile_id OPERATOR(pg_catalog.=) pid),
         'edges', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                        'record_a', e.record_a, 'record_b', e.record_b, 'weight', e.weight) ORDER BY e.weight DESC, e.record_a, e.record_b)
+                        'record_a', e.record_a, 'record_b', e.record_b, 'weight', e.weight,
+                        'evidence', (SELECT pg_catalog.jsonb_object_agg(f.field, f.levels[e.levels[f.position] OPERATOR(pg_catalog.+) 1])
+                                       FROM cdp.match_fields() f WHERE e.levels[f.position] IS NOT NULL))
+                        ORDER BY e.weight DESC, e.record_a, e.record_b)
                     FROM cdp.match_edges e
                     JOIN cdp.records ra ON ra.record_id OPERATOR(pg_catalog.=) e.record_a
                    WHERE ra.profile_id OPERATOR(pg_catalog.=) pid),

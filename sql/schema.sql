@@ -170,7 +170,7 @@ CREATE TABLE cdp.match_edges (
     record_a bigint NOT NULL,
     record_b bigint NOT NULL,
     weight   double precision NOT NULL,
-    levels   smallint[] NOT NULL,          -- comparison level per field (NULL = missing), cdp.match_fields order
+    levels   smallint[] NOT NULL,          -- comparison level per field (NULL = missing), in cdp.match_fields() order
     PRIMARY KEY (record_a, record_b)
 );
 CREATE INDEX match_edges_b_idx ON cdp.match_edges (record_b);

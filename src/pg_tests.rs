@@ -335,7 +335,11 @@ mod tests {
 
         let p = one::<pgrx::JsonB>(&format!("SELECT cdp.explain_profile({})", pid("public.w", "1"))).unwrap().0;
         assert_eq!(p["members"].as_array().unwrap().len(), 3);
-        assert!(!p["edges"].as_array().unwrap().is_empty());
+        let edges = p["edges"].as_array().unwrap();
+        assert!(!edges.is_empty());
+        // each merge says what its evidence was, level by field
+        assert!(edges.iter().any(|e| e["evidence"]["email"] == "exact"), "{p}");
+        assert!(edges.iter().all(|e| e["evidence"].as_object().is_some_and(|o| !o.is_empty())), "{p}");
         assert_eq!(p["golden"]["email"], "ayse.yilmaz@gmail.com");
     }
 

@@ -1422,6 +1422,15 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
     .or_raise()
 }
 
+/// The compared fields in the order of `cdp.match_edges.levels`, each with its level names best
+/// first (a stored level l is `levels[l + 1]`).
+#[pg_extern(immutable, parallel_safe)]
+fn match_fields() -> TableIterator<'static, (name!(position, i32), name!(field, String), name!(levels, Vec<String>))> {
+    TableIterator::new(Field::ALL.iter().enumerate().map(|(i, f)| {
+        (i as i32 + 1, f.name().to_string(), resolve::compare::level_names(*f).iter().map(|l| l.to_string()).collect())
+    }))
+}
+
 /// The blocking keys of one record, readable (cdp.record_keys stores their hashes).
 #[pg_extern(stable, parallel_safe)]
 #[search_path(pg_catalog, pg_temp)]
