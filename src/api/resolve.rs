@@ -1308,6 +1308,7 @@ fn _resolve(reestimate: bool) -> JsonB {
 /// Why two records are (or are not) one person: per-field comparison levels and weights under
 /// the current model, the total against the threshold, shared blocking keys, manual decisions.
 #[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
 fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
     Spi::connect(|client| -> CdpResult<JsonB> {
         let loaded = load_records(
