@@ -260,7 +260,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION cdp.explain_profile(bigint) IS
-'A profile: golden record with provenance, member source rows, the accepted pairs that join them, manual decisions and lineage.';
+'A profile: golden record with provenance, member source rows, the accepted pairs that join them with their weight and evidence, manual decisions and lineage.';
+COMMENT ON FUNCTION cdp.match_fields() IS
+'The compared fields in the order of cdp.match_edges.levels, each with its comparison levels best first (a stored level l reads levels[l + 1]).';
+COMMENT ON FUNCTION cdp.blocking_keys(bigint) IS
+'The blocking keys of one record, readable (cdp.record_keys stores their hashes).';
 
 CREATE FUNCTION cdp.set_survivorship(attribute text, rule text)
 RETURNS boolean
