@@ -482,7 +482,9 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             // "kaya"), and a nickname of the given name ("ibo" / "ibrahim")
             let (ta, tb) = (&a.name_tokens, &b.name_tokens);
             let agree = ta.iter().any(|x| tb.iter().any(|y| token_close(x, y) || one_edit_str(x, y) || initial_str(x, y)))
-                || (a.first.is_some() && b.first.is_some() && given_variants(&ta[0], &tb[0]));
+                || (a.first.is_some()
+                    && b.first.is_some()
+                    && matches!((ta.first(), tb.first()), (Some(x), Some(y)) if given_variants(x, y)));
             // nothing agrees: evidence against only where both sides hold the same part (a bare
             // first name says nothing about a bare last name)
             let comparable = (a.first.is_some() && b.first.is_some()) || (a.last.is_some() && b.last.is_some());
