@@ -799,6 +799,19 @@ fn store_model(client: &mut SpiClient<'_>, out: &resolve::Outcome) -> CdpResult<
     Ok(id.unwrap_or_default())
 }
 
+/// Return the allocator's free memory to the operating system (glibc `malloc_trim`; elsewhere
+/// nothing).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: malloc_trim only releases free heap pages; it has no preconditions
+        unsafe { malloc_trim(0) };
+    }
+}
+
 fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value> {
     let started = Instant::now();
     let started_at = first_one::<pgrx::datum::TimestampWithTimeZone>(client.select("SELECT pg_catalog.clock_timestamp()", Some(1), &[])?)?;
@@ -829,6 +842,10 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
         stored.as_ref().map(|(_, m)| m),
         None,
     );
+    // the comparison's temporaries (pair levels, candidate pairs) are freed, but the allocator
+    // keeps them in the threads' arenas: hand them back, so the writing that follows does not
+    // stack on them (up to 270 MB more peak memory at 1M records, depending on thread timing)
+    release_free_memory();
     // hand back the ids this run did not use
     client.update("SELECT pg_catalog.setval('cdp.profile_id_seq', $1, false)", None, &[next_id.into()])?;
     for (name, secs) in &out.timings {
