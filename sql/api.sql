@@ -208,7 +208,7 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT cdp._explain_match(record_a, record_b) $$;
 COMMENT ON FUNCTION cdp.explain_match(bigint, bigint) IS
-'Why two records are or are not one person: per-field comparison level and weight, total against cdp.match_threshold, shared blocking keys, manual decisions.';
+'Why two records are or are not one person: per-field comparison level and weight as a run weighs them (name frequency, hub values left out), total against cdp.match_threshold, shared blocking keys, manual decisions, and a note when their profiles disagree with the weight.';
 
 CREATE FUNCTION cdp.explain_profile(profile_id bigint)
 RETURNS jsonb

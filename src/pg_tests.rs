@@ -229,6 +229,11 @@ mod tests {
         Spi::run(&format!("{sql}; SELECT cdp.process_changes();")).unwrap();
     }
 
+    /// cdp.explain_match of two records named by (source table, key).
+    fn explain(a: (&str, &str), b: (&str, &str)) -> serde_json::Value {
+        one::<pgrx::JsonB>(&format!("SELECT cdp.explain_match({}, {})", rid(a.0, a.1), rid(b.0, b.1))).unwrap().0
+    }
+
     fn rid(table: &str, key: &str) -> i64 {
         one::<i64>(&format!(
             "SELECT r.record_id FROM cdp.records r JOIN cdp.sources s USING (source_id)
@@ -321,14 +326,14 @@ mod tests {
     fn explain_match_and_profile_say_why() {
         setup_people();
         Spi::run("SELECT cdp.resolve()").unwrap();
-        let m = one::<pgrx::JsonB>(&format!("SELECT cdp.explain_match({}, {})", rid("public.w", "2"), rid("public.c", "2"))).unwrap().0;
+        let m = explain(("public.w", "2"), ("public.c", "2"));
         assert_eq!(m["decision"], "match", "{m}");
         assert_eq!(m["same_profile"], true);
         let fields = m["fields"].as_array().unwrap();
         let email = fields.iter().find(|f| f["field"] == "email").expect("email compared");
         assert_eq!(email["level"], "exact");
         assert!(email["weight"].as_f64().unwrap() > 0.0);
-        let n = one::<pgrx::JsonB>(&format!("SELECT cdp.explain_match({}, {})", rid("public.s", "S2"), rid("public.s", "S3"))).unwrap().0;
+        let n = explain(("public.s", "S2"), ("public.s", "S3"));
         assert_eq!(n["same_profile"], false, "{n}");
         let nid = n["fields"].as_array().unwrap().iter().find(|f| f["field"] == "national_id").expect("national id compared");
         assert!(nid["weight"].as_f64().unwrap() < 0.0, "conflicting national ids are evidence against: {n}");
@@ -361,9 +366,7 @@ mod tests {
                SELECT cdp.resolve();"#,
         )
         .unwrap();
-        let explain = |a: &str, b: &str| {
-            one::<pgrx::JsonB>(&format!("SELECT cdp.explain_match({}, {})", rid("public.t", a), rid("public.t", b))).unwrap().0
-        };
+        let explain = |a: &str, b: &str| explain(("public.t", a), ("public.t", b));
         let name_weight = |m: &serde_json::Value| {
             m["fields"].as_array().unwrap().iter().find(|f| f["field"] == "name").expect("name compared")["weight"].as_f64().unwrap()
         };

@@ -1356,20 +1356,7 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
         group.truncate(2);
         // hub values (placeholders, a shop's phone, shared devices) are no evidence, as in a run
         let mut keys = vec![resolve::record_keys(a), resolve::record_keys(b)];
-        let (kinds, values): (Vec<&str>, Vec<&str>) = keys.iter().flatten().map(|(k, v)| (k.name(), v.as_str())).unzip();
-        let mut hubs: Vec<(resolve::KeyKind, String, usize)> = Vec::new();
-        for row in client.select(
-            "SELECT h.key_kind, h.key_value, h.records FROM cdp.hubs h
-               JOIN ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS k(kind, value)
-                 ON h.key_kind OPERATOR(pg_catalog.=) k.kind AND h.key_value OPERATOR(pg_catalog.=) k.value",
-            None,
-            &[kinds.into(), values.into()],
-        )? {
-            let kind = row.get::<String>(1)?.and_then(|k| resolve::KeyKind::from_name(&k));
-            if let (Some(kind), Some(v), Some(n)) = (kind, row.get::<String>(2)?, row.get::<i64>(3)?) {
-                hubs.push((kind, v, n as usize));
-            }
-        }
+        let hubs = known_hubs(client)?;
         resolve::apply_hubs(&mut keys, &mut group, &hubs);
         let (pa, pb) = (&group[0], &group[1]);
         let lv = resolve::compare(pa, pb);

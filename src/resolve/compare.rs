@@ -497,26 +497,26 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
     }
 }
 
-/// Jaro–Winkler of two name tokens, over bytes when both are ASCII (the folded Latin names) and
-/// over characters otherwise (Arabic, CJK or Hangul names stay non-ASCII, and shared UTF-8 lead
-/// bytes would inflate a byte-wise score).
-fn jw_str(x: &str, y: &str) -> f64 {
+/// `f` over two name tokens: over bytes when both are ASCII (the folded Latin names), over
+/// characters otherwise (Arabic, CJK or Hangul names stay non-ASCII, and shared UTF-8 lead bytes
+/// would make two different letters look half alike).
+fn by_char<R>(x: &str, y: &str, bytes: fn(&[u8], &[u8]) -> R, chars: fn(&[char], &[char]) -> R) -> R {
     if x.is_ascii() && y.is_ascii() {
-        jaro_winkler(x.as_bytes(), y.as_bytes())
+        bytes(x.as_bytes(), y.as_bytes())
     } else {
         let (cx, cy): (Vec<char>, Vec<char>) = (x.chars().collect(), y.chars().collect());
-        jaro_winkler(&cx, &cy)
+        chars(&cx, &cy)
     }
+}
+
+/// Jaro–Winkler of two name tokens, by character.
+fn jw_str(x: &str, y: &str) -> f64 {
+    by_char(x, y, jaro_winkler, jaro_winkler)
 }
 
 /// [`within_one_edit`] of two name tokens, by character.
 fn one_edit_str(x: &str, y: &str) -> bool {
-    if x.is_ascii() && y.is_ascii() {
-        within_one_edit(x.as_bytes(), y.as_bytes())
-    } else {
-        let (cx, cy): (Vec<char>, Vec<char>) = (x.chars().collect(), y.chars().collect());
-        within_one_edit(&cx, &cy)
-    }
+    by_char(x, y, within_one_edit, within_one_edit)
 }
 
 /// Two name tokens that are one name written alike: equal or Jaro–Winkler ≥ [`JW_HIGH`].

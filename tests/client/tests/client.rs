@@ -12,6 +12,11 @@ fn sqlstate_of(c: &mut Client, sql: &str) -> (SqlState, String) {
     (db.code().clone(), db.message().to_string())
 }
 
+/// The background worker's pid (None while it is not running).
+fn worker_pid(c: &mut Client) -> Option<i32> {
+    c.query_one("SELECT worker_pid FROM cdp.worker_status()", &[]).unwrap().get(0)
+}
+
 fn fresh_table(c: &mut Client, name: &str) {
     c.batch_execute(&format!(
         "DROP TABLE IF EXISTS public.{name};
@@ -94,7 +99,7 @@ fn bad_rows_are_flagged_and_do_not_stop_the_worker() {
     let mut c = connect();
     fresh_table(&mut c, "junk_t");
     c.query_one("SELECT cdp.sync_source('public.junk_t')", &[]).unwrap();
-    let pid_before: i32 = c.query_one("SELECT worker_pid FROM cdp.worker_status()", &[]).unwrap().get(0);
+    let pid_before = worker_pid(&mut c).expect("the worker runs");
     c.batch_execute(
         "INSERT INTO public.junk_t VALUES
            (301, repeat('x', 100000), E'\\u0001\\u0002', '😀😀', 'call me maybe', '31/31/2020'),
@@ -120,8 +125,8 @@ fn bad_rows_are_flagged_and_do_not_stop_the_worker() {
         .unwrap()
         .get(0);
     assert_eq!(long, "too_long");
-    let pid_after: i32 = c.query_one("SELECT worker_pid FROM cdp.worker_status()", &[]).unwrap().get(0);
-    assert_eq!(pid_before, pid_after, "the worker kept running");
+    let pid_after = worker_pid(&mut c);
+    assert_eq!(pid_after, Some(pid_before), "the worker kept running");
 }
 
 #[test]
@@ -319,8 +324,7 @@ fn a_failing_worker_step_neither_stops_nor_restarts_the_worker() {
     let mut c = connect();
     fresh_table(&mut c, "werr_t");
     c.query_one("SELECT cdp.sync_source('public.werr_t')", &[]).unwrap();
-    let pid_of = |c: &mut Client| -> Option<i32> { c.query_one("SELECT worker_pid FROM cdp.worker_status()", &[]).unwrap().get(0) };
-    let pid_before = pid_of(&mut c).expect("the worker runs");
+    let pid_before = worker_pid(&mut c).expect("the worker runs");
     // the worker's call now fails with 42883 (undefined function) on every poll, as it would
     // with the extension dropped between its check and its call
     c.batch_execute("ALTER FUNCTION cdp.process_changes(integer) RENAME TO process_changes_away;
@@ -333,7 +337,7 @@ fn a_failing_worker_step_neither_stops_nor_restarts_the_worker() {
         .query_one("SELECT count(*) FROM cdp.change_queue q JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.werr_t'::regclass", &[])
         .unwrap()
         .get(0);
-    let pid_during = pid_of(&mut c);
+    let pid_during = worker_pid(&mut c);
     c.batch_execute("ALTER FUNCTION cdp.process_changes_away(integer) RENAME TO process_changes;").unwrap();
     assert_eq!(queued, 1, "the worker could not have applied the change");
     assert_eq!(pid_during, Some(pid_before), "a failed step neither ends nor restarts the worker");
@@ -344,7 +348,7 @@ fn a_failing_worker_step_neither_stops_nor_restarts_the_worker() {
         Duration::from_secs(30),
     );
     assert_eq!(got, 1, "the same worker applies the change once it retries");
-    assert_eq!(pid_of(&mut c), Some(pid_before));
+    assert_eq!(worker_pid(&mut c), Some(pid_before));
     c.batch_execute("SELECT cdp.drop_source('public.werr_t'); DROP TABLE public.werr_t;").unwrap();
 }
 
