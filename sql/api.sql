@@ -5,6 +5,8 @@
 -- ---------------------------------------------------------------------------------------------
 -- Sources
 -- ---------------------------------------------------------------------------------------------
+-- SECURITY INVOKER on purpose: cdp._add_source registers the source for the calling role (whose
+-- rights it checks) and writes the registration and the triggers with pg_cdp's owner's rights.
 CREATE FUNCTION cdp.add_source(
     source_table regclass,
     key_column   name,
@@ -16,11 +18,27 @@ LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT cdp._add_source(source_table::oid, key_column::text, mapping, channel, priority) $$;
 COMMENT ON FUNCTION cdp.add_source(regclass, name, jsonb, text, integer) IS
-'Register a table as a source: key_column must be unique; mapping maps identity attributes to columns. Installs change-capture triggers. Returns the source id.';
+'Register a table as a source for the calling role (which must be able to read the key and mapped columns, whole, and create triggers on it): key_column must be unique and of a key type; mapping maps identity attributes to columns. Installs change-capture triggers on the table and every partition. Returns the source id.';
 
+CREATE FUNCTION cdp.alter_source(
+    source_table regclass,
+    mapping      jsonb DEFAULT NULL,
+    channel      text DEFAULT NULL,
+    priority     integer DEFAULT NULL,
+    key_column   name DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._alter_source(source_table::oid, mapping, channel, priority, key_column::text) $$;
+COMMENT ON FUNCTION cdp.alter_source(regclass, jsonb, text, integer, name) IS
+'Change a source in place (NULL: unchanged): channel and priority at once; a new mapping or key column is checked like cdp.add_source and the source re-synced whole. Records, profile ids and steward decisions stay.';
+
+-- SECURITY DEFINER: runs as pg_cdp's owner, and reads the table only after checking the rights
+-- of the role that registered it; it evaluates none of the caller's code.
 CREATE FUNCTION cdp.sync_source(source_table regclass, renormalise boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE sql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT cdp._sync_source(source_table::oid, renormalise) $$;
 COMMENT ON FUNCTION cdp.sync_source(regclass, boolean) IS
@@ -29,132 +47,281 @@ COMMENT ON FUNCTION cdp.sync_source(regclass, boolean) IS
 CREATE FUNCTION cdp.drop_source(source_table regclass)
 RETURNS boolean
 LANGUAGE sql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT cdp._drop_source(source_table::oid) $$;
 COMMENT ON FUNCTION cdp.drop_source(regclass) IS
 'Unregister a source: removes its capture triggers, its records, quarantined rows and queued changes. The table itself is untouched.';
+
+-- The functions that read source rows pin every setting that changes a value's text form, so a
+-- key or a date reads the same from every session (and from the worker).
+ALTER FUNCTION cdp._sync_source(oid, boolean) SET DateStyle = 'ISO, YMD' SET TimeZone = 'UTC' SET IntervalStyle = 'postgres' SET extra_float_digits = 1 SET bytea_output = 'hex';
+ALTER FUNCTION cdp._sync_keys(integer, text[]) SET DateStyle = 'ISO, YMD' SET TimeZone = 'UTC' SET IntervalStyle = 'postgres' SET extra_float_digits = 1 SET bytea_output = 'hex';
+ALTER FUNCTION cdp._quarantine_null_keys(integer) SET DateStyle = 'ISO, YMD' SET TimeZone = 'UTC' SET IntervalStyle = 'postgres' SET extra_float_digits = 1 SET bytea_output = 'hex';
+ALTER FUNCTION cdp._alter_source(oid, jsonb, text, integer, text) SET DateStyle = 'ISO, YMD' SET TimeZone = 'UTC' SET IntervalStyle = 'postgres' SET extra_float_digits = 1 SET bytea_output = 'hex';
 
 -- ---------------------------------------------------------------------------------------------
 -- Change capture: statement-level triggers with transition tables queue the keys of changed
 -- rows; the background worker (or cdp.process_changes) re-syncs exactly those keys.
 -- ---------------------------------------------------------------------------------------------
 CREATE TABLE cdp.change_queue (
-    change_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    source_id  integer NOT NULL,
-    source_key text,                    -- NULL: the whole source (after TRUNCATE)
-    queued_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    change_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source_id       integer NOT NULL,
+    source_key      text,                   -- NULL for the ops 'a' and 'n'
+    op              "char" NOT NULL DEFAULT 'k' CHECK (op IN ('k', 'a', 'n')),
+                                            -- k: this key; a: the whole source (TRUNCATE, a partition
+                                            -- attached or detached, the key column gone); n: look for
+                                            -- rows with a NULL key
+    queued_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz,            -- a failed key waits until then (back-off)
+    last_sqlstate   text
 );
-COMMENT ON TABLE cdp.change_queue IS 'Keys of source rows changed since they were last synced; drained by the background worker or cdp.process_changes().';
+CREATE INDEX change_queue_source_idx ON cdp.change_queue (source_id);
+COMMENT ON TABLE cdp.change_queue IS 'Keys of source rows changed since they were last synced; drained by the background worker or cdp.process_changes(). A key that failed waits with its attempts and SQLSTATE.';
 REVOKE ALL ON cdp.change_queue FROM PUBLIC;
+GRANT INSERT ON cdp.change_queue TO cdp_capture;
 
--- SECURITY DEFINER: an application that writes its own table needs no rights on cdp. It only
--- queues keys (never row contents); the key column comes from the trigger definition.
+-- Runs inside the applications' own writes, so it is built to never fail them and to run nothing
+-- of theirs with rights they lack: SECURITY DEFINER owned by the NOLOGIN role cdp_capture, whose
+-- only right is appending to cdp.change_queue; it queues keys (never row contents) of a type
+-- whose text form no session setting changes (cdp.add_source allows only such key types; the
+-- settings are pinned besides). The key column is found by number at every call, so renaming it
+-- changes nothing; when it is gone, or queueing fails, the whole source is queued for a re-sync
+-- and a WARNING says so instead of an error in the application's transaction.
 CREATE FUNCTION cdp._capture_changes()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET DateStyle = 'ISO, YMD'
+SET TimeZone = 'UTC'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
 AS $$
 DECLARE
     sid    integer := TG_ARGV[0]::integer;
-    keycol text    := TG_ARGV[1];
+    keynum smallint := TG_ARGV[1]::smallint;
+    keycol name;
 BEGIN
     IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
-        INSERT INTO cdp.change_queue (source_id, source_key) VALUES (sid, NULL);
+        INSERT INTO cdp.change_queue (source_id, source_key, op) VALUES (sid, NULL, 'a');
         RETURN NULL;
     END IF;
-    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
-        EXECUTE pg_catalog.format(
-            'INSERT INTO cdp.change_queue (source_id, source_key)
-             SELECT $1, n.%1$I::text FROM cdp_new n WHERE n.%1$I IS NOT NULL', keycol) USING sid;
-    ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
-        EXECUTE pg_catalog.format(
-            'INSERT INTO cdp.change_queue (source_id, source_key)
-             SELECT $1, o.%1$I::text FROM cdp_old o WHERE o.%1$I IS NOT NULL', keycol) USING sid;
-    ELSE
-        -- UPDATE: the key itself may change, so queue both the old and the new key.
-        EXECUTE pg_catalog.format(
-            'INSERT INTO cdp.change_queue (source_id, source_key)
-             SELECT $1, k FROM (SELECT o.%1$I::text AS k FROM cdp_old o
-                                UNION SELECT n.%1$I::text FROM cdp_new n) u
-              WHERE k IS NOT NULL', keycol) USING sid;
+    SELECT a.attname INTO keycol FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.=) keynum AND NOT a.attisdropped;
+    IF keycol IS NULL THEN
+        INSERT INTO cdp.change_queue (source_id, source_key, op) VALUES (sid, NULL, 'a');
+        RAISE WARNING 'pg_cdp: the key column of source % (%) is gone; a full re-sync is queued', sid, TG_RELID::regclass
+              USING HINT = 'give the source a key again with cdp.alter_source, or unregister it with cdp.drop_source';
+        RETURN NULL;
     END IF;
-    IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN
-        -- A row without a key cannot become a record: keep it, with the reason.
-        EXECUTE pg_catalog.format(
-            'INSERT INTO cdp.quarantine (source_id, source_key, reason, detail, row_data)
-             SELECT $1, NULL, ''null_key'', $2, pg_catalog.to_jsonb(n) FROM cdp_new n WHERE n.%1$I IS NULL', keycol)
-            USING sid, 'key column ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(keycol) OPERATOR(pg_catalog.||) ' is NULL';
-    END IF;
+    BEGIN
+        IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+            EXECUTE pg_catalog.format(
+                'INSERT INTO cdp.change_queue (source_id, source_key)
+                 SELECT $1, n.%1$I::text FROM cdp_new n WHERE n.%1$I IS NOT NULL', keycol) USING sid;
+        ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+            EXECUTE pg_catalog.format(
+                'INSERT INTO cdp.change_queue (source_id, source_key)
+                 SELECT $1, o.%1$I::text FROM cdp_old o WHERE o.%1$I IS NOT NULL', keycol) USING sid;
+        ELSE
+            -- UPDATE: the key itself may change, so queue both the old and the new key.
+            EXECUTE pg_catalog.format(
+                'INSERT INTO cdp.change_queue (source_id, source_key)
+                 SELECT $1, k FROM (SELECT o.%1$I::text AS k FROM cdp_old o
+                                    UNION SELECT n.%1$I::text FROM cdp_new n) u
+                  WHERE k IS NOT NULL', keycol) USING sid;
+        END IF;
+        IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN
+            -- A row without a key cannot become a record: the sync keeps it in cdp.quarantine.
+            EXECUTE pg_catalog.format(
+                'INSERT INTO cdp.change_queue (source_id, source_key, op)
+                 SELECT $1, NULL, ''n'' WHERE EXISTS (SELECT 1 FROM cdp_new n WHERE n.%1$I IS NULL)', keycol) USING sid;
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        -- e.g. a key whose type was changed to one without a text form: keep the change by
+        -- re-syncing the whole source rather than failing the application's write
+        INSERT INTO cdp.change_queue (source_id, source_key, op) VALUES (sid, NULL, 'a');
+        RAISE WARNING 'pg_cdp: could not queue the changed keys of source % (SQLSTATE %); a full re-sync is queued', sid, SQLSTATE;
+    END;
     RETURN NULL;
 END
 $$;
 REVOKE ALL ON FUNCTION cdp._capture_changes() FROM PUBLIC;
+ALTER FUNCTION cdp._capture_changes() OWNER TO cdp_capture;
 
--- Apply up to max_changes queued changes. Each source's batch runs in its own subtransaction: a
--- batch that fails is moved to cdp.quarantine with the error, and the rest goes on. Returns the
--- number of keys applied. Safe to run concurrently (SKIP LOCKED) and with cdp.sync_source.
-CREATE FUNCTION cdp.process_changes(max_changes integer DEFAULT 10000)
+-- SQLSTATE classes worth retrying as they are: serialization failures and deadlocks (40), lock
+-- not available (55P03), cancelled by a timeout (57014), out of resources (53), connection and
+-- system trouble (08, 58). Anything else is a property of the key's row and is isolated.
+CREATE FUNCTION cdp._transient(sqlstate text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.left(sqlstate, 2) OPERATOR(pg_catalog.=) ANY (ARRAY['40', '53', '08', '58'])
+             OR sqlstate OPERATOR(pg_catalog.=) ANY (ARRAY['55P03', '57014']) $$;
+
+-- Apply one source's keys in a subtransaction. A failure is isolated by halving: the keys that
+-- apply are applied, a failing key goes back to the queue with one more attempt and a back-off
+-- (10 s, doubling, at most an hour), and after cdp.max_apply_attempts non-transient failures it
+-- is kept in cdp.quarantine (SQLSTATE only) until cdp.retry_quarantine(). Transient failures
+-- are never quarantined and are not halved. op 'a' (whole source) and 'n' (null-key sweep)
+-- cannot be halved. Returns the number of keys applied.
+CREATE FUNCTION cdp._apply_changes(sid integer, op "char", keys text[], attempts integer[])
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    batch   jsonb;
-    item    jsonb;
-    keys    text[];
+    st   text;
+    half integer;
+    n    integer := pg_catalog.cardinality(keys);
+BEGIN
+    BEGIN
+        IF op OPERATOR(pg_catalog.=) 'n' THEN
+            PERFORM cdp._quarantine_null_keys(sid);
+        ELSIF op OPERATOR(pg_catalog.=) 'a' THEN
+            PERFORM cdp._sync_keys(sid, ARRAY[NULL]::text[]);
+        ELSE
+            PERFORM cdp._sync_keys(sid, keys);
+        END IF;
+        RETURN CASE WHEN op OPERATOR(pg_catalog.=) 'k' THEN n ELSE 1 END;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
+    END;
+    IF op OPERATOR(pg_catalog.=) 'k' AND n OPERATOR(pg_catalog.>) 1 AND NOT cdp._transient(st) THEN
+        half := n OPERATOR(pg_catalog./) 2;
+        RETURN cdp._apply_changes(sid, op, keys[1:half], attempts[1:half])
+             OPERATOR(pg_catalog.+) cdp._apply_changes(sid, op, keys[half OPERATOR(pg_catalog.+) 1:n], attempts[half OPERATOR(pg_catalog.+) 1:n]);
+    END IF;
+    -- back to the queue, or (non-transient, attempts used up) to quarantine
+    INSERT INTO cdp.change_queue (source_id, source_key, op, attempts, next_attempt_at, last_sqlstate)
+    SELECT sid, k.key, op, k.attempts OPERATOR(pg_catalog.+) 1,
+           pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => LEAST(3600, 10 OPERATOR(pg_catalog.*) (2 OPERATOR(pg_catalog.^) k.attempts))),
+           st
+      FROM pg_catalog.unnest(keys, attempts) k(key, attempts)
+     WHERE cdp._transient(st) OR k.attempts OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.<) pg_catalog.current_setting('cdp.max_apply_attempts')::integer;
+    INSERT INTO cdp.quarantine (source_id, source_key, reason, detail, sqlstate, attempts)
+    SELECT sid, k.key, CASE WHEN op OPERATOR(pg_catalog.=) 'k' THEN 'apply_failed' ELSE 'resync_failed' END,
+           'applying the change failed with SQLSTATE ' OPERATOR(pg_catalog.||) st, st, k.attempts OPERATOR(pg_catalog.+) 1
+      FROM pg_catalog.unnest(keys, attempts) k(key, attempts)
+     WHERE NOT cdp._transient(st) AND k.attempts OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) pg_catalog.current_setting('cdp.max_apply_attempts')::integer;
+    RETURN 0;
+END
+$$;
+
+-- Apply up to max_changes queued changes that are due, per source and op. Safe to run
+-- concurrently (SKIP LOCKED) and with cdp.sync_source. Returns the number of keys applied. Runs
+-- as pg_cdp's owner: the source tables are read only for the role that registered them, and
+-- none of the caller's code runs here. Also drops quarantined rows older than
+-- cdp.quarantine_retention.
+CREATE FUNCTION cdp.process_changes(max_changes integer DEFAULT 10000)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    batch   record;
     applied bigint := 0;
+    keep    interval := pg_catalog.current_setting('cdp.quarantine_retention')::interval;
 BEGIN
     IF max_changes IS NULL OR max_changes OPERATOR(pg_catalog.<) 1 THEN
         RAISE EXCEPTION 'max_changes must be at least 1, not %', max_changes
               USING ERRCODE = '22023';
     END IF;
-    WITH picked AS (
-        DELETE FROM cdp.change_queue q
-         WHERE q.change_id OPERATOR(pg_catalog.=) ANY (ARRAY(
-               SELECT c.change_id FROM cdp.change_queue c
-                ORDER BY c.change_id LIMIT max_changes
-                  FOR UPDATE SKIP LOCKED))
-        RETURNING q.source_id, q.source_key
-    ), per_source AS (
-        SELECT p.source_id, pg_catalog.array_agg(DISTINCT p.source_key) AS keys
-          FROM picked p GROUP BY p.source_id
-    )
-    SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('s', ps.source_id, 'k', ps.keys)), '[]'::jsonb)
-      INTO batch FROM per_source ps;
-
-    FOR item IN SELECT e FROM pg_catalog.jsonb_array_elements(batch) e LOOP
-        keys := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(item OPERATOR(pg_catalog.->) 'k'));
-        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM cdp.sources s
-                                   WHERE s.source_id OPERATOR(pg_catalog.=) (item OPERATOR(pg_catalog.->>) 's')::integer);
-        BEGIN
-            PERFORM cdp._sync_keys((item OPERATOR(pg_catalog.->>) 's')::integer, keys);
-            applied := applied OPERATOR(pg_catalog.+) pg_catalog.cardinality(keys);
-        EXCEPTION WHEN OTHERS THEN
-            INSERT INTO cdp.quarantine (source_id, source_key, reason, detail)
-            SELECT (item OPERATOR(pg_catalog.->>) 's')::integer, k, 'apply_failed', SQLSTATE OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) SQLERRM
-              FROM pg_catalog.unnest(keys) k;
-        END;
+    IF keep OPERATOR(pg_catalog.>) interval '0' THEN
+        DELETE FROM cdp.quarantine q
+         WHERE q.created_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) keep);
+    END IF;
+    FOR batch IN
+        WITH picked AS (
+            DELETE FROM cdp.change_queue q
+             WHERE q.change_id OPERATOR(pg_catalog.=) ANY (ARRAY(
+                   SELECT c.change_id FROM cdp.change_queue c
+                    WHERE c.next_attempt_at IS NULL OR c.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+                    ORDER BY c.change_id LIMIT max_changes
+                      FOR UPDATE SKIP LOCKED))
+            RETURNING q.source_id, q.source_key, q.op, q.attempts
+        ), per_key AS (
+            SELECT p.source_id, p.op, p.source_key, pg_catalog.max(p.attempts) AS attempts
+              FROM picked p GROUP BY 1, 2, 3
+        )
+        SELECT k.source_id, k.op, pg_catalog.array_agg(k.source_key ORDER BY k.source_key) AS keys,
+               pg_catalog.array_agg(k.attempts ORDER BY k.source_key) AS attempts
+          FROM per_key k GROUP BY 1, 2
+         -- a whole-source re-sync covers the keys of its source: run it first
+         ORDER BY 1, CASE k.op WHEN 'a' THEN 0 WHEN 'n' THEN 1 ELSE 2 END
+    LOOP
+        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.source_id OPERATOR(pg_catalog.=) batch.source_id);
+        applied := applied OPERATOR(pg_catalog.+) cdp._apply_changes(batch.source_id, batch.op, batch.keys, batch.attempts);
     END LOOP;
     RETURN applied;
 END
 $$;
 COMMENT ON FUNCTION cdp.process_changes(integer) IS
-'Apply queued source changes to cdp.records (what the background worker runs). A failing batch goes to cdp.quarantine, never blocks the queue.';
+'Apply queued source changes to cdp.records (what the background worker runs). A failing key is isolated, retried with back-off, and after cdp.max_apply_attempts kept in cdp.quarantine; it never blocks the queue.';
 
--- A dropped source table unregisters itself, so no dangling regclass stays in cdp.sources.
+-- Failed keys back into the queue (all sources, or one).
+CREATE FUNCTION cdp.retry_quarantine(source_table regclass DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    n bigint;
+BEGIN
+    WITH gone AS (
+        DELETE FROM cdp.quarantine q
+         USING cdp.sources s
+         WHERE s.source_id OPERATOR(pg_catalog.=) q.source_id
+           AND q.reason OPERATOR(pg_catalog.=) ANY (ARRAY['apply_failed', 'resync_failed'])
+           AND (source_table IS NULL OR s.source_table OPERATOR(pg_catalog.=) source_table)
+        RETURNING q.source_id, q.source_key, q.reason
+    )
+    INSERT INTO cdp.change_queue (source_id, source_key, op)
+    SELECT DISTINCT g.source_id, g.source_key, CASE WHEN g.reason OPERATOR(pg_catalog.=) 'apply_failed' THEN 'k' ELSE 'a' END::"char"
+      FROM gone g;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION cdp.retry_quarantine(regclass) IS
+'Queue the changes kept in cdp.quarantine after failing (apply_failed, resync_failed) again, for every source or one; returns the number queued.';
+
+-- A dropped source or transaction-source table unregisters itself, so no dangling regclass stays
+-- in cdp.sources or cdp.transaction_sources. Event triggers run as the user who dropped
+-- something, and every DROP in the database fires this one: SECURITY DEFINER (that user needs no
+-- rights on cdp), and nothing but a look at the dropped objects unless a registered table is
+-- among them.
 CREATE FUNCTION cdp._on_sql_drop()
 RETURNS event_trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    dropped oid[];
 BEGIN
-    DELETE FROM cdp.sources s
-     USING pg_catalog.pg_event_trigger_dropped_objects() d
-     WHERE d.object_type OPERATOR(pg_catalog.=) 'table'
-       AND d.objid OPERATOR(pg_catalog.=) s.source_table::oid;
+    SELECT pg_catalog.array_agg(d.objid) INTO dropped
+      FROM pg_catalog.pg_event_trigger_dropped_objects() d
+     WHERE d.object_type OPERATOR(pg_catalog.=) ANY (ARRAY['table', 'view', 'materialized view', 'foreign table'])
+       AND d.objid OPERATOR(pg_catalog.>=) 16384;    -- FirstNormalObjectId: never a system table
+    IF dropped IS NULL THEN
+        RETURN;
+    END IF;
+    -- DROP EXTENSION pg_cdp drops these tables too: nothing left to unregister
+    IF pg_catalog.to_regclass('cdp.sources') IS NULL OR pg_catalog.to_regclass('cdp.transaction_sources') IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM cdp.transaction_sources t WHERE t.source_table::oid OPERATOR(pg_catalog.=) ANY (dropped);
+    DELETE FROM cdp.sources s WHERE s.source_table::oid OPERATOR(pg_catalog.=) ANY (dropped);
 END
 $$;
+REVOKE ALL ON FUNCTION cdp._on_sql_drop() FROM PUBLIC;
 CREATE EVENT TRIGGER cdp_source_dropped ON sql_drop EXECUTE FUNCTION cdp._on_sql_drop();
 
 -- ---------------------------------------------------------------------------------------------
@@ -163,6 +330,7 @@ CREATE EVENT TRIGGER cdp_source_dropped ON sql_drop EXECUTE FUNCTION cdp._on_sql
 CREATE FUNCTION cdp.resolve(reestimate boolean DEFAULT false)
 RETURNS jsonb
 LANGUAGE sql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT cdp._resolve(reestimate) $$;
 COMMENT ON FUNCTION cdp.resolve(boolean) IS
@@ -171,6 +339,7 @@ COMMENT ON FUNCTION cdp.resolve(boolean) IS
 CREATE FUNCTION cdp.resolve_changes(max_records integer DEFAULT 10000, wait boolean DEFAULT true)
 RETURNS jsonb
 LANGUAGE sql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off   -- many short index look-ups: compiling them costs more than it saves
 AS $$ SELECT cdp._resolve_changes(max_records, wait) $$;
@@ -269,6 +438,7 @@ COMMENT ON FUNCTION cdp.blocking_keys(bigint) IS
 CREATE FUNCTION cdp.set_survivorship(attribute text, rule text)
 RETURNS boolean
 LANGUAGE sql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT cdp._set_survivorship(attribute, rule) $$;
 COMMENT ON FUNCTION cdp.set_survivorship(text, text) IS
@@ -298,6 +468,7 @@ $$;
 CREATE FUNCTION cdp.force_link(record_a bigint, record_b bigint)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
@@ -324,6 +495,7 @@ COMMENT ON FUNCTION cdp.force_link(bigint, bigint) IS
 CREATE FUNCTION cdp.force_split(record_id bigint)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
@@ -403,6 +575,16 @@ BEGIN
     IF typ NOT IN ('timestamp with time zone', 'timestamp without time zone', 'date') THEN
         RAISE EXCEPTION 'occurred_at column "%" of % is %, not a timestamp or date', occurred_at_column, source_table, typ USING ERRCODE = '42804';
     END IF;
+    -- the orders are read with the rights of whoever computes values from them; registering
+    -- needs the right to read them
+    IF NOT pg_catalog.has_table_privilege(source_table, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for table %', source_table USING ERRCODE = '42501',
+              HINT = 'the registering role must be able to read the order table';
+    END IF;
+    IF (SELECT c.relpersistence FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) source_table::oid) OPERATOR(pg_catalog.=) 't' THEN
+        RAISE EXCEPTION '% is a temporary table', source_table USING ERRCODE = '0A000',
+              HINT = 'a temporary table ends with its session: register a permanent table or view';
+    END IF;
     INSERT INTO cdp.transaction_sources (source_table, customer_source_id, customer_key_column, amount_column,
                                          occurred_at_column, currency_column, channel)
     VALUES (source_table, csid, customer_key_column, amount_column, occurred_at_column, currency_column, channel)
@@ -412,6 +594,24 @@ END
 $$;
 COMMENT ON FUNCTION cdp.add_transaction_source(regclass, regclass, name, name, name, text, name) IS
 'Register an order table: each row is attributed to the profile of the customer source row whose key is in customer_key_column.';
+
+CREATE FUNCTION cdp.drop_transaction_source(source_table regclass)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    DELETE FROM cdp.transaction_sources t WHERE t.source_table OPERATOR(pg_catalog.=) source_table;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not a registered transaction source', source_table USING ERRCODE = '42704',
+              HINT = 'SELECT source_table FROM cdp.transaction_sources lists them';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION cdp.drop_transaction_source(regclass) IS
+'Unregister an order table (dropping the table unregisters it too). The table is untouched.';
 
 -- The SQL text of every transaction row with its profile, one SELECT per transaction source
 -- joined by UNION ALL; $1 is the as-of time. With usable_only the rows that cannot be used are
@@ -724,7 +924,8 @@ BEGIN
     FOR d IN SELECT * FROM cdp.trait_definitions ORDER BY trait LOOP
         EXECUTE pg_catalog.format(
             'INSERT INTO cdp.profile_traits (profile_id, trait, value)
-             SELECT x.profile_id, %L, (%s)::float8 FROM pg_temp.cdp_tx x GROUP BY x.profile_id', d.trait, d.expression);
+             SELECT x.profile_id, %L, (%s)::float8 FROM pg_temp.cdp_tx x GROUP BY x.profile_id',
+            d.trait, cdp._check_trait_expression(d.expression));
     END LOOP;
     SELECT pg_catalog.count(DISTINCT t.profile_id) INTO n FROM cdp.profile_traits t;
     DROP TABLE pg_temp.cdp_tx;
@@ -735,12 +936,17 @@ COMMENT ON FUNCTION cdp.compute_traits(timestamptz) IS
 'Built-in traits (first_seen, last_seen, days_since_last_order, tenure_days, orders, revenue, average_order_value, preferred_channel, orders_<channel>, revenue_<channel>) and custom traits per profile, in cdp.profile_traits. Returns the number of profiles.';
 
 -- A custom trait: an aggregate expression over a profile's orders (amount, occurred_at,
--- currency, tsource_id, channel), checked when defined.
+-- currency, tsource_id, channel), checked by cdp._check_trait_expression when defined (and again
+-- at every cdp.compute_traits): one expression of an allowed subset, so it can run nothing but
+-- built-in functions over those columns.
 CREATE FUNCTION cdp.define_trait(name text, expression text)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    checked text;
 BEGIN
     IF name IS NULL OR name !~ '^[a-z_][a-z0-9_]*$' THEN
         RAISE EXCEPTION 'invalid trait name "%"', name USING ERRCODE = '22023',
@@ -750,18 +956,20 @@ BEGIN
                 'average_order_value', 'preferred_channel', 'cluster') OR name ~ '^(orders|revenue)_' THEN
         RAISE EXCEPTION 'trait "%" is built in', name USING ERRCODE = '42710';
     END IF;
+    checked := cdp._check_trait_expression(expression);
     BEGIN
-        -- the expression must be a valid aggregate over the order columns, giving a number
+        -- the checked expression must also be a valid aggregate over the order columns, giving a number
         EXECUTE pg_catalog.format(
             'SELECT (%s)::float8 FROM (SELECT NULL::bigint AS profile_id, NULL::numeric AS amount, NULL::timestamptz AS occurred_at,
                                               NULL::text AS currency, NULL::integer AS tsource_id, NULL::text AS channel) x
-              GROUP BY x.profile_id', expression);
+              GROUP BY x.profile_id', checked);
     EXCEPTION WHEN OTHERS THEN
         RAISE EXCEPTION 'trait expression "%" is not a numeric aggregate over the orders: %', expression, SQLERRM
               USING ERRCODE = '42601', HINT = 'e.g. sum(amount) FILTER (WHERE amount > 1000)';
     END;
     INSERT INTO cdp.trait_definitions (trait, expression) VALUES (name, expression)
-    ON CONFLICT (trait) DO UPDATE SET expression = EXCLUDED.expression, created_at = pg_catalog.now();
+    ON CONFLICT (trait) DO UPDATE SET expression = EXCLUDED.expression, defined_by = EXCLUDED.defined_by,
+                                      created_at = pg_catalog.now();
     RETURN true;
 END
 $$;
@@ -855,4 +1063,31 @@ $$;
 COMMENT ON FUNCTION cdp.worker_status() IS
 'The background worker: its pid, database, and the changes waiting for it. Errors with a hint when pg_cdp is not preloaded.';
 
+
+-- ---------------------------------------------------------------------------------------------
+-- Privileges. Nothing in cdp is PUBLIC. Every function runs with a fixed search_path (the Rust
+-- ones included). cdp_admin may call every function and read every table; it writes no table
+-- pg_cdp trusts (sources, change queue, records, the resolution tables, steward decisions, trait
+-- definitions) except through the functions, which do so as pg_cdp's owner. It does write the
+-- tables that only the caller's own value computations read.
+-- ---------------------------------------------------------------------------------------------
+DO $privileges$
+DECLARE
+    f record;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure AS sig FROM pg_catalog.pg_proc p
+              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'cdp'::regnamespace
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
+    LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f.sig);
+    END LOOP;
+END
+$privileges$;
 REVOKE ALL ON ALL TABLES IN SCHEMA cdp FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA cdp FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cdp FROM PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cdp TO cdp_admin;
+REVOKE EXECUTE ON FUNCTION cdp._capture_changes(), cdp._on_sql_drop() FROM cdp_admin;
+GRANT SELECT ON ALL TABLES IN SCHEMA cdp TO cdp_admin;
+GRANT INSERT, UPDATE, DELETE ON cdp.rfm, cdp.clv, cdp.clv_model, cdp.profile_traits,
+      cdp.transaction_sources, cdp.currency_rates, cdp.rfm_segment_map TO cdp_admin;

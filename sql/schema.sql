@@ -2,6 +2,77 @@
 -- Everything lives in schema cdp (the control file fixes it); names are schema-qualified throughout
 -- so nothing depends on the caller's search_path.
 
+-- Schema squatting: CREATE EXTENSION accepts an existing schema cdp. Whoever owns it, or may
+-- create in it, could plant an overload (a function, an operator, a type) that privileged pg_cdp
+-- code would then resolve and run. Only a schema the installing role owns, that nobody else may
+-- create in, and that holds nothing yet is accepted.
+DO $squat$
+DECLARE
+    ns     pg_catalog.oid := 'cdp'::pg_catalog.regnamespace::pg_catalog.oid;
+    owner  pg_catalog.name;
+    others pg_catalog.text;
+BEGIN
+    SELECT r.rolname INTO owner FROM pg_catalog.pg_namespace n
+      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+     WHERE n.oid OPERATOR(pg_catalog.=) ns;
+    IF owner OPERATOR(pg_catalog.<>) CURRENT_USER THEN
+        RAISE EXCEPTION 'schema cdp already exists and is owned by %, not by the installing role %', owner, CURRENT_USER
+              USING ERRCODE = '42501',
+                    HINT = 'pg_cdp creates its own schema cdp: drop or rename the existing one, then CREATE EXTENSION pg_cdp';
+    END IF;
+    SELECT pg_catalog.string_agg(DISTINCT a.grantee::pg_catalog.regrole::pg_catalog.text, ', ') INTO others
+      FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+     WHERE n.oid OPERATOR(pg_catalog.=) ns AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+       AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner;
+    IF others IS NOT NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+                                      WHERE n.oid OPERATOR(pg_catalog.=) ns AND a.grantee OPERATOR(pg_catalog.=) 0
+                                        AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE') THEN
+        RAISE EXCEPTION 'schema cdp already exists and others may create objects in it (%)', COALESCE(others, 'PUBLIC')
+              USING ERRCODE = '42501', HINT = 'drop the existing schema cdp, then CREATE EXTENSION pg_cdp';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_collation WHERE collnamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_conversion WHERE connamespace OPERATOR(pg_catalog.=) ns) THEN
+        RAISE EXCEPTION 'schema cdp already exists and is not empty'
+              USING ERRCODE = '42501', HINT = 'pg_cdp needs a schema of its own: drop or rename the existing schema cdp';
+    END IF;
+END
+$squat$;
+
+-- Roles (cluster-wide, so shared by every database with pg_cdp; kept when the extension is
+-- dropped). Both are NOLOGIN groups:
+--   cdp_capture  owns the capture trigger function and may only append to cdp.change_queue: the
+--                trigger that runs in the applications' own transactions has no other right.
+--   cdp_admin    may call the API (register and sync sources, resolve, steward decisions, value
+--                computations) and read the cdp tables; it cannot write them except through the
+--                API. GRANT cdp_admin TO a login role to let it administer pg_cdp.
+-- An existing role of either name is reused only when it cannot log in and is no superuser; for
+-- cdp_capture also only when no role is a member of it (a member could act as the trigger).
+DO $roles$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT * FROM (VALUES ('cdp_capture'), ('cdp_admin')) v(name) LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r.name) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r.name);
+        ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+                       WHERE rolname OPERATOR(pg_catalog.=) r.name AND (rolcanlogin OR rolsuper OR rolbypassrls)) THEN
+            RAISE EXCEPTION 'role % exists and can log in, is a superuser or bypasses row-level security', r.name
+                  USING ERRCODE = '42501', HINT = 'pg_cdp uses it as a NOLOGIN group role: ALTER ROLE ' OPERATOR(pg_catalog.||) r.name OPERATOR(pg_catalog.||) ' NOLOGIN NOSUPERUSER NOBYPASSRLS, or drop it';
+        END IF;
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                WHERE m.roleid OPERATOR(pg_catalog.=) 'cdp_capture'::pg_catalog.regrole::pg_catalog.oid) THEN
+        RAISE EXCEPTION 'role cdp_capture has members' USING ERRCODE = '42501',
+              HINT = 'the capture role must have no members: REVOKE cdp_capture FROM them';
+    END IF;
+END
+$roles$;
+GRANT USAGE ON SCHEMA cdp TO cdp_capture, cdp_admin;
+
 -- Registered sources: one row per user table that feeds pg_cdp.
 CREATE TABLE cdp.sources (
     source_id      integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -12,7 +83,14 @@ CREATE TABLE cdp.sources (
     priority       integer NOT NULL DEFAULT 0,
     created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
     last_synced_at timestamptz,
-    last_sync      jsonb
+    last_sync      jsonb,
+    -- the role that registered the source: every sync reads the table only while this role may
+    -- (SELECT on the key and mapped columns, no row-level security hiding rows from it)
+    registered_by  regrole NOT NULL,
+    -- columns by number, so a renamed column is followed (key_column and mapping are refreshed
+    -- from these at every sync)
+    key_attnum     smallint NOT NULL,
+    mapping_attnums jsonb NOT NULL
 );
 COMMENT ON TABLE cdp.sources IS 'Tables registered with cdp.add_source: key column, attribute mapping, channel, priority.';
 COMMENT ON COLUMN cdp.sources.mapping IS 'Identity attribute -> source column, e.g. {"email":"mail","phone":"gsm"}.';
@@ -79,6 +157,8 @@ AS $$
 BEGIN
     DELETE FROM cdp.records r WHERE r.source_id OPERATOR(pg_catalog.=) OLD.source_id;
     DELETE FROM cdp.change_queue q WHERE q.source_id OPERATOR(pg_catalog.=) OLD.source_id;
+    -- orders attributed through this source's rows can no longer reach a profile
+    DELETE FROM cdp.transaction_sources t WHERE t.customer_source_id OPERATOR(pg_catalog.=) OLD.source_id;
     RETURN OLD;
 END
 $$;
@@ -86,17 +166,24 @@ CREATE TRIGGER source_deleted AFTER DELETE ON cdp.sources
     FOR EACH ROW EXECUTE FUNCTION cdp._source_deleted();
 
 -- Source rows that cannot become records at all (e.g. a NULL key) are kept here with the reason.
+-- Only the key and the mapped attributes are kept (never the whole row, never an error message,
+-- which can quote values); rows go when their source row is synced or deleted, and after
+-- cdp.quarantine_retention.
 CREATE TABLE cdp.quarantine (
     quarantine_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     source_id     integer REFERENCES cdp.sources (source_id) ON DELETE CASCADE,
     source_key    text,
-    reason        text NOT NULL,
-    detail        text,
-    row_data      jsonb,
+    reason        text NOT NULL,       -- null_key | apply_failed | resync_failed
+    detail        text,                -- fixed text and the SQLSTATE only
+    attributes    jsonb,               -- the mapped attributes' raw values (null_key rows)
+    sqlstate      text,
+    attempts      integer NOT NULL DEFAULT 0,
     created_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 CREATE INDEX quarantine_source_idx ON cdp.quarantine (source_id, reason);
-COMMENT ON TABLE cdp.quarantine IS 'Source rows that could not be used, with the reason; never silently dropped.';
+CREATE INDEX quarantine_key_idx ON cdp.quarantine (source_id, source_key);
+CREATE INDEX quarantine_created_idx ON cdp.quarantine (created_at);
+COMMENT ON TABLE cdp.quarantine IS 'Source rows that could not be used, with the reason; never silently dropped. Holds the key and mapped attributes only.';
 
 -- Per attribute and reason: how many values could not be used.
 CREATE VIEW cdp.quality_report AS
@@ -210,7 +297,7 @@ CREATE TABLE cdp.manual_links (
     record_b   bigint NOT NULL,
     kind       text NOT NULL CHECK (kind IN ('force_link', 'cannot_link')),
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    created_by name NOT NULL DEFAULT CURRENT_USER,
+    created_by name NOT NULL DEFAULT SESSION_USER,    -- the login role (force_link runs as pg_cdp's owner)
     PRIMARY KEY (record_a, record_b, kind),
     CHECK (record_a < record_b)
 );
@@ -248,7 +335,8 @@ CREATE TABLE cdp.transaction_sources (
     occurred_at_column  name NOT NULL,
     currency_column     name,
     channel             text,
-    created_at          timestamptz NOT NULL DEFAULT pg_catalog.now()
+    created_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    registered_by       regrole NOT NULL DEFAULT CURRENT_USER::regrole
 );
 SELECT pg_catalog.pg_extension_config_dump('cdp.transaction_sources', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.transaction_sources_tsource_id_seq', '');
@@ -326,7 +414,8 @@ CREATE INDEX profile_traits_trait_idx ON cdp.profile_traits (trait);
 -- cdp.transactions(): amount, occurred_at, currency, tsource_id).
 CREATE TABLE cdp.trait_definitions (
     trait      text PRIMARY KEY CHECK (trait ~ '^[a-z_][a-z0-9_]*$'),
-    expression text NOT NULL,
+    expression text NOT NULL,            -- as written; runs only in the checked form (cdp._check_trait_expression)
+    defined_by name NOT NULL DEFAULT SESSION_USER,
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 SELECT pg_catalog.pg_extension_config_dump('cdp.trait_definitions', '');

@@ -25,6 +25,8 @@ pub static MAX_BLOCK_SIZE: GucSetting<i32> = GucSetting::<i32>::new(500);
 pub static MAX_PROFILE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(200);
 pub static HUB_MIN_RECORDS: GucSetting<i32> = GucSetting::<i32>::new(50);
 pub static WORKER_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10000);
+pub static MAX_APPLY_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(3);
+pub static QUARANTINE_RETENTION_MIN: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 60);
 pub static RFM_RECENCY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 pub static RFM_FREQUENCY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 pub static RFM_MONETARY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
@@ -98,6 +100,26 @@ pub fn init() {
         3_600_000,
         GucContext::Sighup,
         GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"cdp.max_apply_attempts",
+        c"Times a captured change that fails for a non-transient reason is tried before it is kept in cdp.quarantine.",
+        c"Transient failures (deadlocks, lock and statement timeouts, serialization failures) are retried without limit.",
+        &MAX_APPLY_ATTEMPTS,
+        1,
+        100,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"cdp.quarantine_retention",
+        c"How long rows stay in cdp.quarantine before cdp.process_changes (the worker) deletes them; 0 keeps them.",
+        c"",
+        &QUARANTINE_RETENTION_MIN,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_MIN,
     );
     GucRegistry::define_int_guc(
         c"cdp.worker_batch_size",

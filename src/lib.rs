@@ -10,6 +10,7 @@ use pgrx::prelude::*;
 
 pub mod api;
 pub mod error;
+pub mod expr;
 pub mod gucs;
 pub mod normalise;
 pub mod resolve;

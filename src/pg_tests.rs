@@ -137,7 +137,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(one::<i64>("SELECT cdp.sync_source('public.shop')"), Some(1));
-        assert_eq!(one::<String>("SELECT row_data->>'first' FROM cdp.quarantine WHERE reason = 'null_key'").as_deref(), Some("Lost"));
+        assert_eq!(one::<String>("SELECT attributes->>'first_name' FROM cdp.quarantine WHERE reason = 'null_key'").as_deref(), Some("Lost"));
         // a rerun replaces, not duplicates, the quarantined row
         Spi::run("SELECT cdp.sync_source('public.shop')").unwrap();
         assert_eq!(one::<i64>("SELECT count(*) FROM cdp.quarantine"), Some(1));

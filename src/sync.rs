@@ -25,21 +25,13 @@ pub struct SourcePlan {
     pub mapped: Vec<(Attr, Column)>,
 }
 
-fn is_date_like(type_name: &str) -> bool {
-    matches!(
-        type_name,
-        "date" | "timestamp without time zone" | "timestamp with time zone"
-    )
-}
-
-/// SQL expression giving the raw text of a mapped column. Dates are rendered ISO explicitly so
-/// the session's DateStyle cannot change what the normaliser sees.
+/// SQL expression giving the raw text of a mapped column: PostgreSQL's own output function
+/// (mapped columns are of built-in or enum types). The functions that read sources pin DateStyle
+/// (ISO), TimeZone (UTC), IntervalStyle and extra_float_digits, so no session setting changes
+/// what the normaliser sees; a BC date or one beyond the timestamp range stays a text the date
+/// normaliser flags, instead of an error (to_char would fail) or a year read as AD.
 fn raw_text_expr(col: &Column) -> String {
-    if is_date_like(&col.type_name) {
-        format!("pg_catalog.to_char(s.{}, 'YYYY-MM-DD')", col.ident)
-    } else {
-        format!("s.{}::text", col.ident)
-    }
+    format!("s.{}::text", col.ident)
 }
 
 /// `alias.n[1], …, alias.n[15]::…`: the normaliser's output array read back in attribute order,
@@ -177,18 +169,20 @@ impl SourcePlan {
         )
     }
 
-    /// Keep source rows with a NULL key (they cannot become records) in cdp.quarantine.
-    /// Replaces the previous sync's null-key entries, so reruns do not pile them up. `$2` = detail text.
+    /// Keep source rows with a NULL key (they cannot become records) in cdp.quarantine, with
+    /// their mapped attributes only (never the whole row). Replaces the previous sweep's
+    /// null-key entries, so reruns do not pile them up. `$2` = detail text.
     pub fn quarantine_null_keys_sql(&self) -> String {
         format!(
             "WITH gone AS (\n\
              \x20 DELETE FROM cdp.quarantine q\n\
              \x20  WHERE q.source_id OPERATOR(pg_catalog.=) $1 AND q.reason OPERATOR(pg_catalog.=) 'null_key'\n\
              )\n\
-             INSERT INTO cdp.quarantine (source_id, source_key, reason, detail, row_data)\n\
-             SELECT $1, NULL, 'null_key', $2, pg_catalog.to_jsonb(s)\n\
-             \x20 FROM {table} s\n\
-             \x20WHERE s.{key} IS NULL",
+             INSERT INTO cdp.quarantine (source_id, source_key, reason, detail, attributes)\n\
+             SELECT $1, NULL, 'null_key', $2, {original}\n\
+             \x20 FROM (SELECT {raw} AS raw FROM {table} s WHERE s.{key} IS NULL) x",
+            original = self.original_object(),
+            raw = self.raw_array(),
             table = self.table,
             key = self.key.ident,
         )
@@ -217,7 +211,8 @@ mod tests {
         assert_eq!(slots.len(), Attr::COUNT);
         assert_eq!(slots.iter().filter(|s| *s == "NULL::text").count(), Attr::COUNT - 2);
         assert_eq!(slots[Attr::Email.index()], "s.email::text");
-        assert_eq!(slots[Attr::BirthDate.index()], "pg_catalog.to_char(s.\"Birth Date\", 'YYYY-MM-DD')");
+        // dates too go through their output function (DateStyle is pinned by the callers)
+        assert_eq!(slots[Attr::BirthDate.index()], "s.\"Birth Date\"::text");
     }
 
     #[test]

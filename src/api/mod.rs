@@ -2,6 +2,7 @@
 //! does. Public signatures with defaults live in `sql/api.sql`.
 
 pub mod normalise;
+pub mod privilege;
 pub mod resolve;
 pub mod sources;
 pub mod value;

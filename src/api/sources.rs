@@ -15,17 +15,71 @@ use crate::error::{CdpError, CdpResult, OrRaise};
 use crate::normalise::Attr;
 use crate::sync::{Column, SourcePlan};
 
+use super::privilege;
+
 /// A column of a relation, as read from pg_attribute.
 struct CatalogColumn {
     name: String,
-    type_name: String,
     attnum: i16,
     not_null: bool,
+    /// the column's type with domains looked through: what pg_cdp's statements cast to, so a
+    /// domain's constraints (which may call its owner's functions) are never evaluated
+    base_type: pg_sys::Oid,
+    base_type_name: String,
+    /// pg_type.typtype of the base type: b(ase), e(num), c(omposite), r(ange), ...
+    base_typtype: String,
 }
+
+/// Key types whose text form no session setting (DateStyle, TimeZone, extra_float_digits,
+/// bytea_output, ...) changes and that equal values share: the record of a key is found again
+/// by whichever session writes, deletes or syncs it.
+const KEY_TYPES: [pg_sys::Oid; 7] = [
+    pg_sys::INT2OID,
+    pg_sys::INT4OID,
+    pg_sys::INT8OID,
+    pg_sys::TEXTOID,
+    pg_sys::VARCHAROID,
+    pg_sys::BPCHAROID,
+    pg_sys::UUIDOID,
+];
 
 impl CatalogColumn {
     fn to_sync_column(&self) -> Column {
-        Column { ident: quote_identifier(&self.name), type_name: self.type_name.clone() }
+        Column { ident: quote_identifier(&self.name), type_name: self.base_type_name.clone() }
+    }
+
+    /// 42804 unless the key's type is one of KEY_TYPES.
+    fn check_key_type(&self, table: &str) -> CdpResult<()> {
+        if KEY_TYPES.contains(&self.base_type) {
+            return Ok(());
+        }
+        Err(CdpError::new(
+            Code::ERRCODE_DATATYPE_MISMATCH,
+            format!("key column \"{}\" of {} is of type {}, which cannot be a source key", self.name, table, self.base_type_name),
+        )
+        .hint("a source key must be smallint, integer, bigint, text, varchar, char or uuid (or a domain over one): their text form does not depend on session settings and no user-defined code turns them into text"))
+    }
+
+    /// 42804 unless the column's values turn into text by PostgreSQL's own code: a built-in type
+    /// or an enum, or a domain over one. A user-defined type's output function or cast is its
+    /// owner's code, and a sync must never run that with pg_cdp's rights.
+    fn check_mapped_type(&self, table: &str, attr: &str) -> CdpResult<()> {
+        if self.base_type.to_u32() < pg_sys::FirstNormalObjectId || self.base_typtype == "e" {
+            return Ok(());
+        }
+        Err(CdpError::new(
+            Code::ERRCODE_DATATYPE_MISMATCH,
+            format!(
+                "column \"{}\" of {} (mapped to {}) is of the user-defined type {}",
+                self.name, table, attr, self.base_type_name
+            ),
+        )
+        .hint(format!(
+            "map a column of a built-in type; e.g. add one: ALTER TABLE {} ADD COLUMN {}_text text GENERATED ALWAYS AS ({}::text) STORED",
+            table,
+            self.name,
+            quote_identifier(&self.name)
+        )))
     }
 }
 
@@ -35,14 +89,22 @@ struct Relation {
     /// quote_ident(schema).quote_ident(name): independent of the caller's search_path
     qualified: String,
     relkind: String,
+    relpersistence: String,
     columns: Vec<CatalogColumn>,
+}
+
+/// A table under a source (itself, its partitions and inheritance children, at any depth).
+struct Member {
+    oid: pg_sys::Oid,
+    qualified: String,
+    relkind: String,
 }
 
 impl Relation {
     fn load(client: &SpiClient<'_>, oid: pg_sys::Oid) -> CdpResult<Relation> {
         let row = client
             .select(
-                "SELECT c.relkind::text,
+                "SELECT c.relkind::text, c.relpersistence::text,
                         pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)
                    FROM pg_catalog.pg_class c
                    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
@@ -50,9 +112,9 @@ impl Relation {
                 Some(1),
                 &[oid.into()],
             )?;
-        let row = if row.is_empty() { None } else { Some(row.first().get_two::<String, String>()) };
-        let (relkind, qualified) = match row {
-            Some(Ok((Some(k), Some(q)))) => (k, q),
+        let row = if row.is_empty() { None } else { Some(row.first().get_three::<String, String, String>()) };
+        let (relkind, relpersistence, qualified) = match row {
+            Some(Ok((Some(k), Some(p), Some(q)))) => (k, p, q),
             _ => {
                 return Err(CdpError::new(
                     Code::ERRCODE_UNDEFINED_TABLE,
@@ -62,7 +124,7 @@ impl Relation {
         };
         let mut columns = Vec::new();
         for r in client.select(
-            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnum, a.attnotnull
+            "SELECT a.attname::text, a.attnum, a.attnotnull, a.atttypid
                FROM pg_catalog.pg_attribute a
               WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0
                 AND NOT a.attisdropped
@@ -70,14 +132,70 @@ impl Relation {
             None,
             &[oid.into()],
         )? {
+            let typ = r.get::<pg_sys::Oid>(4)?.unwrap_or(pg_sys::InvalidOid);
+            // SAFETY: a syscache look-up of a type that exists (it is a live column's type)
+            let base_type = unsafe { pg_sys::getBaseType(typ) };
             columns.push(CatalogColumn {
                 name: r.get::<String>(1)?.unwrap_or_default(),
-                type_name: r.get::<String>(2)?.unwrap_or_default(),
-                attnum: r.get::<i16>(3)?.unwrap_or_default(),
-                not_null: r.get::<bool>(4)?.unwrap_or(false),
+                attnum: r.get::<i16>(2)?.unwrap_or_default(),
+                not_null: r.get::<bool>(3)?.unwrap_or(false),
+                base_type,
+                base_type_name: String::new(),
+                base_typtype: String::new(),
             });
         }
-        Ok(Relation { oid, qualified, relkind, columns })
+        for c in &mut columns {
+            let t = client.select(
+                "SELECT pg_catalog.format_type(t.oid, NULL), t.typtype::text FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) $1",
+                Some(1),
+                &[c.base_type.into()],
+            )?;
+            let (name, typtype) = t.first().get_two::<String, String>()?;
+            c.base_type_name = name.unwrap_or_default();
+            c.base_typtype = typtype.unwrap_or_default();
+        }
+        Ok(Relation { oid, qualified, relkind, relpersistence, columns })
+    }
+
+    fn column_by_attnum(&self, attnum: i16) -> Option<&CatalogColumn> {
+        self.columns.iter().find(|c| c.attnum == attnum)
+    }
+
+    /// The relation and every table below it (partitions, inheritance children), depth first.
+    fn members(&self, client: &SpiClient<'_>) -> CdpResult<Vec<Member>> {
+        let mut out = Vec::new();
+        for r in client.select(
+            "WITH RECURSIVE tree(relid) AS (
+                 SELECT $1::pg_catalog.oid
+                 UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.relid)
+             SELECT c.oid, pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname),
+                    c.relkind::text
+               FROM tree JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tree.relid
+               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+              ORDER BY c.oid OPERATOR(pg_catalog.<>) $1, c.oid",
+            None,
+            &[self.oid.into()],
+        )? {
+            out.push(Member {
+                oid: r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
+                qualified: r.get::<String>(2)?.unwrap_or_default(),
+                relkind: r.get::<String>(3)?.unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// 0A000 when a foreign table hangs below the source: reading it would run a foreign-data
+    /// wrapper with pg_cdp's rights (and its user mapping).
+    fn check_members(&self, members: &[Member]) -> CdpResult<()> {
+        if let Some(f) = members.iter().find(|m| m.relkind == "f") {
+            return Err(CdpError::new(
+                Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("{} has the foreign table {} below it", self.qualified, f.qualified),
+            )
+            .hint("a source is read with pg_cdp's rights: register a local table, or detach the foreign partition"));
+        }
+        Ok(())
     }
 
     fn column(&self, name: &str) -> CdpResult<&CatalogColumn> {
@@ -147,6 +265,22 @@ fn table_kind_ok(relkind: &str) -> bool {
     matches!(relkind, "r" | "p")
 }
 
+/// 42501 unless `role` may read the key and every mapped column of the source, and row-level
+/// security hides none of its rows from it. Checked at registration for the registering role,
+/// and at every sync again, so a revoked right stops the sync.
+fn check_read_rights(
+    client: &SpiClient<'_>,
+    role: pg_sys::Oid,
+    rel: &Relation,
+    key: &CatalogColumn,
+    mapped: &[(Attr, &CatalogColumn)],
+) -> CdpResult<()> {
+    let mut cols: Vec<(i16, &str)> = vec![(key.attnum, key.name.as_str())];
+    cols.extend(mapped.iter().map(|(_, c)| (c.attnum, c.name.as_str())));
+    privilege::require_column_select(client, role, rel.oid, &rel.qualified, &cols)?;
+    privilege::require_whole_table(client, role, rel.oid, &rel.qualified)
+}
+
 #[pg_extern(volatile, parallel_unsafe)]
 fn _add_source(
     source_table: pg_sys::Oid,
@@ -158,6 +292,9 @@ fn _add_source(
     Spi::connect_mut(|client| add_source(client, source_table, key_column, &mapping.0, channel, priority)).or_raise()
 }
 
+/// Registers for the calling role: it must be able to read the key and mapped columns (whole,
+/// with no row-level security hiding rows from it) and to create triggers on the table. The
+/// registration and the triggers are then written with the rights of pg_cdp's owner.
 fn add_source(
     client: &mut SpiClient<'_>,
     oid: pg_sys::Oid,
@@ -166,12 +303,21 @@ fn add_source(
     channel: Option<&str>,
     priority: i32,
 ) -> CdpResult<i32> {
+    let me = privilege::invoker();
     let rel = Relation::load(client, oid)?;
     if !table_kind_ok(&rel.relkind) {
         return Err(CdpError::new(Code::ERRCODE_WRONG_OBJECT_TYPE, format!("{} is not a table", rel.qualified))
             .hint("cdp.add_source takes a table or a partitioned table; views, materialized views and foreign tables cannot be captured"));
     }
+    if rel.relpersistence == "t" {
+        return Err(CdpError::new(
+            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{} is a temporary table", rel.qualified),
+        )
+        .hint("a temporary table ends with its session and no other session (nor the background worker) can read it: register a permanent table"));
+    }
     let key = rel.column(key_column)?;
+    key.check_key_type(&rel.qualified)?;
     if !rel.has_unique_index_on(client, key)? {
         return Err(CdpError::new(
             Code::ERRCODE_INVALID_COLUMN_REFERENCE,
@@ -184,6 +330,22 @@ fn add_source(
         )));
     }
     let pairs = parse_mapping(mapping, &rel)?;
+    let mut mapped = Vec::with_capacity(pairs.len());
+    for (attr, col) in &pairs {
+        let c = rel.column(col)?;
+        c.check_mapped_type(&rel.qualified, attr.name())?;
+        mapped.push((*attr, c));
+    }
+    let members = rel.members(client)?;
+    rel.check_members(&members)?;
+    check_read_rights(client, me, &rel, key, &mapped)?;
+    if !privilege::ask(client, "SELECT pg_catalog.has_table_privilege($1, $2, 'TRIGGER')", &[me.into(), oid.into()])? {
+        return Err(CdpError::new(
+            Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("role {} may not create triggers on {}", privilege::role_name(client, me), rel.qualified),
+        )
+        .hint(format!("pg_cdp captures changes with triggers: the registering role needs the TRIGGER privilege (GRANT TRIGGER ON {} TO ...) or to own the table", rel.qualified)));
+    }
     let existing = first_one::<i32>(client.select(
         "SELECT source_id FROM cdp.sources WHERE source_table OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
         Some(1),
@@ -194,21 +356,35 @@ fn add_source(
             Code::ERRCODE_DUPLICATE_OBJECT,
             format!("{} is already registered as source {}", rel.qualified, id),
         )
-        .hint(format!("to change its mapping, call cdp.drop_source('{}') first", rel.qualified)));
+        .hint(format!("to change its mapping, channel or priority, call cdp.alter_source('{}', ...)", rel.qualified)));
     }
-    let canonical: Map<String, Value> =
-        pairs.iter().map(|(a, c)| (a.name().to_string(), Value::String(c.clone()))).collect();
-    let source_id = client
-        .update(
-            "INSERT INTO cdp.sources (source_table, key_column, mapping, channel, priority)
-             VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5) RETURNING source_id",
-            Some(1),
-            &[oid.into(), key_column.into(), JsonB(Value::Object(canonical)).into(), channel.into(), priority.into()],
-        )?
-        .first()
-        .get_one::<i32>()?
-        .ok_or_else(|| CdpError::new(Code::ERRCODE_INTERNAL_ERROR, "insert into cdp.sources returned nothing"))?;
-    create_capture_triggers(client, &rel, source_id, key_column)?;
+    let (names, attnums) = mapping_objects(&mapped);
+    let owner = privilege::extension_owner(client)?;
+    let source_id = privilege::as_role(owner, false, || -> CdpResult<i32> {
+        let id = client
+            .update(
+                "INSERT INTO cdp.sources (source_table, key_column, mapping, channel, priority, registered_by, key_attnum, mapping_attnums)
+                 VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, $6::pg_catalog.regrole, $7, $8) RETURNING source_id",
+                Some(1),
+                &[
+                    oid.into(),
+                    key_column.into(),
+                    JsonB(names).into(),
+                    channel.into(),
+                    priority.into(),
+                    me.into(),
+                    key.attnum.into(),
+                    JsonB(attnums).into(),
+                ],
+            )?
+            .first()
+            .get_one::<i32>()?
+            .ok_or_else(|| CdpError::new(Code::ERRCODE_INTERNAL_ERROR, "insert into cdp.sources returned nothing"))?;
+        for m in &members {
+            create_capture_triggers(client, m, id, key_column)?;
+        }
+        Ok(id)
+    })?;
     if !crate::preloaded() {
         ereport!(
             NOTICE,
@@ -223,19 +399,43 @@ fn add_source(
     Ok(source_id)
 }
 
+/// The mapping as stored: attribute -> column name (what users read) and attribute -> column
+/// number (what pg_cdp follows through renames).
+fn mapping_objects(mapped: &[(Attr, &CatalogColumn)]) -> (Value, Value) {
+    let names: Map<String, Value> =
+        mapped.iter().map(|(a, c)| (a.name().to_string(), Value::String(c.name.clone()))).collect();
+    let nums: Map<String, Value> = mapped.iter().map(|(a, c)| (a.name().to_string(), json!(c.attnum))).collect();
+    (Value::Object(names), Value::Object(nums))
+}
+
 const TRIGGER_NAMES: [&str; 4] =
     ["cdp_capture_insert", "cdp_capture_update", "cdp_capture_delete", "cdp_capture_truncate"];
 
-fn create_capture_triggers(client: &mut SpiClient<'_>, rel: &Relation, source_id: i32, key: &str) -> CdpResult<()> {
-    let args = format!("'{}', {}", source_id, pgrx::spi::quote_literal(key));
+/// Capture triggers on one table of a source (the table itself, or a partition or child below
+/// it, so rows written straight into a partition are captured too). The key column is passed by
+/// its number in that table. ENABLE ALWAYS: changes applied by logical replication
+/// (session_replication_role = replica) are captured as well.
+fn create_capture_triggers(client: &mut SpiClient<'_>, table: &Member, source_id: i32, key: &str) -> CdpResult<()> {
+    let attnum = first_one::<i16>(client.select(
+        "SELECT a.attnum FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $2 AND NOT a.attisdropped",
+        Some(1),
+        &[table.oid.into(), key.into()],
+    )?)?
+    .ok_or_else(|| CdpError::new(Code::ERRCODE_UNDEFINED_COLUMN, format!("{} has no column \"{}\"", table.qualified, key)))?;
+    let args = format!("'{source_id}', '{attnum}'");
+    let t = &table.qualified;
     let stmts = [
-        format!("CREATE TRIGGER {} AFTER INSERT ON {} REFERENCING NEW TABLE AS cdp_new FOR EACH STATEMENT EXECUTE FUNCTION cdp._capture_changes({})", TRIGGER_NAMES[0], rel.qualified, args),
-        format!("CREATE TRIGGER {} AFTER UPDATE ON {} REFERENCING OLD TABLE AS cdp_old NEW TABLE AS cdp_new FOR EACH STATEMENT EXECUTE FUNCTION cdp._capture_changes({})", TRIGGER_NAMES[1], rel.qualified, args),
-        format!("CREATE TRIGGER {} AFTER DELETE ON {} REFERENCING OLD TABLE AS cdp_old FOR EACH STATEMENT EXECUTE FUNCTION cdp._capture_changes({})", TRIGGER_NAMES[2], rel.qualified, args),
-        format!("CREATE TRIGGER {} AFTER TRUNCATE ON {} FOR EACH STATEMENT EXECUTE FUNCTION cdp._capture_changes({})", TRIGGER_NAMES[3], rel.qualified, args),
+        format!("CREATE TRIGGER {} AFTER INSERT ON {t} REFERENCING NEW TABLE AS cdp_new FOR EACH STATEMENT EXECUTE FUNCTION cdp._capture_changes({args})", TRIGGER_NAMES[0]),
+        format!("CREATE TRIGGER {} AFTER UPDATE ON {t} REFERENCING OLD TABLE AS cdp_old NEW TABLE AS cdp_new FOR EACH STATEMENT EXECUTE FUNCTION cdp._capture_changes({args})", TRIGGER_NAMES[1]),
+        format!("CREATE TRIGGER {} AFTER DELETE ON {t} REFERENCING OLD TABLE AS cdp_old FOR EACH STATEMENT EXECUTE FUNCTION cdp._capture_changes({args})", TRIGGER_NAMES[2]),
+        format!("CREATE TRIGGER {} AFTER TRUNCATE ON {t} FOR EACH STATEMENT EXECUTE FUNCTION cdp._capture_changes({args})", TRIGGER_NAMES[3]),
     ];
     for s in stmts {
         client.update(s.as_str(), None, &[])?;
+    }
+    for name in TRIGGER_NAMES {
+        client.update(format!("ALTER TABLE {t} ENABLE ALWAYS TRIGGER {name}").as_str(), None, &[])?;
     }
     Ok(())
 }
@@ -258,13 +458,18 @@ fn source_id_of(client: &SpiClient<'_>, oid: pg_sys::Oid) -> CdpResult<i32> {
         })
 }
 
+/// Runs as pg_cdp's owner (cdp.drop_source is SECURITY DEFINER): removes the capture triggers
+/// from the table and every table below it, then the registration (its records, queued changes
+/// and quarantined rows go with it).
 #[pg_extern(volatile, parallel_unsafe)]
 fn _drop_source(source_table: pg_sys::Oid) -> bool {
     Spi::connect_mut(|client| -> CdpResult<bool> {
         let source_id = source_id_of(client, source_table)?;
         if let Ok(rel) = Relation::load(client, source_table) {
-            for t in TRIGGER_NAMES {
-                client.update(format!("DROP TRIGGER IF EXISTS {} ON {}", t, rel.qualified).as_str(), None, &[])?;
+            for m in rel.members(client)? {
+                for t in TRIGGER_NAMES {
+                    client.update(format!("DROP TRIGGER IF EXISTS {} ON {}", t, m.qualified).as_str(), None, &[])?;
+                }
             }
         }
         client.update(
@@ -276,6 +481,116 @@ fn _drop_source(source_table: pg_sys::Oid) -> bool {
         Ok(true)
     })
     .or_raise()
+}
+
+#[pg_extern(volatile, parallel_unsafe)]
+fn _alter_source(
+    source_table: pg_sys::Oid,
+    mapping: Option<JsonB>,
+    channel: Option<&str>,
+    priority: Option<i32>,
+    key_column: Option<&str>,
+) -> JsonB {
+    Spi::connect_mut(|client| alter_source(client, source_table, mapping.map(|m| m.0), channel, priority, key_column))
+        .or_raise()
+}
+
+/// Changes a registration in place (records, profile ids and steward decisions stay): channel
+/// and priority at once; a new mapping or key column is checked as cdp.add_source checks it,
+/// for the calling role and for the registering role, and the source is then re-synced whole
+/// (re-normalising every row). The caller must be the registering role, a member of it, or
+/// pg_cdp's owner.
+fn alter_source(
+    client: &mut SpiClient<'_>,
+    oid: pg_sys::Oid,
+    mapping: Option<Value>,
+    channel: Option<&str>,
+    priority: Option<i32>,
+    key_column: Option<&str>,
+) -> CdpResult<JsonB> {
+    let me = privilege::invoker();
+    let source_id = source_id_of(client, oid)?;
+    let registrant = first_one::<pg_sys::Oid>(client.select(
+        "SELECT registered_by::oid FROM cdp.sources WHERE source_id OPERATOR(pg_catalog.=) $1",
+        Some(1),
+        &[source_id.into()],
+    )?)?
+    .unwrap_or(pg_sys::InvalidOid);
+    let owner = privilege::extension_owner(client)?;
+    if !privilege::ask(
+        client,
+        "SELECT pg_catalog.pg_has_role($1, $2, 'USAGE') OR pg_catalog.pg_has_role($1, $3, 'USAGE')",
+        &[me.into(), registrant.into(), owner.into()],
+    )? {
+        return Err(CdpError::new(
+            Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("source {} was registered by {}", source_id, privilege::role_name(client, registrant)),
+        )
+        .hint("only the registering role (or a member of it) may change a source"));
+    }
+    let rel = Relation::load(client, oid)?;
+    let reshape = mapping.is_some() || key_column.is_some();
+    let mut key_attnum: Option<i16> = None;
+    let mut new_mapping: Option<(Value, Value)> = None;
+    if let Some(k) = key_column {
+        let key = rel.column(k)?;
+        key.check_key_type(&rel.qualified)?;
+        if !rel.has_unique_index_on(client, key)? {
+            return Err(CdpError::new(
+                Code::ERRCODE_INVALID_COLUMN_REFERENCE,
+                format!("key column \"{}\" of {} is not unique", k, rel.qualified),
+            ));
+        }
+        privilege::require_column_select(client, me, oid, &rel.qualified, &[(key.attnum, key.name.as_str())])?;
+        key_attnum = Some(key.attnum);
+    }
+    if let Some(m) = &mapping {
+        let pairs = parse_mapping(m, &rel)?;
+        let mut mapped = Vec::with_capacity(pairs.len());
+        for (attr, col) in &pairs {
+            let c = rel.column(col)?;
+            c.check_mapped_type(&rel.qualified, attr.name())?;
+            mapped.push((*attr, c));
+        }
+        let cols: Vec<(i16, &str)> = mapped.iter().map(|(_, c)| (c.attnum, c.name.as_str())).collect();
+        privilege::require_column_select(client, me, oid, &rel.qualified, &cols)?;
+        new_mapping = Some(mapping_objects(&mapped));
+    }
+    privilege::as_role(owner, false, || -> CdpResult<JsonB> {
+        client.update(
+            "UPDATE cdp.sources
+                SET channel = COALESCE($2, channel), priority = COALESCE($3, priority),
+                    key_column = COALESCE($4, key_column), key_attnum = COALESCE($5, key_attnum),
+                    mapping = COALESCE($6, mapping), mapping_attnums = COALESCE($7, mapping_attnums)
+              WHERE source_id OPERATOR(pg_catalog.=) $1",
+            None,
+            &[
+                source_id.into(),
+                channel.into(),
+                priority.into(),
+                key_column.into(),
+                key_attnum.into(),
+                new_mapping.as_ref().map(|m| JsonB(m.0.clone())).into(),
+                new_mapping.as_ref().map(|m| JsonB(m.1.clone())).into(),
+            ],
+        )?;
+        if let Some(k) = key_column {
+            // the triggers carry the key's column number in each table
+            for m in rel.members(client)? {
+                for t in TRIGGER_NAMES {
+                    client.update(format!("DROP TRIGGER IF EXISTS {} ON {}", t, m.qualified).as_str(), None, &[])?;
+                }
+                create_capture_triggers(client, &m, source_id, k)?;
+            }
+        }
+        let mut out = json!({"source_id": source_id, "resynced": reshape});
+        if reshape {
+            let stats = sync(client, source_id, None, true)?;
+            record_full_sync(client, source_id, stats)?;
+            out["sync"] = stats.to_json();
+        }
+        Ok(JsonB(out))
+    })
 }
 
 /// Counts from one sync run (whole source or a batch of keys).
@@ -300,31 +615,72 @@ impl SyncStats {
     }
 }
 
-/// Build the sync plan of a registered source from its row in cdp.sources and the catalog.
-fn plan_for(client: &SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan, bool)> {
-    let row = client
-        .select(
-            "SELECT source_table::oid, key_column::text, mapping FROM cdp.sources WHERE source_id OPERATOR(pg_catalog.=) $1",
-            Some(1),
-            &[source_id.into()],
-        )?;
-    let row = if row.is_empty() { None } else { Some(row.first().get_three::<pg_sys::Oid, String, JsonB>()) };
-    let (oid, key_column, mapping) = match row {
-        Some(Ok((Some(o), Some(k), Some(m)))) => (o, k, m.0),
-        _ => return Err(CdpError::new(Code::ERRCODE_UNDEFINED_OBJECT, format!("source {source_id} does not exist"))),
-    };
-    let rel = Relation::load(client, oid)?;
-    let key = rel.column(&key_column)?;
-    let pairs = parse_mapping(&mapping, &rel)?;
-    let mut mapped = Vec::with_capacity(pairs.len());
-    for (attr, col) in &pairs {
-        mapped.push((*attr, rel.column(col)?.to_sync_column()));
+/// Build the sync plan of a registered source from its row in cdp.sources and the catalog, and
+/// check that it may be read now: columns found by number (a renamed column is followed and its
+/// new name written back to cdp.sources), types that run no user code, no foreign table below
+/// it, and read rights of the registering role on the whole table. Returns the plan and whether
+/// the key column is NOT NULL.
+fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan, bool)> {
+    let row = client.select(
+        "SELECT source_table::oid, registered_by::oid, key_attnum, mapping_attnums, key_column::text, mapping
+           FROM cdp.sources WHERE source_id OPERATOR(pg_catalog.=) $1",
+        Some(1),
+        &[source_id.into()],
+    )?;
+    if row.is_empty() {
+        return Err(CdpError::new(Code::ERRCODE_UNDEFINED_OBJECT, format!("source {source_id} does not exist")));
     }
-    let plan = SourcePlan { table: rel.qualified.clone(), key: key.to_sync_column(), mapped };
+    let r = row.first();
+    let (oid, registrant, key_attnum) = (
+        r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
+        r.get::<pg_sys::Oid>(2)?.unwrap_or(pg_sys::InvalidOid),
+        r.get::<i16>(3)?.unwrap_or(0),
+    );
+    let attnums = r.get::<JsonB>(4)?.map(|j| j.0).unwrap_or(Value::Null);
+    let (old_key, old_names) = (r.get::<String>(5)?.unwrap_or_default(), r.get::<JsonB>(6)?.map(|j| j.0).unwrap_or(Value::Null));
+    let rel = Relation::load(client, oid)?;
+    let key = rel.column_by_attnum(key_attnum).ok_or_else(|| {
+        CdpError::new(Code::ERRCODE_UNDEFINED_COLUMN, format!("the key column of source {} ({}) was dropped", source_id, rel.qualified))
+            .hint(format!("give the source a new key with cdp.alter_source('{}', key_column => ...), or unregister it with cdp.drop_source", rel.qualified))
+    })?;
+    key.check_key_type(&rel.qualified)?;
+    let mut mapped: Vec<(Attr, &CatalogColumn)> = Vec::new();
+    for (name, num) in attnums.as_object().into_iter().flatten() {
+        let attr = super::normalise::attr_named(name)?;
+        let col = rel.column_by_attnum(num.as_i64().unwrap_or(0) as i16).ok_or_else(|| {
+            CdpError::new(
+                Code::ERRCODE_UNDEFINED_COLUMN,
+                format!("the column mapped to {} in source {} ({}) was dropped", name, source_id, rel.qualified),
+            )
+            .hint(format!("map {} to another column with cdp.alter_source('{}', mapping => ...)", name, rel.qualified))
+        })?;
+        col.check_mapped_type(&rel.qualified, name)?;
+        mapped.push((attr, col));
+    }
+    mapped.sort_by_key(|(a, _)| *a);
+    rel.check_members(&rel.members(client)?)?;
+    check_read_rights(client, registrant, &rel, key, &mapped)?;
+    let (names, _) = mapping_objects(&mapped);
+    if key.name != old_key || names != old_names {
+        // a column was renamed: keep what users read in cdp.sources true
+        client.update(
+            "UPDATE cdp.sources SET key_column = $2, mapping = $3 WHERE source_id OPERATOR(pg_catalog.=) $1",
+            None,
+            &[source_id.into(), key.name.as_str().into(), JsonB(names).into()],
+        )?;
+    }
+    let plan = SourcePlan {
+        table: rel.qualified.clone(),
+        key: key.to_sync_column(),
+        mapped: mapped.iter().map(|(a, c)| (*a, c.to_sync_column())).collect(),
+    };
     Ok((plan, key.not_null))
 }
 
 /// The one sync path: whole source (`keys` = None) or only the given keys (the worker's batches).
+/// Runs with the rights of pg_cdp's owner (every caller is SECURITY DEFINER or the worker); the
+/// source is read only after `plan_for` checked the registering role's rights, and every value
+/// is turned into text by PostgreSQL's own code.
 pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>>, renormalise: bool) -> CdpResult<SyncStats> {
     let started = Instant::now();
     let (plan, key_not_null) = plan_for(client, source_id)?;
@@ -344,11 +700,23 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
     stats.updated = client.update(plan.update_sql(keyed, renormalise).as_str(), None, &args)?.len() as i64;
     stats.inserted = client.update(plan.insert_sql(keyed).as_str(), None, &args)?.len() as i64;
     stats.deleted = client.update(plan.delete_sql(keyed).as_str(), None, &args)?.len() as i64;
+    // keys that failed before and have now been applied (or whose row is gone) leave quarantine
+    if keyed {
+        client.update(
+            "DELETE FROM cdp.quarantine WHERE source_id OPERATOR(pg_catalog.=) $1 AND source_key OPERATOR(pg_catalog.=) ANY ($2)",
+            None,
+            &args,
+        )?;
+    } else {
+        client.update(
+            "DELETE FROM cdp.quarantine WHERE source_id OPERATOR(pg_catalog.=) $1
+                AND reason OPERATOR(pg_catalog.=) ANY (ARRAY['apply_failed', 'resync_failed'])",
+            None,
+            &[source_id.into()],
+        )?;
+    }
     if !keyed && !key_not_null {
-        let detail = format!("key column {} is NULL", plan.key.ident);
-        stats.quarantined = client
-            .update(plan.quarantine_null_keys_sql().as_str(), None, &[source_id.into(), detail.into()])?
-            .len() as i64;
+        stats.quarantined = quarantine_null_keys(client, &plan, source_id)?;
     }
     stats.records = client
         .select(
@@ -363,17 +731,37 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
     Ok(stats)
 }
 
+fn quarantine_null_keys(client: &mut SpiClient<'_>, plan: &SourcePlan, source_id: i32) -> CdpResult<i64> {
+    let detail = format!("key column {} is NULL", plan.key.ident);
+    Ok(client.update(plan.quarantine_null_keys_sql().as_str(), None, &[source_id.into(), detail.into()])?.len() as i64)
+}
+
+/// The null-key sweep the capture trigger queues when a written row has no key (op 'n').
+#[pg_extern(volatile, parallel_unsafe)]
+fn _quarantine_null_keys(source_id: i32) -> i64 {
+    Spi::connect_mut(|client| -> CdpResult<i64> {
+        let (plan, _) = plan_for(client, source_id)?;
+        quarantine_null_keys(client, &plan, source_id)
+    })
+    .or_raise()
+}
+
+fn record_full_sync(client: &mut SpiClient<'_>, source_id: i32, stats: SyncStats) -> CdpResult<()> {
+    client.update(
+        "UPDATE cdp.sources SET last_synced_at = pg_catalog.clock_timestamp(), last_sync = $2
+          WHERE source_id OPERATOR(pg_catalog.=) $1",
+        None,
+        &[source_id.into(), JsonB(stats.to_json()).into()],
+    )?;
+    Ok(())
+}
+
 #[pg_extern(volatile, parallel_unsafe)]
 fn _sync_source(source_table: pg_sys::Oid, renormalise: bool) -> i64 {
     Spi::connect_mut(|client| -> CdpResult<i64> {
         let source_id = source_id_of(client, source_table)?;
         let stats = sync(client, source_id, None, renormalise)?;
-        client.update(
-            "UPDATE cdp.sources SET last_synced_at = pg_catalog.clock_timestamp(), last_sync = $2
-              WHERE source_id OPERATOR(pg_catalog.=) $1",
-            None,
-            &[source_id.into(), JsonB(stats.to_json()).into()],
-        )?;
+        record_full_sync(client, source_id, stats)?;
         ereport!(
             NOTICE,
             Code::ERRCODE_SUCCESSFUL_COMPLETION,

@@ -221,3 +221,32 @@ fn _kmeans(
         .collect();
     TableIterator::new(out)
 }
+
+/// The columns a custom trait's aggregate sees: one row per order of the profile.
+pub const TRAIT_COLUMNS: [&str; 5] = ["amount", "occurred_at", "currency", "tsource_id", "channel"];
+
+/// A custom trait's expression in the only form pg_cdp runs: checked against the allowed subset
+/// (one aggregate expression over the order columns, built-in functions from a fixed list, no
+/// statement, no subquery), columns qualified with `x.` and functions with `pg_catalog.`. Called
+/// when the trait is defined and again every time it is computed, so a stored text never runs
+/// unchecked. 42601 syntax, 42703 unknown column, 42501 a function or keyword outside the subset.
+#[pg_extern(immutable, parallel_safe)]
+fn _check_trait_expression(expression: &str) -> String {
+    let spec = crate::expr::ExprSpec { columns: &TRAIT_COLUMNS, qualifier: "x", allow_aggregates: true };
+    crate::expr::check_expression(expression, &spec).map_err(expr_error).or_raise()
+}
+
+/// An expression checker's verdict as a PostgreSQL error.
+pub fn expr_error(e: crate::expr::ExprError) -> CdpError {
+    use crate::expr::ExprErrorKind as K;
+    let code = match e.kind {
+        K::Syntax => Code::ERRCODE_SYNTAX_ERROR,
+        K::UnknownColumn => Code::ERRCODE_UNDEFINED_COLUMN,
+        K::NotAllowed => Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+    };
+    let err = CdpError::new(code, e.message);
+    match e.hint {
+        Some(h) => err.hint(h),
+        None => err,
+    }
+}

@@ -1,0 +1,113 @@
+//! Who runs what, as whom.
+//!
+//! pg_cdp's tables are written only by its own functions, with the rights of the role that owns
+//! the extension; the source tables of the users are read only for roles that may read them. The
+//! helpers here name the roles involved and switch between them for a bounded piece of work, the
+//! way PostgreSQL's own maintenance commands do (`SetUserIdAndSecContext`): an ERROR inside restores
+//! the previous user as the (sub)transaction aborts, and the guard restores it on the normal path.
+
+use pgrx::pg_sys;
+use pgrx::spi::SpiClient;
+use pgrx::PgSqlErrorCode as Code;
+
+use super::first_one;
+use crate::error::{CdpError, CdpResult};
+
+/// The role the current statement runs as (the caller of a SECURITY INVOKER function).
+pub fn invoker() -> pg_sys::Oid {
+    // SAFETY: reads a backend global
+    unsafe { pg_sys::GetUserId() }
+}
+
+/// The role that owns the pg_cdp extension, and so every object in schema cdp.
+pub fn extension_owner(client: &SpiClient<'_>) -> CdpResult<pg_sys::Oid> {
+    first_one::<pg_sys::Oid>(client.select(
+        "SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_cdp'",
+        Some(1),
+        &[],
+    )?)?
+    .ok_or_else(|| CdpError::new(Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "pg_cdp is not installed in this database"))
+}
+
+/// Restores the user and security context saved when it was made.
+struct RestoreUser(pg_sys::Oid, i32);
+
+impl Drop for RestoreUser {
+    fn drop(&mut self) {
+        // SAFETY: sets the backend's current user back to a role it was running as
+        unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) }
+    }
+}
+
+/// Run `f` with the rights of `role`. With `restricted`, also as a security-restricted operation
+/// (no SET ROLE, no temporary tables, no session state changes by code `f` may reach).
+pub fn as_role<R>(role: pg_sys::Oid, restricted: bool, f: impl FnOnce() -> R) -> R {
+    let mut uid = pg_sys::InvalidOid;
+    let mut ctx: i32 = 0;
+    // SAFETY: plain reads and writes of the backend's user id and security context
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut uid, &mut ctx) };
+    let _restore = RestoreUser(uid, ctx);
+    let mut flags = ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32;
+    if restricted {
+        flags |= pg_sys::SECURITY_RESTRICTED_OPERATION as i32;
+    }
+    unsafe { pg_sys::SetUserIdAndSecContext(role, flags) };
+    f()
+}
+
+/// The name of a role, for messages.
+pub fn role_name(client: &SpiClient<'_>, role: pg_sys::Oid) -> String {
+    first_one::<String>(
+        client
+            .select("SELECT $1::pg_catalog.regrole::pg_catalog.text", Some(1), &[role.into()])
+            .expect("regrole output"),
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| format!("role {}", role.to_u32()))
+}
+
+/// One yes/no catalog question with two or three parameters.
+pub fn ask(client: &SpiClient<'_>, sql: &str, args: &[pgrx::datum::DatumWithOid]) -> CdpResult<bool> {
+    Ok(first_one::<bool>(client.select(sql, Some(1), args)?)?.unwrap_or(false))
+}
+
+/// 42501 unless `role` may SELECT every one of `attnums` of table `oid`.
+pub fn require_column_select(
+    client: &SpiClient<'_>,
+    role: pg_sys::Oid,
+    oid: pg_sys::Oid,
+    table: &str,
+    columns: &[(i16, &str)],
+) -> CdpResult<()> {
+    for (attnum, name) in columns {
+        if !ask(
+            client,
+            "SELECT pg_catalog.has_column_privilege($1, $2, $3, 'SELECT')",
+            &[role.into(), oid.into(), (*attnum).into()],
+        )? {
+            return Err(CdpError::new(
+                Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                format!("role {} may not read column \"{}\" of {}", role_name(client, role), name, table),
+            )
+            .hint(format!("pg_cdp reads a source only with the rights of the role that registered it: GRANT SELECT ON {table} TO that role")));
+        }
+    }
+    Ok(())
+}
+
+/// 42501 when row-level security would hide rows of `oid` from `role`: a sync must see the whole
+/// table, or it would delete the records of the rows it cannot see.
+pub fn require_whole_table(client: &SpiClient<'_>, role: pg_sys::Oid, oid: pg_sys::Oid, table: &str) -> CdpResult<()> {
+    let hidden = as_role(role, true, || {
+        ask(client, "SELECT pg_catalog.row_security_active($1)", &[oid.into()])
+    })?;
+    if hidden {
+        return Err(CdpError::new(
+            Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("row-level security of {} hides rows from role {}", table, role_name(client, role)),
+        )
+        .hint("a source is synced whole or not at all: register it as a role that sees every row (the table's owner without FORCE ROW LEVEL SECURITY, or a role with BYPASSRLS)"));
+    }
+    Ok(())
+}
