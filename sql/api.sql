@@ -134,12 +134,14 @@ BEGIN
                                     UNION SELECT n.%1$I::text FROM cdp_new n) u
                   WHERE k IS NOT NULL', keycol) USING sid;
         END IF;
-        IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN
-            -- A row without a key cannot become a record: the sync keeps it in cdp.quarantine.
-            EXECUTE pg_catalog.format(
-                'INSERT INTO cdp.change_queue (source_id, source_key, op)
-                 SELECT $1, NULL, ''n'' WHERE EXISTS (SELECT 1 FROM cdp_new n WHERE n.%1$I IS NULL)', keycol) USING sid;
-        END IF;
+        -- A row without a key cannot become a record: the sync keeps it in cdp.quarantine, and
+        -- forgets it when it is deleted or given a key. Either way a sweep of the source's
+        -- null-key rows is queued.
+        EXECUTE pg_catalog.format(
+            'INSERT INTO cdp.change_queue (source_id, source_key, op)
+             SELECT $1, NULL, ''n'' WHERE EXISTS (SELECT 1 FROM %2$s n WHERE n.%1$I IS NULL)', keycol,
+            CASE TG_OP WHEN 'INSERT' THEN 'cdp_new' WHEN 'DELETE' THEN 'cdp_old'
+                       ELSE '(SELECT * FROM cdp_new UNION ALL SELECT * FROM cdp_old)' END) USING sid;
     EXCEPTION WHEN OTHERS THEN
         -- e.g. a key whose type was changed to one without a text form: keep the change by
         -- re-syncing the whole source rather than failing the application's write
@@ -200,12 +202,12 @@ BEGIN
     SELECT sid, k.key, op, k.attempts OPERATOR(pg_catalog.+) 1,
            pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => LEAST(3600, 10 OPERATOR(pg_catalog.*) (2 OPERATOR(pg_catalog.^) k.attempts))),
            st
-      FROM pg_catalog.unnest(keys, attempts) k(key, attempts)
+      FROM ROWS FROM (pg_catalog.unnest(keys), pg_catalog.unnest(attempts)) k(key, attempts)
      WHERE cdp._transient(st) OR k.attempts OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.<) pg_catalog.current_setting('cdp.max_apply_attempts')::integer;
     INSERT INTO cdp.quarantine (source_id, source_key, reason, detail, sqlstate, attempts)
     SELECT sid, k.key, CASE WHEN op OPERATOR(pg_catalog.=) 'k' THEN 'apply_failed' ELSE 'resync_failed' END,
            'applying the change failed with SQLSTATE ' OPERATOR(pg_catalog.||) st, st, k.attempts OPERATOR(pg_catalog.+) 1
-      FROM pg_catalog.unnest(keys, attempts) k(key, attempts)
+      FROM ROWS FROM (pg_catalog.unnest(keys), pg_catalog.unnest(attempts)) k(key, attempts)
      WHERE NOT cdp._transient(st) AND k.attempts OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) pg_catalog.current_setting('cdp.max_apply_attempts')::integer;
     RETURN 0;
 END
@@ -480,8 +482,8 @@ BEGIN
     DELETE FROM cdp.manual_links l
      WHERE l.record_a OPERATOR(pg_catalog.=) LEAST(record_a, record_b)
        AND l.record_b OPERATOR(pg_catalog.=) GREATEST(record_a, record_b) AND l.kind OPERATOR(pg_catalog.=) 'cannot_link';
-    INSERT INTO cdp.manual_links (record_a, record_b, kind)
-    VALUES (LEAST(record_a, record_b), GREATEST(record_a, record_b), 'force_link')
+    INSERT INTO cdp.manual_links (record_a, record_b, kind, created_by)
+    VALUES (LEAST(record_a, record_b), GREATEST(record_a, record_b), 'force_link', cdp._acting_role())
     ON CONFLICT DO NOTHING;
     -- the next incremental run (the worker's) re-clusters both profiles
     UPDATE cdp.records r SET resolve_pending = true
@@ -509,8 +511,8 @@ BEGIN
     DELETE FROM cdp.manual_links l
      WHERE (l.record_a OPERATOR(pg_catalog.=) record OR l.record_b OPERATOR(pg_catalog.=) record)
        AND l.kind OPERATOR(pg_catalog.=) 'force_link';
-    INSERT INTO cdp.manual_links (record_a, record_b, kind)
-    SELECT LEAST(record, r.record_id), GREATEST(record, r.record_id), 'cannot_link'
+    INSERT INTO cdp.manual_links (record_a, record_b, kind, created_by)
+    SELECT LEAST(record, r.record_id), GREATEST(record, r.record_id), 'cannot_link', cdp._acting_role()
       FROM cdp.records r
      WHERE r.profile_id OPERATOR(pg_catalog.=) pid AND r.record_id OPERATOR(pg_catalog.<>) record
     ON CONFLICT DO NOTHING;
@@ -967,7 +969,7 @@ BEGIN
         RAISE EXCEPTION 'trait expression "%" is not a numeric aggregate over the orders: %', expression, SQLERRM
               USING ERRCODE = '42601', HINT = 'e.g. sum(amount) FILTER (WHERE amount > 1000)';
     END;
-    INSERT INTO cdp.trait_definitions (trait, expression) VALUES (name, expression)
+    INSERT INTO cdp.trait_definitions (trait, expression, defined_by) VALUES (name, expression, cdp._acting_role())
     ON CONFLICT (trait) DO UPDATE SET expression = EXCLUDED.expression, defined_by = EXCLUDED.defined_by,
                                       created_at = pg_catalog.now();
     RETURN true;

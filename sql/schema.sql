@@ -297,7 +297,7 @@ CREATE TABLE cdp.manual_links (
     record_b   bigint NOT NULL,
     kind       text NOT NULL CHECK (kind IN ('force_link', 'cannot_link')),
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    created_by name NOT NULL DEFAULT SESSION_USER,    -- the login role (force_link runs as pg_cdp's owner)
+    created_by name NOT NULL DEFAULT SESSION_USER,    -- the role acting (cdp._acting_role(): force_link runs as pg_cdp's owner)
     PRIMARY KEY (record_a, record_b, kind),
     CHECK (record_a < record_b)
 );
@@ -415,7 +415,7 @@ CREATE INDEX profile_traits_trait_idx ON cdp.profile_traits (trait);
 CREATE TABLE cdp.trait_definitions (
     trait      text PRIMARY KEY CHECK (trait ~ '^[a-z_][a-z0-9_]*$'),
     expression text NOT NULL,            -- as written; runs only in the checked form (cdp._check_trait_expression)
-    defined_by name NOT NULL DEFAULT SESSION_USER,
+    defined_by name NOT NULL DEFAULT SESSION_USER,   -- the role acting (cdp._acting_role())
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 SELECT pg_catalog.pg_extension_config_dump('cdp.trait_definitions', '');

@@ -111,3 +111,16 @@ pub fn require_whole_table(client: &SpiClient<'_>, role: pg_sys::Oid, oid: pg_sy
     }
     Ok(())
 }
+
+/// The role the session acts as (its login role, or the one SET ROLE chose). Unlike
+/// current_user it stays the same inside SECURITY DEFINER functions, so pg_cdp's functions that
+/// run as its owner record who asked for a change.
+#[pgrx::pg_extern(stable, parallel_safe)]
+fn _acting_role() -> String {
+    // SAFETY: reads a backend global and looks the role's name up in the syscache
+    let name = unsafe { pg_sys::GetUserNameFromId(pg_sys::GetOuterUserId(), true) };
+    if name.is_null() {
+        return String::new();
+    }
+    unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy().into_owned()
+}
