@@ -326,6 +326,50 @@ $$;
 REVOKE ALL ON FUNCTION cdp._on_sql_drop() FROM PUBLIC;
 CREATE EVENT TRIGGER cdp_source_dropped ON sql_drop EXECUTE FUNCTION cdp._on_sql_drop();
 
+-- A partition created, attached or detached below a source (or an inheritance child added or
+-- removed) gets or loses the capture triggers, and rows that came or went that way are re-synced
+-- (cdp._recapture). SECURITY DEFINER like _on_sql_drop, and returns at once unless a table below
+-- a registered source is touched; it never fails the DDL: a problem is a WARNING.
+CREATE FUNCTION cdp._on_ddl_end()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    touched oid[];
+    sid     integer;
+BEGIN
+    SELECT pg_catalog.array_agg(DISTINCT c.objid) INTO touched
+      FROM pg_catalog.pg_event_trigger_ddl_commands() c
+     WHERE c.object_type OPERATOR(pg_catalog.=) 'table' AND c.objid OPERATOR(pg_catalog.>=) 16384;
+    IF touched IS NULL OR pg_catalog.to_regclass('cdp.sources') IS NULL THEN
+        RETURN;
+    END IF;
+    FOR sid IN
+        WITH RECURSIVE up(relid) AS (      -- the touched tables and everything above them
+            SELECT pg_catalog.unnest(touched)
+            UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.relid)
+        SELECT s.source_id FROM cdp.sources s JOIN up ON up.relid OPERATOR(pg_catalog.=) s.source_table::oid
+        UNION   -- tables that carried a source's triggers (an inheritance child removed)
+        SELECT pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), '\000', 1)::integer
+          FROM pg_catalog.pg_trigger t
+         WHERE t.tgrelid OPERATOR(pg_catalog.=) ANY (touched)
+           AND t.tgfoid OPERATOR(pg_catalog.=) 'cdp._capture_changes()'::regprocedure
+    LOOP
+        BEGIN
+            PERFORM cdp._recapture(sid);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pg_cdp: could not update the capture triggers of source % (SQLSTATE %)', sid, SQLSTATE
+                  USING HINT = 'cdp.drop_source and cdp.add_source register it again';
+        END;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION cdp._on_ddl_end() FROM PUBLIC;
+CREATE EVENT TRIGGER cdp_source_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE') EXECUTE FUNCTION cdp._on_ddl_end();
+
 -- ---------------------------------------------------------------------------------------------
 -- Identity resolution
 -- ---------------------------------------------------------------------------------------------
@@ -1089,7 +1133,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA cdp FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA cdp FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cdp FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cdp TO cdp_admin;
-REVOKE EXECUTE ON FUNCTION cdp._capture_changes(), cdp._on_sql_drop() FROM cdp_admin;
+REVOKE EXECUTE ON FUNCTION cdp._capture_changes(), cdp._on_sql_drop(), cdp._on_ddl_end() FROM cdp_admin;
 GRANT SELECT ON ALL TABLES IN SCHEMA cdp TO cdp_admin;
 GRANT INSERT, UPDATE, DELETE ON cdp.rfm, cdp.clv, cdp.clv_model, cdp.profile_traits,
       cdp.transaction_sources, cdp.currency_rates, cdp.rfm_segment_map TO cdp_admin;

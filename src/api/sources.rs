@@ -408,6 +408,25 @@ fn mapping_objects(mapped: &[(Attr, &CatalogColumn)]) -> (Value, Value) {
     (Value::Object(names), Value::Object(nums))
 }
 
+/// Set while pg_cdp itself changes triggers (its CREATE TRIGGER and ALTER TABLE fire the
+/// ddl_command_end event trigger): cdp._recapture leaves that DDL alone.
+static OWN_DDL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+struct OwnDdl;
+
+impl OwnDdl {
+    fn begin() -> OwnDdl {
+        OWN_DDL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        OwnDdl
+    }
+}
+
+impl Drop for OwnDdl {
+    fn drop(&mut self) {
+        OWN_DDL.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 const TRIGGER_NAMES: [&str; 4] =
     ["cdp_capture_insert", "cdp_capture_update", "cdp_capture_delete", "cdp_capture_truncate"];
 
@@ -416,6 +435,7 @@ const TRIGGER_NAMES: [&str; 4] =
 /// its number in that table. ENABLE ALWAYS: changes applied by logical replication
 /// (session_replication_role = replica) are captured as well.
 fn create_capture_triggers(client: &mut SpiClient<'_>, table: &Member, source_id: i32, key: &str) -> CdpResult<()> {
+    let _own = OwnDdl::begin();
     let attnum = first_one::<i16>(client.select(
         "SELECT a.attnum FROM pg_catalog.pg_attribute a
           WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $2 AND NOT a.attisdropped",
@@ -438,6 +458,70 @@ fn create_capture_triggers(client: &mut SpiClient<'_>, table: &Member, source_id
         client.update(format!("ALTER TABLE {t} ENABLE ALWAYS TRIGGER {name}").as_str(), None, &[])?;
     }
     Ok(())
+}
+
+/// Brings a source's capture triggers in line with the tables below it after DDL (a partition
+/// created, attached or detached, an inheritance child added or removed; cdp._on_ddl_end calls
+/// this as pg_cdp's owner): a new table gets the triggers, a table no longer below the source
+/// loses them, and when rows came or went that way a full re-sync is queued. Returns whether
+/// anything changed.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _recapture(source_id: i32) -> bool {
+    if OWN_DDL.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+        return false;
+    }
+    Spi::connect_mut(|client| -> CdpResult<bool> {
+        let _own = OwnDdl::begin();
+        let row = client.select(
+            "SELECT source_table::oid, key_column::text FROM cdp.sources WHERE source_id OPERATOR(pg_catalog.=) $1",
+            Some(1),
+            &[source_id.into()],
+        )?;
+        if row.is_empty() {
+            return Ok(false);
+        }
+        let (oid, key) = row.first().get_two::<pg_sys::Oid, String>()?;
+        let (Some(oid), Some(key)) = (oid, key) else { return Ok(false) };
+        let rel = Relation::load(client, oid)?;
+        let members = rel.members(client)?;
+        let mut captured: Vec<(pg_sys::Oid, String)> = Vec::new();
+        for r in client.select(
+            "SELECT DISTINCT t.tgrelid, t.tgrelid::pg_catalog.regclass::pg_catalog.text
+               FROM pg_catalog.pg_trigger t
+              WHERE t.tgfoid OPERATOR(pg_catalog.=) 'cdp._capture_changes()'::pg_catalog.regprocedure
+                AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), '\\000', 1) OPERATOR(pg_catalog.=) $1::pg_catalog.text",
+            None,
+            &[source_id.into()],
+        )? {
+            captured.push((r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid), r.get::<String>(2)?.unwrap_or_default()));
+        }
+        let mut rows_moved = false;
+        let mut changed = false;
+        for m in members.iter().filter(|m| !captured.iter().any(|(c, _)| *c == m.oid)) {
+            if m.relkind == "f" {
+                continue; // the next sync refuses the source, naming the foreign table
+            }
+            create_capture_triggers(client, m, source_id, &key)?;
+            changed = true;
+            rows_moved |= privilege::ask(client, &format!("SELECT EXISTS (SELECT 1 FROM {})", m.qualified), &[])?;
+        }
+        for (c, name) in captured.iter().filter(|(c, _)| !members.iter().any(|m| m.oid == *c)) {
+            for t in TRIGGER_NAMES {
+                client.update(format!("DROP TRIGGER IF EXISTS {} ON {}", t, name).as_str(), None, &[])?;
+            }
+            changed = true;
+            rows_moved |= privilege::ask(client, &format!("SELECT EXISTS (SELECT 1 FROM {name})"), &[])?;
+        }
+        if rows_moved {
+            client.update(
+                "INSERT INTO cdp.change_queue (source_id, source_key, op) VALUES ($1, NULL, 'a')",
+                None,
+                &[source_id.into()],
+            )?;
+        }
+        Ok(changed)
+    })
+    .or_raise()
 }
 
 /// Look up a registered source by table; 42704 when it is not registered.
@@ -465,6 +549,7 @@ fn source_id_of(client: &SpiClient<'_>, oid: pg_sys::Oid) -> CdpResult<i32> {
 fn _drop_source(source_table: pg_sys::Oid) -> bool {
     Spi::connect_mut(|client| -> CdpResult<bool> {
         let source_id = source_id_of(client, source_table)?;
+        let _own = OwnDdl::begin();
         if let Ok(rel) = Relation::load(client, source_table) {
             for m in rel.members(client)? {
                 for t in TRIGGER_NAMES {

@@ -329,6 +329,22 @@ SELECT cdp.process_changes();
 SELECT source_key FROM cdp.records r JOIN cdp.sources s USING (source_id)
  WHERE s.source_table = 'public.regions'::regclass ORDER BY 1;
 
+-- a partition created, attached or detached later: captured from then on, its rows re-synced
+CREATE TABLE public.regions_z PARTITION OF public.regions FOR VALUES FROM ('ZZZ') TO ('ZZZZ');
+CREATE TABLE public.regions_old (member_no text PRIMARY KEY, mail text);
+INSERT INTO public.regions_old VALUES ('0A', 'old.member@gmail.com');
+ALTER TABLE public.regions ATTACH PARTITION public.regions_old FOR VALUES FROM ('0') TO ('A');
+ALTER TABLE public.regions DETACH PARTITION public.regions_a;
+SELECT tgrelid::regclass AS captured, count(*) FROM pg_trigger WHERE tgname LIKE 'cdp\_capture\_%'
+   AND tgrelid::regclass::text LIKE 'regions%' GROUP BY 1 ORDER BY 1;
+SELECT op, source_key FROM cdp.change_queue ORDER BY change_id;
+SELECT cdp.process_changes();
+INSERT INTO public.regions_z VALUES ('ZZZA', 'late@gmail.com');
+INSERT INTO public.regions_a VALUES ('A9', 'gone.with.the.partition@gmail.com');
+SELECT cdp.process_changes();
+SELECT source_key FROM cdp.records r JOIN cdp.sources s USING (source_id)
+ WHERE s.source_table = 'public.regions'::regclass ORDER BY 1;
+
 -- ---------------------------------------------------------------------------------------------
 -- Dropping a registered table unregisters it; a dropped order table no longer breaks the value
 -- functions.
@@ -353,7 +369,7 @@ SET client_min_messages = warning;
 DROP EXTENSION pg_cdp CASCADE;
 DROP SCHEMA IF EXISTS cdp CASCADE;
 DROP TABLE public.m_badges, public.m_people, public.spy_log, public.o_secret, public.o_rls, public.shop,
-           public.calls, public.visits, public.births, public.regions, public.orders2;
+           public.calls, public.visits, public.births, public.regions, public.regions_a, public.orders2;
 DROP FUNCTION public.refuse_key();
 DROP DOMAIN public.checked_id;
 DROP CAST (public.badge AS text);
