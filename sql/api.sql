@@ -81,6 +81,8 @@ CREATE INDEX change_queue_source_idx ON cdp.change_queue (source_id);
 COMMENT ON TABLE cdp.change_queue IS 'Keys of source rows changed since they were last synced; drained by the background worker or cdp.process_changes(). A key that failed waits with its attempts and SQLSTATE.';
 REVOKE ALL ON cdp.change_queue FROM PUBLIC;
 GRANT INSERT ON cdp.change_queue TO cdp_capture;
+SELECT pg_catalog.pg_extension_config_dump('cdp.change_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.change_queue_change_id_seq', '');
 
 -- Runs inside the applications' own writes, so it is built to never fail them and to run nothing
 -- of theirs with rights they lack: SECURITY DEFINER owned by the NOLOGIN role cdp_capture, whose
@@ -329,7 +331,8 @@ CREATE EVENT TRIGGER cdp_source_dropped ON sql_drop EXECUTE FUNCTION cdp._on_sql
 -- A partition created, attached or detached below a source (or an inheritance child added or
 -- removed) gets or loses the capture triggers, and rows that came or went that way are re-synced
 -- (cdp._recapture). SECURITY DEFINER like _on_sql_drop, and returns at once unless a table below
--- a registered source is touched; it never fails the DDL: a problem is a WARNING.
+-- a registered source is touched; it never fails the DDL: a problem is a WARNING. Not while
+-- check_function_bodies is off, as during a restore.
 CREATE FUNCTION cdp._on_ddl_end()
 RETURNS event_trigger
 LANGUAGE plpgsql
@@ -344,6 +347,12 @@ BEGIN
       FROM pg_catalog.pg_event_trigger_ddl_commands() c
      WHERE c.object_type OPERATOR(pg_catalog.=) 'table' AND c.objid OPERATOR(pg_catalog.>=) 16384;
     IF touched IS NULL OR pg_catalog.to_regclass('cdp.sources') IS NULL THEN
+        RETURN;
+    END IF;
+    -- A restore (pg_dump's scripts and pg_restore turn check_function_bodies off) brings the
+    -- capture triggers back itself, after the tables' constraints: adding them here first would
+    -- make its CREATE TRIGGER fail.
+    IF NOT pg_catalog.current_setting('check_function_bodies')::boolean THEN
         RETURN;
     END IF;
     FOR sid IN

@@ -478,3 +478,32 @@ SELECT r.profile_id, s.source_table, r.source_key, r.record_id, s.channel
 COMMENT ON VIEW cdp.profile_members IS 'One row per source row with the profile it belongs to.';
 
 SELECT pg_catalog.pg_extension_config_dump('cdp.manual_links', '');
+
+-- pg_dump keeps everything pg_cdp derived as well, with the sequences behind its ids: a restore
+-- brings back the same records (so steward decisions keep pointing at the same rows), the same
+-- profile ids with their lineage, the model, the pair evidence and the queue, without a re-sync
+-- or a re-resolve that would hand out new ids.
+SELECT pg_catalog.pg_extension_config_dump('cdp.records', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.records_record_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.quarantine', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.quarantine_quarantine_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.record_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.model', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.model_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.match_edges', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.profiles', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.profile_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.profile_lineage', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.profile_lineage_lineage_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.hubs', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.resolve_state', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.resolve_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.resolve_runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.resolve_gone', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.resolve_gone_seq_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.name_frequencies', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.rfm', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.clv', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.clv_model', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.clv_model_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.profile_traits', '');

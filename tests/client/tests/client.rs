@@ -418,3 +418,99 @@ fn a_cancelled_resolve_leaves_the_previous_profiles() {
     assert!(merged > 0, "an uncancelled run merges the pairs");
     assert_ne!(finally, before);
 }
+
+/// The DSN of another database on the project cluster.
+fn dsn_for(db: &str) -> String {
+    let base = pg_cdp_client_tests::dsn();
+    let kept: Vec<&str> = base.split_whitespace().filter(|p| !p.starts_with("dbname=")).collect();
+    format!("{} dbname={db}", kept.join(" "))
+}
+
+fn records_digest(c: &mut Client) -> String {
+    c.query_one(
+        "SELECT string_agg(r.source_key || ':' || r.record_id || ':' || coalesce(r.profile_id::text, '-'), ',' ORDER BY r.source_key)
+           FROM cdp.records r",
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+#[test]
+fn a_dump_and_restore_keeps_records_profile_ids_lineage_model_decisions_and_capture() {
+    let mut admin = connect();
+    // one statement each: DROP and CREATE DATABASE refuse to run in a transaction block
+    for sql in ["DROP DATABASE IF EXISTS cdp_dump_src", "DROP DATABASE IF EXISTS cdp_dump_dst",
+                "CREATE DATABASE cdp_dump_src", "CREATE DATABASE cdp_dump_dst"] {
+        admin.batch_execute(sql).unwrap();
+    }
+    let mut src = postgres::Client::connect(&dsn_for("cdp_dump_src"), postgres::NoTls).unwrap();
+    src.batch_execute(
+        "CREATE EXTENSION pg_cdp;
+         CREATE TABLE public.web (id int PRIMARY KEY, mail text, name text, gsm text) PARTITION BY RANGE (id);
+         CREATE TABLE public.web_1 PARTITION OF public.web FOR VALUES FROM (0) TO (60);
+         CREATE TABLE public.web_2 PARTITION OF public.web FOR VALUES FROM (60) TO (100000);
+         INSERT INTO public.web SELECT g, 'person' || (g % 50) || '.k@gmail.com', 'Ayşe Yılmaz' || (g % 50),
+                                       '0532 100 ' || lpad((g % 50)::text, 4, '0')
+           FROM generate_series(1, 120) g;
+         SELECT cdp.add_source('public.web', 'id', '{\"email\":\"mail\",\"full_name\":\"name\",\"phone\":\"gsm\"}');
+         SELECT cdp.sync_source('public.web');
+         SELECT cdp.resolve();
+         -- a merge, so lineage has rows, and a steward decision
+         UPDATE public.web SET mail = 'person1.k@gmail.com', gsm = '0532 100 0001', name = 'Ayşe Yılmaz1' WHERE id = 2;
+         SELECT cdp.process_changes();
+         SELECT cdp.force_link(5, 7);
+         SELECT cdp.resolve_changes();",
+    )
+    .unwrap();
+    let before = records_digest(&mut src);
+    let lineage_before: i64 = src.query_one("SELECT count(*) FROM cdp.profile_lineage WHERE kind = 'merge'", &[]).unwrap().get(0);
+    assert!(lineage_before > 0, "the setup should merge two profiles");
+    let facts = "SELECT (SELECT count(*) FROM cdp.profile_lineage), (SELECT string_agg(model_id::text, ',') FROM cdp.model),
+                        (SELECT count(*) FROM cdp.manual_links), (SELECT count(*) FROM cdp.match_edges),
+                        (SELECT count(*) FROM cdp.profiles), (SELECT last_value FROM cdp.profile_id_seq)";
+    let row = src.query_one(facts, &[]).unwrap();
+    let facts_before: (i64, String, i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+    drop(src);
+
+    // pg_dump | psql, as a DBA restores a database (roles exist: same cluster)
+    let bin = "/usr/lib/postgresql/15/bin";
+    let dump = std::process::Command::new(format!("{bin}/pg_dump"))
+        .args(["-d", &dsn_for("cdp_dump_src"), "-f", "/tmp/pg_cdp_client_dump.sql"])
+        .status()
+        .expect("pg_dump runs");
+    assert!(dump.success(), "pg_dump failed");
+    let restore = std::process::Command::new(format!("{bin}/psql"))
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-d", &dsn_for("cdp_dump_dst"), "-f", "/tmp/pg_cdp_client_dump.sql"])
+        .output()
+        .expect("psql runs");
+    assert!(restore.status.success(), "restore failed: {}", String::from_utf8_lossy(&restore.stderr));
+
+    let mut dst = postgres::Client::connect(&dsn_for("cdp_dump_dst"), postgres::NoTls).unwrap();
+    assert_eq!(records_digest(&mut dst), before, "record ids and profile ids survive the restore");
+    let row = dst.query_one(facts, &[]).unwrap();
+    let facts_after: (i64, String, i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+    assert_eq!(facts_after, facts_before, "lineage, model, steward decisions, edges, profiles and the id sequence");
+    // capture goes on in the restored database, new ids continue after the old ones
+    dst.batch_execute(
+        "INSERT INTO public.web_1 VALUES (0, 'new.person@gmail.com', 'Deniz Aksoy', '0532 999 0059');
+         DELETE FROM public.web WHERE id = 120;",
+    )
+    .unwrap();
+    dst.batch_execute("SELECT cdp.process_changes(); SELECT cdp.resolve_changes();").unwrap();
+    let (n, new_pid): (i64, Option<i64>) = {
+        let r = dst
+            .query_one(
+                "SELECT (SELECT count(*) FROM cdp.records), (SELECT profile_id FROM cdp.records WHERE email = 'new.person@gmail.com')",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(n, 120, "one row inserted straight into a partition, one deleted");
+    // the sequence is left at the next id to hand out (setval(next, false))
+    assert!(new_pid.expect("the new record gets a profile") >= facts_before.5, "a new profile id comes after the restored ones");
+    drop(dst);
+    admin.batch_execute("DROP DATABASE cdp_dump_src").unwrap();
+    admin.batch_execute("DROP DATABASE cdp_dump_dst").unwrap();
+}
