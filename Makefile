@@ -4,7 +4,7 @@ export PGRX_HOME := $(CURDIR)/pgrx-config
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 SUDO_FLAG := $(shell [ "$$(id -u)" -eq 0 ] || echo --sudo)
 
-.PHONY: setup install install-release demo test cluster-start cluster-stop bench-sync bench-resolve bench-incremental bench-value clean
+.PHONY: setup install install-release demo test cluster-start cluster-stop bench-sync bench-capture bench-resolve bench-incremental bench-value clean
 
 setup:
 	@.ci/setup
@@ -37,6 +37,11 @@ cluster-stop:
 bench-sync: install-release
 	@.ci/cluster restart
 	@bench/sync_bench
+
+# what capture costs the applications' own single-row writes; BENCH_STATEMENTS of each kind
+bench-capture: install-release
+	@.ci/cluster restart
+	@bench/capture_bench $(or $(BENCH_STATEMENTS),20000)
 
 # BENCH_PEOPLE=485000 for ~1M channel records; BENCH_THRESHOLDS="22.5 24" adds runs at other
 # values of cdp.match_threshold
