@@ -261,6 +261,35 @@ fn parse_mapping(mapping: &Value, rel: &Relation) -> CdpResult<Vec<(Attr, String
     Ok(out)
 }
 
+/// The key column named, checked: it exists, is of a key type and has a unique index of its own.
+fn checked_key<'a>(client: &SpiClient<'_>, rel: &'a Relation, name: &str) -> CdpResult<&'a CatalogColumn> {
+    let key = rel.column(name)?;
+    key.check_key_type(&rel.qualified)?;
+    if !rel.has_unique_index_on(client, key)? {
+        return Err(CdpError::new(
+            Code::ERRCODE_INVALID_COLUMN_REFERENCE,
+            format!("key column \"{}\" of {} is not unique", name, rel.qualified),
+        )
+        .hint(format!(
+            "give it a primary key or a unique index: CREATE UNIQUE INDEX ON {} ({})",
+            rel.qualified,
+            quote_identifier(name)
+        )));
+    }
+    Ok(key)
+}
+
+/// The mapping given, checked: known attributes, existing columns of types pg_cdp may read.
+fn checked_mapping<'a>(mapping: &Value, rel: &'a Relation) -> CdpResult<Vec<(Attr, &'a CatalogColumn)>> {
+    let mut mapped = Vec::new();
+    for (attr, col) in parse_mapping(mapping, rel)? {
+        let c = rel.column(&col)?;
+        c.check_mapped_type(&rel.qualified, attr.name())?;
+        mapped.push((attr, c));
+    }
+    Ok(mapped)
+}
+
 fn table_kind_ok(relkind: &str) -> bool {
     matches!(relkind, "r" | "p")
 }
@@ -316,26 +345,8 @@ fn add_source(
         )
         .hint("a temporary table ends with its session and no other session (nor the background worker) can read it: register a permanent table"));
     }
-    let key = rel.column(key_column)?;
-    key.check_key_type(&rel.qualified)?;
-    if !rel.has_unique_index_on(client, key)? {
-        return Err(CdpError::new(
-            Code::ERRCODE_INVALID_COLUMN_REFERENCE,
-            format!("key column \"{}\" of {} is not unique", key_column, rel.qualified),
-        )
-        .hint(format!(
-            "give it a primary key or a unique index: CREATE UNIQUE INDEX ON {} ({})",
-            rel.qualified,
-            quote_identifier(key_column)
-        )));
-    }
-    let pairs = parse_mapping(mapping, &rel)?;
-    let mut mapped = Vec::with_capacity(pairs.len());
-    for (attr, col) in &pairs {
-        let c = rel.column(col)?;
-        c.check_mapped_type(&rel.qualified, attr.name())?;
-        mapped.push((*attr, c));
-    }
+    let key = checked_key(client, &rel, key_column)?;
+    let mapped = checked_mapping(mapping, &rel)?;
     let members = rel.members(client)?;
     rel.check_members(&members)?;
     check_read_rights(client, me, &rel, key, &mapped)?;
@@ -505,7 +516,7 @@ fn _recapture(source_id: i32) -> bool {
             changed = true;
             rows_moved |= privilege::ask(client, &format!("SELECT EXISTS (SELECT 1 FROM {})", m.qualified), &[])?;
         }
-        for (c, name) in captured.iter().filter(|(c, _)| !members.iter().any(|m| m.oid == *c)) {
+        for (_, name) in captured.iter().filter(|(c, _)| !members.iter().any(|m| m.oid == *c)) {
             for t in TRIGGER_NAMES {
                 client.update(format!("DROP TRIGGER IF EXISTS {} ON {}", t, name).as_str(), None, &[])?;
             }
@@ -618,25 +629,12 @@ fn alter_source(
     let mut key_attnum: Option<i16> = None;
     let mut new_mapping: Option<(Value, Value)> = None;
     if let Some(k) = key_column {
-        let key = rel.column(k)?;
-        key.check_key_type(&rel.qualified)?;
-        if !rel.has_unique_index_on(client, key)? {
-            return Err(CdpError::new(
-                Code::ERRCODE_INVALID_COLUMN_REFERENCE,
-                format!("key column \"{}\" of {} is not unique", k, rel.qualified),
-            ));
-        }
+        let key = checked_key(client, &rel, k)?;
         privilege::require_column_select(client, me, oid, &rel.qualified, &[(key.attnum, key.name.as_str())])?;
         key_attnum = Some(key.attnum);
     }
     if let Some(m) = &mapping {
-        let pairs = parse_mapping(m, &rel)?;
-        let mut mapped = Vec::with_capacity(pairs.len());
-        for (attr, col) in &pairs {
-            let c = rel.column(col)?;
-            c.check_mapped_type(&rel.qualified, attr.name())?;
-            mapped.push((*attr, c));
-        }
+        let mapped = checked_mapping(m, &rel)?;
         let cols: Vec<(i16, &str)> = mapped.iter().map(|(_, c)| (c.attnum, c.name.as_str())).collect();
         privilege::require_column_select(client, me, oid, &rel.qualified, &cols)?;
         new_mapping = Some(mapping_objects(&mapped));

@@ -269,6 +269,15 @@ SELECT cdp.process_changes();
 SELECT count(*) AS calls_records FROM cdp.records r JOIN cdp.sources s USING (source_id)
  WHERE s.source_table = 'public.calls'::regclass;
 SELECT count(*) AS quarantined, (SELECT count(*) FROM cdp.change_queue) AS queued FROM cdp.quarantine;
+-- quarantined rows are kept for cdp.quarantine_retention, then deleted by process_changes
+SHOW cdp.quarantine_retention;
+INSERT INTO cdp.quarantine (source_id, source_key, reason, detail, created_at)
+SELECT source_id, k, 'apply_failed', 'applying the change failed with SQLSTATE 22000', now() - age
+  FROM cdp.sources, (VALUES ('old', interval '31 days'), ('recent', interval '29 days')) v(k, age)
+ WHERE source_table = 'public.calls'::regclass;
+SELECT cdp.process_changes();
+SELECT source_key FROM cdp.quarantine ORDER BY 1;
+DELETE FROM cdp.quarantine;
 
 -- ---------------------------------------------------------------------------------------------
 -- Keys and dates read the same from every session; odd dates are flagged, never an error; a
