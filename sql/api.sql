@@ -471,7 +471,7 @@ BEGIN
                    WHERE ra.profile_id OPERATOR(pg_catalog.=) pid),
         'manual', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                         'record_a', l.record_a, 'record_b', l.record_b, 'kind', l.kind) ORDER BY l.record_a, l.record_b)
-                     FROM cdp.manual_links l
+                     FROM cdp.manual_link_records l
                      JOIN cdp.records ra ON ra.record_id OPERATOR(pg_catalog.=) l.record_a
                     WHERE ra.profile_id OPERATOR(pg_catalog.=) pid),
         'lineage', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
@@ -520,6 +520,19 @@ BEGIN
 END
 $$;
 
+-- The source rows of two records, in the order cdp.manual_links keeps them.
+CREATE FUNCTION cdp._row_pair(record_1 bigint, record_2 bigint)
+RETURNS TABLE (source_a integer, key_a text, source_b integer, key_b text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT a.source_id, a.source_key, b.source_id, b.source_key
+      FROM cdp.records a, cdp.records b
+     WHERE a.record_id OPERATOR(pg_catalog.=) ANY (ARRAY[record_1, record_2])
+       AND b.record_id OPERATOR(pg_catalog.=) ANY (ARRAY[record_1, record_2])
+       AND (a.source_id, a.source_key) OPERATOR(pg_catalog.<) (b.source_id, b.source_key)
+$$;
+
 CREATE FUNCTION cdp.force_link(record_a bigint, record_b bigint)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
@@ -532,11 +545,12 @@ BEGIN
     IF record_a OPERATOR(pg_catalog.=) record_b THEN
         RAISE EXCEPTION 'cannot link record % to itself', record_a USING ERRCODE = '22023';
     END IF;
-    DELETE FROM cdp.manual_links l
-     WHERE l.record_a OPERATOR(pg_catalog.=) LEAST(record_a, record_b)
-       AND l.record_b OPERATOR(pg_catalog.=) GREATEST(record_a, record_b) AND l.kind OPERATOR(pg_catalog.=) 'cannot_link';
-    INSERT INTO cdp.manual_links (record_a, record_b, kind, created_by)
-    VALUES (LEAST(record_a, record_b), GREATEST(record_a, record_b), 'force_link', cdp._acting_role())
+    DELETE FROM cdp.manual_links l USING cdp._row_pair(record_a, record_b) p
+     WHERE (l.source_a, l.key_a, l.source_b, l.key_b) OPERATOR(pg_catalog.=) (p.source_a, p.key_a, p.source_b, p.key_b)
+       AND l.kind OPERATOR(pg_catalog.=) 'cannot_link';
+    INSERT INTO cdp.manual_links (source_a, key_a, source_b, key_b, kind, created_by)
+    SELECT p.source_a, p.key_a, p.source_b, p.key_b, 'force_link', cdp._acting_role()
+      FROM cdp._row_pair(record_a, record_b) p
     ON CONFLICT DO NOTHING;
     -- the next incremental run (the worker's) re-clusters both profiles
     UPDATE cdp.records r SET resolve_pending = true
@@ -561,12 +575,14 @@ DECLARE
 BEGIN
     PERFORM cdp._check_records(record);
     SELECT r.profile_id INTO pid FROM cdp.records r WHERE r.record_id OPERATOR(pg_catalog.=) record;
-    DELETE FROM cdp.manual_links l
-     WHERE (l.record_a OPERATOR(pg_catalog.=) record OR l.record_b OPERATOR(pg_catalog.=) record)
+    DELETE FROM cdp.manual_links l USING cdp.records x
+     WHERE x.record_id OPERATOR(pg_catalog.=) record
+       AND ((l.source_a OPERATOR(pg_catalog.=) x.source_id AND l.key_a OPERATOR(pg_catalog.=) x.source_key)
+            OR (l.source_b OPERATOR(pg_catalog.=) x.source_id AND l.key_b OPERATOR(pg_catalog.=) x.source_key))
        AND l.kind OPERATOR(pg_catalog.=) 'force_link';
-    INSERT INTO cdp.manual_links (record_a, record_b, kind, created_by)
-    SELECT LEAST(record, r.record_id), GREATEST(record, r.record_id), 'cannot_link', cdp._acting_role()
-      FROM cdp.records r
+    INSERT INTO cdp.manual_links (source_a, key_a, source_b, key_b, kind, created_by)
+    SELECT p.source_a, p.key_a, p.source_b, p.key_b, 'cannot_link', cdp._acting_role()
+      FROM cdp.records r, LATERAL cdp._row_pair(record, r.record_id) p
      WHERE r.profile_id OPERATOR(pg_catalog.=) pid AND r.record_id OPERATOR(pg_catalog.<>) record
     ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS n = ROW_COUNT;

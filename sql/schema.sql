@@ -159,6 +159,8 @@ BEGIN
     DELETE FROM cdp.change_queue q WHERE q.source_id OPERATOR(pg_catalog.=) OLD.source_id;
     -- orders attributed through this source's rows can no longer reach a profile
     DELETE FROM cdp.transaction_sources t WHERE t.customer_source_id OPERATOR(pg_catalog.=) OLD.source_id;
+    DELETE FROM cdp.manual_links l
+     WHERE l.source_a OPERATOR(pg_catalog.=) OLD.source_id OR l.source_b OPERATOR(pg_catalog.=) OLD.source_id;
     RETURN OLD;
 END
 $$;
@@ -292,15 +294,32 @@ CREATE INDEX profile_lineage_new_idx ON cdp.profile_lineage (new_profile_id);
 COMMENT ON TABLE cdp.profile_lineage IS 'Every profile merge (old id absorbed into the oldest) and split (part moved to a new id).';
 
 -- Steward decisions, kept across runs: force_link joins two records, cannot_link keeps them apart.
+-- A decision names the two source rows (source and key), not record ids: a record deleted and
+-- synced again (the row deleted and re-inserted, the source re-registered with the same id, a
+-- restore) gets a new id, and the decision must follow the row, never whatever record gets the
+-- old id's place. cdp.manual_link_records resolves them to the current records.
 CREATE TABLE cdp.manual_links (
-    record_a   bigint NOT NULL,
-    record_b   bigint NOT NULL,
+    source_a   integer NOT NULL,
+    key_a      text NOT NULL,
+    source_b   integer NOT NULL,
+    key_b      text NOT NULL,
     kind       text NOT NULL CHECK (kind IN ('force_link', 'cannot_link')),
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     created_by name NOT NULL DEFAULT SESSION_USER,    -- the role acting (cdp._acting_role(): force_link runs as pg_cdp's owner)
-    PRIMARY KEY (record_a, record_b, kind),
-    CHECK (record_a < record_b)
+    PRIMARY KEY (source_a, key_a, source_b, key_b, kind),
+    CHECK ((source_a, key_a) < (source_b, key_b))
 );
+CREATE INDEX manual_links_b_idx ON cdp.manual_links (source_b, key_b);
+COMMENT ON TABLE cdp.manual_links IS 'Steward decisions (force_link, cannot_link) between two source rows, named by source and key.';
+
+-- The decisions between records that exist now, as record ids (record_a < record_b).
+CREATE VIEW cdp.manual_link_records AS
+SELECT LEAST(ra.record_id, rb.record_id) AS record_a, GREATEST(ra.record_id, rb.record_id) AS record_b,
+       l.kind, l.created_at, l.created_by
+  FROM cdp.manual_links l
+  JOIN cdp.records ra ON ra.source_id OPERATOR(pg_catalog.=) l.source_a AND ra.source_key OPERATOR(pg_catalog.=) l.key_a
+  JOIN cdp.records rb ON rb.source_id OPERATOR(pg_catalog.=) l.source_b AND rb.source_key OPERATOR(pg_catalog.=) l.key_b;
+COMMENT ON VIEW cdp.manual_link_records IS 'Steward decisions between current records, by record id.';
 
 -- Identifier values shared by implausibly many records (placeholders, a shop's phone) and
 -- anonymous ids seen with several people (shared devices): excluded from matching, listed here.

@@ -153,7 +153,7 @@ fn stored_model(client: &SpiClient<'_>) -> CdpResult<Option<(i32, Model)>> {
 fn manual_links(client: &SpiClient<'_>, index: &HashMap<i64, u32>) -> CdpResult<(Vec<(u32, u32)>, Vec<(u32, u32)>)> {
     let mut cannot = Vec::new();
     let mut forced = Vec::new();
-    for row in client.select("SELECT record_a, record_b, kind FROM cdp.manual_links ORDER BY 1, 2, 3", None, &[])? {
+    for row in client.select("SELECT record_a, record_b, kind FROM cdp.manual_link_records ORDER BY 1, 2, 3", None, &[])? {
         let (a, b, kind) = (row.get::<i64>(1)?, row.get::<i64>(2)?, row.get::<String>(3)?);
         if let (Some(a), Some(b), Some(kind)) = (a, b, kind) {
             if let (Some(&ia), Some(&ib)) = (index.get(&a), index.get(&b)) {
@@ -1384,7 +1384,7 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
         let hub_values: Vec<Value> = hubs.iter().map(|(k, _, n)| json!({"key": k.name(), "records": n})).collect();
         let (lo, hi) = (record_a.min(record_b), record_a.max(record_b));
         let manual = first_one::<String>(client.select(
-            "SELECT kind FROM cdp.manual_links WHERE record_a OPERATOR(pg_catalog.=) $1 AND record_b OPERATOR(pg_catalog.=) $2 LIMIT 1",
+            "SELECT kind FROM cdp.manual_link_records WHERE record_a OPERATOR(pg_catalog.=) $1 AND record_b OPERATOR(pg_catalog.=) $2 LIMIT 1",
             Some(1),
             &[lo.into(), hi.into()],
         )?)?;

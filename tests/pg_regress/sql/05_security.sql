@@ -372,13 +372,44 @@ SELECT cdp.drop_transaction_source('public.orders2');
 \echo :LAST_ERROR_SQLSTATE
 
 -- ---------------------------------------------------------------------------------------------
+-- Steward decisions name source rows, not record ids: a row deleted and inserted again gets a
+-- new record, and the decision follows it.
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE public.people (id integer PRIMARY KEY, mail text, name text, phone text);
+INSERT INTO public.people VALUES
+    (1, 'ayse.yilmaz@gmail.com', 'Ayşe Yılmaz', '0532 111 2233'),
+    (2, 'a.yilmaz.work@hotmail.com', 'Ayse Yilmaz-Kaya', '0212 444 5566'),
+    (3, 'zeynep.demir@yandex.com', 'Zeynep Demir', '0534 777 8899');
+SELECT cdp.add_source('public.people', 'id', '{"email":"mail","full_name":"name","phone":"phone"}') > 0 AS registered;
+SELECT cdp.sync_source('public.people') AS records;
+SELECT record_id AS p1 FROM cdp.records r JOIN cdp.sources s USING (source_id)
+ WHERE s.source_table = 'public.people'::regclass AND r.source_key = '1' \gset
+SELECT record_id AS p2 FROM cdp.records r JOIN cdp.sources s USING (source_id)
+ WHERE s.source_table = 'public.people'::regclass AND r.source_key = '2' \gset
+SELECT cdp.force_link(:p1, :p2);
+SELECT key_a, key_b, kind, created_by FROM cdp.manual_links;
+SELECT (cdp.resolve() ->> 'profiles') IS NOT NULL AS resolved;
+SELECT count(DISTINCT profile_id) AS profiles_of_rows_1_and_2 FROM cdp.records r JOIN cdp.sources s USING (source_id)
+ WHERE s.source_table = 'public.people'::regclass AND r.source_key IN ('1', '2');
+DELETE FROM public.people WHERE id = 2;
+SELECT cdp.process_changes();
+INSERT INTO public.people VALUES (2, 'a.yilmaz.work@hotmail.com', 'Ayse Yilmaz-Kaya', '0212 444 5566');
+SELECT cdp.process_changes();
+SELECT record_id <> :p2 AS new_record FROM cdp.records r JOIN cdp.sources s USING (source_id)
+ WHERE s.source_table = 'public.people'::regclass AND r.source_key = '2';
+SELECT count(*) AS decisions_between_current_records FROM cdp.manual_link_records;
+SELECT (cdp.resolve_changes() ->> 'pending') AS pending;
+SELECT count(DISTINCT profile_id) AS profiles_of_rows_1_and_2 FROM cdp.records r JOIN cdp.sources s USING (source_id)
+ WHERE s.source_table = 'public.people'::regclass AND r.source_key IN ('1', '2');
+
+-- ---------------------------------------------------------------------------------------------
 -- Clean up: the extension goes, the roles go (cdp_capture and cdp_admin stay for other databases).
 -- ---------------------------------------------------------------------------------------------
 SET client_min_messages = warning;
 DROP EXTENSION pg_cdp CASCADE;
 DROP SCHEMA IF EXISTS cdp CASCADE;
 DROP TABLE public.m_badges, public.m_people, public.spy_log, public.o_secret, public.o_rls, public.shop,
-           public.calls, public.visits, public.births, public.regions, public.regions_a, public.orders2;
+           public.calls, public.visits, public.births, public.regions, public.regions_a, public.orders2, public.people;
 DROP FUNCTION public.refuse_key();
 DROP DOMAIN public.checked_id;
 DROP CAST (public.badge AS text);
