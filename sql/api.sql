@@ -1112,6 +1112,493 @@ SELECT p.profile_id,
 COMMENT ON VIEW cdp.customer_360 IS 'Profile, golden record, RFM, lifetime value and traits in one row per person.';
 
 -- ---------------------------------------------------------------------------------------------
+-- Segments and events. A segment is a rule over one row per profile (cdp._segment_query checks
+-- it and builds its member query); its members are kept in cdp.segment_members, and every change
+-- of membership appends to cdp.segment_events (the outbox, the truth) in the same transaction,
+-- announced by NOTIFY on channel cdp_segments with ids only. Only pg_cdp's own transactions write
+-- events (refresh_segments, define/alter/drop_segment, the worker), each under one lock, so event
+-- ids are handed out and committed in the same order: a consumer reading event_id > last_seen
+-- never skips an event that commits later with a lower id.
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE cdp.segments (
+    segment_id      integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name            text NOT NULL UNIQUE CHECK (pg_catalog.length(name) BETWEEN 1 AND 100),
+    rule            text NOT NULL,
+    description     text,
+    holdout_percent numeric NOT NULL DEFAULT 0 CHECK (holdout_percent >= 0 AND holdout_percent <= 100),
+    defined_by      name NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    refreshed_at    timestamptz
+);
+COMMENT ON TABLE cdp.segments IS 'Rule-based segments (cdp.define_segment): a boolean rule over the columns of cdp.customer_360 and the traits, kept current by the worker.';
+
+CREATE TABLE cdp.segment_members (
+    segment    text NOT NULL REFERENCES cdp.segments (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    profile_id bigint NOT NULL,
+    entered_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    holdout    boolean NOT NULL,
+    PRIMARY KEY (segment, profile_id)
+);
+CREATE INDEX segment_members_profile_idx ON cdp.segment_members (profile_id);
+COMMENT ON TABLE cdp.segment_members IS 'Current members of each segment; holdout members are kept out of activation (their events say holdout: true).';
+
+CREATE SEQUENCE cdp.segment_event_id_seq;
+CREATE TABLE cdp.segment_events (
+    event_id    bigint PRIMARY KEY,
+    segment     text NOT NULL,
+    profile_id  bigint NOT NULL,
+    op          text NOT NULL CHECK (op IN ('enter', 'exit')),
+    reason      text NOT NULL,      -- defined | refresh | changed | altered | dropped | merged | gone
+    merged_into bigint,             -- exit of a profile merged into another: the surviving id
+    holdout     boolean NOT NULL,
+    at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+CREATE INDEX segment_events_at_idx ON cdp.segment_events (at);
+COMMENT ON TABLE cdp.segment_events IS 'Every segment enter and exit, in commit order of event_id: the outbox consumers replay with cdp.segment_events_since.';
+
+-- Events up to pruned_through were deleted by retention: a consumer behind it has lost events.
+CREATE TABLE cdp.event_state (
+    one            boolean PRIMARY KEY DEFAULT true CHECK (one),
+    pruned_through bigint NOT NULL DEFAULT 0
+);
+INSERT INTO cdp.event_state DEFAULT VALUES;
+
+-- Named consumers and the last event each acknowledged (cdp.ack_events), for cdp.consumer_lag.
+CREATE TABLE cdp.consumers (
+    consumer      text PRIMARY KEY CHECK (pg_catalog.length(consumer) BETWEEN 1 AND 100),
+    last_event_id bigint NOT NULL,
+    acked_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+-- Profiles whose golden record, RFM, lifetime value or traits changed since the worker last
+-- evaluated the segments for them (filled by statement triggers while segments exist).
+CREATE TABLE cdp.segment_dirty (profile_id bigint NOT NULL);
+
+SELECT pg_catalog.pg_extension_config_dump('cdp.segments', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.segments_segment_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.segment_members', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.segment_events', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.segment_event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.event_state', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.consumers', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.segment_dirty', '');
+
+CREATE FUNCTION cdp._mark_dirty()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cdp.segments) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+        INSERT INTO cdp.segment_dirty (profile_id) SELECT DISTINCT o.profile_id FROM dirty_old o;
+    ELSE
+        INSERT INTO cdp.segment_dirty (profile_id) SELECT DISTINCT n.profile_id FROM dirty_new n;
+    END IF;
+    RETURN NULL;
+END
+$$;
+DO $dirty$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['profiles', 'rfm', 'clv', 'profile_traits'] LOOP
+        EXECUTE pg_catalog.format('CREATE TRIGGER segment_dirty_ins AFTER INSERT ON cdp.%I REFERENCING NEW TABLE AS dirty_new
+                                   FOR EACH STATEMENT EXECUTE FUNCTION cdp._mark_dirty()', t);
+        EXECUTE pg_catalog.format('CREATE TRIGGER segment_dirty_upd AFTER UPDATE ON cdp.%I REFERENCING NEW TABLE AS dirty_new
+                                   FOR EACH STATEMENT EXECUTE FUNCTION cdp._mark_dirty()', t);
+        EXECUTE pg_catalog.format('CREATE TRIGGER segment_dirty_del AFTER DELETE ON cdp.%I REFERENCING OLD TABLE AS dirty_old
+                                   FOR EACH STATEMENT EXECUTE FUNCTION cdp._mark_dirty()', t);
+    END LOOP;
+END
+$dirty$;
+
+-- A deterministic share of each segment's members is held out: the hash of segment and profile
+-- id, so a member keeps its side across refreshes, and a surviving profile keeps its own.
+CREATE FUNCTION cdp._holdout(segment text, profile_id bigint, percent numeric)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT percent OPERATOR(pg_catalog.>) 0
+         AND ((pg_catalog.abs(pg_catalog.hashtextextended(segment OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) profile_id::text, 0))
+               OPERATOR(pg_catalog.%) 10000) OPERATOR(pg_catalog.<) (percent OPERATOR(pg_catalog.*) 100)) $$;
+
+-- The one lock every event writer holds until it commits.
+CREATE FUNCTION cdp._lock_events(wait boolean DEFAULT true)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF wait THEN
+        PERFORM pg_catalog.pg_advisory_xact_lock(7234001, 1);
+        RETURN true;
+    END IF;
+    RETURN pg_catalog.pg_try_advisory_xact_lock(7234001, 1);
+END
+$$;
+
+-- Re-evaluate one segment (for every profile, or the profiles in ids) and write the difference:
+-- memberships, one event per enter and exit, and the NOTIFY. An exit of a profile that no longer
+-- exists says why (merged, with the surviving id, or gone). Returns enters and exits. The caller
+-- holds cdp._lock_events().
+CREATE FUNCTION cdp._apply_segment(seg cdp.segments, ids bigint[], why text)
+RETURNS TABLE (enters bigint, exits bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    first_id bigint := pg_catalog.nextval('cdp.segment_event_id_seq');
+    n_in     bigint;
+    n_out    bigint;
+BEGIN
+    EXECUTE pg_catalog.format($q$
+        WITH now_in AS MATERIALIZED (%s),
+        gone AS (
+            DELETE FROM cdp.segment_members m
+             WHERE m.segment OPERATOR(pg_catalog.=) $2
+               AND ($1 IS NULL OR m.profile_id OPERATOR(pg_catalog.=) ANY ($1))
+               AND NOT EXISTS (SELECT 1 FROM now_in n WHERE n.profile_id OPERATOR(pg_catalog.=) m.profile_id)
+            RETURNING m.profile_id, m.holdout),
+        came AS (
+            INSERT INTO cdp.segment_members (segment, profile_id, holdout)
+            SELECT $2, n.profile_id, cdp._holdout($2, n.profile_id, $3) FROM now_in n
+             WHERE NOT EXISTS (SELECT 1 FROM cdp.segment_members m
+                                WHERE m.segment OPERATOR(pg_catalog.=) $2 AND m.profile_id OPERATOR(pg_catalog.=) n.profile_id)
+            RETURNING profile_id, holdout),
+        changes AS (
+            SELECT 'exit' AS op, g.profile_id, g.holdout FROM gone g
+            UNION ALL SELECT 'enter', c.profile_id, c.holdout FROM came c),
+        numbered AS (
+            -- exits first, then enters, each by profile id: ids follow on from $5
+            SELECT $5 OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY ch.op DESC, ch.profile_id) OPERATOR(pg_catalog.-) 1 AS event_id, ch.*,
+                   (SELECT l.new_profile_id FROM cdp.profile_lineage l
+                     WHERE ch.op OPERATOR(pg_catalog.=) 'exit' AND l.old_profile_id OPERATOR(pg_catalog.=) ch.profile_id
+                       AND l.kind OPERATOR(pg_catalog.=) 'merge'
+                     ORDER BY l.lineage_id DESC LIMIT 1) AS merged_into,
+                   ch.op OPERATOR(pg_catalog.=) 'exit'
+                   AND NOT EXISTS (SELECT 1 FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) ch.profile_id) AS vanished
+              FROM changes ch)
+        INSERT INTO cdp.segment_events (event_id, segment, profile_id, op, reason, merged_into, holdout)
+        SELECT x.event_id, $2, x.profile_id, x.op,
+               CASE WHEN x.vanished AND x.merged_into IS NOT NULL THEN 'merged' WHEN x.vanished THEN 'gone' ELSE $4 END,
+               CASE WHEN x.vanished THEN x.merged_into END, x.holdout
+          FROM numbered x
+        $q$, cdp._segment_query(seg.rule, ids IS NOT NULL))
+    USING ids, seg.name, seg.holdout_percent, why, first_id;
+    SELECT pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'enter'),
+           pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'exit')
+      INTO n_in, n_out
+      FROM cdp.segment_events e WHERE e.event_id OPERATOR(pg_catalog.>=) first_id;
+    IF n_in OPERATOR(pg_catalog.+) n_out OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM pg_catalog.setval('cdp.segment_event_id_seq', first_id OPERATOR(pg_catalog.+) n_in OPERATOR(pg_catalog.+) n_out OPERATOR(pg_catalog.-) 1);
+        PERFORM cdp._notify_events(seg.name, first_id, first_id OPERATOR(pg_catalog.+) n_in OPERATOR(pg_catalog.+) n_out OPERATOR(pg_catalog.-) 1);
+    END IF;
+    RETURN QUERY SELECT n_in, n_out;
+END
+$$;
+
+-- NOTIFY cdp_segments with ids only (never a name, e-mail or phone; well under the 8000-byte
+-- payload limit): one notification per event, or one for the range when a change is large.
+-- Delivered at commit, not at all after a rollback.
+CREATE FUNCTION cdp._notify_events(segment text, first_id bigint, last_id bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF last_id OPERATOR(pg_catalog.-) first_id OPERATOR(pg_catalog.>=) 100 THEN
+        PERFORM pg_catalog.pg_notify('cdp_segments', pg_catalog.json_build_object(
+            'segment', segment, 'first_event_id', first_id, 'last_event_id', last_id,
+            'events', last_id OPERATOR(pg_catalog.-) first_id OPERATOR(pg_catalog.+) 1)::text);
+        RETURN;
+    END IF;
+    PERFORM pg_catalog.pg_notify('cdp_segments', pg_catalog.json_build_object(
+                'event_id', e.event_id, 'segment', e.segment, 'profile_id', e.profile_id,
+                'op', e.op, 'holdout', e.holdout)::text)
+       FROM cdp.segment_events e
+      WHERE e.event_id OPERATOR(pg_catalog.>=) first_id AND e.event_id OPERATOR(pg_catalog.<=) last_id
+      ORDER BY e.event_id;
+END
+$$;
+
+CREATE FUNCTION cdp._segment_named(segment text)
+RETURNS cdp.segments
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s cdp.segments;
+BEGIN
+    SELECT * INTO s FROM cdp.segments x WHERE x.name OPERATOR(pg_catalog.=) segment;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'segment "%" does not exist', segment USING ERRCODE = '42704',
+              HINT = 'SELECT name FROM cdp.segments lists the segments';
+    END IF;
+    RETURN s;
+END
+$$;
+
+-- Check a rule: the expression checker (42601, 42703 with the names, 42501), then the member
+-- query planned without rows (42804 when the rule is not boolean, 42883 for an operator that
+-- does not fit the column's type).
+CREATE FUNCTION cdp._check_segment_rule(rule text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    q text;
+    st text;
+    msg text;
+BEGIN
+    IF rule IS NULL THEN
+        RAISE EXCEPTION 'a segment needs a rule' USING ERRCODE = '22004';
+    END IF;
+    q := cdp._segment_query(rule, false);
+    BEGIN
+        EXECUTE q OPERATOR(pg_catalog.||) ' LIMIT 0';
+    EXCEPTION WHEN datatype_mismatch THEN
+        RAISE EXCEPTION 'segment rule "%" is not a boolean expression', rule USING ERRCODE = '42804',
+              HINT = 'a rule says which profiles are members, e.g. revenue >= 500 AND p_alive < 0.5';
+    WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+        RAISE EXCEPTION 'segment rule "%" cannot be evaluated: %', rule, msg USING ERRCODE = st;
+    END;
+END
+$$;
+
+CREATE FUNCTION cdp.define_segment(name text, rule text, description text DEFAULT NULL, holdout_percent numeric DEFAULT 0)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s cdp.segments;
+BEGIN
+    IF name IS NULL OR pg_catalog.length(name) NOT BETWEEN 1 AND 100 THEN
+        RAISE EXCEPTION 'invalid segment name "%"', name USING ERRCODE = '22023', HINT = '1 to 100 characters';
+    END IF;
+    IF holdout_percent IS NULL OR holdout_percent OPERATOR(pg_catalog.<) 0 OR holdout_percent OPERATOR(pg_catalog.>) 100 THEN
+        RAISE EXCEPTION 'holdout_percent must be between 0 and 100, not %', holdout_percent USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM cdp.segments x WHERE x.name OPERATOR(pg_catalog.=) name) THEN
+        RAISE EXCEPTION 'segment "%" already exists', name USING ERRCODE = '42710',
+              HINT = 'change it with cdp.alter_segment';
+    END IF;
+    PERFORM cdp._check_segment_rule(rule);
+    PERFORM cdp._lock_events();
+    INSERT INTO cdp.segments (name, rule, description, holdout_percent, defined_by, refreshed_at)
+    VALUES (name, rule, description, holdout_percent, cdp._acting_role(), pg_catalog.now())
+    RETURNING * INTO s;
+    -- filled at once: each initial member is one enter event (reason defined)
+    PERFORM cdp._apply_segment(s, NULL, 'defined');
+    RETURN s.segment_id;
+END
+$$;
+COMMENT ON FUNCTION cdp.define_segment(text, text, text, numeric) IS
+'Define a segment: a boolean rule over the columns of cdp.customer_360 and the traits. Filled at once (one enter event per member); kept current by the worker. Returns the segment id.';
+
+CREATE FUNCTION cdp.alter_segment(name text, rule text DEFAULT NULL, description text DEFAULT NULL, holdout_percent numeric DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s cdp.segments := cdp._segment_named(name);
+    r record;
+BEGIN
+    IF rule IS NOT NULL THEN
+        PERFORM cdp._check_segment_rule(rule);
+    END IF;
+    IF holdout_percent IS NOT NULL AND (holdout_percent OPERATOR(pg_catalog.<) 0 OR holdout_percent OPERATOR(pg_catalog.>) 100) THEN
+        RAISE EXCEPTION 'holdout_percent must be between 0 and 100, not %', holdout_percent USING ERRCODE = '22023';
+    END IF;
+    PERFORM cdp._lock_events();
+    UPDATE cdp.segments x
+       SET rule = COALESCE(rule, x.rule), description = COALESCE(description, x.description),
+           holdout_percent = COALESCE(holdout_percent, x.holdout_percent), updated_at = pg_catalog.now(),
+           refreshed_at = pg_catalog.now(), defined_by = cdp._acting_role()
+     WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id
+    RETURNING * INTO s;
+    -- members stay on their side unless the share itself changed
+    UPDATE cdp.segment_members m SET holdout = cdp._holdout(s.name, m.profile_id, s.holdout_percent)
+     WHERE m.segment OPERATOR(pg_catalog.=) s.name AND holdout_percent IS NOT NULL;
+    SELECT * INTO r FROM cdp._apply_segment(s, NULL, 'altered');
+    RETURN pg_catalog.jsonb_build_object('segment', s.name, 'enters', r.enters, 'exits', r.exits);
+END
+$$;
+
+CREATE FUNCTION cdp.drop_segment(name text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s        cdp.segments := cdp._segment_named(name);
+    first_id bigint;
+    n        bigint;
+BEGIN
+    PERFORM cdp._lock_events();
+    -- every member exits (reason dropped), then the segment and its memberships go
+    first_id := pg_catalog.nextval('cdp.segment_event_id_seq');
+    INSERT INTO cdp.segment_events (event_id, segment, profile_id, op, reason, holdout)
+    SELECT first_id OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY m.profile_id) OPERATOR(pg_catalog.-) 1,
+           s.name, m.profile_id, 'exit', 'dropped', m.holdout
+      FROM cdp.segment_members m WHERE m.segment OPERATOR(pg_catalog.=) s.name;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM pg_catalog.setval('cdp.segment_event_id_seq', first_id OPERATOR(pg_catalog.+) n OPERATOR(pg_catalog.-) 1);
+        PERFORM cdp._notify_events(s.name, first_id, first_id OPERATOR(pg_catalog.+) n OPERATOR(pg_catalog.-) 1);
+    END IF;
+    DELETE FROM cdp.segments x WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id;
+    RETURN n;
+END
+$$;
+
+-- Full, set-based re-evaluation of one segment or all. Returns enters and exits per segment.
+CREATE FUNCTION cdp.refresh_segments(segment text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s       cdp.segments;
+    r       record;
+    started timestamptz := pg_catalog.clock_timestamp();
+    result  jsonb := '{}';
+BEGIN
+    IF segment IS NOT NULL THEN
+        PERFORM cdp._segment_named(segment);
+    END IF;
+    PERFORM cdp._lock_events();
+    IF segment IS NULL THEN
+        -- everything is evaluated now: what was marked before this point is covered
+        DELETE FROM cdp.segment_dirty;
+    END IF;
+    FOR s IN SELECT * FROM cdp.segments x WHERE segment IS NULL OR x.name OPERATOR(pg_catalog.=) segment ORDER BY x.segment_id LOOP
+        SELECT * INTO r FROM cdp._apply_segment(s, NULL, 'refresh');
+        UPDATE cdp.segments x SET refreshed_at = pg_catalog.now() WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id;
+        result := result OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(s.name, pg_catalog.jsonb_build_object('enters', r.enters, 'exits', r.exits));
+    END LOOP;
+    RETURN pg_catalog.jsonb_build_object('segments', result,
+           'seconds', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) started)::numeric, 3));
+END
+$$;
+COMMENT ON FUNCTION cdp.refresh_segments(text) IS
+'Re-evaluate one segment or all, set-based, writing enter and exit events for the difference. Returns enters and exits per segment and the seconds taken.';
+
+-- The worker's step: re-evaluate every segment for the profiles marked since its last step
+-- (their golden record, RFM, lifetime value or traits changed; a merged-away profile exits),
+-- never waiting for another event writer. Many marks at once (a full resolve, an RFM
+-- recomputation) make it a full refresh. Also applies cdp.segment_event_retention.
+CREATE FUNCTION cdp._worker_segments(max_profiles integer)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET lock_timeout = '200ms'
+AS $$
+DECLARE
+    ids     bigint[];
+    s       cdp.segments;
+    r       record;
+    n_in    bigint := 0;
+    n_out   bigint := 0;
+    keep    interval := pg_catalog.current_setting('cdp.segment_event_retention')::interval;
+    pruned  bigint;
+BEGIN
+    IF keep OPERATOR(pg_catalog.>) interval '0' THEN
+        WITH d AS (DELETE FROM cdp.segment_events e
+                    WHERE e.at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) keep)
+                   RETURNING e.event_id)
+        SELECT pg_catalog.max(d.event_id) INTO pruned FROM d;
+        IF pruned IS NOT NULL THEN
+            UPDATE cdp.event_state SET pruned_through = GREATEST(pruned_through, pruned);
+        END IF;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM cdp.segment_dirty) THEN
+        RETURN '{"profiles": 0}'::jsonb;
+    END IF;
+    IF NOT cdp._lock_events(false) THEN
+        RETURN '{"skipped": "another event writer"}'::jsonb;
+    END IF;
+    IF (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM cdp.segment_dirty LIMIT 100001) z) OPERATOR(pg_catalog.>) 100000 THEN
+        RETURN cdp.refresh_segments(NULL) OPERATOR(pg_catalog.||) '{"full": true}'::jsonb;
+    END IF;
+    WITH d AS (
+        DELETE FROM cdp.segment_dirty x
+         WHERE x.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT y.ctid FROM cdp.segment_dirty y LIMIT max_profiles))
+        RETURNING x.profile_id)
+    SELECT pg_catalog.array_agg(DISTINCT d.profile_id) INTO ids FROM d;
+    FOR s IN SELECT * FROM cdp.segments ORDER BY segment_id LOOP
+        SELECT * INTO r FROM cdp._apply_segment(s, ids, 'changed');
+        n_in := n_in OPERATOR(pg_catalog.+) r.enters;
+        n_out := n_out OPERATOR(pg_catalog.+) r.exits;
+    END LOOP;
+    RETURN pg_catalog.jsonb_build_object('profiles', pg_catalog.cardinality(ids), 'enters', n_in, 'exits', n_out,
+                                         'more', EXISTS (SELECT 1 FROM cdp.segment_dirty));
+END
+$$;
+
+-- Catch-up for a consumer that was away: the events after the last one it saw, in order. A
+-- consumer behind what retention deleted gets 55000, never a silent gap.
+CREATE FUNCTION cdp.segment_events_since(after_event_id bigint, max_events integer DEFAULT 1000)
+RETURNS SETOF cdp.segment_events
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF after_event_id IS NULL OR max_events IS NULL OR max_events OPERATOR(pg_catalog.<) 1 THEN
+        RAISE EXCEPTION 'after_event_id must be given and max_events at least 1' USING ERRCODE = '22023';
+    END IF;
+    IF after_event_id OPERATOR(pg_catalog.<) (SELECT st.pruned_through FROM cdp.event_state st) THEN
+        RAISE EXCEPTION 'events after % were deleted by retention (up to event %)', after_event_id,
+              (SELECT st.pruned_through FROM cdp.event_state st) USING ERRCODE = '55000',
+              HINT = 're-read the segments from cdp.segment_members, then continue from SELECT max(event_id) FROM cdp.segment_events; cdp.segment_event_retention sets how long events are kept';
+    END IF;
+    RETURN QUERY SELECT e.* FROM cdp.segment_events e
+                  WHERE e.event_id OPERATOR(pg_catalog.>) after_event_id
+                  ORDER BY e.event_id LIMIT max_events;
+END
+$$;
+COMMENT ON FUNCTION cdp.segment_events_since(bigint, integer) IS
+'The segment events after after_event_id, in order (at most max_events): a consumer that keeps its last event id catches up exactly once. 55000 when retention already deleted events it has not seen.';
+
+CREATE FUNCTION cdp.ack_events(consumer text, event_id bigint)
+RETURNS void
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO cdp.consumers AS c (consumer, last_event_id) VALUES (consumer, event_id)
+    ON CONFLICT ON CONSTRAINT consumers_pkey DO UPDATE SET last_event_id = GREATEST(c.last_event_id, EXCLUDED.last_event_id), acked_at = pg_catalog.now()
+$$;
+COMMENT ON FUNCTION cdp.ack_events(text, bigint) IS
+'Store a named consumer''s position (the last event it processed); cdp.consumer_lag shows how far behind each one is.';
+
+CREATE VIEW cdp.consumer_lag AS
+SELECT c.consumer, c.last_event_id, c.acked_at,
+       (SELECT pg_catalog.count(*) FROM cdp.segment_events e WHERE e.event_id OPERATOR(pg_catalog.>) c.last_event_id) AS events_behind,
+       c.last_event_id OPERATOR(pg_catalog.<) (SELECT st.pruned_through FROM cdp.event_state st) AS lost_events
+  FROM cdp.consumers c;
+COMMENT ON VIEW cdp.consumer_lag IS 'Each named consumer''s position, the events it has not acknowledged, and whether retention deleted some it never saw.';
+
+-- ---------------------------------------------------------------------------------------------
 -- Background worker
 -- ---------------------------------------------------------------------------------------------
 CREATE FUNCTION cdp.worker_status(

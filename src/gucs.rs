@@ -27,6 +27,7 @@ pub static HUB_MIN_RECORDS: GucSetting<i32> = GucSetting::<i32>::new(50);
 pub static WORKER_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10000);
 pub static MAX_APPLY_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(3);
 pub static QUARANTINE_RETENTION_MIN: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 60);
+pub static SEGMENT_EVENT_RETENTION_MIN: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 60);
 pub static RFM_RECENCY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 pub static RFM_FREQUENCY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 pub static RFM_MONETARY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
@@ -116,6 +117,16 @@ pub fn init() {
         c"How long rows stay in cdp.quarantine before cdp.process_changes (the worker) deletes them; 0 keeps them.",
         c"",
         &QUARANTINE_RETENTION_MIN,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_MIN,
+    );
+    GucRegistry::define_int_guc(
+        c"cdp.segment_event_retention",
+        c"How long rows stay in cdp.segment_events before the worker deletes them; 0 keeps them.",
+        c"A consumer asking for events older than what was deleted gets SQLSTATE 55000.",
+        &SEGMENT_EVENT_RETENTION_MIN,
         0,
         i32::MAX,
         GucContext::Sighup,

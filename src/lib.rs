@@ -14,6 +14,7 @@ pub mod expr;
 pub mod gucs;
 pub mod normalise;
 pub mod resolve;
+pub mod segments;
 pub mod sync;
 pub mod value;
 pub mod worker;

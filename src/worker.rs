@@ -9,7 +9,9 @@
 //! holding the lock) in its own transaction; a failed batch is rolled back and retried after a
 //! pause, never stopping the worker. Any ERROR inside a step (the extension dropped or updated
 //! under the worker, say) is caught the same way: its transaction is aborted and the loop goes
-//! on. The worker logs counts and SQLSTATEs only, never row contents.
+//! on. Last, the segments are evaluated for the profiles those steps changed
+//! (`cdp._worker_segments`), writing segment events and their NOTIFY in that transaction. The
+//! worker logs counts and SQLSTATEs only, never row contents.
 
 use std::time::Duration;
 
@@ -86,32 +88,50 @@ fn poll_once(batch: i32) -> Result<i64, String> {
     })
 }
 
-/// One incremental resolution batch. Returns (records matched, more pending, failure SQLSTATE).
-fn resolve_once(batch: i32) -> (i64, bool, Option<String>) {
+/// One call of a worker step pg_cdp's SQL defines (`function(batch integer) RETURNS jsonb`), in a
+/// transaction of its own, when the extension and the function are installed (a library newer
+/// than the installed SQL, ALTER EXTENSION pending, has nothing to call). Returns its summary,
+/// or the SQLSTATE of an ERROR.
+fn sql_step(function: &'static str, batch: i32) -> Result<serde_json::Value, String> {
     in_transaction(|| {
         Spi::connect_mut(|client| {
             if !extension_installed(client) {
-                return (0, false, None);
+                return serde_json::Value::Null;
             }
-            // a library newer than the installed SQL (ALTER EXTENSION pending): nothing to call,
-            // and a missing function would be an ERROR that ends the worker
-            if !select_bool(client, "SELECT pg_catalog.to_regprocedure('cdp._worker_resolve(integer)') IS NOT NULL") {
-                return (0, false, None);
+            if !select_bool(client, &format!("SELECT pg_catalog.to_regprocedure('{function}(integer)') IS NOT NULL")) {
+                return serde_json::Value::Null;
             }
-            let out = client
-                .update("SELECT cdp._worker_resolve($1)", Some(1), &[batch.into()])
+            client
+                .update(&format!("SELECT {function}($1)"), Some(1), &[batch.into()])
                 .ok()
                 .and_then(|t| t.first().get_one::<pgrx::JsonB>().ok().flatten())
                 .map(|j| j.0)
-                .unwrap_or_default();
-            (
-                out["pending"].as_i64().unwrap_or(0),
-                out["more_pending"].as_bool().unwrap_or(false),
-                out["failed"].as_str().map(str::to_string),
-            )
+                .unwrap_or_default()
         })
     })
-    .unwrap_or_else(|state| (0, false, Some(state)))
+}
+
+/// One incremental resolution batch. Returns (records matched, more pending, failure SQLSTATE).
+fn resolve_once(batch: i32) -> (i64, bool, Option<String>) {
+    match sql_step("cdp._worker_resolve", batch) {
+        Ok(out) => (
+            out["pending"].as_i64().unwrap_or(0),
+            out["more_pending"].as_bool().unwrap_or(false),
+            out["failed"].as_str().map(str::to_string),
+        ),
+        Err(state) => (0, false, Some(state)),
+    }
+}
+
+/// One evaluation of the segments for the profiles changed since the last one. Returns (events
+/// written, more marked profiles waiting), or the SQLSTATE of a failure.
+fn segments_once(batch: i32) -> Result<(i64, bool), String> {
+    sql_step("cdp._worker_segments", batch).map(|out| {
+        (
+            out["enters"].as_i64().unwrap_or(0) + out["exits"].as_i64().unwrap_or(0),
+            out["more"].as_bool().unwrap_or(false),
+        )
+    })
 }
 
 /// Pause after a failed step before trying it again.
@@ -128,6 +148,7 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
     let mut busy = false;
     let mut poll_after = std::time::Instant::now();
     let mut resolve_after = std::time::Instant::now();
+    let mut segments_after = std::time::Instant::now();
     loop {
         let nap = if busy { Duration::ZERO } else { Duration::from_millis(gucs::WORKER_NAPTIME_MS.get() as u64) };
         // false on SIGTERM or postmaster death
@@ -168,6 +189,20 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
                 log!("pg_cdp worker resolved {} changed records", matched);
             }
             busy |= more;
+        }
+        if std::time::Instant::now() >= segments_after {
+            match segments_once(batch) {
+                Ok((events, more)) => {
+                    if events > 0 {
+                        log!("pg_cdp worker wrote {} segment events", events);
+                    }
+                    busy |= more;
+                }
+                Err(state) => {
+                    log!("pg_cdp worker: evaluating segments failed with SQLSTATE {}; retrying in {} s", state, RETRY_AFTER_ERROR.as_secs());
+                    segments_after = std::time::Instant::now() + RETRY_AFTER_ERROR;
+                }
+            }
         }
     }
     log!("pg_cdp worker exiting");

@@ -4,6 +4,7 @@
 pub mod normalise;
 pub mod privilege;
 pub mod resolve;
+pub mod segments;
 pub mod sources;
 pub mod value;
 pub mod worker;

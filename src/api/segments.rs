@@ -1,0 +1,39 @@
+//! Segments: rule checking and the member query for the SQL functions in `sql/api.sql`
+//! (`cdp.define_segment`, `cdp.refresh_segments`, the worker's incremental evaluation).
+
+use pgrx::prelude::*;
+
+use crate::error::{CdpResult, OrRaise};
+use crate::segments::{check_rule, member_query, TraitColumn};
+
+/// Every trait a rule may name: the built-in ones, the per-channel ones of the registered order
+/// tables and the custom definitions (whether or not computed yet).
+fn known_traits() -> CdpResult<Vec<TraitColumn>> {
+    Spi::connect(|client| -> CdpResult<Vec<TraitColumn>> {
+        let mut out = Vec::new();
+        for r in client.select(
+            "SELECT z.t, z.t OPERATOR(pg_catalog.=) 'preferred_channel' FROM (
+                 SELECT pg_catalog.unnest(ARRAY['first_seen', 'last_seen', 'days_since_last_order', 'tenure_days', 'orders',
+                                                'revenue', 'average_order_value', 'preferred_channel', 'cluster']) AS t
+                 UNION SELECT d.trait FROM cdp.trait_definitions d
+                 UNION SELECT k OPERATOR(pg_catalog.||) COALESCE(s.channel, 'unknown')
+                         FROM cdp.transaction_sources s, pg_catalog.unnest(ARRAY['orders_', 'revenue_']) k) z
+              ORDER BY 1",
+            None,
+            &[],
+        )? {
+            out.push(TraitColumn { name: r.get::<String>(1)?.unwrap_or_default(), text: r.get::<bool>(2)?.unwrap_or(false) });
+        }
+        Ok(out)
+    })
+}
+
+/// The query giving the profiles a rule holds for (restricted to the ids in `$1` when asked).
+/// 42601 syntax, 42703 an unknown column or trait (the hint lists the names), 42501 anything
+/// outside the allowed subset: one boolean expression, no aggregate, no subquery.
+#[pg_extern(stable, parallel_safe)]
+fn _segment_query(rule: &str, restricted: bool) -> String {
+    let traits = known_traits().or_raise();
+    let checked = check_rule(rule, &traits).map_err(super::value::expr_error).or_raise();
+    member_query(&checked, restricted)
+}

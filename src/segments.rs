@@ -1,0 +1,166 @@
+//! Segment rules: what a rule may name, and the one query that finds a rule's members.
+//!
+//! Pure string building (no PostgreSQL here). A rule is an analyst's boolean expression over one
+//! row per profile: the columns of `cdp.customer_360` and every trait by its name. The view
+//! aggregates all traits into a jsonb per row, which is too slow to scan for a million profiles
+//! and twenty segments; the member query instead joins `cdp.profile_traits` once per trait the
+//! rule names, so the planner scans the profile tables and the trait index it needs.
+
+use crate::expr::{check_expression, ExprError, ExprSpec};
+
+/// The columns of `cdp.customer_360` a rule may name, with the SQL each is read from.
+pub const BASE_COLUMNS: [(&str, &str); 24] = [
+    ("profile_id", "p.profile_id"),
+    ("name", "p.display OPERATOR(pg_catalog.->>) 'full_name'"),
+    ("email", "p.email"),
+    ("phone", "p.phone"),
+    ("birth_date", "p.birth_date"),
+    ("city", "p.city"),
+    ("country", "p.country"),
+    ("record_count", "p.record_count"),
+    ("source_count", "p.source_count"),
+    ("recency_days", "r.recency_days"),
+    ("frequency", "r.frequency"),
+    ("monetary_total", "r.monetary_total"),
+    ("r_score", "r.r_score"),
+    ("f_score", "r.f_score"),
+    ("m_score", "r.m_score"),
+    ("rfm_cell", "r.rfm_cell"),
+    ("segment", "r.segment"),
+    ("orders", "c.orders"),
+    ("historical_value", "c.historical_value"),
+    ("p_alive", "c.p_alive"),
+    ("expected_purchases", "c.expected_purchases"),
+    ("predicted_clv", "c.predicted_clv"),
+    ("created_at", "p.created_at"),
+    ("updated_at", "p.updated_at"),
+];
+
+/// A trait a rule may name: numeric (`cdp.profile_traits.value`) or text (`text_value`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraitColumn {
+    pub name: String,
+    pub text: bool,
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A checked rule: the expression as it runs and the traits it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub checked: String,
+    pub traits: Vec<TraitColumn>,
+}
+
+/// Check a rule against the columns and traits it may name (a trait whose name is also a column
+/// of the view is read as the column). Errors as the expression checker gives them: 42601,
+/// 42703 with the names in the hint, 42501 outside the allowed subset (no aggregates in a rule).
+pub fn check_rule(rule: &str, traits: &[TraitColumn]) -> Result<Rule, ExprError> {
+    let usable: Vec<&TraitColumn> =
+        traits.iter().filter(|t| !BASE_COLUMNS.iter().any(|(c, _)| *c == t.name)).collect();
+    let mut names: Vec<&str> = BASE_COLUMNS.iter().map(|(c, _)| *c).collect();
+    names.extend(usable.iter().map(|t| t.name.as_str()));
+    let spec = ExprSpec { columns: &names, qualifier: "x", allow_aggregates: false };
+    let checked = check_expression(rule, &spec)?;
+    let read: Vec<TraitColumn> = usable
+        .into_iter()
+        .filter(|t| checked.contains(&format!("x.{}", quote_ident(&t.name))))
+        .cloned()
+        .collect();
+    Ok(Rule { checked, traits: read })
+}
+
+/// The profiles for which the rule holds, one `profile_id` per row. With `restricted`, only the
+/// profiles in `$1` (bigint[]) are looked at: the worker's incremental evaluation.
+pub fn member_query(rule: &Rule, restricted: bool) -> String {
+    let mut cols: Vec<String> = BASE_COLUMNS.iter().map(|(c, e)| format!("{e} AS {}", quote_ident(c))).collect();
+    let mut joins = String::new();
+    for (i, t) in rule.traits.iter().enumerate() {
+        let alias = format!("t{i}");
+        cols.push(format!("{alias}.{} AS {}", if t.text { "text_value" } else { "value" }, quote_ident(&t.name)));
+        joins.push_str(&format!(
+            "\n   LEFT JOIN cdp.profile_traits {alias} ON {alias}.profile_id OPERATOR(pg_catalog.=) p.profile_id \
+             AND {alias}.trait OPERATOR(pg_catalog.=) {}",
+            quote_literal(&t.name)
+        ));
+    }
+    let filter = if restricted { "\n  WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1)" } else { "" };
+    format!(
+        "SELECT x.profile_id FROM (\n\
+         SELECT {cols}\n\
+         \x20 FROM cdp.profiles p\n\
+         \x20 LEFT JOIN cdp.rfm r ON r.profile_id OPERATOR(pg_catalog.=) p.profile_id\n\
+         \x20 LEFT JOIN cdp.clv c ON c.profile_id OPERATOR(pg_catalog.=) p.profile_id{joins}{filter}\n\
+         ) x\n\
+         WHERE ({rule})",
+        cols = cols.join(",\n       "),
+        rule = rule.checked,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::ExprErrorKind;
+
+    fn traits() -> Vec<TraitColumn> {
+        vec![
+            TraitColumn { name: "days_since_last_order".into(), text: false },
+            TraitColumn { name: "preferred_channel".into(), text: true },
+            TraitColumn { name: "orders".into(), text: false },
+            TraitColumn { name: "cart_adds_1h".into(), text: false },
+        ]
+    }
+
+    #[test]
+    fn a_rule_reads_only_the_traits_it_names() {
+        let r = check_rule("days_since_last_order > 30 AND segment = 'At Risk'", &traits()).unwrap();
+        assert_eq!(r.traits, vec![TraitColumn { name: "days_since_last_order".into(), text: false }]);
+        let q = member_query(&r, false);
+        assert!(q.contains("t0.value AS \"days_since_last_order\""));
+        assert!(q.contains("t0.trait OPERATOR(pg_catalog.=) 'days_since_last_order'"));
+        assert!(!q.contains("t1."));
+        assert!(!q.contains("$1"));
+        assert!(q.ends_with("WHERE (x.\"days_since_last_order\" > 30 AND x.\"segment\" = 'At Risk')"));
+    }
+
+    #[test]
+    fn text_traits_read_text_value_and_columns_win_over_traits_of_the_same_name() {
+        let r = check_rule("preferred_channel = 'web' AND orders >= 2", &traits()).unwrap();
+        assert_eq!(r.traits.len(), 1);
+        let q = member_query(&r, true);
+        assert!(q.contains("t0.text_value AS \"preferred_channel\""));
+        // orders is the view's column (c.orders), not the trait
+        assert!(q.contains("c.orders AS \"orders\""));
+        assert!(!q.contains("'orders'"));
+        assert!(q.contains("p.profile_id OPERATOR(pg_catalog.=) ANY ($1)"));
+    }
+
+    #[test]
+    fn rules_are_single_row_expressions_with_known_names() {
+        let e = check_rule("sum(frequency) > 3", &traits()).unwrap_err();
+        assert_eq!(e.kind, ExprErrorKind::NotAllowed);
+        let e = check_rule("shoe_size > 42", &traits()).unwrap_err();
+        assert_eq!(e.kind, ExprErrorKind::UnknownColumn);
+        let hint = e.hint.unwrap();
+        assert!(hint.contains("p_alive") && hint.contains("cart_adds_1h"), "{hint}");
+        let e = check_rule("p_alive < 0.5; DELETE FROM cdp.segments", &traits()).unwrap_err();
+        assert_ne!(e.kind, ExprErrorKind::UnknownColumn);
+        assert!(check_rule("p_alive < 0.5 AND cart_adds_1h > 0", &traits()).is_ok());
+    }
+
+    #[test]
+    fn odd_trait_names_are_quoted() {
+        let t = vec![TraitColumn { name: "orders_call \"center'".into(), text: false }];
+        let r = Rule { checked: "x.\"orders_call \"\"center'\" > 0".into(), traits: t };
+        let q = member_query(&r, false);
+        assert!(q.contains("AS \"orders_call \"\"center'\""));
+        assert!(q.contains("= 'orders_call \"center'''"));
+    }
+}

@@ -1,0 +1,120 @@
+-- Segments, the event outbox and catch-up: the SQL contract. (NOTIFY delivery and the worker's
+-- incremental evaluation are tested from separate client connections, tests/client.)
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_cdp CASCADE;
+CREATE EXTENSION pg_cdp;
+RESET client_min_messages;
+
+CREATE TABLE public.shoppers (id integer PRIMARY KEY, mail text, name text, phone text);
+INSERT INTO public.shoppers VALUES
+    (1, 'ayse.yilmaz@gmail.com', 'Ayşe Yılmaz', '0532 111 2233'),
+    (2, 'mehmet.kaya@hotmail.com', 'Mehmet Kaya', '0533 444 5566'),
+    (3, 'zeynep.demir@yandex.com', 'Zeynep Demir', '0534 777 8899'),
+    (4, 'can.ozturk@gmail.com', 'Can Öztürk', '0535 123 4567');
+CREATE TABLE public.purchases (id integer PRIMARY KEY, shopper integer, amount numeric, at timestamptz);
+INSERT INTO public.purchases VALUES
+    (1, 1, 120, '2026-11-01'), (2, 1, 80, '2026-11-20'), (3, 1, 300, '2026-11-28'),
+    (4, 2, 40, '2025-01-10'),
+    (5, 3, 1500, '2026-10-05'), (6, 3, 20, '2026-06-01');
+SET client_min_messages = warning;
+SELECT cdp.add_source('public.shoppers', 'id', '{"email":"mail","full_name":"name","phone":"phone"}') > 0 AS registered;
+SELECT cdp.add_transaction_source('public.purchases', 'public.shoppers', 'shopper', 'amount', 'at') > 0 AS registered;
+SELECT cdp.sync_source('public.shoppers');
+SELECT (cdp.resolve() ->> 'profiles')::int AS profiles;
+SELECT cdp.define_trait('big_orders', 'count(*) FILTER (WHERE amount >= 1000)');
+SELECT cdp.compute_traits('2026-12-01') AS profiles_with_traits;
+RESET client_min_messages;
+CREATE TEMP TABLE who AS
+SELECT r.source_key::int AS shopper, r.profile_id FROM cdp.records r;
+
+-- rule validation, by SQLSTATE
+SELECT cdp.define_segment('bad', 'revenue >');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.define_segment('bad', 'shoe_size > 42');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.define_segment('bad', 'revenue + 1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.define_segment('bad', 'sum(revenue) > 1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.define_segment('bad', 'revenue > (SELECT 1)');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.define_segment('bad', 'revenue > 1; DELETE FROM cdp.segments');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.define_segment('bad', 'pg_sleep(1) IS NULL');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.define_segment('bad', 'revenue > 1', holdout_percent => 120);
+\echo :LAST_ERROR_SQLSTATE
+
+-- a new segment is filled at once: one enter event per member (reason defined)
+SELECT cdp.define_segment('big spenders', 'revenue >= 500', 'spent 500 or more') > 0 AS defined;
+SELECT cdp.define_segment('whales', 'big_orders > 0 AND preferred_channel IS NULL') > 0 AS defined;
+SELECT cdp.define_segment('big spenders', 'revenue >= 1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT m.segment, w.shopper, m.holdout FROM cdp.segment_members m JOIN who w USING (profile_id) ORDER BY 1, 2;
+SELECT e.event_id, e.segment, w.shopper, e.op, e.reason, e.holdout FROM cdp.segment_events e JOIN who w USING (profile_id) ORDER BY e.event_id;
+
+-- nothing changed: a refresh writes no event
+SELECT cdp.refresh_segments() -> 'segments' AS refreshed;
+
+-- new orders, traits recomputed: Mehmet enters, nobody leaves; only the difference is written
+INSERT INTO public.purchases VALUES (7, 2, 900, '2026-11-30');
+SELECT cdp.compute_traits('2026-12-01') > 0 AS computed;
+SELECT cdp.refresh_segments('big spenders') -> 'segments' AS refreshed;
+SELECT e.event_id, e.segment, w.shopper, e.op, e.reason FROM cdp.segment_events e JOIN who w USING (profile_id)
+ WHERE e.event_id > 2 ORDER BY e.event_id;
+
+-- the rule changes: exits and enters for the difference
+SELECT cdp.alter_segment('big spenders', rule => 'revenue >= 1000');
+SELECT e.event_id, e.segment, w.shopper, e.op, e.reason FROM cdp.segment_events e JOIN who w USING (profile_id)
+ WHERE e.event_id > 3 ORDER BY e.event_id;
+
+-- catch-up: a consumer that saw event 2 gets exactly the later ones, in order; a position before
+-- what retention deleted is an error, not a silent gap
+SELECT array_agg(event_id ORDER BY event_id) AS after_2 FROM cdp.segment_events_since(2);
+SELECT array_agg(event_id ORDER BY event_id) AS after_2_first_two FROM cdp.segment_events_since(2, 2);
+SELECT count(*) AS after_last FROM cdp.segment_events_since((SELECT max(event_id) FROM cdp.segment_events));
+SELECT cdp.ack_events('crm', 3);
+SELECT consumer, last_event_id, events_behind, lost_events FROM cdp.consumer_lag;
+UPDATE cdp.event_state SET pruned_through = 3;     -- as retention would after deleting events 1-3
+SELECT * FROM cdp.segment_events_since(2);
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS from_3 FROM cdp.segment_events_since(3);
+SELECT consumer, lost_events FROM cdp.consumer_lag;
+UPDATE cdp.event_state SET pruned_through = 0;
+
+-- event ids are never reused, and follow the order events were written in
+SELECT count(DISTINCT event_id) = count(*) AS unique_ids,
+       bool_and(at >= coalesce(prev_at, at)) AS in_write_order
+  FROM (SELECT event_id, at, lag(at) OVER (ORDER BY event_id) AS prev_at FROM cdp.segment_events) e;
+
+-- a merge: the merged-away profile exits with the surviving id, the survivor's membership stays
+UPDATE public.shoppers SET mail = 'ayse.yilmaz@gmail.com', name = 'Ayşe Yılmaz', phone = '0532 111 2233' WHERE id = 3;
+SELECT cdp.process_changes();
+SET client_min_messages = warning;
+SELECT (cdp.resolve_changes() ->> 'merges')::int AS merges;
+RESET client_min_messages;
+SELECT cdp.refresh_segments() -> 'segments' AS refreshed;
+SELECT e.segment, w.shopper, e.op, e.reason, e.merged_into = (SELECT profile_id FROM cdp.records WHERE source_key = '1') AS into_ayse
+  FROM cdp.segment_events e JOIN who w USING (profile_id)
+ WHERE e.reason = 'merged' ORDER BY 1, 2;
+
+-- holdout: deterministic per segment and profile, near its share over 10,000 profiles
+SELECT count(*) FILTER (WHERE cdp._holdout('s', g, 10)) AS held_out_of_10000,
+       bool_and(cdp._holdout('s', g, 10) = cdp._holdout('s', g, 10)) AS stable,
+       count(*) FILTER (WHERE cdp._holdout('s', g, 0)) AS none_at_0,
+       count(*) FILTER (WHERE cdp._holdout('s', g, 100)) AS all_at_100
+  FROM generate_series(1, 10000) g;
+
+-- dropping a segment: every member exits (reason dropped)
+SELECT cdp.define_segment('everyone', 'profile_id > 0') > 0 AS defined;
+SELECT count(*) AS everyone_members FROM cdp.segment_members WHERE segment = 'everyone';
+SELECT cdp.drop_segment('everyone') AS exits;
+SELECT e.segment, e.op, e.reason, count(*) FROM cdp.segment_events e WHERE e.reason = 'dropped' GROUP BY 1, 2, 3;
+SELECT count(*) AS everyone_members FROM cdp.segment_members WHERE segment = 'everyone';
+SELECT cdp.drop_segment('everyone');
+\echo :LAST_ERROR_SQLSTATE
+
+SET client_min_messages = warning;
+DROP EXTENSION pg_cdp CASCADE;
+DROP TABLE public.shoppers, public.purchases;
+RESET client_min_messages;
