@@ -514,3 +514,200 @@ fn a_dump_and_restore_keeps_records_profile_ids_lineage_model_decisions_and_capt
     admin.batch_execute("DROP DATABASE cdp_dump_src").unwrap();
     admin.batch_execute("DROP DATABASE cdp_dump_dst").unwrap();
 }
+
+/// The notifications on `l` until none arrives for `quiet` (the first may take `first`).
+fn notifications(l: &mut Client, first: Duration, quiet: Duration) -> Vec<String> {
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut out = Vec::new();
+    let mut wait = first;
+    loop {
+        match l.notifications().timeout_iter(wait).next() {
+            Ok(Some(n)) => {
+                assert_eq!(n.channel(), "cdp_segments");
+                out.push(n.payload().to_string());
+                wait = quiet;
+            }
+            _ => return out,
+        }
+    }
+}
+
+/// (op, segment, profile_id, event_id, the payload's keys) of a segment event's NOTIFY payload.
+fn parse_event(c: &mut Client, payload: &str) -> (String, String, i64, i64, String) {
+    let r = c
+        .query_one(
+            "SELECT p->>'op', p->>'segment', (p->>'profile_id')::bigint, (p->>'event_id')::bigint,
+                    (SELECT string_agg(k, ',' ORDER BY k) FROM jsonb_object_keys(p) k)
+               FROM (SELECT $1::text::jsonb AS p) x",
+            &[&payload],
+        )
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
+}
+
+fn listener() -> Client {
+    let mut l = postgres::Client::connect(&pg_cdp_client_tests::dsn(), postgres::NoTls).unwrap();
+    l.batch_execute("LISTEN cdp_segments").unwrap();
+    l
+}
+
+fn profile_of(c: &mut Client, table: &str, key: &str) -> Option<i64> {
+    c.query_one(
+        "SELECT r.profile_id FROM cdp.records r JOIN cdp.sources s USING (source_id)
+          WHERE s.source_table = $1::text::regclass AND r.source_key = $2",
+        &[&table, &key],
+    )
+    .map(|r| r.get(0))
+    .unwrap_or(None)
+}
+
+#[test]
+fn a_listener_hears_the_worker_announce_segment_enters_and_exits_with_ids_only() {
+    let mut c = connect();
+    fresh_table(&mut c, "seg_t");
+    c.query_one("SELECT cdp.sync_source('public.seg_t')", &[]).unwrap();
+    c.query_one("SELECT cdp.resolve()", &[]).unwrap();
+    c.query_one("SELECT cdp.define_segment('entered and left', 'email LIKE ''%@newdomain.com''')", &[]).unwrap();
+    let mut l = listener();
+    // no cdp call: the worker applies the row, resolves it and evaluates the segment
+    c.batch_execute(
+        "INSERT INTO public.seg_t VALUES (901, 'deniz.aksoy@newdomain.com', 'Deniz', 'Aksoy', '0532 901 0901', '1991-01-01')",
+    )
+    .unwrap();
+    let got = notifications(&mut l, Duration::from_secs(30), Duration::from_secs(2));
+    assert_eq!(got.len(), 1, "one enter event: {got:?}");
+    assert!(!got[0].contains("newdomain") && !got[0].contains("Deniz") && !got[0].contains("0532"), "ids only: {}", got[0]);
+    assert!(got[0].len() < 8000);
+    let (op, segment, pid, event_id, keys) = parse_event(&mut c, &got[0]);
+    assert_eq!((op.as_str(), segment.as_str()), ("enter", "entered and left"));
+    assert_eq!(keys, "event_id,holdout,op,profile_id,segment");
+    assert_eq!(Some(pid), profile_of(&mut c, "public.seg_t", "901"));
+    // the outbox holds the same event
+    let stored: i64 = c
+        .query_one("SELECT count(*) FROM cdp.segment_events WHERE event_id = $1 AND op = 'enter' AND profile_id = $2", &[&event_id, &pid])
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 1);
+
+    c.batch_execute("UPDATE public.seg_t SET mail = 'deniz.aksoy@olddomain.com' WHERE id = 901").unwrap();
+    let got = notifications(&mut l, Duration::from_secs(30), Duration::from_secs(2));
+    assert_eq!(got.len(), 1, "one exit event: {got:?}");
+    let (op, _, pid2, event_id2, _) = parse_event(&mut c, &got[0]);
+    assert_eq!((op.as_str(), pid2), ("exit", pid));
+    assert!(event_id2 > event_id);
+    let all: i64 = c
+        .query_one("SELECT count(*) FROM cdp.segment_events WHERE segment = 'entered and left'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(all, 2, "exactly one enter and one exit, no duplicates");
+    c.query_one("SELECT cdp.drop_segment('entered and left')", &[]).unwrap();
+}
+
+#[test]
+fn nothing_is_announced_for_a_rollback_and_a_returning_consumer_catches_up_exactly_once() {
+    let mut c = connect();
+    fresh_table(&mut c, "catch_t");
+    c.query_one("SELECT cdp.sync_source('public.catch_t')", &[]).unwrap();
+    c.query_one("SELECT cdp.resolve()", &[]).unwrap();
+    let mut l = listener();
+    c.batch_execute("BEGIN; SELECT cdp.define_segment('rolled back', 'profile_id > 0'); ROLLBACK;").unwrap();
+    let got = notifications(&mut l, Duration::from_secs(2), Duration::from_secs(1));
+    assert!(got.is_empty(), "a rolled-back change announces nothing: {got:?}");
+    let kept: i64 = c.query_one("SELECT count(*) FROM cdp.segment_events WHERE segment = 'rolled back'", &[]).unwrap().get(0);
+    assert_eq!(kept, 0);
+
+    c.query_one("SELECT cdp.define_segment('catch up', 'email LIKE ''%@catchupmail.com''')", &[]).unwrap();
+    // the consumer stores its position and goes away
+    let last_seen: i64 = c.query_one("SELECT coalesce(max(event_id), 0) FROM cdp.segment_events", &[]).unwrap().get(0);
+    drop(l);
+    c.batch_execute(
+        "INSERT INTO public.catch_t VALUES
+           (801, 'ece.tan@catchupmail.com', 'Ece', 'Tan', '0532 801 0801', '1980-01-01'),
+           (802, 'ali.bulut@catchupmail.com', 'Ali', 'Bulut', '0532 802 0802', '1981-01-01'),
+           (803, 'naz.er@catchupmail.com', 'Naz', 'Er', '0532 803 0803', '1982-01-01')",
+    )
+    .unwrap();
+    let n = wait_for_i64(&mut c, "SELECT count(*) FROM cdp.segment_events WHERE segment = 'catch up'", 3, Duration::from_secs(30));
+    assert_eq!(n, 3, "the worker writes the three enters while nobody listens");
+    // back: everything after its position, once, in order; then nothing more
+    let rows = c.query("SELECT event_id, segment, op FROM cdp.segment_events_since($1)", &[&last_seen]).unwrap();
+    let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let caught: Vec<(String, String)> = rows.iter().map(|r| (r.get(1), r.get(2))).collect();
+    assert_eq!(caught.iter().filter(|(s, op)| s == "catch up" && op == "enter").count(), 3, "{caught:?}");
+    let after: i64 = c
+        .query_one("SELECT count(*) FROM cdp.segment_events_since($1)", &[ids.last().unwrap()])
+        .unwrap()
+        .get(0);
+    assert_eq!(after, 0);
+    c.query_one("SELECT cdp.drop_segment('catch up')", &[]).unwrap();
+}
+
+#[test]
+fn event_ids_are_visible_in_commit_order_so_a_consumer_never_skips_one() {
+    let mut c = connect();
+    // profiles of their own (test set-up only: written directly, as a superuser may), so the
+    // rules below select a known number of them
+    c.batch_execute(
+        "INSERT INTO cdp.profiles (profile_id, record_count, source_count)
+         SELECT 900000 + g, 1, 1 FROM generate_series(1, 400) g ON CONFLICT DO NOTHING;
+         SELECT cdp.define_segment('order a', 'profile_id % 40 = 0');
+         SELECT cdp.define_segment('order b', 'profile_id % 40 = 1');",
+    )
+    .unwrap();
+    let start: i64 = c.query_one("SELECT coalesce(max(event_id), 0) FROM cdp.segment_events", &[]).unwrap().get(0);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&pg_cdp_client_tests::dsn(), postgres::NoTls).unwrap();
+            let mut seen: Vec<i64> = Vec::new();
+            let mut last = start;
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                for r in c.query("SELECT event_id FROM cdp.segment_events_since($1, 100000)", &[&last]).unwrap() {
+                    let id: i64 = r.get(0);
+                    seen.push(id);
+                    last = last.max(id);
+                }
+                if finished {
+                    return seen;
+                }
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        })
+    };
+    // Each round: a slow writer numbers its events and holds its transaction open; meanwhile a
+    // fast writer changes another segment and commits. Without one lock across writers the fast
+    // writer's higher ids commit first, the polling reader moves past them, and the slow writer's
+    // lower ids, committed later, are never read.
+    for round in 0..6 {
+        let slow = std::thread::spawn(move || {
+            let mut w = postgres::Client::connect(&pg_cdp_client_tests::dsn(), postgres::NoTls).unwrap();
+            w.batch_execute(&format!(
+                "BEGIN; SELECT cdp.alter_segment('order a', rule => 'profile_id % 40 = {}'); SELECT pg_sleep(0.3); COMMIT;",
+                round % 3
+            ))
+            .unwrap();
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        c.batch_execute(&format!("SELECT cdp.alter_segment('order b', rule => 'profile_id % 40 = {}')", (round + 1) % 3))
+            .unwrap();
+        slow.join().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reader.join().unwrap();
+    let all: Vec<i64> = c
+        .query("SELECT event_id FROM cdp.segment_events WHERE event_id > $1 ORDER BY event_id", &[&start])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(all.len() > 20, "the writers should have written events: {}", all.len());
+    assert_eq!(seen, all, "the polling consumer saw every event exactly once, in order");
+    c.batch_execute(
+        "SELECT cdp.drop_segment('order a'); SELECT cdp.drop_segment('order b');
+         DELETE FROM cdp.profiles WHERE profile_id > 900000;",
+    )
+    .unwrap();
+}
