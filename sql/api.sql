@@ -1217,6 +1217,41 @@ BEGIN
 END
 $dirty$;
 
+-- Profile lifecycle on channel cdp_profiles: a merge (old id absorbed into new id) or a split
+-- (part moved to a new id), as resolve runs write cdp.profile_lineage (pg_cdp's own
+-- transactions, one run at a time: the lineage table is the durable record, in commit order of
+-- lineage_id). Ids only; a run with 100 or more such changes is announced once, with its counts.
+CREATE FUNCTION cdp._notify_lineage()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    SELECT pg_catalog.count(*) INTO n FROM lineage_new l WHERE l.kind OPERATOR(pg_catalog.<>) 'new';
+    IF n OPERATOR(pg_catalog.=) 0 THEN
+        RETURN NULL;
+    ELSIF n OPERATOR(pg_catalog.>=) 100 THEN
+        PERFORM pg_catalog.pg_notify('cdp_profiles', pg_catalog.json_build_object(
+                    'run_id', pg_catalog.max(l.run_id),
+                    'first_lineage_id', pg_catalog.min(l.lineage_id), 'last_lineage_id', pg_catalog.max(l.lineage_id),
+                    'merged', pg_catalog.count(*) FILTER (WHERE l.kind OPERATOR(pg_catalog.=) 'merge'),
+                    'split', pg_catalog.count(*) FILTER (WHERE l.kind OPERATOR(pg_catalog.=) 'split'))::text)
+           FROM lineage_new l WHERE l.kind OPERATOR(pg_catalog.<>) 'new';
+    ELSE
+        PERFORM pg_catalog.pg_notify('cdp_profiles', pg_catalog.json_build_object(
+                    'lineage_id', l.lineage_id, 'event', CASE l.kind WHEN 'merge' THEN 'merged' ELSE 'split' END,
+                    'old_profile_id', l.old_profile_id, 'new_profile_id', l.new_profile_id)::text)
+           FROM lineage_new l WHERE l.kind OPERATOR(pg_catalog.<>) 'new' ORDER BY l.lineage_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER lineage_notify AFTER INSERT ON cdp.profile_lineage REFERENCING NEW TABLE AS lineage_new
+    FOR EACH STATEMENT EXECUTE FUNCTION cdp._notify_lineage();
+
 -- A deterministic share of each segment's members is held out: the hash of segment and profile
 -- id, so a member keeps its side across refreshes, and a surviving profile keeps its own.
 CREATE FUNCTION cdp._holdout(segment text, profile_id bigint, percent numeric)

@@ -161,6 +161,6 @@ mod tests {
         let r = Rule { checked: "x.\"orders_call \"\"center'\" > 0".into(), traits: t };
         let q = member_query(&r, false);
         assert!(q.contains("AS \"orders_call \"\"center'\""));
-        assert!(q.contains("= 'orders_call \"center'''"));
+        assert!(q.contains("OPERATOR(pg_catalog.=) 'orders_call \"center'''"));
     }
 }

@@ -515,21 +515,28 @@ fn a_dump_and_restore_keeps_records_profile_ids_lineage_model_decisions_and_capt
     admin.batch_execute("DROP DATABASE cdp_dump_dst").unwrap();
 }
 
-/// The notifications on `l` until none arrives for `quiet` (the first may take `first`).
-fn notifications(l: &mut Client, first: Duration, quiet: Duration) -> Vec<String> {
+/// The (channel, payload) of the notifications on `l` until none arrives for `quiet` (the first
+/// may take `first`).
+fn channel_notifications(l: &mut Client, first: Duration, quiet: Duration) -> Vec<(String, String)> {
     use postgres::fallible_iterator::FallibleIterator;
     let mut out = Vec::new();
     let mut wait = first;
     loop {
         match l.notifications().timeout_iter(wait).next() {
             Ok(Some(n)) => {
-                assert_eq!(n.channel(), "cdp_segments");
-                out.push(n.payload().to_string());
+                out.push((n.channel().to_string(), n.payload().to_string()));
                 wait = quiet;
             }
             _ => return out,
         }
     }
+}
+
+/// The payloads of the segment events announced on `l` (see channel_notifications).
+fn notifications(l: &mut Client, first: Duration, quiet: Duration) -> Vec<String> {
+    let got = channel_notifications(l, first, quiet);
+    assert!(got.iter().all(|(ch, _)| ch == "cdp_segments"), "{got:?}");
+    got.into_iter().map(|(_, p)| p).collect()
 }
 
 /// (op, segment, profile_id, event_id, the payload's keys) of a segment event's NOTIFY payload.
@@ -710,4 +717,63 @@ fn event_ids_are_visible_in_commit_order_so_a_consumer_never_skips_one() {
          DELETE FROM cdp.profiles WHERE profile_id > 900000;",
     )
     .unwrap();
+}
+
+#[test]
+fn a_merge_is_announced_and_the_merged_away_profile_exits_its_segments() {
+    let mut c = connect();
+    c.batch_execute(
+        r#"DROP TABLE IF EXISTS public.merge_t;
+         CREATE TABLE public.merge_t (id integer PRIMARY KEY, mail text, first text, last text, gsm text, born text);
+         INSERT INTO public.merge_t VALUES
+           (1, 'selin.acar@gmail.com', 'Selin', 'Acar', '0532 611 2233', '1988-04-12'),
+           (2, 'burak.celik@hotmail.com', 'Burak', 'Çelik', '0533 722 4455', '1979-09-30');
+         SELECT cdp.add_source('public.merge_t', 'id',
+           '{"email":"mail","first_name":"first","last_name":"last","phone":"gsm","birth_date":"born"}');
+         SELECT cdp.sync_source('public.merge_t');
+         SELECT cdp.resolve();
+         SELECT cdp.define_segment('burak watch', 'email = ''burak.celik@hotmail.com''');"#,
+    )
+    .unwrap();
+    let (p1, p2) = (profile_of(&mut c, "public.merge_t", "1").unwrap(), profile_of(&mut c, "public.merge_t", "2").unwrap());
+    assert_ne!(p1, p2);
+    let mut l = postgres::Client::connect(&pg_cdp_client_tests::dsn(), postgres::NoTls).unwrap();
+    l.batch_execute("LISTEN cdp_segments; LISTEN cdp_profiles;").unwrap();
+    // row 2 turns out to be Selin: the worker applies it and merges the two profiles
+    c.batch_execute(
+        "UPDATE public.merge_t SET mail = 'selin.acar@gmail.com', first = 'Selin', last = 'Acar',
+                gsm = '0532 611 2233', born = '1988-04-12' WHERE id = 2",
+    )
+    .unwrap();
+    let got = channel_notifications(&mut l, Duration::from_secs(30), Duration::from_secs(3));
+    let merged: Vec<&String> = got.iter().filter(|(ch, _)| ch == "cdp_profiles").map(|(_, p)| p).collect();
+    assert_eq!(merged.len(), 1, "{got:?}");
+    let r = c
+        .query_one(
+            "SELECT p->>'event', (p->>'old_profile_id')::bigint, (p->>'new_profile_id')::bigint
+               FROM (SELECT $1::text::jsonb AS p) x",
+            &[merged[0]],
+        )
+        .unwrap();
+    let (event, old, new): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
+    // the oldest id survives
+    assert_eq!((event.as_str(), old, new), ("merged", p1.max(p2), p1.min(p2)));
+    assert_eq!(profile_of(&mut c, "public.merge_t", "2"), Some(new));
+    // Burak's old profile left the segment, announced; when it was the one merged away the exit
+    // says so, with the surviving id
+    let announced = got.iter().filter(|(ch, _)| ch == "cdp_segments").count();
+    let exits = c
+        .query("SELECT profile_id, reason, merged_into FROM cdp.segment_events WHERE segment = 'burak watch' AND op = 'exit'", &[])
+        .unwrap();
+    assert_eq!(exits.len(), 1);
+    assert!(announced >= 1, "{got:?}");
+    let (pid, reason, into): (i64, String, Option<i64>) = (exits[0].get(0), exits[0].get(1), exits[0].get(2));
+    assert_eq!(pid, p2);
+    if p2 == old {
+        assert_eq!((reason.as_str(), into), ("merged", Some(new)));
+    } else {
+        assert_eq!(reason, "changed");
+    }
+    c.batch_execute("SELECT cdp.drop_segment('burak watch'); SELECT cdp.drop_source('public.merge_t'); DROP TABLE public.merge_t;")
+        .unwrap();
 }
