@@ -4,7 +4,7 @@ export PGRX_HOME := $(CURDIR)/pgrx-config
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 SUDO_FLAG := $(shell [ "$$(id -u)" -eq 0 ] || echo --sudo)
 
-.PHONY: setup install install-release demo test cluster-start cluster-stop bench-sync bench-capture bench-resolve bench-incremental bench-value clean
+.PHONY: setup install install-release demo test listener cluster-start cluster-stop bench-sync bench-capture bench-resolve bench-incremental bench-value clean
 
 setup:
 	@.ci/setup
@@ -27,6 +27,12 @@ demo: install-release
 # Every test layer; .ci/run calls this.
 test:
 	@.ci/test
+
+# cdp_listen: a small consumer of the segment events (LISTEN + catch-up by event id, position in
+# a file); target/release binary under tests/client
+listener:
+	cargo build --release --manifest-path tests/client/Cargo.toml --bin cdp_listen
+	@echo "built tests/client/target/release/cdp_listen"
 
 cluster-start:
 	@.ci/cluster start

@@ -1158,11 +1158,11 @@ CREATE INDEX segment_events_at_idx ON cdp.segment_events (at);
 COMMENT ON TABLE cdp.segment_events IS 'Every segment enter and exit, in commit order of event_id: the outbox consumers replay with cdp.segment_events_since.';
 
 -- Events up to pruned_through were deleted by retention: a consumer behind it has lost events.
+-- One row once retention first deleted something (none: nothing deleted yet).
 CREATE TABLE cdp.event_state (
     one            boolean PRIMARY KEY DEFAULT true CHECK (one),
     pruned_through bigint NOT NULL DEFAULT 0
 );
-INSERT INTO cdp.event_state DEFAULT VALUES;
 
 -- Named consumers and the last event each acknowledged (cdp.ack_events), for cdp.consumer_lag.
 CREATE TABLE cdp.consumers (
@@ -1562,7 +1562,8 @@ BEGIN
                    RETURNING e.event_id)
         SELECT pg_catalog.max(d.event_id) INTO pruned FROM d;
         IF pruned IS NOT NULL THEN
-            UPDATE cdp.event_state SET pruned_through = GREATEST(pruned_through, pruned);
+            INSERT INTO cdp.event_state AS st (pruned_through) VALUES (pruned)
+            ON CONFLICT (one) DO UPDATE SET pruned_through = GREATEST(st.pruned_through, EXCLUDED.pruned_through);
         END IF;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM cdp.segment_dirty) THEN
@@ -1601,7 +1602,7 @@ BEGIN
     IF after_event_id IS NULL OR max_events IS NULL OR max_events OPERATOR(pg_catalog.<) 1 THEN
         RAISE EXCEPTION 'after_event_id must be given and max_events at least 1' USING ERRCODE = '22023';
     END IF;
-    IF after_event_id OPERATOR(pg_catalog.<) (SELECT st.pruned_through FROM cdp.event_state st) THEN
+    IF after_event_id OPERATOR(pg_catalog.<) COALESCE((SELECT st.pruned_through FROM cdp.event_state st), 0) THEN
         RAISE EXCEPTION 'events after % were deleted by retention (up to event %)', after_event_id,
               (SELECT st.pruned_through FROM cdp.event_state st) USING ERRCODE = '55000',
               HINT = 're-read the segments from cdp.segment_members, then continue from SELECT max(event_id) FROM cdp.segment_events; cdp.segment_event_retention sets how long events are kept';
@@ -1629,7 +1630,7 @@ COMMENT ON FUNCTION cdp.ack_events(text, bigint) IS
 CREATE VIEW cdp.consumer_lag AS
 SELECT c.consumer, c.last_event_id, c.acked_at,
        (SELECT pg_catalog.count(*) FROM cdp.segment_events e WHERE e.event_id OPERATOR(pg_catalog.>) c.last_event_id) AS events_behind,
-       c.last_event_id OPERATOR(pg_catalog.<) (SELECT st.pruned_through FROM cdp.event_state st) AS lost_events
+       c.last_event_id OPERATOR(pg_catalog.<) COALESCE((SELECT st.pruned_through FROM cdp.event_state st), 0) AS lost_events
   FROM cdp.consumers c;
 COMMENT ON VIEW cdp.consumer_lag IS 'Each named consumer''s position, the events it has not acknowledged, and whether retention deleted some it never saw.';
 

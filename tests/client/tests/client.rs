@@ -460,7 +460,8 @@ fn a_dump_and_restore_keeps_records_profile_ids_lineage_model_decisions_and_capt
          UPDATE public.web SET mail = 'person1.k@gmail.com', gsm = '0532 100 0001', name = 'Ayşe Yılmaz1' WHERE id = 2;
          SELECT cdp.process_changes();
          SELECT cdp.force_link(5, 7);
-         SELECT cdp.resolve_changes();",
+         SELECT cdp.resolve_changes();
+         SELECT cdp.define_segment('dumped', 'record_count >= 2', holdout_percent => 50);",
     )
     .unwrap();
     let before = records_digest(&mut src);
@@ -471,6 +472,11 @@ fn a_dump_and_restore_keeps_records_profile_ids_lineage_model_decisions_and_capt
                         (SELECT count(*) FROM cdp.profiles), (SELECT last_value FROM cdp.profile_id_seq)";
     let row = src.query_one(facts, &[]).unwrap();
     let facts_before: (i64, String, i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+    let segment_facts = "SELECT (SELECT string_agg(name || ':' || rule, ',') FROM cdp.segments),
+                                (SELECT string_agg(profile_id || ':' || holdout, ',' ORDER BY profile_id) FROM cdp.segment_members),
+                                (SELECT string_agg(event_id || ':' || op, ',' ORDER BY event_id) FROM cdp.segment_events)";
+    let row = src.query_one(segment_facts, &[]).unwrap();
+    let segments_before: (String, String, String) = (row.get(0), row.get(1), row.get(2));
     drop(src);
 
     // pg_dump | psql, as a DBA restores a database (roles exist: same cluster)
@@ -491,6 +497,9 @@ fn a_dump_and_restore_keeps_records_profile_ids_lineage_model_decisions_and_capt
     let row = dst.query_one(facts, &[]).unwrap();
     let facts_after: (i64, String, i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
     assert_eq!(facts_after, facts_before, "lineage, model, steward decisions, edges, profiles and the id sequence");
+    let row = dst.query_one(segment_facts, &[]).unwrap();
+    let segments_after: (String, String, String) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(segments_after, segments_before, "segments, their members and the event outbox");
     // capture goes on in the restored database, new ids continue after the old ones
     dst.batch_execute(
         "INSERT INTO public.web_1 VALUES (0, 'new.person@gmail.com', 'Deniz Aksoy', '0532 999 0059');
@@ -776,4 +785,46 @@ fn a_merge_is_announced_and_the_merged_away_profile_exits_its_segments() {
     }
     c.batch_execute("SELECT cdp.drop_segment('burak watch'); SELECT cdp.drop_source('public.merge_t'); DROP TABLE public.merge_t;")
         .unwrap();
+}
+
+#[test]
+fn the_listener_program_resumes_after_a_restart_without_loss_or_repeat() {
+    let mut c = connect();
+    c.batch_execute(
+        "INSERT INTO cdp.profiles (profile_id, record_count, source_count)
+         SELECT 800000 + g, 1, 1 FROM generate_series(1, 60) g ON CONFLICT DO NOTHING;
+         SELECT cdp.define_segment('listened', 'profile_id > 800000 AND profile_id % 10 = 0');",
+    )
+    .unwrap();
+    let start: i64 = c.query_one("SELECT max(event_id) FROM cdp.segment_events", &[]).unwrap().get(0);
+    let state = std::env::temp_dir().join(format!("cdp_listen_test_{}.state", std::process::id()));
+    std::fs::write(&state, start.to_string()).unwrap();
+    let run = |extra: &[&str]| -> Vec<String> {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdp_listen"))
+            .args(["--dsn", &pg_cdp_client_tests::dsn(), "--state", state.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .expect("cdp_listen runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+    };
+    // 6 exits and 6 enters, written while the listener is not running
+    c.query_one("SELECT cdp.alter_segment('listened', rule => 'profile_id > 800000 AND profile_id % 10 = 1')", &[]).unwrap();
+    let first = run(&["--exit-after", "5"]);
+    assert_eq!(first.len(), 5);
+    // more events while it is stopped
+    c.query_one("SELECT cdp.alter_segment('listened', rule => 'profile_id > 800000 AND profile_id % 10 = 2')", &[]).unwrap();
+    let second = run(&["--idle-exit", "2"]);
+    let seen: Vec<i64> = first.iter().chain(second.iter()).map(|l| l.split(' ').next().unwrap().parse().unwrap()).collect();
+    let all: Vec<i64> = c
+        .query("SELECT event_id FROM cdp.segment_events WHERE event_id > $1 ORDER BY event_id", &[&start])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(all.len(), 24);
+    assert_eq!(seen, all, "every event once, in order, across the restart");
+    assert!(first[0].contains(" exit listened 8000"), "{}", first[0]);
+    let _ = std::fs::remove_file(&state);
+    c.batch_execute("SELECT cdp.drop_segment('listened'); DELETE FROM cdp.profiles WHERE profile_id > 800000;").unwrap();
 }

@@ -75,12 +75,12 @@ SELECT array_agg(event_id ORDER BY event_id) AS after_2_first_two FROM cdp.segme
 SELECT count(*) AS after_last FROM cdp.segment_events_since((SELECT max(event_id) FROM cdp.segment_events));
 SELECT cdp.ack_events('crm', 3);
 SELECT consumer, last_event_id, events_behind, lost_events FROM cdp.consumer_lag;
-UPDATE cdp.event_state SET pruned_through = 3;     -- as retention would after deleting events 1-3
+INSERT INTO cdp.event_state (pruned_through) VALUES (3);     -- as retention records deleting events 1-3
 SELECT * FROM cdp.segment_events_since(2);
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS from_3 FROM cdp.segment_events_since(3);
 SELECT consumer, lost_events FROM cdp.consumer_lag;
-UPDATE cdp.event_state SET pruned_through = 0;
+DELETE FROM cdp.event_state;
 
 -- event ids are never reused, and follow the order events were written in
 SELECT count(DISTINCT event_id) = count(*) AS unique_ids,
