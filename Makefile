@@ -4,7 +4,7 @@ export PGRX_HOME := $(CURDIR)/pgrx-config
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 SUDO_FLAG := $(shell [ "$$(id -u)" -eq 0 ] || echo --sudo)
 
-.PHONY: setup install install-release demo test listener cluster-start cluster-stop bench-sync bench-capture bench-resolve bench-incremental bench-value clean
+.PHONY: setup install install-release demo test listener cluster-start cluster-stop bench-sync bench-capture bench-segments bench-resolve bench-incremental bench-value clean
 
 setup:
 	@.ci/setup
@@ -48,6 +48,12 @@ bench-sync: install-release
 bench-capture: install-release
 	@.ci/cluster restart
 	@bench/capture_bench $(or $(BENCH_STATEMENTS),20000)
+
+# 20 segments over BENCH_PROFILES profiles (default 1M): define, full refresh, worker step, and
+# the same rules as plain INSERT ... SELECT ... EXCEPT statements
+bench-segments: install-release
+	@.ci/cluster restart
+	@bench/segments_bench $(or $(BENCH_PROFILES),1000000)
 
 # BENCH_PEOPLE=485000 for ~1M channel records; BENCH_THRESHOLDS="22.5 24" adds runs at other
 # values of cdp.match_threshold
