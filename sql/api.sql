@@ -1126,12 +1126,20 @@ CREATE TABLE cdp.segments (
     rule            text NOT NULL,
     description     text,
     holdout_percent numeric NOT NULL DEFAULT 0 CHECK (holdout_percent >= 0 AND holdout_percent <= 100),
+    reads_clock     boolean NOT NULL DEFAULT false,   -- the rule calls now(): re-evaluated every cdp.segment_clock_interval
     defined_by      name NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     refreshed_at    timestamptz
 );
 COMMENT ON TABLE cdp.segments IS 'Rule-based segments (cdp.define_segment): a boolean rule over the columns of cdp.customer_360 and the traits, kept current by the worker.';
+
+-- What now() means in a segment rule: the transaction time moved by cdp.clock_offset.
+CREATE FUNCTION cdp._clock()
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.current_setting('cdp.clock_offset')::interval $$;
 
 CREATE TABLE cdp.segment_members (
     segment    text NOT NULL REFERENCES cdp.segments (name) ON UPDATE CASCADE ON DELETE CASCADE,
@@ -1149,7 +1157,7 @@ CREATE TABLE cdp.segment_events (
     segment     text NOT NULL,
     profile_id  bigint NOT NULL,
     op          text NOT NULL CHECK (op IN ('enter', 'exit')),
-    reason      text NOT NULL,      -- defined | refresh | changed | altered | dropped | merged | gone
+    reason      text NOT NULL,      -- defined | refresh | changed | clock | altered | dropped | merged | gone
     merged_into bigint,             -- exit of a profile merged into another: the surviving id
     holdout     boolean NOT NULL,
     at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
@@ -1430,8 +1438,8 @@ BEGIN
     END IF;
     PERFORM cdp._check_segment_rule(rule);
     PERFORM cdp._lock_events();
-    INSERT INTO cdp.segments (name, rule, description, holdout_percent, defined_by, refreshed_at)
-    VALUES (name, rule, description, holdout_percent, cdp._acting_role(), pg_catalog.now())
+    INSERT INTO cdp.segments (name, rule, description, holdout_percent, reads_clock, defined_by, refreshed_at)
+    VALUES (name, rule, description, holdout_percent, cdp._segment_reads_clock(rule), cdp._acting_role(), cdp._clock())
     RETURNING * INTO s;
     -- filled at once: each initial member is one enter event (reason defined)
     PERFORM cdp._apply_segment(s, NULL, 'defined');
@@ -1462,7 +1470,8 @@ BEGIN
     UPDATE cdp.segments x
        SET rule = COALESCE(rule, x.rule), description = COALESCE(description, x.description),
            holdout_percent = COALESCE(holdout_percent, x.holdout_percent), updated_at = pg_catalog.now(),
-           refreshed_at = pg_catalog.now(), defined_by = cdp._acting_role()
+           reads_clock = cdp._segment_reads_clock(COALESCE(rule, x.rule)),
+           refreshed_at = cdp._clock(), defined_by = cdp._acting_role()
      WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id
     RETURNING * INTO s;
     -- members stay on their side unless the share itself changed
@@ -1526,7 +1535,7 @@ BEGIN
     END IF;
     FOR s IN SELECT * FROM cdp.segments x WHERE segment IS NULL OR x.name OPERATOR(pg_catalog.=) segment ORDER BY x.segment_id LOOP
         SELECT * INTO r FROM cdp._apply_segment(s, NULL, 'refresh');
-        UPDATE cdp.segments x SET refreshed_at = pg_catalog.now() WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id;
+        UPDATE cdp.segments x SET refreshed_at = cdp._clock() WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id;
         result := result OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(s.name, pg_catalog.jsonb_build_object('enters', r.enters, 'exits', r.exits));
     END LOOP;
     RETURN pg_catalog.jsonb_build_object('segments', result,
@@ -1555,6 +1564,7 @@ DECLARE
     n_out   bigint := 0;
     keep    interval := pg_catalog.current_setting('cdp.segment_event_retention')::interval;
     pruned  bigint;
+    due     integer[];
 BEGIN
     IF keep OPERATOR(pg_catalog.>) interval '0' THEN
         WITH d AS (DELETE FROM cdp.segment_events e
@@ -1566,11 +1576,25 @@ BEGIN
             ON CONFLICT (one) DO UPDATE SET pruned_through = GREATEST(st.pruned_through, EXCLUDED.pruned_through);
         END IF;
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM cdp.segment_dirty) THEN
+    SELECT pg_catalog.array_agg(x.segment_id) INTO due FROM cdp.segments x
+     WHERE x.reads_clock AND (x.refreshed_at IS NULL OR x.refreshed_at OPERATOR(pg_catalog.<=)
+           (cdp._clock() OPERATOR(pg_catalog.-) pg_catalog.current_setting('cdp.segment_clock_interval')::interval));
+    IF due IS NULL AND NOT EXISTS (SELECT 1 FROM cdp.segment_dirty) THEN
         RETURN '{"profiles": 0}'::jsonb;
     END IF;
     IF NOT cdp._lock_events(false) THEN
         RETURN '{"skipped": "another event writer"}'::jsonb;
+    END IF;
+    -- rules that call now(): whole, every cdp.segment_clock_interval (their members change with
+    -- time alone)
+    FOR s IN SELECT * FROM cdp.segments x WHERE x.segment_id OPERATOR(pg_catalog.=) ANY (due) ORDER BY x.segment_id LOOP
+        SELECT * INTO r FROM cdp._apply_segment(s, NULL, 'clock');
+        UPDATE cdp.segments x SET refreshed_at = cdp._clock() WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id;
+        n_in := n_in OPERATOR(pg_catalog.+) r.enters;
+        n_out := n_out OPERATOR(pg_catalog.+) r.exits;
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM cdp.segment_dirty) THEN
+        RETURN pg_catalog.jsonb_build_object('profiles', 0, 'enters', n_in, 'exits', n_out, 'more', false);
     END IF;
     IF (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM cdp.segment_dirty LIMIT 100001) z) OPERATOR(pg_catalog.>) 100000 THEN
         RETURN cdp.refresh_segments(NULL) OPERATOR(pg_catalog.||) '{"full": true}'::jsonb;
@@ -1589,6 +1613,79 @@ BEGIN
                                          'more', EXISTS (SELECT 1 FROM cdp.segment_dirty));
 END
 $$;
+
+-- Did activating the segment work? Members who entered it, treated against held out: how many
+-- converted (an order within the window after entering), conversion rate, revenue per member,
+-- and the uplift in conversion with a 95% confidence interval (two-proportion normal
+-- approximation). Below 100 members in either group the verdict says it is too early. Orders are
+-- read with the caller's rights (SECURITY INVOKER), as cdp.transactions reads them.
+CREATE FUNCTION cdp.segment_report(segment text, "window" interval DEFAULT '30 days')
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s      cdp.segments := cdp._segment_named(segment);
+    g      jsonb;
+    t      record;
+    h      record;
+    diff   float8;
+    se     float8;
+    verdict text;
+BEGIN
+    IF "window" IS NULL OR "window" OPERATOR(pg_catalog.<=) interval '0' THEN
+        RAISE EXCEPTION 'window must be a positive interval, not %', "window" USING ERRCODE = '22023';
+    END IF;
+    EXECUTE pg_catalog.format($q$
+        WITH entered AS (       -- each member's first entry (events, or the membership when pruned)
+            SELECT x.profile_id, pg_catalog.min(x.at) AS at, pg_catalog.bool_or(x.holdout) AS holdout
+              FROM (SELECT e.profile_id, e.at, e.holdout FROM cdp.segment_events e
+                     WHERE e.segment OPERATOR(pg_catalog.=) $2 AND e.op OPERATOR(pg_catalog.=) 'enter'
+                    UNION ALL
+                    SELECT m.profile_id, m.entered_at, m.holdout FROM cdp.segment_members m
+                     WHERE m.segment OPERATOR(pg_catalog.=) $2) x
+             GROUP BY x.profile_id),
+        outcome AS (
+            SELECT en.holdout, en.profile_id,
+                   pg_catalog.count(o.profile_id) OPERATOR(pg_catalog.>) 0 AS converted,
+                   COALESCE(pg_catalog.sum(o.amount), 0) AS revenue
+              FROM entered en
+              LEFT JOIN (%s) o ON o.profile_id OPERATOR(pg_catalog.=) en.profile_id
+                              AND o.occurred_at OPERATOR(pg_catalog.>) en.at
+                              AND o.occurred_at OPERATOR(pg_catalog.<=) (en.at OPERATOR(pg_catalog.+) $3)
+             GROUP BY en.holdout, en.profile_id)
+        SELECT pg_catalog.jsonb_object_agg(CASE WHEN z.holdout THEN 'holdout' ELSE 'treated' END, pg_catalog.to_jsonb(z) OPERATOR(pg_catalog.-) 'holdout')
+          FROM (SELECT b.holdout, pg_catalog.count(*) AS members,
+                       pg_catalog.count(*) FILTER (WHERE b.converted) AS converters,
+                       pg_catalog.round(pg_catalog.avg(b.converted::int), 4) AS conversion_rate,
+                       pg_catalog.round(pg_catalog.avg(b.revenue), 2) AS revenue_per_member
+                  FROM outcome b GROUP BY b.holdout) z
+    $q$, cdp._transactions_sql(true)) INTO g USING pg_catalog.now(), s.name, "window";   -- $1: the as-of time of cdp._transactions_sql
+    g := COALESCE(g, '{}');
+    SELECT COALESCE((g #>> '{treated,members}')::bigint, 0) AS n, COALESCE((g #>> '{treated,conversion_rate}')::float8, 0) AS p INTO t;
+    SELECT COALESCE((g #>> '{holdout,members}')::bigint, 0) AS n, COALESCE((g #>> '{holdout,conversion_rate}')::float8, 0) AS p INTO h;
+    IF t.n OPERATOR(pg_catalog.<) 100 OR h.n OPERATOR(pg_catalog.<) 100 THEN
+        verdict := 'not enough members yet (at least 100 treated and 100 held out)';
+    ELSE
+        diff := t.p OPERATOR(pg_catalog.-) h.p;
+        se := pg_catalog.sqrt(t.p OPERATOR(pg_catalog.*) (1 OPERATOR(pg_catalog.-) t.p) OPERATOR(pg_catalog./) t.n
+                              OPERATOR(pg_catalog.+) h.p OPERATOR(pg_catalog.*) (1 OPERATOR(pg_catalog.-) h.p) OPERATOR(pg_catalog./) h.n);
+        verdict := CASE WHEN diff OPERATOR(pg_catalog.-) 1.96 OPERATOR(pg_catalog.*) se OPERATOR(pg_catalog.>) 0 THEN 'treated members convert more (95% confidence)'
+                        WHEN diff OPERATOR(pg_catalog.+) 1.96 OPERATOR(pg_catalog.*) se OPERATOR(pg_catalog.<) 0 THEN 'treated members convert less (95% confidence)'
+                        ELSE 'no difference shown yet at 95% confidence' END;
+    END IF;
+    RETURN g OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+        'segment', s.name, 'window', "window"::text, 'holdout_percent', s.holdout_percent,
+        'uplift', CASE WHEN diff IS NOT NULL THEN pg_catalog.round(diff::numeric, 4) END,
+        'uplift_ci95', CASE WHEN diff IS NOT NULL THEN pg_catalog.jsonb_build_array(
+                pg_catalog.round((diff OPERATOR(pg_catalog.-) 1.96 OPERATOR(pg_catalog.*) se)::numeric, 4),
+                pg_catalog.round((diff OPERATOR(pg_catalog.+) 1.96 OPERATOR(pg_catalog.*) se)::numeric, 4)) END,
+        'verdict', verdict);
+END
+$$;
+COMMENT ON FUNCTION cdp.segment_report(text, interval) IS
+'Treated against held-out members of a segment: members, converters (an order within the window after entering), conversion rate, revenue per member, the uplift with its 95% confidence interval, and a verdict.';
 
 -- Catch-up for a consumer that was away: the events after the last one it saw, in order. A
 -- consumer behind what retention deleted gets 55000, never a silent gap.

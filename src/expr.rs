@@ -55,6 +55,9 @@ pub struct ExprSpec<'a> {
     pub qualifier: &'a str,
     /// Traits aggregate over a profile's rows (true); segment rules see one row (false).
     pub allow_aggregates: bool,
+    /// The function `now()` is emitted as (schema-qualified name, no parentheses); None:
+    /// `pg_catalog.now`. Segment rules read a clock that tests can move.
+    pub clock: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -935,7 +938,9 @@ impl Parser<'_, '_> {
             }
             return self.aggregate(name);
         }
-        let head = if is_one_of(name, CATALOG_FUNCTIONS) {
+        let head = if name == "now" {
+            format!("{}(", self.spec.clock.unwrap_or("pg_catalog.now"))
+        } else if is_one_of(name, CATALOG_FUNCTIONS) {
             format!("pg_catalog.{name}(")
         } else if is_one_of(name, SYNTAX_FUNCTIONS) {
             format!("{name}(")
@@ -1126,11 +1131,11 @@ mod tests {
         &["days_since_last_order", "segment", "p_alive", "orders", "channel"];
 
     fn trait_spec() -> ExprSpec<'static> {
-        ExprSpec { columns: ORDER_COLUMNS, qualifier: "x", allow_aggregates: true }
+        ExprSpec { columns: ORDER_COLUMNS, qualifier: "x", allow_aggregates: true, clock: None }
     }
 
     fn rule_spec() -> ExprSpec<'static> {
-        ExprSpec { columns: PROFILE_COLUMNS, qualifier: "p", allow_aggregates: false }
+        ExprSpec { columns: PROFILE_COLUMNS, qualifier: "p", allow_aggregates: false, clock: None }
     }
 
     fn accept(text: &str, spec: &ExprSpec) -> String {

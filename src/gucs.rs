@@ -28,6 +28,8 @@ pub static WORKER_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10000);
 pub static MAX_APPLY_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(3);
 pub static QUARANTINE_RETENTION_MIN: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 60);
 pub static SEGMENT_EVENT_RETENTION_MIN: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 60);
+pub static SEGMENT_CLOCK_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static CLOCK_OFFSET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"0"));
 pub static RFM_RECENCY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 pub static RFM_FREQUENCY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 pub static RFM_MONETARY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
@@ -121,6 +123,24 @@ pub fn init() {
         i32::MAX,
         GucContext::Sighup,
         GucFlags::UNIT_MIN,
+    );
+    GucRegistry::define_int_guc(
+        c"cdp.segment_clock_interval",
+        c"How often the worker re-evaluates the segments whose rule calls now().",
+        c"Such a rule's members can change with time alone; a change is seen within this interval.",
+        &SEGMENT_CLOCK_INTERVAL_S,
+        1,
+        86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_string_guc(
+        c"cdp.clock_offset",
+        c"An interval added to now() in segment rules: tests and what-ifs of time-based rules.",
+        c"'0' in production. Segment rules read now() + cdp.clock_offset.",
+        &CLOCK_OFFSET,
+        GucContext::Userset,
+        GucFlags::default(),
     );
     GucRegistry::define_int_guc(
         c"cdp.segment_event_retention",

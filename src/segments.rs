@@ -36,6 +36,15 @@ pub const BASE_COLUMNS: [(&str, &str); 24] = [
     ("updated_at", "p.updated_at"),
 ];
 
+/// What `now()` in a rule reads: the transaction time moved by `cdp.clock_offset` (zero unless a
+/// test or a what-if sets it), so rules that depend on time can be tested without waiting.
+pub const CLOCK: &str = "cdp._clock";
+
+/// Whether a checked rule reads the clock: its members can change with nothing but time.
+pub fn reads_clock(rule: &Rule) -> bool {
+    rule.reads_clock
+}
+
 /// A trait a rule may name: numeric (`cdp.profile_traits.value`) or text (`text_value`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraitColumn {
@@ -56,6 +65,8 @@ fn quote_literal(s: &str) -> String {
 pub struct Rule {
     pub checked: String,
     pub traits: Vec<TraitColumn>,
+    /// it calls now(): its members can change with nothing but time
+    pub reads_clock: bool,
 }
 
 /// Check a rule against the columns and traits it may name (a trait whose name is also a column
@@ -66,14 +77,17 @@ pub fn check_rule(rule: &str, traits: &[TraitColumn]) -> Result<Rule, ExprError>
         traits.iter().filter(|t| !BASE_COLUMNS.iter().any(|(c, _)| *c == t.name)).collect();
     let mut names: Vec<&str> = BASE_COLUMNS.iter().map(|(c, _)| *c).collect();
     names.extend(usable.iter().map(|t| t.name.as_str()));
-    let spec = ExprSpec { columns: &names, qualifier: "x", allow_aggregates: false };
+    let spec = ExprSpec { columns: &names, qualifier: "x", allow_aggregates: false, clock: Some(CLOCK) };
     let checked = check_expression(rule, &spec)?;
+    // the clock is told apart by emitting the rule once more with the plain now(): only a call
+    // of now() (never a literal that spells it) makes the two differ
+    let reads_clock = check_expression(rule, &ExprSpec { clock: None, ..spec })? != checked;
     let read: Vec<TraitColumn> = usable
         .into_iter()
         .filter(|t| checked.contains(&format!("x.{}", quote_ident(&t.name))))
         .cloned()
         .collect();
-    Ok(Rule { checked, traits: read })
+    Ok(Rule { checked, traits: read, reads_clock })
 }
 
 /// The profiles for which the rule holds, one `profile_id` per row. With `restricted`, only the
@@ -156,9 +170,20 @@ mod tests {
     }
 
     #[test]
+    fn now_in_a_rule_reads_the_movable_clock() {
+        let r = check_rule("days_since_last_order > 30 OR updated_at < now() - interval '30 days'", &traits()).unwrap();
+        assert!(r.checked.contains("cdp._clock()"), "{}", r.checked);
+        assert!(!r.checked.contains("pg_catalog.now"));
+        assert!(reads_clock(&r));
+        // a literal that mentions the clock is not the clock
+        let r = check_rule("rfm_cell = 'cdp._clock()'", &traits()).unwrap();
+        assert!(!reads_clock(&r));
+    }
+
+    #[test]
     fn odd_trait_names_are_quoted() {
         let t = vec![TraitColumn { name: "orders_call \"center'".into(), text: false }];
-        let r = Rule { checked: "x.\"orders_call \"\"center'\" > 0".into(), traits: t };
+        let r = Rule { checked: "x.\"orders_call \"\"center'\" > 0".into(), traits: t, reads_clock: false };
         let q = member_query(&r, false);
         assert!(q.contains("AS \"orders_call \"\"center'\""));
         assert!(q.contains("OPERATOR(pg_catalog.=) 'orders_call \"center'''"));

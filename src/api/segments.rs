@@ -37,3 +37,11 @@ fn _segment_query(rule: &str, restricted: bool) -> String {
     let checked = check_rule(rule, &traits).map_err(super::value::expr_error).or_raise();
     member_query(&checked, restricted)
 }
+
+/// Whether a rule calls now(): its members can change with time alone, so the worker
+/// re-evaluates it every `cdp.segment_clock_interval`.
+#[pg_extern(stable, parallel_safe)]
+fn _segment_reads_clock(rule: &str) -> bool {
+    let traits = known_traits().or_raise();
+    check_rule(rule, &traits).map_err(super::value::expr_error).or_raise().reads_clock
+}

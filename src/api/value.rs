@@ -232,7 +232,7 @@ pub const TRAIT_COLUMNS: [&str; 5] = ["amount", "occurred_at", "currency", "tsou
 /// unchecked. 42601 syntax, 42703 unknown column, 42501 a function or keyword outside the subset.
 #[pg_extern(immutable, parallel_safe)]
 fn _check_trait_expression(expression: &str) -> String {
-    let spec = crate::expr::ExprSpec { columns: &TRAIT_COLUMNS, qualifier: "x", allow_aggregates: true };
+    let spec = crate::expr::ExprSpec { columns: &TRAIT_COLUMNS, qualifier: "x", allow_aggregates: true, clock: None };
     crate::expr::check_expression(expression, &spec).map_err(expr_error).or_raise()
 }
 

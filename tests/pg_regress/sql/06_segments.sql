@@ -98,12 +98,36 @@ SELECT e.segment, w.shopper, e.op, e.reason, e.merged_into = (SELECT profile_id 
   FROM cdp.segment_events e JOIN who w USING (profile_id)
  WHERE e.reason = 'merged' ORDER BY 1, 2;
 
+-- a rule on time: re-evaluated by the worker's step every cdp.segment_clock_interval, tested by
+-- moving the clock rules read (cdp.clock_offset), not by waiting
+SELECT cdp.define_segment('quiet for a month', 'updated_at < now() - interval ''30 days''') > 0 AS defined;
+SELECT reads_clock FROM cdp.segments WHERE name = 'quiet for a month';
+SELECT count(*) AS members_now FROM cdp.segment_members WHERE segment = 'quiet for a month';
+SELECT cdp._worker_segments(1000) ->> 'enters' AS enters_at_once;
+SET cdp.clock_offset = '31 days';
+SELECT cdp._worker_segments(1000) ->> 'enters' AS enters_31_days_later;
+SELECT e.reason, count(*) FROM cdp.segment_events e WHERE e.segment = 'quiet for a month' GROUP BY 1;
+SELECT cdp._worker_segments(1000) ->> 'enters' AS enters_again_within_the_interval;
+RESET cdp.clock_offset;
+SELECT reads_clock FROM cdp.segments WHERE name = 'big spenders';
+SELECT cdp.drop_segment('quiet for a month') AS exits;
+
 -- holdout: deterministic per segment and profile, near its share over 10,000 profiles
 SELECT count(*) FILTER (WHERE cdp._holdout('s', g, 10)) AS held_out_of_10000,
        bool_and(cdp._holdout('s', g, 10) = cdp._holdout('s', g, 10)) AS stable,
        count(*) FILTER (WHERE cdp._holdout('s', g, 0)) AS none_at_0,
        count(*) FILTER (WHERE cdp._holdout('s', g, 100)) AS all_at_100
   FROM generate_series(1, 10000) g;
+
+-- the holdout report: treated against held out, converters within the window after entering
+SELECT cdp.define_segment('report me', 'profile_id > 0', holdout_percent => 50) > 0 AS defined;
+SELECT w.shopper, m.holdout FROM cdp.segment_members m JOIN who w USING (profile_id) WHERE m.segment = 'report me' ORDER BY 1;
+-- shopper 1 buys after entering (a converter); shopper 2's order is from before entering
+INSERT INTO public.purchases VALUES (8, 1, 50, clock_timestamp()), (9, 2, 70, now() - interval '1 day');
+SELECT jsonb_pretty(cdp.segment_report('report me', '30 days'));
+SELECT cdp.segment_report('report me', '0 days');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.drop_segment('report me') AS exits;
 
 -- dropping a segment: every member exits (reason dropped)
 SELECT cdp.define_segment('everyone', 'profile_id > 0') > 0 AS defined;
