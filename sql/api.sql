@@ -1285,94 +1285,66 @@ BEGIN
 END
 $$;
 
--- Re-evaluate segments (for every profile, or the profiles in ids) and write the difference:
--- memberships, one event per enter and exit, and the NOTIFY. One scan of the profiles evaluates
--- every segment given (cdp._segments_hits_query), and one anti-join each way against the
--- memberships finds what changed. An exit of a profile that no longer exists says why (merged,
--- with the surviving id, or gone). Events are numbered by segment, exits before enters, by
--- profile id. Returns enters and exits per segment. The caller holds cdp._lock_events().
-CREATE FUNCTION cdp._apply_segments(segs cdp.segments[], ids bigint[], why text)
-RETURNS TABLE (segment text, enters bigint, exits bigint)
+-- Re-evaluate one segment (for every profile, or the profiles in ids) and write the difference:
+-- memberships, one event per enter and exit, and the NOTIFY. An exit of a profile that no longer
+-- exists says why (merged, with the surviving id, or gone). Returns enters and exits. The caller
+-- holds cdp._lock_events().
+CREATE FUNCTION cdp._apply_segment(seg cdp.segments, ids bigint[], why text)
+RETURNS TABLE (enters bigint, exits bigint)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    first_id bigint;
-    n        bigint;
-    names    text[] := ARRAY(SELECT (x).name FROM pg_catalog.unnest(segs) x);
+    first_id bigint := pg_catalog.nextval('cdp.segment_event_id_seq');
+    n_in     bigint;
+    n_out    bigint;
 BEGIN
-    IF pg_catalog.cardinality(segs) OPERATOR(pg_catalog.=) 0 THEN
-        RETURN;
-    END IF;
-    first_id := pg_catalog.nextval('cdp.segment_event_id_seq');
     EXECUTE pg_catalog.format($q$
-        WITH eval AS MATERIALIZED (%s),
-        seg AS (SELECT s.name, s.pct, s.k FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) WITH ORDINALITY s(name, pct, k)),
-        now_in AS MATERIALIZED (
-            SELECT seg.name AS segment, seg.k, seg.pct, e.profile_id FROM eval e, seg WHERE e.hits[seg.k]),
+        WITH now_in AS MATERIALIZED (%s),
         gone AS (
             DELETE FROM cdp.segment_members m
-             WHERE m.segment OPERATOR(pg_catalog.=) ANY ($2)
+             WHERE m.segment OPERATOR(pg_catalog.=) $2
                AND ($1 IS NULL OR m.profile_id OPERATOR(pg_catalog.=) ANY ($1))
-               AND NOT EXISTS (SELECT 1 FROM now_in n WHERE n.segment OPERATOR(pg_catalog.=) m.segment
-                                                        AND n.profile_id OPERATOR(pg_catalog.=) m.profile_id)
-            RETURNING m.segment, m.profile_id, m.holdout),
+               AND NOT EXISTS (SELECT 1 FROM now_in n WHERE n.profile_id OPERATOR(pg_catalog.=) m.profile_id)
+            RETURNING m.profile_id, m.holdout),
         came AS (
             INSERT INTO cdp.segment_members (segment, profile_id, holdout)
-            SELECT n.segment, n.profile_id, cdp._holdout(n.segment, n.profile_id, n.pct) FROM now_in n
+            SELECT $2, n.profile_id, cdp._holdout($2, n.profile_id, $3) FROM now_in n
              WHERE NOT EXISTS (SELECT 1 FROM cdp.segment_members m
-                                WHERE m.segment OPERATOR(pg_catalog.=) n.segment AND m.profile_id OPERATOR(pg_catalog.=) n.profile_id)
-            RETURNING segment, profile_id, holdout),
+                                WHERE m.segment OPERATOR(pg_catalog.=) $2 AND m.profile_id OPERATOR(pg_catalog.=) n.profile_id)
+            RETURNING profile_id, holdout),
         changes AS (
-            SELECT 'exit' AS op, g.segment, g.profile_id, g.holdout FROM gone g
-            UNION ALL SELECT 'enter', c.segment, c.profile_id, c.holdout FROM came c),
+            SELECT 'exit' AS op, g.profile_id, g.holdout FROM gone g
+            UNION ALL SELECT 'enter', c.profile_id, c.holdout FROM came c),
         numbered AS (
-            SELECT $5 OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY seg.k, ch.op DESC, ch.profile_id) OPERATOR(pg_catalog.-) 1 AS event_id,
-                   ch.*,
+            -- exits first, then enters, each by profile id: ids follow on from $5
+            SELECT $5 OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY ch.op DESC, ch.profile_id) OPERATOR(pg_catalog.-) 1 AS event_id, ch.*,
                    (SELECT l.new_profile_id FROM cdp.profile_lineage l
                      WHERE ch.op OPERATOR(pg_catalog.=) 'exit' AND l.old_profile_id OPERATOR(pg_catalog.=) ch.profile_id
                        AND l.kind OPERATOR(pg_catalog.=) 'merge'
                      ORDER BY l.lineage_id DESC LIMIT 1) AS merged_into,
                    ch.op OPERATOR(pg_catalog.=) 'exit'
                    AND NOT EXISTS (SELECT 1 FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) ch.profile_id) AS vanished
-              FROM changes ch JOIN seg ON seg.name OPERATOR(pg_catalog.=) ch.segment)
+              FROM changes ch)
         INSERT INTO cdp.segment_events (event_id, segment, profile_id, op, reason, merged_into, holdout)
-        SELECT x.event_id, x.segment, x.profile_id, x.op,
+        SELECT x.event_id, $2, x.profile_id, x.op,
                CASE WHEN x.vanished AND x.merged_into IS NOT NULL THEN 'merged' WHEN x.vanished THEN 'gone' ELSE $4 END,
                CASE WHEN x.vanished THEN x.merged_into END, x.holdout
           FROM numbered x
-        $q$, cdp._segments_hits_query(ARRAY(SELECT (x).rule FROM pg_catalog.unnest(segs) x), ids IS NOT NULL))
-    USING ids, names, ARRAY(SELECT (x).holdout_percent FROM pg_catalog.unnest(segs) x), why, first_id;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n OPERATOR(pg_catalog.>) 0 THEN
-        PERFORM pg_catalog.setval('cdp.segment_event_id_seq', first_id OPERATOR(pg_catalog.+) n OPERATOR(pg_catalog.-) 1);
+        $q$, cdp._segment_query(seg.rule, ids IS NOT NULL))
+    USING ids, seg.name, seg.holdout_percent, why, first_id;
+    SELECT pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'enter'),
+           pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'exit')
+      INTO n_in, n_out
+      FROM cdp.segment_events e WHERE e.event_id OPERATOR(pg_catalog.>=) first_id;
+    IF n_in OPERATOR(pg_catalog.+) n_out OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM pg_catalog.setval('cdp.segment_event_id_seq', first_id OPERATOR(pg_catalog.+) n_in OPERATOR(pg_catalog.+) n_out OPERATOR(pg_catalog.-) 1);
+        PERFORM cdp._notify_events(seg.name, first_id, first_id OPERATOR(pg_catalog.+) n_in OPERATOR(pg_catalog.+) n_out OPERATOR(pg_catalog.-) 1);
     END IF;
-    -- per segment: its counts, and its events (one contiguous range) announced
-    RETURN QUERY
-        SELECT s.name,
-               COALESCE(c.enters, 0)::bigint, COALESCE(c.exits, 0)::bigint
-          FROM pg_catalog.unnest(names) WITH ORDINALITY s(name, k)
-          LEFT JOIN LATERAL (
-                SELECT pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'enter') AS enters,
-                       pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'exit') AS exits,
-                       pg_catalog.min(e.event_id) AS lo, pg_catalog.max(e.event_id) AS hi
-                  FROM cdp.segment_events e
-                 WHERE e.event_id OPERATOR(pg_catalog.>=) first_id AND e.segment OPERATOR(pg_catalog.=) s.name) c ON true
-         ORDER BY s.k;
-    PERFORM cdp._notify_events(r.segment, r.lo, r.hi)
-       FROM (SELECT e.segment, pg_catalog.min(e.event_id) AS lo, pg_catalog.max(e.event_id) AS hi
-               FROM cdp.segment_events e WHERE e.event_id OPERATOR(pg_catalog.>=) first_id
-              GROUP BY e.segment ORDER BY 2) r;
+    RETURN QUERY SELECT n_in, n_out;
 END
 $$;
-
--- One segment: cdp._apply_segments of one.
-CREATE FUNCTION cdp._apply_segment(seg cdp.segments, ids bigint[], why text)
-RETURNS TABLE (enters bigint, exits bigint)
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT a.enters, a.exits FROM cdp._apply_segments(ARRAY[seg], ids, why) a $$;
 
 -- NOTIFY cdp_segments with ids only (never a name, e-mail or phone; well under the 8000-byte
 -- payload limit): one notification per event, or one for the range when a change is large.
@@ -1561,12 +1533,11 @@ BEGIN
         -- everything is evaluated now: what was marked before this point is covered
         DELETE FROM cdp.segment_dirty;
     END IF;
-    FOR r IN SELECT a.* FROM cdp._apply_segments(ARRAY(SELECT x FROM cdp.segments x
-                                                         WHERE segment IS NULL OR x.name OPERATOR(pg_catalog.=) segment
-                                                         ORDER BY x.segment_id), NULL, 'refresh') a LOOP
-        result := result OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(r.segment, pg_catalog.jsonb_build_object('enters', r.enters, 'exits', r.exits));
+    FOR s IN SELECT * FROM cdp.segments x WHERE segment IS NULL OR x.name OPERATOR(pg_catalog.=) segment ORDER BY x.segment_id LOOP
+        SELECT * INTO r FROM cdp._apply_segment(s, NULL, 'refresh');
+        UPDATE cdp.segments x SET refreshed_at = cdp._clock() WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id;
+        result := result OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(s.name, pg_catalog.jsonb_build_object('enters', r.enters, 'exits', r.exits));
     END LOOP;
-    UPDATE cdp.segments x SET refreshed_at = cdp._clock() WHERE segment IS NULL OR x.name OPERATOR(pg_catalog.=) segment;
     RETURN pg_catalog.jsonb_build_object('segments', result,
            'seconds', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) started)::numeric, 3));
 END
@@ -1633,9 +1604,11 @@ BEGIN
          WHERE x.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT y.ctid FROM cdp.segment_dirty y LIMIT max_profiles))
         RETURNING x.profile_id)
     SELECT pg_catalog.array_agg(DISTINCT d.profile_id) INTO ids FROM d;
-    SELECT n_in OPERATOR(pg_catalog.+) COALESCE(pg_catalog.sum(a.enters), 0), n_out OPERATOR(pg_catalog.+) COALESCE(pg_catalog.sum(a.exits), 0)
-      INTO n_in, n_out
-      FROM cdp._apply_segments(ARRAY(SELECT x FROM cdp.segments x ORDER BY x.segment_id), ids, 'changed') a;
+    FOR s IN SELECT * FROM cdp.segments ORDER BY segment_id LOOP
+        SELECT * INTO r FROM cdp._apply_segment(s, ids, 'changed');
+        n_in := n_in OPERATOR(pg_catalog.+) r.enters;
+        n_out := n_out OPERATOR(pg_catalog.+) r.exits;
+    END LOOP;
     RETURN pg_catalog.jsonb_build_object('profiles', pg_catalog.cardinality(ids), 'enters', n_in, 'exits', n_out,
                                          'more', EXISTS (SELECT 1 FROM cdp.segment_dirty));
 END

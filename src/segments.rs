@@ -93,32 +93,9 @@ pub fn check_rule(rule: &str, traits: &[TraitColumn]) -> Result<Rule, ExprError>
 /// The profiles for which the rule holds, one `profile_id` per row. With `restricted`, only the
 /// profiles in `$1` (bigint[]) are looked at: the worker's incremental evaluation.
 pub fn member_query(rule: &Rule, restricted: bool) -> String {
-    format!("SELECT x.profile_id FROM ({}) x\nWHERE ({})", profile_rows(&rule.traits, restricted), rule.checked)
-}
-
-/// Every profile (or those in `$1`) with one boolean per rule, in the order given: whether the
-/// rule holds for it (NULL counts as no). One scan evaluates every segment, where a query per
-/// segment would scan the profiles once for each.
-pub fn hits_query(rules: &[Rule], restricted: bool) -> String {
-    let mut traits: Vec<TraitColumn> = Vec::new();
-    for t in rules.iter().flat_map(|r| r.traits.iter()) {
-        if !traits.contains(t) {
-            traits.push(t.clone());
-        }
-    }
-    let hits: Vec<String> = rules.iter().map(|r| format!("COALESCE(({}), false)", r.checked)).collect();
-    format!(
-        "SELECT x.profile_id, ARRAY[{}]::boolean[] AS hits FROM ({}) x",
-        hits.join(",\n       "),
-        profile_rows(&traits, restricted)
-    )
-}
-
-/// One row per profile with the columns a rule may name: the view's, and the traits given.
-fn profile_rows(traits: &[TraitColumn], restricted: bool) -> String {
     let mut cols: Vec<String> = BASE_COLUMNS.iter().map(|(c, e)| format!("{e} AS {}", quote_ident(c))).collect();
     let mut joins = String::new();
-    for (i, t) in traits.iter().enumerate() {
+    for (i, t) in rule.traits.iter().enumerate() {
         let alias = format!("t{i}");
         cols.push(format!("{alias}.{} AS {}", if t.text { "text_value" } else { "value" }, quote_ident(&t.name)));
         joins.push_str(&format!(
@@ -129,12 +106,15 @@ fn profile_rows(traits: &[TraitColumn], restricted: bool) -> String {
     }
     let filter = if restricted { "\n  WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1)" } else { "" };
     format!(
-        "\n\
+        "SELECT x.profile_id FROM (\n\
          SELECT {cols}\n\
          \x20 FROM cdp.profiles p\n\
          \x20 LEFT JOIN cdp.rfm r ON r.profile_id OPERATOR(pg_catalog.=) p.profile_id\n\
-         \x20 LEFT JOIN cdp.clv c ON c.profile_id OPERATOR(pg_catalog.=) p.profile_id{joins}{filter}\n",
+         \x20 LEFT JOIN cdp.clv c ON c.profile_id OPERATOR(pg_catalog.=) p.profile_id{joins}{filter}\n\
+         ) x\n\
+         WHERE ({rule})",
         cols = cols.join(",\n       "),
+        rule = rule.checked,
     )
 }
 
@@ -198,16 +178,6 @@ mod tests {
         // a literal that mentions the clock is not the clock
         let r = check_rule("rfm_cell = 'cdp._clock()'", &traits()).unwrap();
         assert!(!reads_clock(&r));
-    }
-
-    #[test]
-    fn one_scan_evaluates_every_rule_joining_each_trait_once() {
-        let a = check_rule("days_since_last_order > 30", &traits()).unwrap();
-        let b = check_rule("days_since_last_order > 90 AND preferred_channel = 'web'", &traits()).unwrap();
-        let q = hits_query(&[a, b], true);
-        assert_eq!(q.matches("LEFT JOIN cdp.profile_traits").count(), 2, "{q}");
-        assert!(q.contains("ARRAY[COALESCE((x.\"days_since_last_order\" > 30), false),"));
-        assert!(q.contains("p.profile_id OPERATOR(pg_catalog.=) ANY ($1)"));
     }
 
     #[test]

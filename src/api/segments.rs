@@ -4,7 +4,7 @@
 use pgrx::prelude::*;
 
 use crate::error::{CdpResult, OrRaise};
-use crate::segments::{check_rule, hits_query, member_query, TraitColumn};
+use crate::segments::{check_rule, member_query, TraitColumn};
 
 /// Every trait a rule may name: the built-in ones, the per-channel ones of the registered order
 /// tables and the custom definitions (whether or not computed yet).
@@ -44,15 +44,4 @@ fn _segment_query(rule: &str, restricted: bool) -> String {
 fn _segment_reads_clock(rule: &str) -> bool {
     let traits = known_traits().or_raise();
     check_rule(rule, &traits).map_err(super::value::expr_error).or_raise().reads_clock
-}
-
-/// One query evaluating several rules: each profile (or each in `$1`) with a boolean per rule.
-#[pg_extern(stable, parallel_safe)]
-fn _segments_hits_query(rules: Vec<String>, restricted: bool) -> String {
-    let traits = known_traits().or_raise();
-    let checked: Vec<_> = rules
-        .iter()
-        .map(|r| check_rule(r, &traits).map_err(super::value::expr_error).or_raise())
-        .collect();
-    hits_query(&checked, restricted)
 }
