@@ -2,7 +2,14 @@
 //!
 //! Pure string building (no PostgreSQL here), so the shape of every statement is unit-tested.
 //! `cdp.sync_source` (whole table) and the worker (a batch of changed keys) run the very same
-//! statements; the only difference is the optional key filter `$2`.
+//! statements; the only difference is the optional key filter.
+//!
+//! A sync reads the source in one statement of its own, [`SourcePlan::stage_sql`], which the
+//! caller runs with the rights of the role that registered the source: planning a query on a
+//! table can run code its owner put there (an index predicate or expression is simplified, and
+//! an immutable function in it called, at plan time), so the read must never be planned with
+//! pg_cdp's rights. The rows go to a session temporary table, [`STAGE`]; the statements that
+//! write `cdp.records` read only that table.
 
 use crate::normalise::Attr;
 
@@ -13,6 +20,21 @@ pub struct Column {
     pub ident: String,
     /// `format_type(atttypid, atttypmod)`, e.g. `text`, `date`, `timestamp with time zone`
     pub type_name: String,
+}
+
+/// The session temporary table a sync stages the source's rows in: key as text (NULL for a row
+/// without a key) and the raw text of the mapped attributes.
+pub const STAGE: &str = "pg_temp.cdp_sync_rows";
+
+/// Which rows of the source a sync reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    /// every row, those without a key too (a full sync)
+    All,
+    /// the rows whose key is in `$1` (text[]; the worker's batches)
+    Keys,
+    /// the rows without a key (the sweep the capture trigger queues)
+    NullKeys,
 }
 
 /// Everything needed to build the sync statements of one source.
@@ -74,40 +96,38 @@ impl SourcePlan {
         format!("pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object({}))", pairs.join(", "))
     }
 
-    /// Filter on the source's key: all rows, or only the keys in `$2` (text[]), compared in the
-    /// key's own type so the source's unique index serves the look-up.
-    fn key_filter(&self, keyed: bool) -> String {
-        let mut f = format!("s.{} IS NOT NULL", self.key.ident);
-        if keyed {
-            f.push_str(&format!(
-                " AND s.{} OPERATOR(pg_catalog.=) ANY ($2::{}[])",
+    /// The one statement that reads the source: its rows into [`STAGE`]. Keys are compared in
+    /// the key's own type (`$1::type[]`), so the source's unique index serves the look-up.
+    pub fn stage_sql(&self, rows: Rows) -> String {
+        let filter = match rows {
+            Rows::All => String::new(),
+            Rows::Keys => format!(
+                "\n WHERE s.{} OPERATOR(pg_catalog.=) ANY ($1::{}[])",
                 self.key.ident, self.key.type_name
-            ));
-        }
-        f
-    }
-
-    fn src_cte(&self, keyed: bool) -> String {
+            ),
+            Rows::NullKeys => format!("\n WHERE s.{} IS NULL", self.key.ident),
+        };
         format!(
-            "WITH src AS (\n\
-             \x20 SELECT s.{key}::text AS source_key, {raw} AS raw\n\
-             \x20   FROM {table} s\n\
-             \x20  WHERE {filter}\n\
-             )",
+            "INSERT INTO {STAGE} (source_key, raw)\n\
+             SELECT s.{key}::text, {raw}\n\
+             \x20 FROM {table} s{filter}",
             key = self.key.ident,
             raw = self.raw_array(),
             table = self.table,
-            filter = self.key_filter(keyed),
         )
+    }
+
+    fn src_cte(&self) -> String {
+        format!("WITH src AS (SELECT x.source_key, x.raw FROM {STAGE} x WHERE x.source_key IS NOT NULL)")
     }
 
     // `OFFSET 0` below keeps PostgreSQL from flattening the subquery that calls
     // cdp._normalise_row: flattened, every `n[i]` would call the function again (16 times a row).
 
-    /// Insert the source rows that have no record yet. `$1` = source_id, `$2` = keys (when
-    /// keyed). Only these rows are normalised; the anti-join keeps a re-run cheap.
-    /// ON CONFLICT covers a concurrent sync or worker batch inserting the same key first.
-    pub fn insert_sql(&self, keyed: bool) -> String {
+    /// Insert the staged rows that have no record yet. `$1` = source_id. Only these rows are
+    /// normalised; the anti-join keeps a re-run cheap. ON CONFLICT covers a concurrent sync or
+    /// worker batch inserting the same key first.
+    pub fn insert_sql(&self) -> String {
         let cols: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
         let values = normalised_values("x");
         format!(
@@ -121,7 +141,7 @@ impl SourcePlan {
              \x20                             AND c.source_key OPERATOR(pg_catalog.=) src.source_key)\n\
              \x20       OFFSET 0) x\n\
              ON CONFLICT (source_id, source_key) DO NOTHING",
-            src = self.src_cte(keyed),
+            src = self.src_cte(),
             cols = cols.join(", "),
             values = values.join(", "),
             original = self.original_object(),
@@ -129,10 +149,10 @@ impl SourcePlan {
         )
     }
 
-    /// Re-normalise the records whose source values changed (or all of them when
-    /// `renormalise`, e.g. after changing cdp.default_country). `$1` = source_id, `$2` = keys.
-    /// A row whose mapped values are unchanged is not touched: no dead tuple, same updated_at.
-    pub fn update_sql(&self, keyed: bool, renormalise: bool) -> String {
+    /// Re-normalise the records whose staged values changed (or all of them when
+    /// `renormalise`, e.g. after changing cdp.default_country). `$1` = source_id. A row whose
+    /// mapped values are unchanged is not touched: no dead tuple, same updated_at.
+    pub fn update_sql(&self, renormalise: bool) -> String {
         let cols: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
         let values = normalised_values("q");
         let changed = if renormalise { "true" } else { "r.original IS DISTINCT FROM x.original" };
@@ -146,7 +166,7 @@ impl SourcePlan {
              \x20WHERE r.source_id OPERATOR(pg_catalog.=) $1\n\
              \x20  AND r.source_key OPERATOR(pg_catalog.=) x.source_key\n\
              \x20  AND {changed}",
-            src = self.src_cte(keyed),
+            src = self.src_cte(),
             cols = cols.join(", "),
             values = values.join(", "),
             original = self.original_object(),
@@ -155,21 +175,19 @@ impl SourcePlan {
         )
     }
 
-    /// Remove records whose source row is gone. `$1` = source_id, `$2` = keys (when keyed).
+    /// Remove records whose source row is gone (not among the staged rows). `$1` = source_id,
+    /// `$2` = keys (when keyed).
     pub fn delete_sql(&self, keyed: bool) -> String {
         let restrict = if keyed { "\n   AND r.source_key OPERATOR(pg_catalog.=) ANY ($2)" } else { "" };
         format!(
             "DELETE FROM cdp.records r\n\
              \x20WHERE r.source_id OPERATOR(pg_catalog.=) $1{restrict}\n\
-             \x20  AND NOT EXISTS (SELECT 1 FROM {table} s\n\
-             \x20                   WHERE s.{key} OPERATOR(pg_catalog.=) r.source_key::{ktype})",
-            table = self.table,
-            key = self.key.ident,
-            ktype = self.key.type_name,
+             \x20  AND NOT EXISTS (SELECT 1 FROM {STAGE} x\n\
+             \x20                   WHERE x.source_key OPERATOR(pg_catalog.=) r.source_key)"
         )
     }
 
-    /// Keep source rows with a NULL key (they cannot become records) in cdp.quarantine, with
+    /// Keep the staged rows without a key (they cannot become records) in cdp.quarantine, with
     /// their mapped attributes only (never the whole row). Replaces the previous sweep's
     /// null-key entries, so reruns do not pile them up. `$2` = detail text.
     pub fn quarantine_null_keys_sql(&self) -> String {
@@ -180,11 +198,8 @@ impl SourcePlan {
              )\n\
              INSERT INTO cdp.quarantine (source_id, source_key, reason, detail, attributes)\n\
              SELECT $1, NULL, 'null_key', $2, {original}\n\
-             \x20 FROM (SELECT {raw} AS raw FROM {table} s WHERE s.{key} IS NULL) x",
+             \x20 FROM (SELECT x.raw FROM {STAGE} x WHERE x.source_key IS NULL) x",
             original = self.original_object(),
-            raw = self.raw_array(),
-            table = self.table,
-            key = self.key.ident,
         )
     }
 }
@@ -208,6 +223,7 @@ mod tests {
     fn raw_array_has_one_slot_per_attribute_in_order() {
         let p = plan();
         let slots = p.raw_items();
+        // (raw_items reads the source's columns: only stage_sql uses them)
         assert_eq!(slots.len(), Attr::COUNT);
         assert_eq!(slots.iter().filter(|s| *s == "NULL::text").count(), Attr::COUNT - 2);
         assert_eq!(slots[Attr::Email.index()], "s.email::text");
@@ -216,14 +232,21 @@ mod tests {
     }
 
     #[test]
-    fn keyed_statements_filter_on_the_key_in_its_own_type() {
+    fn only_the_staging_statement_reads_the_source() {
         let p = plan();
-        assert!(p.insert_sql(true).contains("s.signup_id OPERATOR(pg_catalog.=) ANY ($2::bigint[])"));
-        assert!(p.update_sql(true, false).contains("s.signup_id OPERATOR(pg_catalog.=) ANY ($2::bigint[])"));
-        assert!(!p.insert_sql(false).contains("$2"));
-        assert!(!p.update_sql(false, false).contains("$2"));
+        assert!(p.stage_sql(Rows::Keys).contains("s.signup_id OPERATOR(pg_catalog.=) ANY ($1::bigint[])"));
+        assert!(p.stage_sql(Rows::NullKeys).ends_with("WHERE s.signup_id IS NULL"));
+        assert!(!p.stage_sql(Rows::All).contains("WHERE"));
+        for sql in [p.stage_sql(Rows::All), p.stage_sql(Rows::Keys)] {
+            assert!(sql.starts_with("INSERT INTO pg_temp.cdp_sync_rows"));
+            assert!(sql.contains("FROM demo.web_signups s"));
+        }
+        // the statements that write cdp.records read the stage, never the source
+        for sql in [p.insert_sql(), p.update_sql(false), p.delete_sql(true), p.delete_sql(false), p.quarantine_null_keys_sql()] {
+            assert!(!sql.contains("demo.web_signups"), "{sql}");
+            assert!(sql.contains(STAGE), "{sql}");
+        }
         assert!(p.delete_sql(true).contains("ANY ($2)"));
-        assert!(p.delete_sql(false).contains("r.source_key::bigint"));
         assert!(!p.delete_sql(false).contains("$2"));
     }
 
@@ -238,15 +261,15 @@ mod tests {
     #[test]
     fn update_skips_unchanged_rows_unless_renormalising() {
         let p = plan();
-        assert!(p.update_sql(false, false).contains("r.original IS DISTINCT FROM x.original"));
-        assert!(!p.update_sql(false, true).contains("IS DISTINCT FROM"));
-        for sql in [p.update_sql(false, false), p.insert_sql(false)] {
+        assert!(p.update_sql(false).contains("r.original IS DISTINCT FROM x.original"));
+        assert!(!p.update_sql(true).contains("IS DISTINCT FROM"));
+        for sql in [p.update_sql(false), p.insert_sql()] {
             assert!(sql.contains(&format!("n[{}]::jsonb", Attr::COUNT + 1)));
             assert!(sql.contains("n[6]::date"));
         }
-        assert!(p.insert_sql(false).contains("NOT EXISTS"));
+        assert!(p.insert_sql().contains("NOT EXISTS"));
         // the normaliser is called once per row, not once per n[i]
-        assert!(p.insert_sql(false).contains("OFFSET 0) x"));
-        assert!(p.update_sql(false, false).contains("AS n OFFSET 0) q"));
+        assert!(p.insert_sql().contains("OFFSET 0) x"));
+        assert!(p.update_sql(false).contains("AS n OFFSET 0) q"));
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use super::first_one;
 use crate::error::{CdpError, CdpResult, OrRaise};
 use crate::normalise::Attr;
-use crate::sync::{Column, SourcePlan};
+use crate::sync::{Column, Rows, SourcePlan};
 
 use super::privilege;
 
@@ -90,6 +90,8 @@ struct Relation {
     qualified: String,
     relkind: String,
     relpersistence: String,
+    /// the table's owner: the role a sync reads it as
+    owner: pg_sys::Oid,
     columns: Vec<CatalogColumn>,
 }
 
@@ -105,16 +107,22 @@ impl Relation {
         let row = client
             .select(
                 "SELECT c.relkind::text, c.relpersistence::text,
-                        pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)
+                        pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname),
+                        c.relowner
                    FROM pg_catalog.pg_class c
                    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
                   WHERE c.oid OPERATOR(pg_catalog.=) $1",
                 Some(1),
                 &[oid.into()],
             )?;
-        let row = if row.is_empty() { None } else { Some(row.first().get_three::<String, String, String>()) };
-        let (relkind, relpersistence, qualified) = match row {
-            Some(Ok((Some(k), Some(p), Some(q)))) => (k, p, q),
+        let row = if row.is_empty() {
+            None
+        } else {
+            let r = row.first();
+            Some((r.get::<String>(1)?, r.get::<String>(2)?, r.get::<String>(3)?, r.get::<pg_sys::Oid>(4)?))
+        };
+        let (relkind, relpersistence, qualified, owner) = match row {
+            Some((Some(k), Some(p), Some(q), Some(o))) => (k, p, q, o),
             _ => {
                 return Err(CdpError::new(
                     Code::ERRCODE_UNDEFINED_TABLE,
@@ -154,7 +162,7 @@ impl Relation {
             c.base_type_name = name.unwrap_or_default();
             c.base_typtype = typtype.unwrap_or_default();
         }
-        Ok(Relation { oid, qualified, relkind, relpersistence, columns })
+        Ok(Relation { oid, qualified, relkind, relpersistence, owner, columns })
     }
 
     fn column_by_attnum(&self, attnum: i16) -> Option<&CatalogColumn> {
@@ -307,7 +315,9 @@ fn check_read_rights(
     let mut cols: Vec<(i16, &str)> = vec![(key.attnum, key.name.as_str())];
     cols.extend(mapped.iter().map(|(_, c)| (c.attnum, c.name.as_str())));
     privilege::require_column_select(client, role, rel.oid, &rel.qualified, &cols)?;
-    privilege::require_whole_table(client, role, rel.oid, &rel.qualified)
+    privilege::require_whole_table(client, role, rel.oid, &rel.qualified)?;
+    // the sync reads the table as its owner (see stage): FORCE ROW LEVEL SECURITY would hide rows
+    privilege::require_whole_table(client, rel.owner, rel.oid, &rel.qualified)
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
@@ -703,7 +713,7 @@ impl SyncStats {
 /// new name written back to cdp.sources), types that run no user code, no foreign table below
 /// it, and read rights of the registering role on the whole table. Returns the plan and whether
 /// the key column is NOT NULL.
-fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan, bool)> {
+fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan, bool, pg_sys::Oid)> {
     let row = client.select(
         "SELECT source_table::oid, registered_by::oid, key_attnum, mapping_attnums, key_column::text, mapping
            FROM cdp.sources WHERE source_id OPERATOR(pg_catalog.=) $1",
@@ -757,7 +767,7 @@ fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan
         key: key.to_sync_column(),
         mapped: mapped.iter().map(|(a, c)| (*a, c.to_sync_column())).collect(),
     };
-    Ok((plan, key.not_null))
+    Ok((plan, key.not_null, rel.owner))
 }
 
 /// The one sync path: whole source (`keys` = None) or only the given keys (the worker's batches).
@@ -766,9 +776,11 @@ fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan
 /// is turned into text by PostgreSQL's own code.
 pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>>, renormalise: bool) -> CdpResult<SyncStats> {
     let started = Instant::now();
-    let (plan, key_not_null) = plan_for(client, source_id)?;
+    let (plan, key_not_null, owner) = plan_for(client, source_id)?;
     let mut stats = SyncStats::default();
     let keyed = keys.is_some();
+    let rows = if keyed { Rows::Keys } else { Rows::All };
+    stage(client, &plan, owner, rows, keys.as_ref())?;
     let mut args: Vec<pgrx::datum::DatumWithOid> = vec![source_id.into()];
     if let Some(k) = keys {
         args.push(k.into());
@@ -780,8 +792,8 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
             &[source_id.into()],
         )?;
     }
-    stats.updated = client.update(plan.update_sql(keyed, renormalise).as_str(), None, &args)?.len() as i64;
-    stats.inserted = client.update(plan.insert_sql(keyed).as_str(), None, &args)?.len() as i64;
+    stats.updated = client.update(plan.update_sql(renormalise).as_str(), None, &args[..1])?.len() as i64;
+    stats.inserted = client.update(plan.insert_sql().as_str(), None, &args[..1])?.len() as i64;
     stats.deleted = client.update(plan.delete_sql(keyed).as_str(), None, &args)?.len() as i64;
     // keys that failed before and have now been applied (or whose row is gone) leave quarantine
     if keyed {
@@ -823,10 +835,44 @@ fn quarantine_null_keys(client: &mut SpiClient<'_>, plan: &SourcePlan, source_id
 #[pg_extern(volatile, parallel_unsafe)]
 fn _quarantine_null_keys(source_id: i32) -> i64 {
     Spi::connect_mut(|client| -> CdpResult<i64> {
-        let (plan, _) = plan_for(client, source_id)?;
+        let (plan, _, owner) = plan_for(client, source_id)?;
+        stage(client, &plan, owner, Rows::NullKeys, None)?;
         quarantine_null_keys(client, &plan, source_id)
     })
     .or_raise()
+}
+
+/// Read the source's rows into the session's stage table, as the table's owner and as a
+/// security-restricted operation (what PostgreSQL does for ANALYZE and REFRESH MATERIALIZED
+/// VIEW): planning and running that read may call code the owner put on the table (index
+/// predicates and expressions are simplified at plan time), which must never run with pg_cdp's
+/// rights. The registering role's rights were checked by plan_for.
+fn stage(client: &mut SpiClient<'_>, plan: &SourcePlan, owner: pg_sys::Oid, rows: Rows, keys: Option<&Vec<String>>) -> CdpResult<()> {
+    if !privilege::ask(client, "SELECT pg_catalog.to_regclass('pg_temp.cdp_sync_rows') IS NOT NULL", &[])? {
+        client.update("CREATE TEMP TABLE cdp_sync_rows (source_key text, raw text[]) ON COMMIT DELETE ROWS", None, &[])?;
+    }
+    client.update("TRUNCATE pg_temp.cdp_sync_rows", None, &[])?;
+    // the owner may insert into the stage for this read only: a grant left on the session's
+    // temporary table would keep DROP ROLE from dropping the owner while the session lasts
+    let grant = !privilege::ask(client, "SELECT pg_catalog.has_table_privilege($1, 'pg_temp.cdp_sync_rows', 'INSERT')", &[owner.into()])?;
+    let role = privilege::role_name(client, owner);
+    if grant {
+        client.update(&format!("GRANT INSERT ON pg_temp.cdp_sync_rows TO {role}"), None, &[])?;
+    }
+    let sql = plan.stage_sql(rows);
+    let args: Vec<pgrx::datum::DatumWithOid> = match keys {
+        Some(k) => vec![k.clone().into()],
+        None => vec![],
+    };
+    privilege::as_role(owner, true, || client.update(sql.as_str(), None, &args))?;
+    if grant {
+        client.update(&format!("REVOKE INSERT ON pg_temp.cdp_sync_rows FROM {role}"), None, &[])?;
+    }
+    if rows == Rows::All {
+        // a whole source: the statements that follow join it with cdp.records
+        client.update("ANALYZE pg_temp.cdp_sync_rows", None, &[])?;
+    }
+    Ok(())
 }
 
 fn record_full_sync(client: &mut SpiClient<'_>, source_id: i32, stats: SyncStats) -> CdpResult<()> {

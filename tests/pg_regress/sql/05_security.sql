@@ -68,7 +68,8 @@ RESET ROLE;
 
 -- ---------------------------------------------------------------------------------------------
 -- A table owner's code never runs with pg_cdp's rights. Every function below logs the role it
--- runs as: only the owner's (or the writer's) own role may ever appear.
+-- runs as: only the owner's (or the writer's) own role may ever appear, never postgres (the
+-- superuser running the sync and the worker) nor cdp_capture.
 -- ---------------------------------------------------------------------------------------------
 SET ROLE regress_cdp_mallory;
 CREATE TABLE public.spy_log (who name, what text);
@@ -90,6 +91,11 @@ SELECT cdp.add_source('public.m_badges', 'nr', '{"email":"mail","external_id":"b
 -- CHECK runs only in the writer's own statements
 CREATE DOMAIN public.checked_id AS integer CHECK (public.spy('domain'));
 CREATE TABLE public.m_people (id public.checked_id PRIMARY KEY, mail text, name text);
+-- an index predicate with the owner's immutable function: PostgreSQL simplifies it, calling the
+-- function, whenever a query on the table is planned, so pg_cdp reads the table as its owner
+CREATE FUNCTION public.spy_at_plan(what text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS
+$$ BEGIN PERFORM public.spy(what); RETURN true; END $$;
+CREATE INDEX m_people_planned ON public.m_people (id) WHERE public.spy_at_plan('planner');
 INSERT INTO public.m_people VALUES (1, 'ayse@gmail.com', 'Ayşe Yılmaz');
 SELECT cdp.add_source('public.m_people', 'id', '{"email":"mail","full_name":"name"}') > 0 AS registered;
 SELECT registered_by FROM cdp.sources WHERE source_table = 'public.m_people'::regclass;
@@ -413,7 +419,7 @@ DROP TABLE public.m_badges, public.m_people, public.spy_log, public.o_secret, pu
 DROP FUNCTION public.refuse_key();
 DROP DOMAIN public.checked_id;
 DROP CAST (public.badge AS text);
-DROP FUNCTION public.badge_text(public.badge), public.spy(text);
+DROP FUNCTION public.badge_text(public.badge), public.spy_at_plan(text), public.spy(text);
 DROP TYPE public.badge;
 REVOKE CREATE ON SCHEMA public FROM regress_cdp_owner, regress_cdp_mallory, regress_cdp_other, regress_cdp_app;
 DROP ROLE regress_cdp_owner, regress_cdp_app, regress_cdp_mallory, regress_cdp_other;
