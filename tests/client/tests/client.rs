@@ -561,6 +561,17 @@ fn parse_event(c: &mut Client, payload: &str) -> (String, String, i64, i64, Stri
     (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
 }
 
+/// Profiles `base + 1 ..= base + n` of a test's own (set-up only: written directly, as a
+/// superuser may), so the rules of a test select a known number of them.
+fn synthetic_profiles(c: &mut Client, base: i64, n: i64) {
+    c.execute(
+        "INSERT INTO cdp.profiles (profile_id, record_count, source_count)
+         SELECT $1::bigint + g, 1, 1 FROM generate_series(1, $2::bigint) g ON CONFLICT DO NOTHING",
+        &[&base, &n],
+    )
+    .unwrap();
+}
+
 fn listener() -> Client {
     let mut l = postgres::Client::connect(&pg_cdp_client_tests::dsn(), postgres::NoTls).unwrap();
     l.batch_execute("LISTEN cdp_segments").unwrap();
@@ -662,12 +673,9 @@ fn nothing_is_announced_for_a_rollback_and_a_returning_consumer_catches_up_exact
 #[test]
 fn event_ids_are_visible_in_commit_order_so_a_consumer_never_skips_one() {
     let mut c = connect();
-    // profiles of their own (test set-up only: written directly, as a superuser may), so the
-    // rules below select a known number of them
+    synthetic_profiles(&mut c, 900000, 400);
     c.batch_execute(
-        "INSERT INTO cdp.profiles (profile_id, record_count, source_count)
-         SELECT 900000 + g, 1, 1 FROM generate_series(1, 400) g ON CONFLICT DO NOTHING;
-         SELECT cdp.define_segment('order a', 'profile_id % 40 = 0');
+        "SELECT cdp.define_segment('order a', 'profile_id % 40 = 0');
          SELECT cdp.define_segment('order b', 'profile_id % 40 = 1');",
     )
     .unwrap();
@@ -790,12 +798,8 @@ fn a_merge_is_announced_and_the_merged_away_profile_exits_its_segments() {
 #[test]
 fn the_listener_program_resumes_after_a_restart_without_loss_or_repeat() {
     let mut c = connect();
-    c.batch_execute(
-        "INSERT INTO cdp.profiles (profile_id, record_count, source_count)
-         SELECT 800000 + g, 1, 1 FROM generate_series(1, 60) g ON CONFLICT DO NOTHING;
-         SELECT cdp.define_segment('listened', 'profile_id > 800000 AND profile_id % 10 = 0');",
-    )
-    .unwrap();
+    synthetic_profiles(&mut c, 800000, 60);
+    c.query_one("SELECT cdp.define_segment('listened', 'profile_id > 800000 AND profile_id % 10 = 0')", &[]).unwrap();
     let start: i64 = c.query_one("SELECT max(event_id) FROM cdp.segment_events", &[]).unwrap().get(0);
     let state = std::env::temp_dir().join(format!("cdp_listen_test_{}.state", std::process::id()));
     std::fs::write(&state, start.to_string()).unwrap();
