@@ -4,7 +4,7 @@ export PGRX_HOME := $(CURDIR)/pgrx-config
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 SUDO_FLAG := $(shell [ "$$(id -u)" -eq 0 ] || echo --sudo)
 
-.PHONY: setup install install-release demo test listener cluster-start cluster-stop bench-sync bench-capture bench-segments bench-resolve bench-incremental bench-value clean
+.PHONY: setup install install-release demo test listener cluster-start cluster-stop bench-sync bench-capture bench-segments bench-live bench-resolve bench-incremental bench-value clean
 
 setup:
 	@.ci/setup
@@ -54,6 +54,12 @@ bench-capture: install-release
 bench-segments: install-release
 	@.ci/cluster restart
 	@bench/segments_bench $(or $(BENCH_PROFILES),1000000)
+
+# commit -> NOTIFY under 100 and 500 one-row transactions a second; BENCH_PEOPLE (default 485000,
+# ~1M records)
+bench-live: install-release
+	@.ci/cluster restart
+	@bench/live_bench $(or $(BENCH_PEOPLE),485000)
 
 # BENCH_PEOPLE=485000 for ~1M channel records; BENCH_THRESHOLDS="22.5 24" adds runs at other
 # values of cdp.match_threshold
