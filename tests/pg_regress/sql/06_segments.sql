@@ -129,6 +129,29 @@ SELECT cdp.segment_report('report me', '0 days');
 \echo :LAST_ERROR_SQLSTATE
 SELECT cdp.drop_segment('report me') AS exits;
 
+-- the report's statistics with enough members: 1,000 customers, half held out; treated members
+-- convert at 30%, held-out ones at 10% (orders after entering, within the window)
+CREATE TABLE public.many (id integer PRIMARY KEY, mail text, name text);
+INSERT INTO public.many SELECT g, 'many' || g || '.person@gmail.com', 'Person Number' || g FROM generate_series(1, 1000) g;
+SET client_min_messages = warning;
+SELECT cdp.add_source('public.many', 'id', '{"email":"mail","full_name":"name"}') > 0 AS registered;
+SELECT cdp.sync_source('public.many') AS records;
+SELECT (cdp.resolve() ->> 'profiles')::int > 1000 AS resolved;
+CREATE TABLE public.many_orders (id integer PRIMARY KEY, customer integer, amount numeric, at timestamptz);
+SELECT cdp.add_transaction_source('public.many_orders', 'public.many', 'customer', 'amount', 'at') > 0 AS registered;
+SELECT cdp.define_segment('many', 'email LIKE ''many%''', holdout_percent => 50) > 0 AS defined;
+RESET client_min_messages;
+INSERT INTO public.many_orders
+SELECT r.source_key::int, r.source_key::int, 100, clock_timestamp()
+  FROM cdp.records r JOIN cdp.sources s USING (source_id) JOIN cdp.segment_members m USING (profile_id)
+ WHERE s.source_table = 'public.many'::regclass AND m.segment = 'many'
+   AND (r.source_key::int % 10) < CASE WHEN m.holdout THEN 1 ELSE 3 END;
+SELECT r ->> 'verdict' AS verdict, (r -> 'treated' ->> 'conversion_rate')::numeric > (r -> 'holdout' ->> 'conversion_rate')::numeric AS treated_higher,
+       (r -> 'uplift_ci95' ->> 0)::numeric > 0 AS interval_above_zero,
+       ((r -> 'treated' ->> 'members')::int + (r -> 'holdout' ->> 'members')::int) AS members
+  FROM cdp.segment_report('many') r;
+SELECT cdp.drop_segment('many') > 0 AS dropped;
+
 -- dropping a segment: every member exits (reason dropped)
 SELECT cdp.define_segment('everyone', 'profile_id > 0') > 0 AS defined;
 SELECT count(*) AS everyone_members FROM cdp.segment_members WHERE segment = 'everyone';
@@ -140,5 +163,5 @@ SELECT cdp.drop_segment('everyone');
 
 SET client_min_messages = warning;
 DROP EXTENSION pg_cdp CASCADE;
-DROP TABLE public.shoppers, public.purchases;
+DROP TABLE public.shoppers, public.purchases, public.many, public.many_orders;
 RESET client_min_messages;
