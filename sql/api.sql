@@ -1668,19 +1668,19 @@ BEGIN
     IF t.n OPERATOR(pg_catalog.<) 100 OR h.n OPERATOR(pg_catalog.<) 100 THEN
         verdict := 'not enough members yet (at least 100 treated and 100 held out)';
     ELSE
-        diff := t.p OPERATOR(pg_catalog.-) h.p;
-        se := pg_catalog.sqrt(t.p OPERATOR(pg_catalog.*) (1 OPERATOR(pg_catalog.-) t.p) OPERATOR(pg_catalog./) t.n
-                              OPERATOR(pg_catalog.+) h.p OPERATOR(pg_catalog.*) (1 OPERATOR(pg_catalog.-) h.p) OPERATOR(pg_catalog./) h.n);
-        verdict := CASE WHEN diff OPERATOR(pg_catalog.-) 1.96 OPERATOR(pg_catalog.*) se OPERATOR(pg_catalog.>) 0 THEN 'treated members convert more (95% confidence)'
-                        WHEN diff OPERATOR(pg_catalog.+) 1.96 OPERATOR(pg_catalog.*) se OPERATOR(pg_catalog.<) 0 THEN 'treated members convert less (95% confidence)'
+        -- plain operators (the search_path is pinned to pg_catalog): OPERATOR() would give
+        -- every one of them the same precedence
+        diff := t.p - h.p;
+        se := pg_catalog.sqrt(t.p * (1 - t.p) / t.n + h.p * (1 - h.p) / h.n);
+        verdict := CASE WHEN diff - 1.96 * se > 0 THEN 'treated members convert more (95% confidence)'
+                        WHEN diff + 1.96 * se < 0 THEN 'treated members convert less (95% confidence)'
                         ELSE 'no difference shown yet at 95% confidence' END;
     END IF;
     RETURN g OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
         'segment', s.name, 'window', "window"::text, 'holdout_percent', s.holdout_percent,
         'uplift', CASE WHEN diff IS NOT NULL THEN pg_catalog.round(diff::numeric, 4) END,
         'uplift_ci95', CASE WHEN diff IS NOT NULL THEN pg_catalog.jsonb_build_array(
-                pg_catalog.round((diff OPERATOR(pg_catalog.-) 1.96 OPERATOR(pg_catalog.*) se)::numeric, 4),
-                pg_catalog.round((diff OPERATOR(pg_catalog.+) 1.96 OPERATOR(pg_catalog.*) se)::numeric, 4)) END,
+                pg_catalog.round((diff - 1.96 * se)::numeric, 4), pg_catalog.round((diff + 1.96 * se)::numeric, 4)) END,
         'verdict', verdict);
 END
 $$;
