@@ -524,14 +524,14 @@ fn _recapture(source_id: i32) -> bool {
             }
             create_capture_triggers(client, m, source_id, &key)?;
             changed = true;
-            rows_moved |= privilege::ask(client, &format!("SELECT EXISTS (SELECT 1 FROM {})", m.qualified), &[])?;
+            rows_moved |= has_storage(client, m.oid)?;
         }
-        for (_, name) in captured.iter().filter(|(c, _)| !members.iter().any(|m| m.oid == *c)) {
+        for (c, name) in captured.iter().filter(|(c, _)| !members.iter().any(|m| m.oid == *c)) {
             for t in TRIGGER_NAMES {
                 client.update(format!("DROP TRIGGER IF EXISTS {} ON {}", t, name).as_str(), None, &[])?;
             }
             changed = true;
-            rows_moved |= privilege::ask(client, &format!("SELECT EXISTS (SELECT 1 FROM {name})"), &[])?;
+            rows_moved |= has_storage(client, *c)?;
         }
         if rows_moved {
             client.update(
@@ -543,6 +543,13 @@ fn _recapture(source_id: i32) -> bool {
         Ok(changed)
     })
     .or_raise()
+}
+
+/// Whether a table may hold rows, from its file size: no query on it is planned, so none of its
+/// owner's code (index predicates are simplified at plan time) runs with pg_cdp's rights. A
+/// table whose rows were all deleted still counts; that costs one needless re-sync.
+fn has_storage(client: &SpiClient<'_>, oid: pg_sys::Oid) -> CdpResult<bool> {
+    privilege::ask(client, "SELECT pg_catalog.pg_relation_size($1::pg_catalog.regclass) OPERATOR(pg_catalog.>) 0", &[oid.into()])
 }
 
 /// Look up a registered source by table; 42704 when it is not registered.
