@@ -202,7 +202,7 @@ BEGIN
     -- back to the queue, or (non-transient, attempts used up) to quarantine
     INSERT INTO cdp.change_queue (source_id, source_key, op, attempts, next_attempt_at, last_sqlstate)
     SELECT sid, k.key, op, k.attempts OPERATOR(pg_catalog.+) 1,
-           pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => LEAST(3600, 10 OPERATOR(pg_catalog.*) (2 OPERATOR(pg_catalog.^) k.attempts))),
+           pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => LEAST(3600, 10 OPERATOR(pg_catalog.*) (2 OPERATOR(pg_catalog.^) LEAST(k.attempts, 12)))),
            st
       FROM ROWS FROM (pg_catalog.unnest(keys), pg_catalog.unnest(attempts)) k(key, attempts)
      WHERE cdp._transient(st) OR k.attempts OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.<) pg_catalog.current_setting('cdp.max_apply_attempts')::integer;
@@ -607,6 +607,7 @@ CREATE FUNCTION cdp.add_transaction_source(
     currency_column     name DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
@@ -647,8 +648,8 @@ BEGIN
         RAISE EXCEPTION 'occurred_at column "%" of % is %, not a timestamp or date', occurred_at_column, source_table, typ USING ERRCODE = '42804';
     END IF;
     -- the orders are read with the rights of whoever computes values from them; registering
-    -- needs the right to read them
-    IF NOT pg_catalog.has_table_privilege(source_table, 'SELECT') THEN
+    -- needs the right to read them (runs as pg_cdp's owner, so the acting role is checked)
+    IF NOT pg_catalog.has_table_privilege(cdp._acting_role(), source_table, 'SELECT') THEN
         RAISE EXCEPTION 'permission denied for table %', source_table USING ERRCODE = '42501',
               HINT = 'the registering role must be able to read the order table';
     END IF;
@@ -657,8 +658,9 @@ BEGIN
               HINT = 'a temporary table ends with its session: register a permanent table or view';
     END IF;
     INSERT INTO cdp.transaction_sources (source_table, customer_source_id, customer_key_column, amount_column,
-                                         occurred_at_column, currency_column, channel)
-    VALUES (source_table, csid, customer_key_column, amount_column, occurred_at_column, currency_column, channel)
+                                         occurred_at_column, currency_column, channel, registered_by)
+    VALUES (source_table, csid, customer_key_column, amount_column, occurred_at_column, currency_column, channel,
+            cdp._acting_role()::regrole)
     RETURNING tsource_id INTO id;
     RETURN id;
 END
@@ -669,6 +671,7 @@ COMMENT ON FUNCTION cdp.add_transaction_source(regclass, regclass, name, name, n
 CREATE FUNCTION cdp.drop_transaction_source(source_table regclass)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
@@ -1127,6 +1130,7 @@ CREATE TABLE cdp.segments (
     description     text,
     holdout_percent numeric NOT NULL DEFAULT 0 CHECK (holdout_percent >= 0 AND holdout_percent <= 100),
     reads_clock     boolean NOT NULL DEFAULT false,   -- the rule calls now(): re-evaluated every cdp.segment_clock_interval
+    failed_sqlstate text,                              -- the worker's last evaluation failed (e.g. a trait it names is gone): it is retried whole every cdp.segment_clock_interval
     defined_by      name NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -1270,7 +1274,9 @@ AS $$ SELECT percent OPERATOR(pg_catalog.>) 0
          AND ((pg_catalog.abs(pg_catalog.hashtextextended(segment OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) profile_id::text, 0))
                OPERATOR(pg_catalog.%) 10000) OPERATOR(pg_catalog.<) (percent OPERATOR(pg_catalog.*) 100)) $$;
 
--- The one lock every event writer holds until it commits.
+-- The one lock every event writer holds until it commits: SHARE ROW EXCLUSIVE on
+-- cdp.segment_events conflicts with itself and not with readers, and only a role that may write
+-- the table can take it (an advisory lock any role could take and hold).
 CREATE FUNCTION cdp._lock_events(wait boolean DEFAULT true)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
@@ -1278,10 +1284,15 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF wait THEN
-        PERFORM pg_catalog.pg_advisory_xact_lock(7234001, 1);
+        LOCK TABLE cdp.segment_events IN SHARE ROW EXCLUSIVE MODE;
         RETURN true;
     END IF;
-    RETURN pg_catalog.pg_try_advisory_xact_lock(7234001, 1);
+    BEGIN
+        LOCK TABLE cdp.segment_events IN SHARE ROW EXCLUSIVE MODE NOWAIT;
+        RETURN true;
+    EXCEPTION WHEN lock_not_available THEN
+        RETURN false;
+    END;
 END
 $$;
 
@@ -1545,6 +1556,33 @@ $$;
 COMMENT ON FUNCTION cdp.refresh_segments(text) IS
 'Re-evaluate one segment or all, set-based, writing enter and exit events for the difference. Returns enters and exits per segment and the seconds taken.';
 
+-- One segment in the worker's step, in a subtransaction: a segment that fails (a trait its rule
+-- names is gone, say) records the SQLSTATE and is retried whole every
+-- cdp.segment_clock_interval, and never stops the other segments. Success clears the mark; a
+-- failure on a batch of changed profiles leaves it to that full retry.
+CREATE FUNCTION cdp._worker_apply(s cdp.segments, ids bigint[], why text, OUT enters bigint, OUT exits bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    st text;
+BEGIN
+    enters := 0;
+    exits := 0;
+    BEGIN
+        SELECT a.enters, a.exits INTO enters, exits FROM cdp._apply_segment(s, ids, why) a;
+        UPDATE cdp.segments x SET failed_sqlstate = NULL,
+               refreshed_at = CASE WHEN ids IS NULL THEN cdp._clock() ELSE x.refreshed_at END
+         WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
+        UPDATE cdp.segments x SET failed_sqlstate = st, refreshed_at = cdp._clock()
+         WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id;
+        RAISE LOG 'pg_cdp worker: segment % failed with SQLSTATE %; retried whole every cdp.segment_clock_interval', s.segment_id, st;
+    END;
+END
+$$;
+
 -- The worker's step: re-evaluate every segment for the profiles marked since its last step
 -- (their golden record, RFM, lifetime value or traits changed; a merged-away profile exits),
 -- never waiting for another event writer. Many marks at once (a full resolve, an RFM
@@ -1577,7 +1615,7 @@ BEGIN
         END IF;
     END IF;
     SELECT pg_catalog.array_agg(x.segment_id) INTO due FROM cdp.segments x
-     WHERE x.reads_clock AND (x.refreshed_at IS NULL OR x.refreshed_at OPERATOR(pg_catalog.<=)
+     WHERE (x.reads_clock OR x.failed_sqlstate IS NOT NULL) AND (x.refreshed_at IS NULL OR x.refreshed_at OPERATOR(pg_catalog.<=)
            (cdp._clock() OPERATOR(pg_catalog.-) pg_catalog.current_setting('cdp.segment_clock_interval')::interval));
     IF due IS NULL AND NOT EXISTS (SELECT 1 FROM cdp.segment_dirty) THEN
         RETURN '{"profiles": 0}'::jsonb;
@@ -1588,8 +1626,7 @@ BEGIN
     -- rules that call now(): whole, every cdp.segment_clock_interval (their members change with
     -- time alone)
     FOR s IN SELECT * FROM cdp.segments x WHERE x.segment_id OPERATOR(pg_catalog.=) ANY (due) ORDER BY x.segment_id LOOP
-        SELECT * INTO r FROM cdp._apply_segment(s, NULL, 'clock');
-        UPDATE cdp.segments x SET refreshed_at = cdp._clock() WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id;
+        SELECT * INTO r FROM cdp._worker_apply(s, NULL, 'clock');
         n_in := n_in OPERATOR(pg_catalog.+) r.enters;
         n_out := n_out OPERATOR(pg_catalog.+) r.exits;
     END LOOP;
@@ -1605,7 +1642,7 @@ BEGIN
         RETURNING x.profile_id)
     SELECT pg_catalog.array_agg(DISTINCT d.profile_id) INTO ids FROM d;
     FOR s IN SELECT * FROM cdp.segments ORDER BY segment_id LOOP
-        SELECT * INTO r FROM cdp._apply_segment(s, ids, 'changed');
+        SELECT * INTO r FROM cdp._worker_apply(s, ids, 'changed');
         n_in := n_in OPERATOR(pg_catalog.+) r.enters;
         n_out := n_out OPERATOR(pg_catalog.+) r.exits;
     END LOOP;
@@ -1781,4 +1818,4 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cdp TO cdp_admin;
 REVOKE EXECUTE ON FUNCTION cdp._capture_changes(), cdp._on_sql_drop(), cdp._on_ddl_end() FROM cdp_admin;
 GRANT SELECT ON ALL TABLES IN SCHEMA cdp TO cdp_admin;
 GRANT INSERT, UPDATE, DELETE ON cdp.rfm, cdp.clv, cdp.clv_model, cdp.profile_traits,
-      cdp.transaction_sources, cdp.currency_rates, cdp.rfm_segment_map TO cdp_admin;
+      cdp.currency_rates, cdp.rfm_segment_map TO cdp_admin;

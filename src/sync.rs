@@ -53,7 +53,7 @@ pub struct SourcePlan {
 /// what the normaliser sees; a BC date or one beyond the timestamp range stays a text the date
 /// normaliser flags, instead of an error (to_char would fail) or a year read as AD.
 fn raw_text_expr(col: &Column) -> String {
-    format!("s.{}::text", col.ident)
+    format!("s.{}::pg_catalog.text", col.ident)
 }
 
 /// `alias.n[1], …, alias.n[15]::…`: the normaliser's output array read back in attribute order,
@@ -64,7 +64,7 @@ fn normalised_values(alias: &str) -> Vec<String> {
         .map(|a| {
             let v = format!("{alias}.n[{}]", a.index() + 1);
             if *a == Attr::BirthDate {
-                format!("{v}::date")
+                format!("{v}::pg_catalog.date")
             } else {
                 v
             }
@@ -78,7 +78,7 @@ impl SourcePlan {
             .iter()
             .map(|a| match self.mapped.iter().find(|(m, _)| m == a) {
                 Some((_, col)) => raw_text_expr(col),
-                None => "NULL::text".to_string(),
+                None => "NULL::pg_catalog.text".to_string(),
             })
             .collect()
     }
@@ -109,7 +109,7 @@ impl SourcePlan {
         };
         format!(
             "INSERT INTO {STAGE} (source_key, raw)\n\
-             SELECT s.{key}::text, {raw}\n\
+             SELECT s.{key}::pg_catalog.text, {raw}\n\
              \x20 FROM {table} s{filter}",
             key = self.key.ident,
             raw = self.raw_array(),
@@ -133,7 +133,7 @@ impl SourcePlan {
         format!(
             "{src}\n\
              INSERT INTO cdp.records (source_id, source_key, {cols}, original, quality)\n\
-             SELECT $1, x.source_key, {values}, x.original, x.n[{q}]::jsonb\n\
+             SELECT $1, x.source_key, {values}, x.original, x.n[{q}]::pg_catalog.jsonb\n\
              \x20 FROM (SELECT src.source_key, {original} AS original, cdp._normalise_row(src.raw) AS n\n\
              \x20         FROM src\n\
              \x20        WHERE NOT EXISTS (SELECT 1 FROM cdp.records c\n\
@@ -155,12 +155,13 @@ impl SourcePlan {
     pub fn update_sql(&self, renormalise: bool) -> String {
         let cols: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
         let values = normalised_values("q");
-        let changed = if renormalise { "true" } else { "r.original IS DISTINCT FROM x.original" };
+        // both sides are never NULL (jsonb_strip_nulls of an object), so <> is the whole comparison
+        let changed = if renormalise { "true" } else { "r.original OPERATOR(pg_catalog.<>) x.original" };
         format!(
             "{src}\n\
              UPDATE cdp.records r\n\
              \x20  SET ({cols}, original, quality, updated_at, resolve_pending) =\n\
-             \x20      (SELECT {values}, x.original, q.n[{q}]::jsonb, pg_catalog.now(), true\n\
+             \x20      (SELECT {values}, x.original, q.n[{q}]::pg_catalog.jsonb, pg_catalog.now(), true\n\
              \x20         FROM (SELECT cdp._normalise_row(x.raw) AS n OFFSET 0) q)\n\
              \x20 FROM (SELECT src.source_key, src.raw, {original} AS original FROM src) x\n\
              \x20WHERE r.source_id OPERATOR(pg_catalog.=) $1\n\
@@ -225,10 +226,10 @@ mod tests {
         let slots = p.raw_items();
         // (raw_items reads the source's columns: only stage_sql uses them)
         assert_eq!(slots.len(), Attr::COUNT);
-        assert_eq!(slots.iter().filter(|s| *s == "NULL::text").count(), Attr::COUNT - 2);
-        assert_eq!(slots[Attr::Email.index()], "s.email::text");
+        assert_eq!(slots.iter().filter(|s| *s == "NULL::pg_catalog.text").count(), Attr::COUNT - 2);
+        assert_eq!(slots[Attr::Email.index()], "s.email::pg_catalog.text");
         // dates too go through their output function (DateStyle is pinned by the callers)
-        assert_eq!(slots[Attr::BirthDate.index()], "s.\"Birth Date\"::text");
+        assert_eq!(slots[Attr::BirthDate.index()], "s.\"Birth Date\"::pg_catalog.text");
     }
 
     #[test]
@@ -261,11 +262,11 @@ mod tests {
     #[test]
     fn update_skips_unchanged_rows_unless_renormalising() {
         let p = plan();
-        assert!(p.update_sql(false).contains("r.original IS DISTINCT FROM x.original"));
-        assert!(!p.update_sql(true).contains("IS DISTINCT FROM"));
+        assert!(p.update_sql(false).contains("r.original OPERATOR(pg_catalog.<>) x.original"));
+        assert!(!p.update_sql(true).contains("OPERATOR(pg_catalog.<>) x.original"));
         for sql in [p.update_sql(false), p.insert_sql()] {
-            assert!(sql.contains(&format!("n[{}]::jsonb", Attr::COUNT + 1)));
-            assert!(sql.contains("n[6]::date"));
+            assert!(sql.contains(&format!("n[{}]::pg_catalog.jsonb", Attr::COUNT + 1)));
+            assert!(sql.contains("n[6]::pg_catalog.date"));
         }
         assert!(p.insert_sql().contains("NOT EXISTS"));
         // the normaliser is called once per row, not once per n[i]

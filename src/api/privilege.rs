@@ -40,7 +40,12 @@ impl Drop for RestoreUser {
 }
 
 /// Run `f` with the rights of `role`. With `restricted`, also as a security-restricted operation
-/// (no SET ROLE, no temporary tables, no session state changes by code `f` may reach).
+/// (no SET ROLE, no temporary tables) with `search_path = pg_catalog, pg_temp`, and every setting
+/// the code `f` reaches may change (`set_config`, `SET`) is undone when `f` returns, as
+/// PostgreSQL does around REFRESH MATERIALIZED VIEW: otherwise a table owner's function, run
+/// while the table is read, could leave a search_path (or any cdp.* setting) that the rest of a
+/// superuser's transaction, or the worker's session, then uses. On an ERROR the aborting
+/// (sub)transaction undoes both the settings and the user.
 pub fn as_role<R>(role: pg_sys::Oid, restricted: bool, f: impl FnOnce() -> R) -> R {
     let mut uid = pg_sys::InvalidOid;
     let mut ctx: i32 = 0;
@@ -51,8 +56,32 @@ pub fn as_role<R>(role: pg_sys::Oid, restricted: bool, f: impl FnOnce() -> R) ->
     if restricted {
         flags |= pg_sys::SECURITY_RESTRICTED_OPERATION as i32;
     }
+    // SAFETY: a new GUC nesting level, closed (all changes undone) right after f; an ERROR in f
+    // is a (sub)transaction abort, which closes it as well
+    let level = if restricted {
+        let level = unsafe { pg_sys::NewGUCNestLevel() };
+        unsafe {
+            pg_sys::set_config_option(
+                c"search_path".as_ptr(),
+                c"pg_catalog, pg_temp".as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            )
+        };
+        Some(level)
+    } else {
+        None
+    };
     unsafe { pg_sys::SetUserIdAndSecContext(role, flags) };
-    f()
+    let out = f();
+    if let Some(level) = level {
+        unsafe { pg_sys::AtEOXact_GUC(false, level) };
+    }
+    out
 }
 
 /// The name of a role, for messages.

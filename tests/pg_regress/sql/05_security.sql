@@ -93,8 +93,12 @@ CREATE DOMAIN public.checked_id AS integer CHECK (public.spy('domain'));
 CREATE TABLE public.m_people (id public.checked_id PRIMARY KEY, mail text, name text);
 -- an index predicate with the owner's immutable function: PostgreSQL simplifies it, calling the
 -- function, whenever a query on the table is planned, so pg_cdp reads the table as its owner
+-- (it also tries to leave settings behind for whoever reads the table: a search_path with its
+-- own schema first, and a match threshold that would merge everyone)
 CREATE FUNCTION public.spy_at_plan(what text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS
-$$ BEGIN PERFORM public.spy(what); RETURN true; END $$;
+$$ BEGIN PERFORM public.spy(what);
+         PERFORM set_config('search_path', 'public, pg_catalog', false), set_config('cdp.match_threshold', '1', false);
+         RETURN true; END $$;
 CREATE INDEX m_people_planned ON public.m_people (id) WHERE public.spy_at_plan('planner');
 INSERT INTO public.m_people VALUES (1, 'ayse@gmail.com', 'Ayşe Yılmaz');
 SELECT cdp.add_source('public.m_people', 'id', '{"email":"mail","full_name":"name"}') > 0 AS registered;
@@ -105,11 +109,16 @@ SET ROLE regress_cdp_app;
 INSERT INTO public.m_people VALUES (2, 'mehmet@gmail.com', 'Mehmet Kaya');
 UPDATE public.m_people SET mail = 'ayse.y@gmail.com' WHERE id = 1;
 RESET ROLE;
+-- (the application's own statements just ran the owner's code in this session: start clean)
+RESET search_path;
+RESET cdp.match_threshold;
 SELECT cdp.process_changes();      -- as a superuser, as the worker runs it
 SELECT cdp.sync_source('public.m_people');
 SELECT source_key, email FROM cdp.records r JOIN cdp.sources s USING (source_id)
  WHERE s.source_table = 'public.m_people'::regclass ORDER BY 1;
 SELECT DISTINCT who, what FROM public.spy_log ORDER BY 1, 2;
+-- nothing the owner's code set outlives the read of the table
+SELECT current_setting('search_path') AS search_path, current_setting('cdp.match_threshold') AS match_threshold;
 
 -- ---------------------------------------------------------------------------------------------
 -- A role registers only what it may read, and a sync reads only while the registering role may.

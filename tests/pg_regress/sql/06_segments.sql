@@ -112,6 +112,19 @@ RESET cdp.clock_offset;
 SELECT reads_clock FROM cdp.segments WHERE name = 'big spenders';
 SELECT cdp.drop_segment('quiet for a month') AS exits;
 
+-- a segment whose rule names a trait that goes away fails alone: the worker's step records it and
+-- goes on with the others (it is retried whole every cdp.segment_clock_interval)
+CREATE TABLE public.web_purchases (id integer PRIMARY KEY, shopper integer, amount numeric, at timestamptz);
+SELECT cdp.add_transaction_source('public.web_purchases', 'public.shoppers', 'shopper', 'amount', 'at', 'web') > 0 AS registered;
+SELECT cdp.define_segment('web buyers', 'orders_web > 0') > 0 AS defined;
+SELECT cdp.define_segment('all of them', 'profile_id > 0') > 0 AS defined;
+DROP TABLE public.web_purchases;
+INSERT INTO cdp.segment_dirty SELECT profile_id FROM cdp.profiles;
+UPDATE cdp.segment_members SET profile_id = -profile_id WHERE segment = 'all of them';
+SELECT (cdp._worker_segments(1000) ->> 'enters')::int > 0 AS others_evaluated;
+SELECT name, failed_sqlstate FROM cdp.segments WHERE name IN ('web buyers', 'all of them') ORDER BY 1;
+SELECT cdp.drop_segment('web buyers') >= 0 AS dropped, cdp.drop_segment('all of them') >= 0 AS dropped_too;
+
 -- holdout: deterministic per segment and profile, near its share over 10,000 profiles
 SELECT count(*) FILTER (WHERE cdp._holdout('s', g, 10)) AS held_out_of_10000,
        bool_and(cdp._holdout('s', g, 10) = cdp._holdout('s', g, 10)) AS stable,
