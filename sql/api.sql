@@ -1161,7 +1161,7 @@ CREATE TABLE cdp.segment_events (
     segment     text NOT NULL,
     profile_id  bigint NOT NULL,
     op          text NOT NULL CHECK (op IN ('enter', 'exit')),
-    reason      text NOT NULL,      -- defined | refresh | changed | clock | altered | dropped | merged | gone
+    reason      text NOT NULL,      -- defined | refresh | changed | clock | altered | holdout | dropped | merged | gone
     merged_into bigint,             -- exit of a profile merged into another: the surviving id
     holdout     boolean NOT NULL,
     at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
@@ -1468,8 +1468,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    s cdp.segments := cdp._segment_named(name);
-    r record;
+    s        cdp.segments := cdp._segment_named(name);
+    r        record;
+    first_id bigint;
+    n        bigint;
 BEGIN
     IF rule IS NOT NULL THEN
         PERFORM cdp._check_segment_rule(rule);
@@ -1485,9 +1487,26 @@ BEGIN
            refreshed_at = cdp._clock(), defined_by = cdp._acting_role()
      WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id
     RETURNING * INTO s;
-    -- members stay on their side unless the share itself changed
-    UPDATE cdp.segment_members m SET holdout = cdp._holdout(s.name, m.profile_id, s.holdout_percent)
-     WHERE m.segment OPERATOR(pg_catalog.=) s.name AND holdout_percent IS NOT NULL;
+    -- members stay on their side unless the share itself changed; a member who changes side
+    -- leaves on the old one and enters on the new one (reason holdout), so consumers stop or
+    -- start contacting exactly those
+    IF holdout_percent IS NOT NULL THEN
+        first_id := pg_catalog.nextval('cdp.segment_event_id_seq');
+        WITH flip AS (
+            UPDATE cdp.segment_members m SET holdout = NOT m.holdout
+             WHERE m.segment OPERATOR(pg_catalog.=) s.name
+               AND m.holdout OPERATOR(pg_catalog.<>) cdp._holdout(s.name, m.profile_id, s.holdout_percent)
+            RETURNING m.profile_id, m.holdout AS now_held)
+        INSERT INTO cdp.segment_events (event_id, segment, profile_id, op, reason, holdout)
+        SELECT first_id OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY f.profile_id, e.op DESC) OPERATOR(pg_catalog.-) 1,
+               s.name, f.profile_id, e.op, 'holdout', e.held
+          FROM flip f, LATERAL (VALUES ('exit', NOT f.now_held), ('enter', f.now_held)) e(op, held);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n OPERATOR(pg_catalog.>) 0 THEN
+            PERFORM pg_catalog.setval('cdp.segment_event_id_seq', first_id OPERATOR(pg_catalog.+) n OPERATOR(pg_catalog.-) 1);
+            PERFORM cdp._notify_events(s.name, first_id, first_id OPERATOR(pg_catalog.+) n OPERATOR(pg_catalog.-) 1);
+        END IF;
+    END IF;
     SELECT * INTO r FROM cdp._apply_segment(s, NULL, 'altered');
     RETURN pg_catalog.jsonb_build_object('segment', s.name, 'enters', r.enters, 'exits', r.exits);
 END

@@ -163,6 +163,10 @@ SELECT r ->> 'verdict' AS verdict, (r -> 'treated' ->> 'conversion_rate')::numer
        (r -> 'uplift_ci95' ->> 0)::numeric > 0 AS interval_above_zero,
        ((r -> 'treated' ->> 'members')::int + (r -> 'holdout' ->> 'members')::int) AS members
   FROM cdp.segment_report('many') r;
+-- a new holdout share: the members who change side leave on the old side and enter on the new
+SELECT cdp.alter_segment('many', holdout_percent => 20) - 'segment' AS altered;
+SELECT op, holdout, count(*) FROM cdp.segment_events WHERE segment = 'many' AND reason = 'holdout' GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT count(*) FILTER (WHERE holdout) AS held_out, count(*) AS members FROM cdp.segment_members WHERE segment = 'many';
 SELECT cdp.drop_segment('many') > 0 AS dropped;
 
 -- dropping a segment: every member exits (reason dropped)
