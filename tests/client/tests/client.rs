@@ -561,6 +561,14 @@ fn parse_event(c: &mut Client, payload: &str) -> (String, String, i64, i64, Stri
     (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
 }
 
+/// A fresh source table (see fresh_table), synced, and everything resolved once, so the worker
+/// resolves what changes next.
+fn resolved_table(c: &mut Client, name: &str) {
+    fresh_table(c, name);
+    c.query_one(&format!("SELECT cdp.sync_source('public.{name}')"), &[]).unwrap();
+    c.query_one("SELECT cdp.resolve()", &[]).unwrap();
+}
+
 /// Profiles `base + 1 ..= base + n` of a test's own (set-up only: written directly, as a
 /// superuser may), so the rules of a test select a known number of them.
 fn synthetic_profiles(c: &mut Client, base: i64, n: i64) {
@@ -591,9 +599,7 @@ fn profile_of(c: &mut Client, table: &str, key: &str) -> Option<i64> {
 #[test]
 fn a_listener_hears_the_worker_announce_segment_enters_and_exits_with_ids_only() {
     let mut c = connect();
-    fresh_table(&mut c, "seg_t");
-    c.query_one("SELECT cdp.sync_source('public.seg_t')", &[]).unwrap();
-    c.query_one("SELECT cdp.resolve()", &[]).unwrap();
+    resolved_table(&mut c, "seg_t");
     c.query_one("SELECT cdp.define_segment('entered and left', 'email LIKE ''%@newdomain.com''')", &[]).unwrap();
     let mut l = listener();
     // no cdp call: the worker applies the row, resolves it and evaluates the segment
@@ -633,9 +639,7 @@ fn a_listener_hears_the_worker_announce_segment_enters_and_exits_with_ids_only()
 #[test]
 fn nothing_is_announced_for_a_rollback_and_a_returning_consumer_catches_up_exactly_once() {
     let mut c = connect();
-    fresh_table(&mut c, "catch_t");
-    c.query_one("SELECT cdp.sync_source('public.catch_t')", &[]).unwrap();
-    c.query_one("SELECT cdp.resolve()", &[]).unwrap();
+    resolved_table(&mut c, "catch_t");
     let mut l = listener();
     c.batch_execute("BEGIN; SELECT cdp.define_segment('rolled back', 'profile_id > 0'); ROLLBACK;").unwrap();
     let got = notifications(&mut l, Duration::from_secs(2), Duration::from_secs(1));
