@@ -96,7 +96,7 @@ pub fn role_name(client: &SpiClient<'_>, role: pg_sys::Oid) -> String {
     .unwrap_or_else(|| format!("role {}", role.to_u32()))
 }
 
-/// One yes/no catalog question with two or three parameters.
+/// One yes/no question (the first column of the first row; false when there is none).
 pub fn ask(client: &SpiClient<'_>, sql: &str, args: &[pgrx::datum::DatumWithOid]) -> CdpResult<bool> {
     Ok(first_one::<bool>(client.select(sql, Some(1), args)?)?.unwrap_or(false))
 }

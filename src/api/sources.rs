@@ -152,15 +152,20 @@ impl Relation {
                 base_typtype: String::new(),
             });
         }
-        for c in &mut columns {
-            let t = client.select(
-                "SELECT pg_catalog.format_type(t.oid, NULL), t.typtype::text FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) $1",
-                Some(1),
-                &[c.base_type.into()],
-            )?;
-            let (name, typtype) = t.first().get_two::<String, String>()?;
-            c.base_type_name = name.unwrap_or_default();
-            c.base_typtype = typtype.unwrap_or_default();
+        // the base types' names and kinds in one look-up (this runs at every worker batch)
+        let bases: Vec<pg_sys::Oid> = columns.iter().map(|c| c.base_type).collect();
+        for r in client.select(
+            "SELECT t.oid, pg_catalog.format_type(t.oid, NULL), t.typtype::text
+               FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) ANY ($1)",
+            None,
+            &[bases.into()],
+        )? {
+            let oid = r.get::<pg_sys::Oid>(1)?;
+            let (name, typtype) = (r.get::<String>(2)?.unwrap_or_default(), r.get::<String>(3)?.unwrap_or_default());
+            for c in columns.iter_mut().filter(|c| Some(c.base_type) == oid) {
+                c.base_type_name = name.clone();
+                c.base_typtype = typtype.clone();
+            }
         }
         Ok(Relation { oid, qualified, relkind, relpersistence, owner, columns })
     }
@@ -862,7 +867,7 @@ fn stage(client: &mut SpiClient<'_>, plan: &SourcePlan, owner: pg_sys::Oid, rows
     // the owner may insert into the stage for this read only: a grant left on the session's
     // temporary table would keep DROP ROLE from dropping the owner while the session lasts
     let grant = !privilege::ask(client, "SELECT pg_catalog.has_table_privilege($1, 'pg_temp.cdp_sync_rows', 'INSERT')", &[owner.into()])?;
-    let role = privilege::role_name(client, owner);
+    let role = if grant { privilege::role_name(client, owner) } else { String::new() };
     if grant {
         client.update(&format!("GRANT INSERT ON pg_temp.cdp_sync_rows TO {role}"), None, &[])?;
     }

@@ -561,6 +561,15 @@ fn parse_event(c: &mut Client, payload: &str) -> (String, String, i64, i64, Stri
     (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
 }
 
+/// Every segment event id after `start`, in order.
+fn event_ids_after(c: &mut Client, start: i64) -> Vec<i64> {
+    c.query("SELECT event_id FROM cdp.segment_events WHERE event_id > $1 ORDER BY event_id", &[&start])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// A fresh source table (see fresh_table), synced, and everything resolved once, so the worker
 /// resolves what changes next.
 fn resolved_table(c: &mut Client, name: &str) {
@@ -725,12 +734,7 @@ fn event_ids_are_visible_in_commit_order_so_a_consumer_never_skips_one() {
     }
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let seen = reader.join().unwrap();
-    let all: Vec<i64> = c
-        .query("SELECT event_id FROM cdp.segment_events WHERE event_id > $1 ORDER BY event_id", &[&start])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let all = event_ids_after(&mut c, start);
     assert!(all.len() > 20, "the writers should have written events: {}", all.len());
     assert_eq!(seen, all, "the polling consumer saw every event exactly once, in order");
     c.batch_execute(
@@ -824,12 +828,7 @@ fn the_listener_program_resumes_after_a_restart_without_loss_or_repeat() {
     c.query_one("SELECT cdp.alter_segment('listened', rule => 'profile_id > 800000 AND profile_id % 10 = 2')", &[]).unwrap();
     let second = run(&["--idle-exit", "2"]);
     let seen: Vec<i64> = first.iter().chain(second.iter()).map(|l| l.split(' ').next().unwrap().parse().unwrap()).collect();
-    let all: Vec<i64> = c
-        .query("SELECT event_id FROM cdp.segment_events WHERE event_id > $1 ORDER BY event_id", &[&start])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let all = event_ids_after(&mut c, start);
     assert_eq!(all.len(), 24);
     assert_eq!(seen, all, "every event once, in order, across the restart");
     assert!(first[0].contains(" exit listened 8000"), "{}", first[0]);
