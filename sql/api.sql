@@ -322,6 +322,7 @@ BEGIN
         RETURN;
     END IF;
     DELETE FROM cdp.transaction_sources t WHERE t.source_table::oid OPERATOR(pg_catalog.=) ANY (dropped);
+    DELETE FROM cdp.event_sources e WHERE e.source_table::oid OPERATOR(pg_catalog.=) ANY (dropped);
     DELETE FROM cdp.sources s WHERE s.source_table::oid OPERATOR(pg_catalog.=) ANY (dropped);
 END
 $$;
@@ -597,6 +598,77 @@ COMMENT ON FUNCTION cdp.force_split(bigint) IS
 -- ---------------------------------------------------------------------------------------------
 -- Customer value: transactions and RFM
 -- ---------------------------------------------------------------------------------------------
+-- Checks shared by cdp.add_transaction_source and cdp.add_event_source (both run as pg_cdp's
+-- owner, so the acting role's rights are checked): a table or view, a registered customer source,
+-- the named columns present, a customer key of a type whose text form no setting changes (the
+-- capture trigger queues it as text), the right to read the table and, for a table, to put
+-- capture triggers on it; not temporary. Returns the customer source's id.
+CREATE FUNCTION cdp._check_activity_table(source_table regclass, customer_source regclass, customer_key_column name, columns name[])
+RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    kind  "char";
+    csid  integer;
+    col   name;
+    known text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) source_table::oid;
+    IF kind NOT IN ('r', 'p', 'v', 'm') THEN
+        RAISE EXCEPTION '% is not a table or view', source_table USING ERRCODE = '42809';
+    END IF;
+    SELECT s.source_id INTO csid FROM cdp.sources s WHERE s.source_table OPERATOR(pg_catalog.=) customer_source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not a registered pg_cdp source', customer_source USING ERRCODE = '42704',
+              HINT = 'register the customer table first with cdp.add_source';
+    END IF;
+    IF EXISTS (SELECT 1 FROM cdp.transaction_sources t WHERE t.source_table OPERATOR(pg_catalog.=) source_table)
+       OR EXISTS (SELECT 1 FROM cdp.event_sources e WHERE e.source_table OPERATOR(pg_catalog.=) source_table) THEN
+        RAISE EXCEPTION '% is already registered as a transaction or event source', source_table USING ERRCODE = '42710';
+    END IF;
+    FOREACH col IN ARRAY customer_key_column OPERATOR(pg_catalog.||) columns LOOP
+        CONTINUE WHEN col IS NULL;
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) source_table::oid
+                          AND a.attname OPERATOR(pg_catalog.=) col AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
+            SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO known
+              FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid OPERATOR(pg_catalog.=) source_table::oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+            RAISE EXCEPTION 'column "%" of relation % does not exist', col, source_table USING ERRCODE = '42703',
+                  HINT = 'its columns: ' OPERATOR(pg_catalog.||) COALESCE(known, 'none');
+        END IF;
+    END LOOP;
+    IF (SELECT pg_catalog.format_type(a.atttypid, NULL) FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid OPERATOR(pg_catalog.=) source_table::oid AND a.attname OPERATOR(pg_catalog.=) customer_key_column)
+       NOT IN ('smallint', 'integer', 'bigint', 'text', 'character varying', 'character', 'uuid') THEN
+        RAISE EXCEPTION 'customer key column "%" of % is not an integer, text or uuid', customer_key_column, source_table
+              USING ERRCODE = '42804', HINT = 'register a view that casts the key to text';
+    END IF;
+    IF NOT pg_catalog.has_table_privilege(cdp._acting_role(), source_table, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for table %', source_table USING ERRCODE = '42501',
+              HINT = 'the registering role must be able to read the table';
+    END IF;
+    IF kind IN ('r', 'p') AND NOT pg_catalog.has_table_privilege(cdp._acting_role(), source_table, 'TRIGGER') THEN
+        RAISE EXCEPTION 'permission denied to create capture triggers on %', source_table USING ERRCODE = '42501',
+              HINT = 'the registering role needs the TRIGGER right on the table (its owner has it)';
+    END IF;
+    IF (SELECT c.relpersistence FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) source_table::oid) OPERATOR(pg_catalog.=) 't' THEN
+        RAISE EXCEPTION '% is a temporary table', source_table USING ERRCODE = '0A000',
+              HINT = 'a temporary table ends with its session: register a permanent table or view';
+    END IF;
+    RETURN csid;
+END
+$$;
+
+-- The type of a column, for the checks of the registering functions.
+CREATE FUNCTION cdp._column_type(source_table regclass, col name)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.format_type(a.atttypid, NULL) FROM pg_catalog.pg_attribute a
+       WHERE a.attrelid OPERATOR(pg_catalog.=) source_table::oid AND a.attname OPERATOR(pg_catalog.=) col $$;
+
 CREATE FUNCTION cdp.add_transaction_source(
     source_table        regclass,
     customer_source     regclass,
@@ -612,88 +684,230 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    kind   "char";
-    csid   integer;
+    csid   integer := cdp._check_activity_table(source_table, customer_source, customer_key_column,
+                                                ARRAY[amount_column, occurred_at_column, currency_column]);
     typ    text;
-    col    name;
     id     integer;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) source_table::oid;
-    IF kind NOT IN ('r', 'p', 'v', 'm') THEN
-        RAISE EXCEPTION '% is not a table or view', source_table USING ERRCODE = '42809';
-    END IF;
-    SELECT s.source_id INTO csid FROM cdp.sources s WHERE s.source_table OPERATOR(pg_catalog.=) customer_source;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION '% is not a registered pg_cdp source', customer_source USING ERRCODE = '42704',
-              HINT = 'register the customer table first with cdp.add_source';
-    END IF;
-    IF EXISTS (SELECT 1 FROM cdp.transaction_sources t WHERE t.source_table OPERATOR(pg_catalog.=) source_table) THEN
-        RAISE EXCEPTION '% is already registered as a transaction source', source_table USING ERRCODE = '42710';
-    END IF;
-    FOREACH col IN ARRAY ARRAY[customer_key_column, amount_column, occurred_at_column, currency_column] LOOP
-        CONTINUE WHEN col IS NULL;
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) source_table::oid
-                          AND a.attname OPERATOR(pg_catalog.=) col AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
-            RAISE EXCEPTION 'column "%" of relation % does not exist', col, source_table USING ERRCODE = '42703';
-        END IF;
-    END LOOP;
-    SELECT pg_catalog.format_type(a.atttypid, NULL) INTO typ FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) source_table::oid AND a.attname OPERATOR(pg_catalog.=) amount_column;
+    typ := cdp._column_type(source_table, amount_column);
     IF typ NOT IN ('numeric', 'integer', 'bigint', 'smallint', 'real', 'double precision', 'money') THEN
         RAISE EXCEPTION 'amount column "%" of % is %, not a number', amount_column, source_table, typ USING ERRCODE = '42804';
     END IF;
-    SELECT pg_catalog.format_type(a.atttypid, NULL) INTO typ FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) source_table::oid AND a.attname OPERATOR(pg_catalog.=) occurred_at_column;
+    typ := cdp._column_type(source_table, occurred_at_column);
     IF typ NOT IN ('timestamp with time zone', 'timestamp without time zone', 'date') THEN
         RAISE EXCEPTION 'occurred_at column "%" of % is %, not a timestamp or date', occurred_at_column, source_table, typ USING ERRCODE = '42804';
-    END IF;
-    -- the orders are read with the rights of whoever computes values from them; registering
-    -- needs the right to read them (runs as pg_cdp's owner, so the acting role is checked)
-    IF NOT pg_catalog.has_table_privilege(cdp._acting_role(), source_table, 'SELECT') THEN
-        RAISE EXCEPTION 'permission denied for table %', source_table USING ERRCODE = '42501',
-              HINT = 'the registering role must be able to read the order table';
-    END IF;
-    IF (SELECT c.relpersistence FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) source_table::oid) OPERATOR(pg_catalog.=) 't' THEN
-        RAISE EXCEPTION '% is a temporary table', source_table USING ERRCODE = '0A000',
-              HINT = 'a temporary table ends with its session: register a permanent table or view';
     END IF;
     INSERT INTO cdp.transaction_sources (source_table, customer_source_id, customer_key_column, amount_column,
                                          occurred_at_column, currency_column, channel, registered_by)
     VALUES (source_table, csid, customer_key_column, amount_column, occurred_at_column, currency_column, channel,
             cdp._acting_role()::regrole)
     RETURNING tsource_id INTO id;
+    PERFORM cdp._activity_triggers(source_table, csid, customer_key_column);
     RETURN id;
 END
 $$;
 COMMENT ON FUNCTION cdp.add_transaction_source(regclass, regclass, name, name, name, text, name) IS
-'Register an order table: each row is attributed to the profile of the customer source row whose key is in customer_key_column.';
+'Register an order table: each row is attributed to the profile of the customer source row whose key is in customer_key_column. A table is captured: the worker keeps its customers'' traits current.';
+
+-- Unregister an order table (kind orders) or a behaviour event table (kind events).
+CREATE FUNCTION cdp._drop_activity_source(source_table regclass, kind text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    n bigint;
+BEGIN
+    IF kind OPERATOR(pg_catalog.=) 'orders' THEN
+        DELETE FROM cdp.transaction_sources t WHERE t.source_table OPERATOR(pg_catalog.=) source_table;
+    ELSE
+        DELETE FROM cdp.event_sources e WHERE e.source_table OPERATOR(pg_catalog.=) source_table;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION '% is not a registered % source', source_table, CASE kind WHEN 'orders' THEN 'transaction' ELSE 'event' END
+              USING ERRCODE = '42704',
+              HINT = pg_catalog.format('SELECT source_table FROM cdp.%s lists them', CASE kind WHEN 'orders' THEN 'transaction_sources' ELSE 'event_sources' END);
+    END IF;
+    RETURN true;
+END
+$$;
 
 CREATE FUNCTION cdp.drop_transaction_source(source_table regclass)
 RETURNS boolean
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._drop_activity_source(source_table, 'orders') $$;
+COMMENT ON FUNCTION cdp.drop_transaction_source(regclass) IS
+'Unregister an order table (dropping the table unregisters it too). Its capture triggers are removed; the table is untouched.';
+
+CREATE FUNCTION cdp.add_event_source(
+    source_table        regclass,
+    customer_source     regclass,
+    customer_key_column name,
+    event_type_column   name,
+    occurred_at_column  name,
+    channel             text DEFAULT NULL)
+RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
+DECLARE
+    csid   integer := cdp._check_activity_table(source_table, customer_source, customer_key_column,
+                                                ARRAY[event_type_column, occurred_at_column]);
+    typ    text;
+    id     integer;
 BEGIN
-    DELETE FROM cdp.transaction_sources t WHERE t.source_table OPERATOR(pg_catalog.=) source_table;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION '% is not a registered transaction source', source_table USING ERRCODE = '42704',
-              HINT = 'SELECT source_table FROM cdp.transaction_sources lists them';
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) a.atttypid
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) source_table::oid AND a.attname OPERATOR(pg_catalog.=) event_type_column
+                      AND (y.typcategory OPERATOR(pg_catalog.=) 'S' OR y.typtype OPERATOR(pg_catalog.=) 'e')) THEN
+        RAISE EXCEPTION 'event type column "%" of % is %, not text or an enum', event_type_column, source_table,
+              cdp._column_type(source_table, event_type_column) USING ERRCODE = '42804';
     END IF;
-    RETURN true;
+    typ := cdp._column_type(source_table, occurred_at_column);
+    IF typ NOT IN ('timestamp with time zone', 'timestamp without time zone', 'date') THEN
+        RAISE EXCEPTION 'occurred_at column "%" of % is %, not a timestamp or date', occurred_at_column, source_table, typ USING ERRCODE = '42804';
+    END IF;
+    INSERT INTO cdp.event_sources (source_table, customer_source_id, customer_key_column, event_type_column,
+                                   occurred_at_column, channel, registered_by)
+    VALUES (source_table, csid, customer_key_column, event_type_column, occurred_at_column, channel, cdp._acting_role()::regrole)
+    RETURNING esource_id INTO id;
+    PERFORM cdp._activity_triggers(source_table, csid, customer_key_column);
+    -- the customers who already have events get their event traits at the worker's next step
+    INSERT INTO cdp.activity_queue (customer_source_id, source_key) VALUES (csid, NULL);
+    RETURN id;
 END
 $$;
-COMMENT ON FUNCTION cdp.drop_transaction_source(regclass) IS
-'Unregister an order table (dropping the table unregisters it too). The table is untouched.';
+COMMENT ON FUNCTION cdp.add_event_source(regclass, regclass, name, name, name, text) IS
+'Register a table of behaviour events (page views, add-to-cart, app opens): each row belongs to the profile of the customer source row whose key is in customer_key_column. Event traits (cdp.define_trait(..., over => ''events'')) aggregate them; a table is captured, so the worker keeps those traits current.';
+
+CREATE FUNCTION cdp.drop_event_source(source_table regclass)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._drop_activity_source(source_table, 'events') $$;
+COMMENT ON FUNCTION cdp.drop_event_source(regclass) IS
+'Unregister a behaviour event table (dropping the table unregisters it too). Its capture triggers are removed; the table is untouched.';
+
+-- Capture on order and event tables, built like cdp._capture_changes (owned by cdp_capture,
+-- whose only other right is appending to cdp.activity_queue; never fails the application's
+-- write): it queues the customer keys of the changed rows, never their contents. A TRUNCATE, a
+-- key column gone or a failure queues the whole customer source instead.
+CREATE FUNCTION cdp._capture_activity()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET DateStyle = 'ISO, YMD'
+SET TimeZone = 'UTC'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+AS $$
+DECLARE
+    csid   integer := TG_ARGV[0]::integer;
+    keynum smallint := TG_ARGV[1]::smallint;
+    keycol name;
+BEGIN
+    SELECT a.attname INTO keycol FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.=) keynum AND NOT a.attisdropped;
+    IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' OR keycol IS NULL THEN
+        INSERT INTO cdp.activity_queue (customer_source_id, source_key) VALUES (csid, NULL);
+        RETURN NULL;
+    END IF;
+    BEGIN
+        EXECUTE pg_catalog.format(
+            'INSERT INTO cdp.activity_queue (customer_source_id, source_key)
+             SELECT DISTINCT $1, u.k FROM (%s) u(k) WHERE u.k IS NOT NULL',
+            CASE TG_OP WHEN 'INSERT' THEN pg_catalog.format('SELECT n.%I::text FROM cdp_new n', keycol)
+                       WHEN 'DELETE' THEN pg_catalog.format('SELECT o.%I::text FROM cdp_old o', keycol)
+                       ELSE pg_catalog.format('SELECT o.%1$I::text FROM cdp_old o UNION ALL SELECT n.%1$I::text FROM cdp_new n', keycol) END)
+        USING csid;
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO cdp.activity_queue (customer_source_id, source_key) VALUES (csid, NULL);
+        RAISE WARNING 'pg_cdp: could not queue the customers of the changed rows of % (SQLSTATE %); all their traits are refreshed',
+              TG_RELID::regclass, SQLSTATE;
+    END;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION cdp._capture_activity() FROM PUBLIC;
+ALTER FUNCTION cdp._capture_activity() OWNER TO cdp_capture;
+
+-- The capture triggers of an order or event table (a view has none: it is read whole by
+-- cdp.compute_traits). Statement triggers with transition tables, ENABLE ALWAYS (logical
+-- replication's writes are captured too); on a partitioned table they see the rows written
+-- through it. make => false removes them.
+CREATE FUNCTION cdp._activity_triggers(source_table regclass, csid integer, keycol name, make boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keynum smallint;
+    op     text;
+BEGIN
+    IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) source_table::oid) NOT IN ('r', 'p') THEN
+        RETURN;
+    END IF;
+    FOR op IN SELECT g.tgname FROM pg_catalog.pg_trigger g
+               WHERE g.tgrelid OPERATOR(pg_catalog.=) source_table::oid AND g.tgname OPERATOR(pg_catalog.~) '^cdp_activity_' LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', op, source_table);
+    END LOOP;
+    IF NOT make THEN
+        RETURN;
+    END IF;
+    SELECT a.attnum INTO keynum FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) source_table::oid AND a.attname OPERATOR(pg_catalog.=) keycol AND NOT a.attisdropped;
+    EXECUTE pg_catalog.format('CREATE TRIGGER cdp_activity_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS cdp_new
+                               FOR EACH STATEMENT EXECUTE FUNCTION cdp._capture_activity(%L, %L)', source_table, csid, keynum);
+    EXECUTE pg_catalog.format('CREATE TRIGGER cdp_activity_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS cdp_old NEW TABLE AS cdp_new
+                               FOR EACH STATEMENT EXECUTE FUNCTION cdp._capture_activity(%L, %L)', source_table, csid, keynum);
+    EXECUTE pg_catalog.format('CREATE TRIGGER cdp_activity_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS cdp_old
+                               FOR EACH STATEMENT EXECUTE FUNCTION cdp._capture_activity(%L, %L)', source_table, csid, keynum);
+    EXECUTE pg_catalog.format('CREATE TRIGGER cdp_activity_truncate AFTER TRUNCATE ON %s
+                               FOR EACH STATEMENT EXECUTE FUNCTION cdp._capture_activity(%L, %L)', source_table, csid, keynum);
+    FOREACH op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', source_table, 'cdp_activity_' OPERATOR(pg_catalog.||) op);
+    END LOOP;
+END
+$$;
+
+-- An order or event table unregistered (by its drop function, its customer source going, or
+-- the table dropped) loses its capture triggers, and its customers' traits are refreshed.
+CREATE FUNCTION cdp._activity_source_deleted()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) OLD.source_table::oid) THEN
+        PERFORM cdp._activity_triggers(OLD.source_table, OLD.customer_source_id, OLD.customer_key_column, false);
+    END IF;
+    IF EXISTS (SELECT 1 FROM cdp.sources s WHERE s.source_id OPERATOR(pg_catalog.=) OLD.customer_source_id) THEN
+        INSERT INTO cdp.activity_queue (customer_source_id, source_key) VALUES (OLD.customer_source_id, NULL);
+    END IF;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER activity_source_deleted AFTER DELETE ON cdp.transaction_sources
+    FOR EACH ROW EXECUTE FUNCTION cdp._activity_source_deleted();
+CREATE TRIGGER activity_source_deleted AFTER DELETE ON cdp.event_sources
+    FOR EACH ROW EXECUTE FUNCTION cdp._activity_source_deleted();
 
 -- The SQL text of every transaction row with its profile, one SELECT per transaction source
 -- joined by UNION ALL; $1 is the as-of time. With usable_only the rows that cannot be used are
 -- filtered out by plain WHERE and an inner join, so the planner can hash-join and aggregate the
 -- orders in one pass (no set-returning function in between); otherwise issue says why a row is
 -- kept aside. The one definition behind cdp.transactions, compute_rfm, clv_summary and
--- compute_traits.
-CREATE FUNCTION cdp._transactions_sql(usable_only boolean)
+-- compute_traits. With staged, the rows are read from the stage the worker filled as the order
+-- tables' owners (cdp._stage_activity) instead of from the tables.
+CREATE FUNCTION cdp._transactions_sql(usable_only boolean, staged boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -704,15 +918,24 @@ DECLARE
     convert boolean := EXISTS (SELECT 1 FROM cdp.currency_rates);
     cur     text;
     joins   text := CASE WHEN usable_only THEN 'JOIN' ELSE 'LEFT JOIN' END;
+    rel     text;
 BEGIN
     FOR t IN SELECT * FROM cdp.transaction_sources ORDER BY tsource_id LOOP
+        rel := t.source_table::text;
+        IF staged THEN
+            -- the stage's columns under the registered names
+            rel := pg_catalog.format('(SELECT s.source_key AS %I, s.amount AS %I, s.occurred_at AS %I, s.currency AS %I
+                                         FROM pg_temp.cdp_stage_orders s WHERE s.tsource_id OPERATOR(pg_catalog.=) %s)',
+                                     t.customer_key_column, t.amount_column, t.occurred_at_column,
+                                     COALESCE(t.currency_column, 'currency'), t.tsource_id);
+        END IF;
         cur := CASE WHEN t.currency_column IS NULL THEN 'NULL::text' ELSE pg_catalog.format('x.%I::text', t.currency_column) END;
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
             'SELECT %1$s::integer AS tsource_id, r.profile_id, %10$s AS amount,
                     x.%4$I::timestamptz AS occurred_at, %5$s AS currency, %8$s AS issue
                FROM %2$s x %12$s cdp.records r ON r.source_id OPERATOR(pg_catalog.=) %6$s
                                       AND r.source_key OPERATOR(pg_catalog.=) x.%7$I::text %11$s %9$s',
-            t.tsource_id, t.source_table, t.amount_column, t.occurred_at_column, cur,
+            t.tsource_id, rel, t.amount_column, t.occurred_at_column, cur,
             t.customer_source_id, t.customer_key_column,
             CASE WHEN usable_only THEN 'NULL::text' ELSE pg_catalog.format(
                 'CASE WHEN x.%1$I IS NULL THEN ''null_amount''
@@ -743,7 +966,7 @@ $$;
 
 -- Refuse to add up amounts in several currencies: without rates in cdp.currency_rates the
 -- orders must all be in one currency; with rates, every currency seen must have one (0A000).
-CREATE FUNCTION cdp._check_currencies()
+CREATE FUNCTION cdp._check_currencies(staged boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -757,8 +980,13 @@ DECLARE
 BEGIN
     -- one hashed DISTINCT per order table, straight from the orders
     FOR t IN SELECT * FROM cdp.transaction_sources WHERE currency_column IS NOT NULL ORDER BY tsource_id LOOP
-        EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(d.c) FROM (SELECT DISTINCT x.%I::text AS c FROM %s x WHERE x.%I IS NOT NULL) d',
-                                  t.currency_column, t.source_table, t.currency_column) INTO seen;
+        IF staged THEN
+            SELECT pg_catalog.array_agg(DISTINCT x.currency) INTO seen FROM pg_temp.cdp_stage_orders x
+             WHERE x.tsource_id OPERATOR(pg_catalog.=) t.tsource_id AND x.currency IS NOT NULL;
+        ELSE
+            EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(d.c) FROM (SELECT DISTINCT x.%I::text AS c FROM %s x WHERE x.%I IS NOT NULL) d',
+                                      t.currency_column, t.source_table, t.currency_column) INTO seen;
+        END IF;
         currencies := currencies OPERATOR(pg_catalog.||) COALESCE(seen, '{}');
     END LOOP;
     IF convert THEN
@@ -953,22 +1181,143 @@ $$;
 COMMENT ON FUNCTION cdp.compute_clv(timestamptz, interval, double precision) IS
 'Fit BG/NBD and Gamma-Gamma over all profiles with orders (stored in cdp.clv_model) and write cdp.clv: historical value, P(alive), expected purchases, expected spend per order and discounted predicted CLV over the horizon.';
 
--- Built-in and custom traits per profile from the orders (as of a time), in cdp.profile_traits.
-CREATE FUNCTION cdp.compute_traits(as_of timestamptz DEFAULT pg_catalog.now())
-RETURNS bigint
+-- Where a customer key of an order or event table is one of the keys in $1 (text[]), written so
+-- an index on the column serves it: integer and uuid keys compare as their own type (a text that
+-- is not such a key cannot match and is left out, never cast into an error).
+CREATE FUNCTION cdp._key_filter(source_table regclass, keycol name)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN t IN ('smallint', 'integer', 'bigint') THEN pg_catalog.format(
+                    'x.%I OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k::pg_catalog.int8 FROM pg_catalog.unnest($1) k
+                                                          WHERE k OPERATOR(pg_catalog.~) ''^-?[0-9]{1,18}$''))', keycol)
+                WHEN t OPERATOR(pg_catalog.=) 'uuid' THEN pg_catalog.format(
+                    'x.%I OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k::pg_catalog.uuid FROM pg_catalog.unnest($1) k
+                                                          WHERE k OPERATOR(pg_catalog.~*) ''^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$''))', keycol)
+                ELSE pg_catalog.format('x.%I::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1)', keycol) END
+      FROM (SELECT cdp._column_type(source_table, keycol) AS t) z
+$$;
+
+-- The worker's read of the orders and events of the profiles in ids (NULL: of everyone) into the
+-- session's stage tables, each table read as its owner (cdp._stage_as_owner), after checking
+-- that the role that registered it may still read it (42501).
+CREATE FUNCTION cdp._stage_activity(ids bigint[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t    record;
+    keys text[];
+BEGIN
+    IF pg_catalog.to_regclass('pg_temp.cdp_stage_orders') IS NULL THEN
+        CREATE TEMP TABLE cdp_stage_orders (tsource_id integer, source_key text, amount numeric, occurred_at timestamptz, currency text)
+            ON COMMIT DELETE ROWS;
+        CREATE TEMP TABLE cdp_stage_events (esource_id integer, source_key text, event_type text, occurred_at timestamptz)
+            ON COMMIT DELETE ROWS;
+    END IF;
+    TRUNCATE pg_temp.cdp_stage_orders, pg_temp.cdp_stage_events;
+    FOR t IN SELECT 'orders' AS kind, o.tsource_id AS id, o.source_table, o.customer_source_id, o.customer_key_column AS keycol,
+                    pg_catalog.format('x.%I::numeric, x.%I::timestamptz, %s', o.amount_column, o.occurred_at_column,
+                        CASE WHEN o.currency_column IS NULL THEN 'NULL::text' ELSE pg_catalog.format('x.%I::text', o.currency_column) END) AS cols,
+                    o.registered_by
+               FROM cdp.transaction_sources o
+             UNION ALL
+             SELECT 'events', e.esource_id, e.source_table, e.customer_source_id, e.customer_key_column,
+                    pg_catalog.format('x.%I::text, x.%I::timestamptz', e.event_type_column, e.occurred_at_column), e.registered_by
+               FROM cdp.event_sources e
+             ORDER BY 1, 2 LOOP
+        IF NOT pg_catalog.has_table_privilege(t.registered_by, t.source_table, 'SELECT') THEN
+            RAISE EXCEPTION 'role % that registered % may no longer read it', t.registered_by, t.source_table USING ERRCODE = '42501',
+                  HINT = 'grant it SELECT again, or unregister the table';
+        END IF;
+        keys := NULL;
+        IF ids IS NOT NULL THEN
+            SELECT pg_catalog.array_agg(r.source_key) INTO keys FROM cdp.records r
+             WHERE r.source_id OPERATOR(pg_catalog.=) t.customer_source_id AND r.profile_id OPERATOR(pg_catalog.=) ANY (ids);
+            CONTINUE WHEN keys IS NULL;
+        END IF;
+        PERFORM cdp._stage_as_owner(t.source_table, 'pg_temp.cdp_stage_' OPERATOR(pg_catalog.||) t.kind,
+                    pg_catalog.format('SELECT %s, x.%I::text, %s FROM %s x%s', t.id, t.keycol, t.cols, t.source_table,
+                                      CASE WHEN ids IS NULL THEN '' ELSE ' WHERE ' OPERATOR(pg_catalog.||) cdp._key_filter(t.source_table, t.keycol) END),
+                    keys);
+    END LOOP;
+END
+$$;
+
+-- The SQL text of every usable behaviour event with its profile ($1: the as-of time; an event
+-- later than it is left out), one SELECT per event source, read from the tables or (staged) from
+-- the worker's stage.
+CREATE FUNCTION cdp._events_sql(staged boolean DEFAULT false)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e     cdp.event_sources;
+    parts text[] := '{}';
+    rel   text;
+BEGIN
+    FOR e IN SELECT * FROM cdp.event_sources ORDER BY esource_id LOOP
+        rel := e.source_table::text;
+        IF staged THEN
+            rel := pg_catalog.format('(SELECT s.source_key AS %I, s.event_type AS %I, s.occurred_at AS %I
+                                         FROM pg_temp.cdp_stage_events s WHERE s.esource_id OPERATOR(pg_catalog.=) %s)',
+                                     e.customer_key_column, e.event_type_column, e.occurred_at_column, e.esource_id);
+        END IF;
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
+            'SELECT %1$s::integer AS esource_id, r.profile_id, x.%3$I::text AS event_type,
+                    x.%4$I::timestamptz AS occurred_at, %5$L::text AS channel
+               FROM %2$s x JOIN cdp.records r ON r.source_id OPERATOR(pg_catalog.=) %6$s
+                                      AND r.source_key OPERATOR(pg_catalog.=) x.%7$I::text
+              WHERE x.%4$I IS NOT NULL AND x.%4$I::timestamptz OPERATOR(pg_catalog.<=) $1 AND r.profile_id IS NOT NULL',
+            e.esource_id, rel, e.event_type_column, e.occurred_at_column, e.channel, e.customer_source_id, e.customer_key_column);
+    END LOOP;
+    IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.=) 0 THEN
+        RETURN 'SELECT NULL::integer AS esource_id, NULL::bigint AS profile_id, NULL::text AS event_type,
+                       NULL::timestamptz AS occurred_at, NULL::text AS channel WHERE false';
+    END IF;
+    RETURN pg_catalog.array_to_string(parts, ' UNION ALL ');
+END
+$$;
+
+-- Every behaviour event with its profile (usable rows: a timestamp not after as_of, a resolved
+-- customer), read with the caller's rights.
+CREATE FUNCTION cdp.behaviour_events(as_of timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (esource_id integer, profile_id bigint, event_type text, occurred_at timestamptz, channel text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE cdp._events_sql(false) USING as_of;
+END
+$$;
+COMMENT ON FUNCTION cdp.behaviour_events(timestamptz) IS
+'All registered behaviour events with their profile (events with a timestamp, not later than as_of, whose customer row is resolved).';
+
+-- The traits of the profiles in ids (NULL: every profile) from their orders and events, in
+-- cdp.profile_traits: read from the tables with the caller's rights (cdp.compute_traits) or from
+-- the worker's stage. Built-in and custom traits, as of a time. The cluster labels stay.
+CREATE FUNCTION cdp._write_traits(ids bigint[], as_of timestamptz, staged boolean)
+RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     d cdp.trait_definitions;
-    n bigint;
 BEGIN
-    PERFORM cdp._check_currencies();
-    DELETE FROM cdp.profile_traits WHERE trait OPERATOR(pg_catalog.<>) 'cluster';
+    PERFORM cdp._check_currencies(staged);
     EXECUTE pg_catalog.format(
         'CREATE TEMP TABLE cdp_tx ON COMMIT DROP AS
          SELECT x.profile_id, x.amount, x.occurred_at, x.currency, x.tsource_id, s.channel
-           FROM (%s) x JOIN cdp.transaction_sources s USING (tsource_id)', cdp._transactions_sql(true)) USING as_of;
+           FROM (%s) x JOIN cdp.transaction_sources s USING (tsource_id)
+          WHERE $2 IS NULL OR x.profile_id OPERATOR(pg_catalog.=) ANY ($2)', cdp._transactions_sql(true, staged)) USING as_of, ids;
+    EXECUTE pg_catalog.format(
+        'CREATE TEMP TABLE cdp_ev ON COMMIT DROP AS
+         SELECT x.* FROM (%s) x WHERE $2 IS NULL OR x.profile_id OPERATOR(pg_catalog.=) ANY ($2)', cdp._events_sql(staged)) USING as_of, ids;
+    DELETE FROM cdp.profile_traits t
+     WHERE t.trait OPERATOR(pg_catalog.<>) 'cluster' AND (ids IS NULL OR t.profile_id OPERATOR(pg_catalog.=) ANY (ids));
     INSERT INTO cdp.profile_traits (profile_id, trait, value, text_value)
     SELECT t.profile_id, v.trait, v.value, v.text_value
       FROM (SELECT x.profile_id,
@@ -994,26 +1343,91 @@ BEGIN
     UNION ALL
     SELECT x.profile_id, 'revenue_' OPERATOR(pg_catalog.||) COALESCE(x.channel, 'unknown'), pg_catalog.sum(x.amount)::float8
       FROM pg_temp.cdp_tx x GROUP BY 1, 2;
-    -- custom traits
+    -- custom traits, over the orders or over the events
     FOR d IN SELECT * FROM cdp.trait_definitions ORDER BY trait LOOP
         EXECUTE pg_catalog.format(
             'INSERT INTO cdp.profile_traits (profile_id, trait, value)
-             SELECT x.profile_id, %L, (%s)::float8 FROM pg_temp.cdp_tx x GROUP BY x.profile_id',
-            d.trait, cdp._check_trait_expression(d.expression));
+             SELECT x.profile_id, %L, (%s)::float8 FROM %s x GROUP BY x.profile_id',
+            d.trait, cdp._check_trait_expression(d.expression, d.over),
+            CASE d.over WHEN 'events' THEN 'pg_temp.cdp_ev' ELSE 'pg_temp.cdp_tx' END);
     END LOOP;
-    SELECT pg_catalog.count(DISTINCT t.profile_id) INTO n FROM cdp.profile_traits t;
-    DROP TABLE pg_temp.cdp_tx;
-    RETURN n;
+    DROP TABLE pg_temp.cdp_tx, pg_temp.cdp_ev;
+END
+$$;
+
+-- Built-in and custom traits per profile from the orders and events (as of a time), in cdp.profile_traits.
+CREATE FUNCTION cdp.compute_traits(as_of timestamptz DEFAULT pg_catalog.now())
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM cdp._write_traits(NULL, as_of, false);
+    RETURN (SELECT pg_catalog.count(DISTINCT t.profile_id) FROM cdp.profile_traits t);
 END
 $$;
 COMMENT ON FUNCTION cdp.compute_traits(timestamptz) IS
-'Built-in traits (first_seen, last_seen, days_since_last_order, tenure_days, orders, revenue, average_order_value, preferred_channel, orders_<channel>, revenue_<channel>) and custom traits per profile, in cdp.profile_traits. Returns the number of profiles.';
+'Built-in traits (first_seen, last_seen, days_since_last_order, tenure_days, orders, revenue, average_order_value, preferred_channel, orders_<channel>, revenue_<channel>) and custom traits over orders and behaviour events per profile, in cdp.profile_traits. Returns the number of profiles. The worker keeps them current afterwards.';
+
+-- The worker's step: refresh the traits of the profiles whose orders or events changed (queued
+-- by the capture triggers) or that a resolve run created, changed or removed, reading only
+-- their rows (each table as its owner). Traits are kept current once they are in use: computed
+-- once by cdp.compute_traits, or read by a segment. More than 100,000 profiles at once is one
+-- pass over everything.
+CREATE FUNCTION cdp._worker_traits(max_profiles integer)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    ids  bigint[];
+    whole boolean;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cdp.activity_queue) AND NOT EXISTS (SELECT 1 FROM cdp.trait_dirty) THEN
+        RETURN '{"profiles": 0}'::jsonb;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM cdp.profile_traits) AND NOT EXISTS (SELECT 1 FROM cdp.segments) THEN
+        DELETE FROM cdp.activity_queue;
+        DELETE FROM cdp.trait_dirty;
+        RETURN '{"profiles": 0, "traits_in_use": false}'::jsonb;
+    END IF;
+    -- the customers of changed orders and events, to their profiles (a customer row not resolved
+    -- yet gets its traits when resolving creates or changes its profile)
+    WITH q AS (DELETE FROM cdp.activity_queue q RETURNING q.customer_source_id, q.source_key),
+    marked AS (
+        INSERT INTO cdp.trait_dirty (profile_id)
+        SELECT DISTINCT r.profile_id FROM q JOIN cdp.records r
+            ON r.source_id OPERATOR(pg_catalog.=) q.customer_source_id AND r.source_key OPERATOR(pg_catalog.=) q.source_key
+         WHERE r.profile_id IS NOT NULL
+        RETURNING 1)
+    SELECT COALESCE(pg_catalog.bool_or(q.source_key IS NULL), false) INTO whole FROM q;
+    whole := whole OR (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM cdp.trait_dirty LIMIT 100001) z) OPERATOR(pg_catalog.>) 100000;
+    IF whole THEN
+        DELETE FROM cdp.trait_dirty;
+    ELSE
+        WITH d AS (
+            DELETE FROM cdp.trait_dirty x
+             WHERE x.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT y.ctid FROM cdp.trait_dirty y LIMIT max_profiles))
+            RETURNING x.profile_id)
+        SELECT pg_catalog.array_agg(DISTINCT d.profile_id) INTO ids FROM d;
+        IF ids IS NULL THEN
+            RETURN '{"profiles": 0}'::jsonb;
+        END IF;
+    END IF;
+    PERFORM cdp._stage_activity(ids);
+    PERFORM cdp._write_traits(ids, pg_catalog.now(), true);
+    RETURN pg_catalog.jsonb_build_object('profiles', COALESCE(pg_catalog.cardinality(ids), -1), 'whole', whole,
+                                         'more', EXISTS (SELECT 1 FROM cdp.trait_dirty));
+END
+$$;
 
 -- A custom trait: an aggregate expression over a profile's orders (amount, occurred_at,
--- currency, tsource_id, channel), checked by cdp._check_trait_expression when defined (and again
--- at every cdp.compute_traits): one expression of an allowed subset, so it can run nothing but
+-- currency, tsource_id, channel) or over its behaviour events (over => 'events': event_type,
+-- occurred_at, channel, esource_id), checked by cdp._check_trait_expression when defined (and
+-- again at every computation): one expression of an allowed subset, so it can run nothing but
 -- built-in functions over those columns.
-CREATE FUNCTION cdp.define_trait(name text, expression text)
+CREATE FUNCTION cdp.define_trait(name text, expression text, over text DEFAULT 'orders')
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
@@ -1030,25 +1444,27 @@ BEGIN
                 'average_order_value', 'preferred_channel', 'cluster') OR name ~ '^(orders|revenue)_' THEN
         RAISE EXCEPTION 'trait "%" is built in', name USING ERRCODE = '42710';
     END IF;
-    checked := cdp._check_trait_expression(expression);
+    over := COALESCE(over, 'orders');
+    checked := cdp._check_trait_expression(expression, over);
     BEGIN
-        -- the checked expression must also be a valid aggregate over the order columns, giving a number
+        -- the checked expression must also be a valid aggregate over the rows, giving a number
         EXECUTE pg_catalog.format(
-            'SELECT (%s)::float8 FROM (SELECT NULL::bigint AS profile_id, NULL::numeric AS amount, NULL::timestamptz AS occurred_at,
-                                              NULL::text AS currency, NULL::integer AS tsource_id, NULL::text AS channel) x
-              GROUP BY x.profile_id', checked);
+            'SELECT (%s)::float8 FROM (SELECT NULL::bigint AS profile_id, %s) x GROUP BY x.profile_id', checked,
+            CASE over WHEN 'events' THEN 'NULL::text AS event_type, NULL::timestamptz AS occurred_at, NULL::text AS channel, NULL::integer AS esource_id'
+                      ELSE 'NULL::numeric AS amount, NULL::timestamptz AS occurred_at, NULL::text AS currency, NULL::integer AS tsource_id, NULL::text AS channel' END);
     EXCEPTION WHEN OTHERS THEN
-        RAISE EXCEPTION 'trait expression "%" is not a numeric aggregate over the orders: %', expression, SQLERRM
-              USING ERRCODE = '42601', HINT = 'e.g. sum(amount) FILTER (WHERE amount > 1000)';
+        RAISE EXCEPTION 'trait expression "%" is not a numeric aggregate over the %: %', expression, over, SQLERRM
+              USING ERRCODE = '42601', HINT = CASE over WHEN 'events' THEN 'e.g. count(*) FILTER (WHERE event_type = ''add_to_cart'')'
+                                                    ELSE 'e.g. sum(amount) FILTER (WHERE amount > 1000)' END;
     END;
-    INSERT INTO cdp.trait_definitions (trait, expression, defined_by) VALUES (name, expression, cdp._acting_role())
-    ON CONFLICT (trait) DO UPDATE SET expression = EXCLUDED.expression, defined_by = EXCLUDED.defined_by,
+    INSERT INTO cdp.trait_definitions (trait, expression, over, defined_by) VALUES (name, expression, over, cdp._acting_role())
+    ON CONFLICT (trait) DO UPDATE SET expression = EXCLUDED.expression, over = EXCLUDED.over, defined_by = EXCLUDED.defined_by,
                                       created_at = pg_catalog.now();
     RETURN true;
 END
 $$;
-COMMENT ON FUNCTION cdp.define_trait(text, text) IS
-'Define (or redefine) a custom numeric trait as an aggregate SQL expression over a profile''s orders; computed by cdp.compute_traits.';
+COMMENT ON FUNCTION cdp.define_trait(text, text, text) IS
+'Define (or redefine) a custom numeric trait as an aggregate SQL expression over a profile''s orders (over => ''orders'') or behaviour events (over => ''events''); computed by cdp.compute_traits and kept current by the worker.';
 
 -- k-means over standardised numeric traits; labels stored as trait "cluster".
 CREATE FUNCTION cdp.cluster_profiles(k integer, traits text[], seed bigint DEFAULT 42)
@@ -1203,6 +1619,16 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- a profile created, changed or removed by a resolve run has its traits refreshed (its
+    -- orders and events may now be another profile's) while order or event tables exist
+    IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'profiles'
+       AND (EXISTS (SELECT 1 FROM cdp.transaction_sources) OR EXISTS (SELECT 1 FROM cdp.event_sources)) THEN
+        IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+            INSERT INTO cdp.trait_dirty (profile_id) SELECT o.profile_id FROM dirty_old o;
+        ELSE
+            INSERT INTO cdp.trait_dirty (profile_id) SELECT n.profile_id FROM dirty_new n;
+        END IF;
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM cdp.segments) THEN
         RETURN NULL;
     END IF;
@@ -1834,7 +2260,8 @@ REVOKE ALL ON ALL TABLES IN SCHEMA cdp FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA cdp FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cdp FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cdp TO cdp_admin;
-REVOKE EXECUTE ON FUNCTION cdp._capture_changes(), cdp._on_sql_drop(), cdp._on_ddl_end() FROM cdp_admin;
+REVOKE EXECUTE ON FUNCTION cdp._capture_changes(), cdp._capture_activity(), cdp._on_sql_drop(), cdp._on_ddl_end(),
+       cdp._stage_as_owner(oid, text, text, text[]) FROM cdp_admin;
 GRANT SELECT ON ALL TABLES IN SCHEMA cdp TO cdp_admin;
 GRANT INSERT, UPDATE, DELETE ON cdp.rfm, cdp.clv, cdp.clv_model, cdp.profile_traits,
       cdp.currency_rates, cdp.rfm_segment_map TO cdp_admin;

@@ -159,6 +159,8 @@ BEGIN
     DELETE FROM cdp.change_queue q WHERE q.source_id OPERATOR(pg_catalog.=) OLD.source_id;
     -- orders attributed through this source's rows can no longer reach a profile
     DELETE FROM cdp.transaction_sources t WHERE t.customer_source_id OPERATOR(pg_catalog.=) OLD.source_id;
+    DELETE FROM cdp.event_sources e WHERE e.customer_source_id OPERATOR(pg_catalog.=) OLD.source_id;
+    DELETE FROM cdp.activity_queue q WHERE q.customer_source_id OPERATOR(pg_catalog.=) OLD.source_id;
     DELETE FROM cdp.manual_links l
      WHERE l.source_a OPERATOR(pg_catalog.=) OLD.source_id OR l.source_b OPERATOR(pg_catalog.=) OLD.source_id;
     RETURN OLD;
@@ -360,6 +362,39 @@ CREATE TABLE cdp.transaction_sources (
 SELECT pg_catalog.pg_extension_config_dump('cdp.transaction_sources', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.transaction_sources_tsource_id_seq', '');
 
+-- Behaviour event tables (page views, add-to-cart, app opens) attributed to profiles through a
+-- customer source's rows, as the order tables are.
+CREATE TABLE cdp.event_sources (
+    esource_id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source_table        regclass NOT NULL UNIQUE,
+    customer_source_id  integer NOT NULL,
+    customer_key_column name NOT NULL,
+    event_type_column   name NOT NULL,
+    occurred_at_column  name NOT NULL,
+    channel             text,
+    created_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    registered_by       regrole NOT NULL DEFAULT CURRENT_USER::regrole
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp.event_sources', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.event_sources_esource_id_seq', '');
+
+-- Customer keys whose orders or behaviour events changed (capture triggers on the order and
+-- event tables); the worker refreshes the traits of their profiles. source_key NULL: the whole
+-- table changed (TRUNCATE).
+CREATE TABLE cdp.activity_queue (
+    customer_source_id integer NOT NULL,
+    source_key         text,
+    queued_at          timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON cdp.activity_queue FROM PUBLIC;
+GRANT INSERT ON cdp.activity_queue TO cdp_capture;
+SELECT pg_catalog.pg_extension_config_dump('cdp.activity_queue', '');
+
+-- Profiles whose traits the worker refreshes next: those of queued activity, and every profile
+-- a resolve run created, changed or removed (a merge moves orders to the surviving id).
+CREATE TABLE cdp.trait_dirty (profile_id bigint NOT NULL);
+SELECT pg_catalog.pg_extension_config_dump('cdp.trait_dirty', '');
+
 -- Conversion of order amounts to one reporting currency: amount × rate. Empty: amounts are
 -- used as they are, and orders in more than one currency are refused.
 CREATE TABLE cdp.currency_rates (
@@ -429,11 +464,13 @@ CREATE TABLE cdp.profile_traits (
 );
 CREATE INDEX profile_traits_trait_idx ON cdp.profile_traits (trait);
 
--- Custom traits: an aggregate SQL expression over a profile's orders (columns of
--- cdp.transactions(): amount, occurred_at, currency, tsource_id).
+-- Custom traits: an aggregate SQL expression over a profile's orders (amount, occurred_at,
+-- currency, tsource_id, channel) or over its behaviour events (event_type, occurred_at, channel,
+-- esource_id).
 CREATE TABLE cdp.trait_definitions (
     trait      text PRIMARY KEY CHECK (trait ~ '^[a-z_][a-z0-9_]*$'),
     expression text NOT NULL,            -- as written; runs only in the checked form (cdp._check_trait_expression)
+    over       text NOT NULL DEFAULT 'orders' CHECK (over IN ('orders', 'events')),
     defined_by name NOT NULL DEFAULT SESSION_USER,   -- the role acting (cdp._acting_role())
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );

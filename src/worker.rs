@@ -9,7 +9,9 @@
 //! holding the lock) in its own transaction; a failed batch is rolled back and retried after a
 //! pause, never stopping the worker. Any ERROR inside a step (the extension dropped or updated
 //! under the worker, say) is caught the same way: its transaction is aborted and the loop goes
-//! on. Last, the segments are evaluated for the profiles those steps changed
+//! on. Then the traits of the profiles whose orders or behaviour events changed, or that the
+//! resolve batch changed, are refreshed (`cdp._worker_traits`, reading those rows as the tables'
+//! owners). Last, the segments are evaluated for the profiles those steps changed
 //! (`cdp._worker_segments`), writing segment events and their NOTIFY in that transaction. The
 //! worker logs counts and SQLSTATEs only, never row contents.
 
@@ -148,6 +150,7 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
     let mut busy = false;
     let mut poll_after = std::time::Instant::now();
     let mut resolve_after = std::time::Instant::now();
+    let mut traits_after = std::time::Instant::now();
     let mut segments_after = std::time::Instant::now();
     loop {
         let nap = if busy { Duration::ZERO } else { Duration::from_millis(gucs::WORKER_NAPTIME_MS.get() as u64) };
@@ -189,6 +192,15 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
                 log!("pg_cdp worker resolved {} changed records", matched);
             }
             busy |= more;
+        }
+        if std::time::Instant::now() >= traits_after {
+            match sql_step("cdp._worker_traits", batch) {
+                Ok(out) => busy |= out["more"].as_bool().unwrap_or(false),
+                Err(state) => {
+                    log!("pg_cdp worker: refreshing traits failed with SQLSTATE {}; retrying in {} s", state, RETRY_AFTER_ERROR.as_secs());
+                    traits_after = std::time::Instant::now() + RETRY_AFTER_ERROR;
+                }
+            }
         }
         if std::time::Instant::now() >= segments_after {
             match segments_once(batch) {

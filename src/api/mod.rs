@@ -1,6 +1,7 @@
 //! The SQL surface: thin `#[pg_extern]` functions over the pure modules, grouped by what the user
 //! does. Public signatures with defaults live in `sql/api.sql`.
 
+pub mod activity;
 pub mod normalise;
 pub mod privilege;
 pub mod resolve;

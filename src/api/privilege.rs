@@ -84,6 +84,29 @@ pub fn as_role<R>(role: pg_sys::Oid, restricted: bool, f: impl FnOnce() -> R) ->
     out
 }
 
+/// Run `sql`, an INSERT into the session's temporary stage table `stage`, as `owner` and as a
+/// security-restricted operation: how pg_cdp reads a user's table (see `as_role`). The owner may
+/// insert into the stage for this statement only: a grant left on the session's temporary table
+/// would keep DROP ROLE from dropping the owner while the session lasts. Returns the rows written.
+pub fn write_stage_as(
+    client: &mut SpiClient<'_>,
+    owner: pg_sys::Oid,
+    stage: &str,
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> CdpResult<u64> {
+    let grant = !ask(client, "SELECT pg_catalog.has_table_privilege($1, $2, 'INSERT')", &[owner.into(), stage.into()])?;
+    let role = if grant { role_name(client, owner) } else { String::new() };
+    if grant {
+        client.update(&format!("GRANT INSERT ON {stage} TO {role}"), None, &[])?;
+    }
+    let written = as_role(owner, true, || client.update(sql, None, args))?.len() as u64;
+    if grant {
+        client.update(&format!("REVOKE INSERT ON {stage} FROM {role}"), None, &[])?;
+    }
+    Ok(written)
+}
+
 /// The name of a role, for messages.
 pub fn role_name(client: &SpiClient<'_>, role: pg_sys::Oid) -> String {
     first_one::<String>(

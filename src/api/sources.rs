@@ -864,22 +864,12 @@ fn stage(client: &mut SpiClient<'_>, plan: &SourcePlan, owner: pg_sys::Oid, rows
         client.update("CREATE TEMP TABLE cdp_sync_rows (source_key text, raw text[]) ON COMMIT DELETE ROWS", None, &[])?;
     }
     client.update("TRUNCATE pg_temp.cdp_sync_rows", None, &[])?;
-    // the owner may insert into the stage for this read only: a grant left on the session's
-    // temporary table would keep DROP ROLE from dropping the owner while the session lasts
-    let grant = !privilege::ask(client, "SELECT pg_catalog.has_table_privilege($1, 'pg_temp.cdp_sync_rows', 'INSERT')", &[owner.into()])?;
-    let role = if grant { privilege::role_name(client, owner) } else { String::new() };
-    if grant {
-        client.update(&format!("GRANT INSERT ON pg_temp.cdp_sync_rows TO {role}"), None, &[])?;
-    }
     let sql = plan.stage_sql(rows);
     let args: Vec<pgrx::datum::DatumWithOid> = match keys {
         Some(k) => vec![k.clone().into()],
         None => vec![],
     };
-    privilege::as_role(owner, true, || client.update(sql.as_str(), None, &args))?;
-    if grant {
-        client.update(&format!("REVOKE INSERT ON pg_temp.cdp_sync_rows FROM {role}"), None, &[])?;
-    }
+    privilege::write_stage_as(client, owner, "pg_temp.cdp_sync_rows", &sql, &args)?;
     if rows == Rows::All {
         // a whole source: the statements that follow join it with cdp.records
         client.update("ANALYZE pg_temp.cdp_sync_rows", None, &[])?;

@@ -222,17 +222,26 @@ fn _kmeans(
     TableIterator::new(out)
 }
 
-/// The columns a custom trait's aggregate sees: one row per order of the profile.
+/// The columns a custom trait's aggregate sees: one row per order of the profile
+/// (`over => 'orders'`) or one row per behaviour event (`over => 'events'`).
 pub const TRAIT_COLUMNS: [&str; 5] = ["amount", "occurred_at", "currency", "tsource_id", "channel"];
+pub const EVENT_TRAIT_COLUMNS: [&str; 4] = ["event_type", "occurred_at", "channel", "esource_id"];
 
 /// A custom trait's expression in the only form pg_cdp runs: checked against the allowed subset
-/// (one aggregate expression over the order columns, built-in functions from a fixed list, no
-/// statement, no subquery), columns qualified with `x.` and functions with `pg_catalog.`. Called
-/// when the trait is defined and again every time it is computed, so a stored text never runs
-/// unchecked. 42601 syntax, 42703 unknown column, 42501 a function or keyword outside the subset.
+/// (one aggregate expression over the order or event columns, built-in functions from a fixed
+/// list, no statement, no subquery), columns qualified with `x.` and functions with
+/// `pg_catalog.`. Called when the trait is defined and again every time it is computed, so a
+/// stored text never runs unchecked. 42601 syntax, 42703 unknown column, 42501 a function or
+/// keyword outside the subset, 22023 an unknown `over`.
 #[pg_extern(immutable, parallel_safe)]
-fn _check_trait_expression(expression: &str) -> String {
-    let spec = crate::expr::ExprSpec { columns: &TRAIT_COLUMNS, qualifier: "x", allow_aggregates: true, clock: None };
+fn _check_trait_expression(expression: &str, over: default!(&str, "'orders'")) -> String {
+    let columns: &[&str] = match over {
+        "orders" => &TRAIT_COLUMNS,
+        "events" => &EVENT_TRAIT_COLUMNS,
+        other => CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("a trait is over 'orders' or 'events', not '{other}'"))
+            .raise(),
+    };
+    let spec = crate::expr::ExprSpec { columns, qualifier: "x", allow_aggregates: true, clock: None };
     crate::expr::check_expression(expression, &spec).map_err(expr_error).or_raise()
 }
 
