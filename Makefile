@@ -20,7 +20,7 @@ install-release: setup
 	cargo pgrx install --release --pg-config $(PG_CONFIG) $(SUDO_FLAG)
 
 # The main job end to end: build, install, start the cluster, load demo data, show every stage.
-demo: install-release
+demo: install-release listener
 	@.ci/cluster restart
 	@bench/demo
 
