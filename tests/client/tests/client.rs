@@ -835,3 +835,76 @@ fn the_listener_program_resumes_after_a_restart_without_loss_or_repeat() {
     let _ = std::fs::remove_file(&state);
     c.batch_execute("SELECT cdp.drop_segment('listened'); DELETE FROM cdp.profiles WHERE profile_id > 800000;").unwrap();
 }
+
+#[test]
+fn a_cart_event_and_then_an_order_move_a_profile_in_and_out_through_the_worker() {
+    let mut c = connect();
+    c.batch_execute(
+        "DROP TABLE IF EXISTS public.cart_t, public.cart_events, public.cart_orders;
+         CREATE TABLE public.cart_t (id integer PRIMARY KEY, mail text, name text, gsm text);
+         INSERT INTO public.cart_t VALUES (7, 'ece.sahin@posta.com', 'Ece Şahin', '0532 700 7007'),
+                                          (8, 'baris.kurt@eposta.net', 'Barış Kurt', '0544 800 8008');
+         SELECT cdp.add_source('public.cart_t', 'id', '{\"email\":\"mail\",\"full_name\":\"name\",\"phone\":\"gsm\"}');
+         SELECT cdp.sync_source('public.cart_t');
+         SELECT cdp.resolve();
+         CREATE TABLE public.cart_events (id serial PRIMARY KEY, customer integer, kind text, at timestamptz);
+         CREATE TABLE public.cart_orders (id serial PRIMARY KEY, customer integer, amount numeric, at timestamptz);
+         INSERT INTO public.cart_orders (customer, amount, at) VALUES (7, 20, now() - interval '40 days');
+         SELECT cdp.add_event_source('public.cart_events', 'public.cart_t', 'customer', 'kind', 'at');
+         SELECT cdp.add_transaction_source('public.cart_orders', 'public.cart_t', 'customer', 'amount', 'at');
+         SELECT cdp.define_trait('cart_adds_c', $$count(*) FILTER (WHERE event_type = 'add_to_cart')$$, over => 'events');
+         SELECT cdp.define_trait('last_cart_c', $$max(extract(epoch FROM occurred_at)) FILTER (WHERE event_type = 'add_to_cart')$$, over => 'events');
+         SELECT cdp.compute_traits();
+         SELECT cdp.define_segment('abandoned cart c', 'cart_adds_c > 0 AND last_cart_c > coalesce(last_seen, 0)');",
+    )
+    .unwrap();
+    let pid = profile_of(&mut c, "public.cart_t", "7").expect("customer 7 has a profile");
+    assert_ne!(Some(pid), profile_of(&mut c, "public.cart_t", "8"), "two people");
+    let mut l = listener();
+
+    // nothing for a cart event that is rolled back
+    c.batch_execute("BEGIN; INSERT INTO public.cart_events (customer, kind, at) VALUES (7, 'add_to_cart', now()); ROLLBACK;").unwrap();
+    let got = notifications(&mut l, Duration::from_secs(3), Duration::from_secs(1));
+    assert!(got.is_empty(), "nothing for a rollback: {got:?}");
+
+    // no cdp call: the capture trigger queues the customer, the worker refreshes their traits and
+    // evaluates the segment
+    c.batch_execute("INSERT INTO public.cart_events (customer, kind, at) VALUES (7, 'page_view', now()), (7, 'add_to_cart', now())")
+        .unwrap();
+    let got = notifications(&mut l, Duration::from_secs(30), Duration::from_secs(2));
+    assert_eq!(got.len(), 1, "one enter event: {got:?}");
+    let (op, segment, p, _, _) = parse_event(&mut c, &got[0]);
+    assert_eq!((op.as_str(), segment.as_str(), p), ("enter", "abandoned cart c", pid));
+    let adds: f64 = c
+        .query_one("SELECT value FROM cdp.profile_traits WHERE profile_id = $1 AND trait = 'cart_adds_c'", &[&pid])
+        .unwrap()
+        .get(0);
+    assert_eq!(adds, 1.0, "the page view is no cart add");
+
+    // another customer's order moves nobody; customer 7's order makes them leave
+    c.batch_execute("INSERT INTO public.cart_orders (customer, amount, at) VALUES (8, 10, now())").unwrap();
+    let got = notifications(&mut l, Duration::from_secs(3), Duration::from_secs(1));
+    assert!(got.is_empty(), "{got:?}");
+    c.batch_execute("INSERT INTO public.cart_orders (customer, amount, at) VALUES (7, 35, now())").unwrap();
+    let got = notifications(&mut l, Duration::from_secs(30), Duration::from_secs(2));
+    assert_eq!(got.len(), 1, "one exit event: {got:?}");
+    let (op, _, p, _, _) = parse_event(&mut c, &got[0]);
+    assert_eq!((op.as_str(), p), ("exit", pid));
+    let orders: f64 = c
+        .query_one("SELECT value FROM cdp.profile_traits WHERE profile_id = $1 AND trait = 'orders'", &[&pid])
+        .unwrap()
+        .get(0);
+    assert_eq!(orders, 2.0);
+    let all: i64 = c
+        .query_one("SELECT count(*) FROM cdp.segment_events WHERE segment = 'abandoned cart c'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(all, 2, "exactly one enter and one exit");
+
+    c.batch_execute(
+        "SELECT cdp.drop_segment('abandoned cart c');
+         DELETE FROM cdp.trait_definitions WHERE trait IN ('cart_adds_c', 'last_cart_c');
+         DROP TABLE public.cart_events, public.cart_orders, public.cart_t;",
+    )
+    .unwrap();
+}
