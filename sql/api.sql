@@ -1545,7 +1545,8 @@ CREATE TABLE cdp.segments (
     rule            text NOT NULL,
     description     text,
     holdout_percent numeric NOT NULL DEFAULT 0 CHECK (holdout_percent >= 0 AND holdout_percent <= 100),
-    reads_clock     boolean NOT NULL DEFAULT false,   -- the rule calls now(): re-evaluated every cdp.segment_clock_interval
+    reads_clock     boolean NOT NULL DEFAULT false,   -- the rule reads the clock (now(), days_since_last_order, tenure_days): kept current by due times
+    due_through     timestamptz,                       -- cdp.segment_due holds when each profile's predicate next changes up to this time; then one whole evaluation
     failed_sqlstate text,                              -- the worker's last evaluation failed (e.g. a trait it names is gone): it is retried whole every cdp.segment_clock_interval
     defined_by      name NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -1569,6 +1570,18 @@ CREATE TABLE cdp.segment_members (
     PRIMARY KEY (segment, profile_id)
 );
 CREATE INDEX segment_members_profile_idx ON cdp.segment_members (profile_id);
+
+-- For a segment whose rule reads the clock: when its predicate next changes for a profile (to
+-- within 30 s), up to the segment's due_through. The worker re-evaluates exactly the profiles
+-- that are due, never all of them, until due_through.
+CREATE TABLE cdp.segment_due (
+    segment    text NOT NULL REFERENCES cdp.segments (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    profile_id bigint NOT NULL,
+    due_at     timestamptz NOT NULL,
+    PRIMARY KEY (segment, profile_id)
+);
+CREATE INDEX segment_due_at_idx ON cdp.segment_due (segment, due_at);
+COMMENT ON TABLE cdp.segment_due IS 'When the rule of a segment that reads the clock next changes its mind for a profile (to within 30 s); swept by the worker.';
 COMMENT ON TABLE cdp.segment_members IS 'Current members of each segment; holdout members are kept out of activation (their events say holdout: true).';
 
 CREATE SEQUENCE cdp.segment_event_id_seq;
@@ -1606,6 +1619,7 @@ CREATE TABLE cdp.segment_dirty (profile_id bigint NOT NULL);
 SELECT pg_catalog.pg_extension_config_dump('cdp.segments', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.segments_segment_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.segment_members', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.segment_due', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.segment_events', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.segment_event_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.event_state', '');
@@ -1769,7 +1783,7 @@ BEGIN
                CASE WHEN x.vanished AND x.merged_into IS NOT NULL THEN 'merged' WHEN x.vanished THEN 'gone' ELSE $4 END,
                CASE WHEN x.vanished THEN x.merged_into END, x.holdout
           FROM numbered x
-        $q$, cdp._segment_query(seg.rule, ids IS NOT NULL))
+        $q$, cdp._segment_query(seg.rule, CASE WHEN ids IS NULL THEN 'all' ELSE 'ids' END))
     USING ids, seg.name, seg.holdout_percent, why, first_id;
     SELECT pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'enter'),
            pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'exit')
@@ -1779,7 +1793,78 @@ BEGIN
         PERFORM pg_catalog.setval('cdp.segment_event_id_seq', first_id OPERATOR(pg_catalog.+) n_in OPERATOR(pg_catalog.+) n_out OPERATOR(pg_catalog.-) 1);
         PERFORM cdp._notify_events(seg.name, first_id, first_id OPERATOR(pg_catalog.+) n_in OPERATOR(pg_catalog.+) n_out OPERATOR(pg_catalog.-) 1);
     END IF;
+    -- a rule that reads the clock: when will it next change its mind for these profiles
+    IF seg.reads_clock THEN
+        PERFORM cdp._segment_due(seg, ids);
+    ELSIF ids IS NULL THEN
+        DELETE FROM cdp.segment_due d WHERE d.segment OPERATOR(pg_catalog.=) seg.name;
+    END IF;
     RETURN QUERY SELECT n_in, n_out;
+END
+$$;
+
+-- When the rule of a segment that reads the clock next changes its mind, per profile (those in
+-- ids, or all): the rule is evaluated again for each profile at the end of the horizon (its
+-- member query in probe form: every profile at its own time), and where the answer differs from
+-- its membership now, the moment of change is found by bisection to within 30 s and stored in
+-- cdp.segment_due. A whole evaluation sets a new horizon, cdp.segment_due_horizon ahead; the
+-- profiles of a batch keep the segment's. A profile whose predicate changes and changes back
+-- within the horizon is seen at the next whole evaluation. The caller has just written the
+-- membership (the answer now). Plain operators: the search_path is pinned to pg_catalog.
+CREATE FUNCTION cdp._segment_due(seg cdp.segments, ids bigint[])
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    q     text := cdp._segment_query(seg.rule, 'probe');
+    t0    timestamptz := cdp._clock();
+    t_end timestamptz := seg.due_through;
+    n     bigint;
+BEGIN
+    IF ids IS NULL OR t_end IS NULL OR t_end <= t0 THEN
+        t_end := t0 + pg_catalog.current_setting('cdp.segment_due_horizon')::interval;
+        UPDATE cdp.segments x SET due_through = t_end WHERE x.segment_id = seg.segment_id;
+        DELETE FROM cdp.segment_due d WHERE d.segment = seg.name;
+    ELSE
+        DELETE FROM cdp.segment_due d WHERE d.segment = seg.name AND d.profile_id = ANY (ids);
+    END IF;
+    IF pg_catalog.to_regclass('pg_temp.cdp_probe') IS NULL THEN
+        CREATE TEMP TABLE cdp_probe (profile_id bigint PRIMARY KEY, at timestamptz NOT NULL) ON COMMIT DELETE ROWS;
+        CREATE TEMP TABLE cdp_due_search (profile_id bigint PRIMARY KEY, lo timestamptz, hi timestamptz, held boolean) ON COMMIT DELETE ROWS;
+    END IF;
+    TRUNCATE pg_temp.cdp_probe, pg_temp.cdp_due_search;
+    INSERT INTO pg_temp.cdp_probe (profile_id, at)
+    SELECT p.profile_id, t_end FROM cdp.profiles p WHERE ids IS NULL OR p.profile_id = ANY (ids);
+    IF ids IS NULL THEN
+        ANALYZE pg_temp.cdp_probe;
+    END IF;
+    EXECUTE pg_catalog.format(
+        'INSERT INTO pg_temp.cdp_due_search (profile_id, lo, hi, held)
+         SELECT pr.profile_id, $1, $2, m.profile_id IS NOT NULL
+           FROM pg_temp.cdp_probe pr
+           LEFT JOIN cdp.segment_members m ON m.segment = $3 AND m.profile_id = pr.profile_id
+           LEFT JOIN (%s) z ON z.profile_id = pr.profile_id
+          WHERE (m.profile_id IS NOT NULL) <> (z.profile_id IS NOT NULL)', q) USING t0, t_end, seg.name;
+    LOOP
+        TRUNCATE pg_temp.cdp_probe;
+        INSERT INTO pg_temp.cdp_probe (profile_id, at)
+        SELECT s.profile_id, s.lo + (s.hi - s.lo) / 2 FROM pg_temp.cdp_due_search s WHERE s.hi - s.lo > interval '30 seconds';
+        EXIT WHEN NOT FOUND;
+        -- the predicate at the middle: still as it was now (the change comes later) or not
+        EXECUTE pg_catalog.format(
+            'UPDATE pg_temp.cdp_due_search s
+                SET lo = CASE WHEN h.holds = s.held THEN h.at ELSE s.lo END,
+                    hi = CASE WHEN h.holds = s.held THEN s.hi ELSE h.at END
+               FROM (SELECT pr.profile_id, pr.at, z.profile_id IS NOT NULL AS holds
+                       FROM pg_temp.cdp_probe pr LEFT JOIN (%s) z ON z.profile_id = pr.profile_id) h
+              WHERE h.profile_id = s.profile_id', q);
+    END LOOP;
+    INSERT INTO cdp.segment_due (segment, profile_id, due_at)
+    SELECT seg.name, s.profile_id, s.hi FROM pg_temp.cdp_due_search s;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
 END
 $$;
 
@@ -1840,7 +1925,7 @@ BEGIN
     IF rule IS NULL THEN
         RAISE EXCEPTION 'a segment needs a rule' USING ERRCODE = '22004';
     END IF;
-    q := cdp._segment_query(rule, false);
+    q := cdp._segment_query(rule, 'all');
     BEGIN
         EXECUTE q OPERATOR(pg_catalog.||) ' LIMIT 0';
     EXCEPTION WHEN datatype_mismatch THEN
@@ -2030,8 +2115,10 @@ $$;
 
 -- The worker's step: re-evaluate every segment for the profiles marked since its last step
 -- (their golden record, RFM, lifetime value or traits changed; a merged-away profile exits),
--- never waiting for another event writer. Many marks at once (a full resolve, an RFM
--- recomputation) make it a full refresh. Also applies cdp.segment_event_retention.
+-- and every segment whose rule reads the clock for the profiles that are due (cdp.segment_due),
+-- or whole once its due times run out; never waiting for another event writer. Many marks at
+-- once (a full resolve, an RFM recomputation) make it a full refresh. Also applies
+-- cdp.segment_event_retention.
 CREATE FUNCTION cdp._worker_segments(max_profiles integer)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
@@ -2048,6 +2135,8 @@ DECLARE
     keep    interval := pg_catalog.current_setting('cdp.segment_event_retention')::interval;
     pruned  bigint;
     due     integer[];
+    ticking boolean;
+    due_ids bigint[];
 BEGIN
     IF keep OPERATOR(pg_catalog.>) interval '0' THEN
         WITH d AS (DELETE FROM cdp.segment_events e
@@ -2059,19 +2148,35 @@ BEGIN
             ON CONFLICT (one) DO UPDATE SET pruned_through = GREATEST(st.pruned_through, EXCLUDED.pruned_through);
         END IF;
     END IF;
+    -- failed segments: whole, every cdp.segment_clock_interval
     SELECT pg_catalog.array_agg(x.segment_id) INTO due FROM cdp.segments x
-     WHERE (x.reads_clock OR x.failed_sqlstate IS NOT NULL) AND (x.refreshed_at IS NULL OR x.refreshed_at OPERATOR(pg_catalog.<=)
+     WHERE x.failed_sqlstate IS NOT NULL AND (x.refreshed_at IS NULL OR x.refreshed_at OPERATOR(pg_catalog.<=)
            (cdp._clock() OPERATOR(pg_catalog.-) pg_catalog.current_setting('cdp.segment_clock_interval')::interval));
-    IF due IS NULL AND NOT EXISTS (SELECT 1 FROM cdp.segment_dirty) THEN
+    -- rules that read the clock: the profiles due now, or whole when the due times run out
+    ticking := EXISTS (SELECT 1 FROM cdp.segments x
+                        WHERE x.reads_clock AND x.failed_sqlstate IS NULL
+                          AND (x.due_through IS NULL OR x.due_through OPERATOR(pg_catalog.<=) cdp._clock()
+                               OR EXISTS (SELECT 1 FROM cdp.segment_due sd WHERE sd.segment OPERATOR(pg_catalog.=) x.name
+                                             AND sd.due_at OPERATOR(pg_catalog.<=) cdp._clock())));
+    IF due IS NULL AND NOT ticking AND NOT EXISTS (SELECT 1 FROM cdp.segment_dirty) THEN
         RETURN '{"profiles": 0}'::jsonb;
     END IF;
     IF NOT cdp._lock_events(false) THEN
         RETURN '{"skipped": "another event writer"}'::jsonb;
     END IF;
-    -- rules that call now(): whole, every cdp.segment_clock_interval (their members change with
-    -- time alone)
     FOR s IN SELECT * FROM cdp.segments x WHERE x.segment_id OPERATOR(pg_catalog.=) ANY (due) ORDER BY x.segment_id LOOP
         SELECT * INTO r FROM cdp._worker_apply(s, NULL, 'clock');
+        n_in := n_in OPERATOR(pg_catalog.+) r.enters;
+        n_out := n_out OPERATOR(pg_catalog.+) r.exits;
+    END LOOP;
+    FOR s IN SELECT * FROM cdp.segments x WHERE ticking AND x.reads_clock AND x.failed_sqlstate IS NULL ORDER BY x.segment_id LOOP
+        due_ids := NULL;
+        IF s.due_through IS NOT NULL AND s.due_through OPERATOR(pg_catalog.>) cdp._clock() THEN
+            SELECT pg_catalog.array_agg(sd.profile_id) INTO due_ids FROM cdp.segment_due sd
+             WHERE sd.segment OPERATOR(pg_catalog.=) s.name AND sd.due_at OPERATOR(pg_catalog.<=) cdp._clock();
+            CONTINUE WHEN due_ids IS NULL;
+        END IF;
+        SELECT * INTO r FROM cdp._worker_apply(s, due_ids, 'clock');
         n_in := n_in OPERATOR(pg_catalog.+) r.enters;
         n_out := n_out OPERATOR(pg_catalog.+) r.exits;
     END LOOP;

@@ -55,8 +55,8 @@ pub struct ExprSpec<'a> {
     pub qualifier: &'a str,
     /// Traits aggregate over a profile's rows (true); segment rules see one row (false).
     pub allow_aggregates: bool,
-    /// The function `now()` is emitted as (schema-qualified name, no parentheses); None:
-    /// `pg_catalog.now`. Segment rules read a clock that tests can move.
+    /// The SQL text a call `now()` is emitted as, whole (trusted, written by the caller); None:
+    /// `pg_catalog.now()`. Segment rules read a clock that tests can move.
     pub clock: Option<&'a str>,
 }
 
@@ -938,8 +938,14 @@ impl Parser<'_, '_> {
             }
             return self.aggregate(name);
         }
+        if let (true, Some(clock), Some(Tok::RParen)) = (name == "now", self.spec.clock, self.peek_at(2)) {
+            // now() is the clock, emitted whole
+            self.pos += 3;
+            self.emit(clock);
+            return Ok(());
+        }
         let head = if name == "now" {
-            format!("{}(", self.spec.clock.unwrap_or("pg_catalog.now"))
+            "pg_catalog.now(".to_string()
         } else if is_one_of(name, CATALOG_FUNCTIONS) {
             format!("pg_catalog.{name}(")
         } else if is_one_of(name, SYNTAX_FUNCTIONS) {

@@ -29,6 +29,7 @@ pub static MAX_APPLY_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(3);
 pub static QUARANTINE_RETENTION_MIN: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 60);
 pub static SEGMENT_EVENT_RETENTION_MIN: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 60);
 pub static SEGMENT_CLOCK_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static SEGMENT_DUE_HORIZON_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 pub static CLOCK_OFFSET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"0"));
 pub static RFM_RECENCY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 pub static RFM_FREQUENCY_THRESHOLDS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
@@ -125,9 +126,19 @@ pub fn init() {
         GucFlags::UNIT_MIN,
     );
     GucRegistry::define_int_guc(
+        c"cdp.segment_due_horizon",
+        c"How far ahead the worker computes when the rules that read the clock change their mind.",
+        c"Each profile's next change within the horizon is stored in cdp.segment_due and applied when due; at the horizon the rule is evaluated whole again.",
+        &SEGMENT_DUE_HORIZON_S,
+        600,
+        2_592_000,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
         c"cdp.segment_clock_interval",
-        c"How often the worker re-evaluates the segments whose rule calls now().",
-        c"Such a rule's members can change with time alone; a change is seen within this interval.",
+        c"How often the worker retries a whole segment whose evaluation failed.",
+        c"A segment whose last evaluation failed (failed_sqlstate) is retried whole at this interval.",
         &SEGMENT_CLOCK_INTERVAL_S,
         1,
         86_400,

@@ -36,13 +36,36 @@ pub const BASE_COLUMNS: [(&str, &str); 24] = [
     ("updated_at", "p.updated_at"),
 ];
 
-/// What `now()` in a rule reads: the transaction time moved by `cdp.clock_offset` (zero unless a
-/// test or a what-if sets it), so rules that depend on time can be tested without waiting.
-pub const CLOCK: &str = "cdp._clock";
+/// What `now()` in a rule is when the rule is evaluated now: the transaction time moved by
+/// `cdp.clock_offset` (zero unless a test or a what-if sets it), so rules that depend on time can
+/// be tested without waiting.
+pub const CLOCK: &str = "cdp._clock()";
+
+/// How a checked rule reads the clock: a column of the row it is evaluated on, so the same rule
+/// can be evaluated at another time per profile (a probe, see `Scope::Probe`). Its name cannot be
+/// a column's or a trait's (those are lowercase).
+const CLOCK_COLUMN: &str = "x.\"@clock\"";
+
+/// Traits that move with the clock: computed when the rule is evaluated, from the stored trait
+/// they are measured from, so `days_since_last_order > 30` becomes true 30 days after the last
+/// order, not at the next `cdp.compute_traits`.
+pub const CLOCK_TRAITS: [(&str, &str); 2] = [("days_since_last_order", "last_seen"), ("tenure_days", "first_seen")];
 
 /// Whether a checked rule reads the clock: its members can change with nothing but time.
 pub fn reads_clock(rule: &Rule) -> bool {
     rule.reads_clock
+}
+
+/// Which profiles a member query looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// every profile, now
+    All,
+    /// the profiles in `$1` (bigint[]), now: the worker's incremental evaluation
+    Ids,
+    /// each profile of `pg_temp.cdp_probe (profile_id, at)` at its own time `at`: when a rule that
+    /// reads the clock will change its mind
+    Probe,
 }
 
 /// A trait a rule may name: numeric (`cdp.profile_traits.value`) or text (`text_value`).
@@ -77,38 +100,52 @@ pub fn check_rule(rule: &str, traits: &[TraitColumn]) -> Result<Rule, ExprError>
         traits.iter().filter(|t| !BASE_COLUMNS.iter().any(|(c, _)| *c == t.name)).collect();
     let mut names: Vec<&str> = BASE_COLUMNS.iter().map(|(c, _)| *c).collect();
     names.extend(usable.iter().map(|t| t.name.as_str()));
-    let spec = ExprSpec { columns: &names, qualifier: "x", allow_aggregates: false, clock: Some(CLOCK) };
+    let spec = ExprSpec { columns: &names, qualifier: "x", allow_aggregates: false, clock: Some(CLOCK_COLUMN) };
     let checked = check_expression(rule, &spec)?;
-    // the clock is told apart by emitting the rule once more with the plain now(): only a call
-    // of now() (never a literal that spells it) makes the two differ
-    let reads_clock = check_expression(rule, &ExprSpec { clock: None, ..spec })? != checked;
     let read: Vec<TraitColumn> = usable
         .into_iter()
         .filter(|t| checked.contains(&format!("x.{}", quote_ident(&t.name))))
         .cloned()
         .collect();
+    // the clock is told apart by emitting the rule once more with the plain now(): only a call
+    // of now() (never a literal that spells it) makes the two differ
+    let reads_clock = check_expression(rule, &ExprSpec { clock: None, ..spec })? != checked
+        || read.iter().any(|t| CLOCK_TRAITS.iter().any(|(c, _)| *c == t.name));
     Ok(Rule { checked, traits: read, reads_clock })
 }
 
-/// The profiles for which the rule holds, one `profile_id` per row. With `restricted`, only the
-/// profiles in `$1` (bigint[]) are looked at: the worker's incremental evaluation.
-pub fn member_query(rule: &Rule, restricted: bool) -> String {
+/// The profiles for which the rule holds, one `profile_id` per row, among those `scope` names.
+pub fn member_query(rule: &Rule, scope: Scope) -> String {
+    let clock = if scope == Scope::Probe { "q.at" } else { CLOCK };
     let mut cols: Vec<String> = BASE_COLUMNS.iter().map(|(c, e)| format!("{e} AS {}", quote_ident(c))).collect();
+    cols.push(format!("{clock} AS {}", &CLOCK_COLUMN[2..]));
     let mut joins = String::new();
     for (i, t) in rule.traits.iter().enumerate() {
         let alias = format!("t{i}");
-        cols.push(format!("{alias}.{} AS {}", if t.text { "text_value" } else { "value" }, quote_ident(&t.name)));
+        let measured_from = CLOCK_TRAITS.iter().find(|(c, _)| *c == t.name).map(|(_, from)| *from);
+        let (stored, value) = match measured_from {
+            Some(from) => (
+                from,
+                format!("(pg_catalog.date_part('epoch', {clock}) OPERATOR(pg_catalog.-) {alias}.value) OPERATOR(pg_catalog./) 86400"),
+            ),
+            None => (t.name.as_str(), format!("{alias}.{}", if t.text { "text_value" } else { "value" })),
+        };
+        cols.push(format!("{value} AS {}", quote_ident(&t.name)));
         joins.push_str(&format!(
             "\n   LEFT JOIN cdp.profile_traits {alias} ON {alias}.profile_id OPERATOR(pg_catalog.=) p.profile_id \
              AND {alias}.trait OPERATOR(pg_catalog.=) {}",
-            quote_literal(&t.name)
+            quote_literal(stored)
         ));
     }
-    let filter = if restricted { "\n  WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1)" } else { "" };
+    let (probe, filter) = match scope {
+        Scope::All => ("", ""),
+        Scope::Ids => ("", "\n  WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1)"),
+        Scope::Probe => ("\n   JOIN pg_temp.cdp_probe q ON q.profile_id OPERATOR(pg_catalog.=) p.profile_id", ""),
+    };
     format!(
         "SELECT x.profile_id FROM (\n\
          SELECT {cols}\n\
-         \x20 FROM cdp.profiles p\n\
+         \x20 FROM cdp.profiles p{probe}\n\
          \x20 LEFT JOIN cdp.rfm r ON r.profile_id OPERATOR(pg_catalog.=) p.profile_id\n\
          \x20 LEFT JOIN cdp.clv c ON c.profile_id OPERATOR(pg_catalog.=) p.profile_id{joins}{filter}\n\
          ) x\n\
@@ -134,21 +171,22 @@ mod tests {
 
     #[test]
     fn a_rule_reads_only_the_traits_it_names() {
-        let r = check_rule("days_since_last_order > 30 AND segment = 'At Risk'", &traits()).unwrap();
-        assert_eq!(r.traits, vec![TraitColumn { name: "days_since_last_order".into(), text: false }]);
-        let q = member_query(&r, false);
-        assert!(q.contains("t0.value AS \"days_since_last_order\""));
-        assert!(q.contains("t0.trait OPERATOR(pg_catalog.=) 'days_since_last_order'"));
+        let r = check_rule("cart_adds_1h > 0 AND segment = 'At Risk'", &traits()).unwrap();
+        assert_eq!(r.traits, vec![TraitColumn { name: "cart_adds_1h".into(), text: false }]);
+        assert!(!reads_clock(&r));
+        let q = member_query(&r, Scope::All);
+        assert!(q.contains("t0.value AS \"cart_adds_1h\""));
+        assert!(q.contains("t0.trait OPERATOR(pg_catalog.=) 'cart_adds_1h'"));
         assert!(!q.contains("t1."));
         assert!(!q.contains("$1"));
-        assert!(q.ends_with("WHERE (x.\"days_since_last_order\" > 30 AND x.\"segment\" = 'At Risk')"));
+        assert!(q.ends_with("WHERE (x.\"cart_adds_1h\" > 0 AND x.\"segment\" = 'At Risk')"));
     }
 
     #[test]
     fn text_traits_read_text_value_and_columns_win_over_traits_of_the_same_name() {
         let r = check_rule("preferred_channel = 'web' AND orders >= 2", &traits()).unwrap();
         assert_eq!(r.traits.len(), 1);
-        let q = member_query(&r, true);
+        let q = member_query(&r, Scope::Ids);
         assert!(q.contains("t0.text_value AS \"preferred_channel\""));
         // orders is the view's column (c.orders), not the trait
         assert!(q.contains("c.orders AS \"orders\""));
@@ -171,12 +209,29 @@ mod tests {
 
     #[test]
     fn now_in_a_rule_reads_the_movable_clock() {
-        let r = check_rule("days_since_last_order > 30 OR updated_at < now() - interval '30 days'", &traits()).unwrap();
-        assert!(r.checked.contains("cdp._clock()"), "{}", r.checked);
+        let r = check_rule("updated_at < now() - interval '30 days'", &traits()).unwrap();
+        assert!(r.checked.contains("x.\"@clock\""), "{}", r.checked);
         assert!(!r.checked.contains("pg_catalog.now"));
         assert!(reads_clock(&r));
+        let q = member_query(&r, Scope::All);
+        assert!(q.contains("cdp._clock() AS \"@clock\""), "{q}");
+        // a probe evaluates each profile at its own time
+        let q = member_query(&r, Scope::Probe);
+        assert!(q.contains("q.at AS \"@clock\"") && q.contains("JOIN pg_temp.cdp_probe q"), "{q}");
+        assert!(!q.contains("cdp._clock()"), "{q}");
         // a literal that mentions the clock is not the clock
         let r = check_rule("rfm_cell = 'cdp._clock()'", &traits()).unwrap();
+        assert!(!reads_clock(&r));
+    }
+
+    #[test]
+    fn days_since_the_last_order_moves_with_the_clock() {
+        let r = check_rule("days_since_last_order > 30", &traits()).unwrap();
+        assert!(reads_clock(&r), "a stored number of days would never change without a recomputation");
+        let q = member_query(&r, Scope::Probe);
+        assert!(q.contains("t0.trait OPERATOR(pg_catalog.=) 'last_seen'"), "{q}");
+        assert!(q.contains("(pg_catalog.date_part('epoch', q.at) OPERATOR(pg_catalog.-) t0.value) OPERATOR(pg_catalog./) 86400 AS \"days_since_last_order\""), "{q}");
+        let r = check_rule("orders > 2", &traits()).unwrap();
         assert!(!reads_clock(&r));
     }
 
@@ -184,7 +239,7 @@ mod tests {
     fn odd_trait_names_are_quoted() {
         let t = vec![TraitColumn { name: "orders_call \"center'".into(), text: false }];
         let r = Rule { checked: "x.\"orders_call \"\"center'\" > 0".into(), traits: t, reads_clock: false };
-        let q = member_query(&r, false);
+        let q = member_query(&r, Scope::All);
         assert!(q.contains("AS \"orders_call \"\"center'\""));
         assert!(q.contains("OPERATOR(pg_catalog.=) 'orders_call \"center'''"));
     }

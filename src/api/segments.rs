@@ -4,7 +4,7 @@
 use pgrx::prelude::*;
 
 use crate::error::{CdpResult, OrRaise};
-use crate::segments::{check_rule, member_query, TraitColumn};
+use crate::segments::{check_rule, member_query, Scope, TraitColumn};
 
 /// Every trait a rule may name: the built-in ones, the per-channel ones of the registered order
 /// tables and the custom definitions (whether or not computed yet).
@@ -28,14 +28,22 @@ fn known_traits() -> CdpResult<Vec<TraitColumn>> {
     })
 }
 
-/// The query giving the profiles a rule holds for (restricted to the ids in `$1` when asked).
-/// 42601 syntax, 42703 an unknown column or trait (the hint lists the names), 42501 anything
-/// outside the allowed subset: one boolean expression, no aggregate, no subquery.
+/// The query giving the profiles a rule holds for: scope `all`, `ids` (the profiles in `$1`) or
+/// `probe` (each profile of `pg_temp.cdp_probe` at its own time). 42601 syntax, 42703 an unknown
+/// column or trait (the hint lists the names), 42501 anything outside the allowed subset: one
+/// boolean expression, no aggregate, no subquery.
 #[pg_extern(stable, parallel_safe)]
-fn _segment_query(rule: &str, restricted: bool) -> String {
+fn _segment_query(rule: &str, scope: &str) -> String {
+    let scope = match scope {
+        "all" => Scope::All,
+        "ids" => Scope::Ids,
+        "probe" => Scope::Probe,
+        other => crate::error::CdpError::new(pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("unknown scope {other}"))
+            .raise(),
+    };
     let traits = known_traits().or_raise();
     let checked = check_rule(rule, &traits).map_err(super::value::expr_error).or_raise();
-    member_query(&checked, restricted)
+    member_query(&checked, scope)
 }
 
 /// Whether a rule calls now(): its members can change with time alone, so the worker

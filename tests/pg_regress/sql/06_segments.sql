@@ -112,6 +112,37 @@ RESET cdp.clock_offset;
 SELECT reads_clock FROM cdp.segments WHERE name = 'big spenders';
 SELECT cdp.drop_segment('quiet for a month') AS exits;
 
+-- due times: days_since_last_order moves with the clock. Two hours before Ayşe's last order turns
+-- 30 days old, her change is stored (to within 30 s) and nobody else's is: the others do not
+-- change within the horizon (a day)
+SELECT set_config('cdp.clock_offset',
+       ((SELECT to_timestamp(t.value) FROM cdp.profile_traits t JOIN who w USING (profile_id)
+          WHERE w.shopper = 1 AND t.trait = 'last_seen') + interval '30 days' - interval '2 hours' - now())::text, false) IS NOT NULL AS clock_set;
+SELECT cdp.define_segment('lapsing', 'days_since_last_order > 30') > 0 AS defined;
+SELECT reads_clock, due_through - cdp._clock() BETWEEN interval '23 hours' AND interval '1 day' AS a_day_ahead FROM cdp.segments WHERE name = 'lapsing';
+SELECT w.shopper, abs(extract(epoch FROM d.due_at - (to_timestamp(t.value) + interval '30 days'))) <= 30 AS due_when_30_days_pass
+  FROM cdp.segment_due d JOIN who w USING (profile_id)
+  JOIN cdp.profile_traits t ON t.profile_id = d.profile_id AND t.trait = 'last_seen'
+ WHERE d.segment = 'lapsing';
+SELECT w.shopper FROM cdp.segment_members m JOIN who w USING (profile_id) WHERE m.segment = 'lapsing' ORDER BY 1;
+-- an hour later nothing is due; three hours later she enters, and only she is evaluated
+SELECT set_config('cdp.clock_offset', (current_setting('cdp.clock_offset')::interval + interval '1 hour')::text, false) IS NOT NULL AS clock_moved;
+SELECT cdp._worker_segments(1000) ->> 'enters' AS enters_an_hour_later;
+SELECT set_config('cdp.clock_offset', (current_setting('cdp.clock_offset')::interval + interval '2 hours')::text, false) IS NOT NULL AS clock_moved;
+CREATE TEMP TABLE horizon_before AS SELECT due_through FROM cdp.segments WHERE name = 'lapsing';
+SELECT cdp._worker_segments(1000) ->> 'enters' AS enters_when_due;
+SELECT w.shopper, e.op, e.reason FROM cdp.segment_events e JOIN who w USING (profile_id)
+ WHERE e.segment = 'lapsing' AND e.reason = 'clock';
+SELECT (SELECT due_through FROM cdp.segments WHERE name = 'lapsing') = h.due_through AS no_whole_evaluation,
+       (SELECT count(*) FROM cdp.segment_due WHERE segment = 'lapsing') AS due_left
+  FROM horizon_before h;
+-- past the horizon the rule is evaluated whole once, and a new horizon starts
+SELECT set_config('cdp.clock_offset', (current_setting('cdp.clock_offset')::interval + interval '2 days')::text, false) IS NOT NULL AS clock_moved;
+SELECT cdp._worker_segments(1000) ->> 'enters' AS enters_after_the_horizon;
+SELECT due_through > (SELECT due_through FROM horizon_before) AS new_horizon FROM cdp.segments WHERE name = 'lapsing';
+RESET cdp.clock_offset;
+SELECT cdp.drop_segment('lapsing') AS exits;
+
 -- a segment whose rule names a trait that goes away fails alone: the worker's step records it and
 -- goes on with the others (it is retried whole every cdp.segment_clock_interval)
 CREATE TABLE public.web_purchases (id integer PRIMARY KEY, shopper integer, amount numeric, at timestamptz);
