@@ -908,3 +908,96 @@ fn a_cart_event_and_then_an_order_move_a_profile_in_and_out_through_the_worker()
     )
     .unwrap();
 }
+
+/// The (op, reason, profile_id) of the events of `segment` after event `start`, in order.
+fn segment_events_after(c: &mut Client, segment: &str, start: i64) -> Vec<(String, String, i64)> {
+    c.query(
+        "SELECT op, reason, profile_id FROM cdp.segment_events WHERE segment = $1 AND event_id > $2 ORDER BY event_id",
+        &[&segment, &start],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+fn last_event_id(c: &mut Client) -> i64 {
+    c.query_one("SELECT coalesce(max(event_id), 0) FROM cdp.segment_events", &[]).unwrap().get(0)
+}
+
+#[test]
+fn a_split_a_deleted_row_and_an_rfm_recomputation_each_give_their_events() {
+    let mut c = connect();
+    c.batch_execute(
+        "DROP TABLE IF EXISTS public.life_t, public.life_orders;
+         CREATE TABLE public.life_t (id integer PRIMARY KEY, mail text, name text, gsm text, town text);
+         INSERT INTO public.life_t VALUES
+             (1, 'selin.acar@kutu.com', 'Selin Acar', '0532 411 4141', NULL),
+             (2, 'selin.acar@kutu.com', 'Selin Acar', '0532 411 4141', 'İzmir'),
+             (3, 'okan.tekin@posta.net', 'Okan Tekin', '0544 322 3232', NULL);
+         CREATE TABLE public.life_orders (id serial PRIMARY KEY, customer integer, amount numeric, at timestamptz);
+         SELECT cdp.add_source('public.life_t', 'id', '{\"email\":\"mail\",\"full_name\":\"name\",\"phone\":\"gsm\",\"city\":\"town\"}');
+         SELECT cdp.sync_source('public.life_t');
+         SELECT cdp.resolve();
+         SELECT cdp.add_transaction_source('public.life_orders', 'public.life_t', 'customer', 'amount', 'at');",
+    )
+    .unwrap();
+    let selin = profile_of(&mut c, "public.life_t", "1").unwrap();
+    assert_eq!(Some(selin), profile_of(&mut c, "public.life_t", "2"), "rows 1 and 2 are one person");
+    let okan = profile_of(&mut c, "public.life_t", "3").unwrap();
+    c.batch_execute(
+        "SELECT cdp.define_segment('life in izmir', 'city = ''izmir''');
+         SELECT cdp.define_segment('life known', 'profile_id IN (' || string_agg(profile_id::text, ',') || ')')
+           FROM (SELECT DISTINCT profile_id FROM cdp.records r JOIN cdp.sources s USING (source_id)
+                  WHERE s.source_table = 'public.life_t'::regclass) z;
+         SELECT cdp.define_segment('life repeat buyers', 'frequency >= 2');",
+    )
+    .unwrap();
+    let members: i64 = c.query_one("SELECT count(*) FROM cdp.segment_members WHERE segment = 'life in izmir' AND profile_id = $1", &[&selin]).unwrap().get(0);
+    assert_eq!(members, 1, "the golden city comes from row 2");
+    let mut l = listener();
+
+    // a split: the steward says row 2 is someone else; the worker applies it, and the part that
+    // moved enters as a new id while the rest leaves
+    let start = last_event_id(&mut c);
+    c.batch_execute(
+        "SELECT cdp.force_split(r.record_id) FROM cdp.records r JOIN cdp.sources s USING (source_id)
+          WHERE s.source_table = 'public.life_t'::regclass AND r.source_key = '2'",
+    )
+    .unwrap();
+    let got = notifications(&mut l, Duration::from_secs(30), Duration::from_secs(2));
+    assert!(!got.is_empty(), "the split is announced");
+    let part = profile_of(&mut c, "public.life_t", "2").unwrap();
+    assert_ne!(part, selin, "row 2 has a profile of its own");
+    let split: i64 = c
+        .query_one("SELECT count(*) FROM cdp.profile_lineage WHERE kind = 'split' AND old_profile_id = $1 AND new_profile_id = $2", &[&selin, &part])
+        .unwrap()
+        .get(0);
+    assert_eq!(split, 1);
+    assert_eq!(
+        segment_events_after(&mut c, "life in izmir", start),
+        vec![("exit".to_string(), "changed".to_string(), selin), ("enter".to_string(), "changed".to_string(), part)]
+    );
+
+    // a deleted source row: Okan's profile is gone and exits what it was in
+    let start = last_event_id(&mut c);
+    c.batch_execute("DELETE FROM public.life_t WHERE id = 3").unwrap();
+    notifications(&mut l, Duration::from_secs(30), Duration::from_secs(2));
+    assert_eq!(segment_events_after(&mut c, "life known", start), vec![("exit".to_string(), "gone".to_string(), okan)]);
+
+    // an RFM recomputation: Selin's two orders make her a repeat buyer when RFM is computed again
+    let start = last_event_id(&mut c);
+    c.batch_execute("INSERT INTO public.life_orders (customer, amount, at) VALUES (1, 50, now() - interval '3 days'), (1, 70, now() - interval '1 day')")
+        .unwrap();
+    notifications(&mut l, Duration::from_secs(3), Duration::from_secs(1));
+    assert!(segment_events_after(&mut c, "life repeat buyers", start).is_empty(), "RFM is a batch: nothing before it runs");
+    c.batch_execute("SELECT cdp.compute_rfm()").unwrap();
+    notifications(&mut l, Duration::from_secs(30), Duration::from_secs(2));
+    assert_eq!(segment_events_after(&mut c, "life repeat buyers", start), vec![("enter".to_string(), "changed".to_string(), selin)]);
+
+    c.batch_execute(
+        "SELECT cdp.drop_segment(name) FROM cdp.segments WHERE name LIKE 'life %';
+         DROP TABLE public.life_orders, public.life_t;",
+    )
+    .unwrap();
+}
