@@ -1804,13 +1804,14 @@ END
 $$;
 
 -- When the rule of a segment that reads the clock next changes its mind, per profile (those in
--- ids, or all): the rule is evaluated again for each profile at the end of the horizon (its
--- member query in probe form: every profile at its own time), and where the answer differs from
--- its membership now, the moment of change is found by bisection to within 30 s and stored in
--- cdp.segment_due. A whole evaluation sets a new horizon, cdp.segment_due_horizon ahead; the
--- profiles of a batch keep the segment's. A profile whose predicate changes and changes back
--- within the horizon is seen at the next whole evaluation. The caller has just written the
--- membership (the answer now). Plain operators: the search_path is pinned to pg_catalog.
+-- ids, or all): the rule is evaluated again at the end of the horizon (its member query with the
+-- clock moved there), and for the profiles whose answer differs from their membership now, the
+-- moment of change is found by bisection to within 30 s (the member query in probe form: each
+-- profile at its own time) and stored in cdp.segment_due. A whole evaluation sets a new horizon,
+-- cdp.segment_due_horizon ahead; the profiles of a batch keep the segment's. A profile whose
+-- predicate changes and changes back within the horizon is seen at the next whole evaluation.
+-- The caller has just written the membership (the answer now). Plain operators: the
+-- search_path is pinned to pg_catalog.
 CREATE FUNCTION cdp._segment_due(seg cdp.segments, ids bigint[])
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -1818,10 +1819,10 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    q     text := cdp._segment_query(seg.rule, 'probe');
-    t0    timestamptz := cdp._clock();
-    t_end timestamptz := seg.due_through;
-    n     bigint;
+    t0     timestamptz := cdp._clock();
+    t_end  timestamptz := seg.due_through;
+    offset_now text := pg_catalog.current_setting('cdp.clock_offset');
+    n      bigint;
 BEGIN
     IF ids IS NULL OR t_end IS NULL OR t_end <= t0 THEN
         t_end := t0 + pg_catalog.current_setting('cdp.segment_due_horizon')::interval;
@@ -1834,24 +1835,25 @@ BEGIN
         CREATE TEMP TABLE cdp_probe (profile_id bigint PRIMARY KEY, at timestamptz NOT NULL) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE cdp_due_search (profile_id bigint PRIMARY KEY, lo timestamptz, hi timestamptz, held boolean) ON COMMIT DELETE ROWS;
     END IF;
-    TRUNCATE pg_temp.cdp_probe, pg_temp.cdp_due_search;
-    INSERT INTO pg_temp.cdp_probe (profile_id, at)
-    SELECT p.profile_id, t_end FROM cdp.profiles p WHERE ids IS NULL OR p.profile_id = ANY (ids);
-    IF ids IS NULL THEN
-        ANALYZE pg_temp.cdp_probe;
-    END IF;
+    TRUNCATE pg_temp.cdp_due_search;
+    -- the answer at the end of the horizon: the clock moved there for one query
+    PERFORM pg_catalog.set_config('cdp.clock_offset', (offset_now::interval + (t_end - t0))::text, true);
     EXECUTE pg_catalog.format(
         'INSERT INTO pg_temp.cdp_due_search (profile_id, lo, hi, held)
-         SELECT pr.profile_id, $1, $2, m.profile_id IS NOT NULL
-           FROM pg_temp.cdp_probe pr
-           LEFT JOIN cdp.segment_members m ON m.segment = $3 AND m.profile_id = pr.profile_id
-           LEFT JOIN (%s) z ON z.profile_id = pr.profile_id
-          WHERE (m.profile_id IS NOT NULL) <> (z.profile_id IS NOT NULL)', q) USING t0, t_end, seg.name;
+         SELECT COALESCE(m.profile_id, z.profile_id), $2, $3, m.profile_id IS NOT NULL
+           FROM (SELECT mm.profile_id FROM cdp.segment_members mm
+                  WHERE mm.segment = $4 AND ($1 IS NULL OR mm.profile_id = ANY ($1))) m
+           FULL JOIN (%s) z ON z.profile_id = m.profile_id
+          WHERE m.profile_id IS NULL OR z.profile_id IS NULL',
+        cdp._segment_query(seg.rule, CASE WHEN ids IS NULL THEN 'all' ELSE 'ids' END))
+    USING ids, t0, t_end, seg.name;      -- $1: the ids the member query restricts to
+    PERFORM pg_catalog.set_config('cdp.clock_offset', offset_now, true);
     LOOP
         TRUNCATE pg_temp.cdp_probe;
         INSERT INTO pg_temp.cdp_probe (profile_id, at)
         SELECT s.profile_id, s.lo + (s.hi - s.lo) / 2 FROM pg_temp.cdp_due_search s WHERE s.hi - s.lo > interval '30 seconds';
         EXIT WHEN NOT FOUND;
+        ANALYZE pg_temp.cdp_probe;      -- a few profiles: the planner probes their rows by index
         -- the predicate at the middle: still as it was now (the change comes later) or not
         EXECUTE pg_catalog.format(
             'UPDATE pg_temp.cdp_due_search s
@@ -1859,7 +1861,7 @@ BEGIN
                     hi = CASE WHEN h.holds = s.held THEN s.hi ELSE h.at END
                FROM (SELECT pr.profile_id, pr.at, z.profile_id IS NOT NULL AS holds
                        FROM pg_temp.cdp_probe pr LEFT JOIN (%s) z ON z.profile_id = pr.profile_id) h
-              WHERE h.profile_id = s.profile_id', q);
+              WHERE h.profile_id = s.profile_id', cdp._segment_query(seg.rule, 'probe'));
     END LOOP;
     INSERT INTO cdp.segment_due (segment, profile_id, due_at)
     SELECT seg.name, s.profile_id, s.hi FROM pg_temp.cdp_due_search s;

@@ -38,8 +38,12 @@ pub const BASE_COLUMNS: [(&str, &str); 24] = [
 
 /// What `now()` in a rule is when the rule is evaluated now: the transaction time moved by
 /// `cdp.clock_offset` (zero unless a test or a what-if sets it), so rules that depend on time can
-/// be tested without waiting.
-pub const CLOCK: &str = "cdp._clock()";
+/// be tested without waiting. Joined as a one-row subquery kept apart (OFFSET 0), so it is
+/// computed once per query: the function has a fixed search_path, which keeps it from being
+/// inlined, and called per row it costs a second per million rows. (A scalar subquery in the
+/// select list would do the same but keeps the planner from removing the joins to cdp.rfm and
+/// cdp.clv when the rule reads neither.)
+pub const CLOCK: &str = "(SELECT cdp._clock() AS at OFFSET 0)";
 
 /// How a checked rule reads the clock: a column of the row it is evaluated on, so the same rule
 /// can be evaluated at another time per profile (a probe, see `Scope::Probe`). Its name cannot be
@@ -116,7 +120,7 @@ pub fn check_rule(rule: &str, traits: &[TraitColumn]) -> Result<Rule, ExprError>
 
 /// The profiles for which the rule holds, one `profile_id` per row, among those `scope` names.
 pub fn member_query(rule: &Rule, scope: Scope) -> String {
-    let clock = if scope == Scope::Probe { "q.at" } else { CLOCK };
+    let clock = "q.at";
     let mut cols: Vec<String> = BASE_COLUMNS.iter().map(|(c, e)| format!("{e} AS {}", quote_ident(c))).collect();
     cols.push(format!("{clock} AS {}", &CLOCK_COLUMN[2..]));
     let mut joins = String::new();
@@ -137,9 +141,10 @@ pub fn member_query(rule: &Rule, scope: Scope) -> String {
             quote_literal(stored)
         ));
     }
+    let now = format!("\n   CROSS JOIN {CLOCK} q");
     let (probe, filter) = match scope {
-        Scope::All => ("", ""),
-        Scope::Ids => ("", "\n  WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1)"),
+        Scope::All => (now.as_str(), ""),
+        Scope::Ids => (now.as_str(), "\n  WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1)"),
         Scope::Probe => ("\n   JOIN pg_temp.cdp_probe q ON q.profile_id OPERATOR(pg_catalog.=) p.profile_id", ""),
     };
     format!(
@@ -214,7 +219,7 @@ mod tests {
         assert!(!r.checked.contains("pg_catalog.now"));
         assert!(reads_clock(&r));
         let q = member_query(&r, Scope::All);
-        assert!(q.contains("cdp._clock() AS \"@clock\""), "{q}");
+        assert!(q.contains("q.at AS \"@clock\"") && q.contains("CROSS JOIN (SELECT cdp._clock() AS at OFFSET 0) q"), "{q}");
         // a probe evaluates each profile at its own time
         let q = member_query(&r, Scope::Probe);
         assert!(q.contains("q.at AS \"@clock\"") && q.contains("JOIN pg_temp.cdp_probe q"), "{q}");
