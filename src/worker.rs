@@ -136,13 +136,28 @@ fn segments_once(batch: i32) -> Result<(i64, bool), String> {
     })
 }
 
+unsafe extern "C-unwind" {
+    /// PostgreSQL's SIGTERM handler for backends (`die` in tcop/postgres.c): sets the pending
+    /// interrupt and the latch. Declared here as the raw symbol a signal handler must be
+    /// (pg_sys's binding is wrapped for calls from Rust).
+    #[link_name = "die"]
+    fn postgres_die(signal: std::ffi::c_int);
+}
+
 /// Pause after a failed step before trying it again.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(10);
 
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
+    // SIGTERM (a fast or smart shutdown, pg_terminate_backend) as PostgreSQL's own backends take
+    // it: the pending interrupt ends a running statement at its next interrupt check, the step's
+    // transaction is rolled back (its changes stay queued for the next start) and the worker
+    // exits. A flag checked between steps would let a long step hold up a shutdown.
+    // SAFETY: installs PostgreSQL's own handler, as its backends do, before signals are unblocked
+    // again by the next wait
+    unsafe { pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(postgres_die)) };
     let database = gucs::worker_database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     log!("pg_cdp worker started in database \"{}\"", database);
@@ -154,7 +169,7 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
     let mut segments_after = std::time::Instant::now();
     loop {
         let nap = if busy { Duration::ZERO } else { Duration::from_millis(gucs::WORKER_NAPTIME_MS.get() as u64) };
-        // false on SIGTERM or postmaster death
+        // false on postmaster death; a SIGTERM ends the process in here (see above)
         if !BackgroundWorker::wait_latch(Some(nap)) {
             break;
         }

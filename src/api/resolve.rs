@@ -905,6 +905,12 @@ fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value>
     let names_written = write_name_frequencies(client, out.term_freq.as_ref())?;
     forget_gone(client, &gone)?;
     step("lineage_hubs_names", &mut phases);
+    // statistics for what follows at once: the worker's incremental batches plan their look-ups
+    // against these tables, and a plan made before any statistics exist (autovacuum comes a
+    // minute later, if it is not cancelled) can turn a look-up per record into a nested loop of
+    // scans (a sample each: about a second at 1M records)
+    client.update("ANALYZE cdp.records, cdp.match_edges, cdp.profiles, cdp.profile_lineage", None, &[])?;
+    step("analyze", &mut phases);
     notice(format!("resolve: wrote results in {:.1} s", write_started.elapsed().as_secs_f64()));
 
     let c = &out.counters;

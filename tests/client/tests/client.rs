@@ -1001,3 +1001,74 @@ fn a_split_a_deleted_row_and_an_rfm_recomputation_each_give_their_events() {
     )
     .unwrap();
 }
+
+#[test]
+fn sigterm_ends_the_worker_in_the_middle_of_a_step_and_its_change_is_applied_after_the_restart() {
+    let mut c = connect();
+    // a source whose owner's partial index sleeps while the worker plans its read (as the owner):
+    // the worker is then in the middle of a step for two minutes
+    c.batch_execute(
+        "DROP TABLE IF EXISTS public.slow_t;
+         DROP FUNCTION IF EXISTS public.slow_for_owner();
+         DROP ROLE IF EXISTS cdp_test_slow_owner;
+         CREATE ROLE cdp_test_slow_owner;
+         CREATE FUNCTION public.slow_for_owner() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS
+           $$ BEGIN IF current_user = 'cdp_test_slow_owner' THEN PERFORM pg_sleep(120); END IF; RETURN true; END $$;
+         CREATE TABLE public.slow_t (id integer PRIMARY KEY, mail text);
+         CREATE INDEX slow_t_planned ON public.slow_t (id) WHERE public.slow_for_owner();
+         ALTER TABLE public.slow_t OWNER TO cdp_test_slow_owner;
+         SELECT cdp.add_source('public.slow_t', 'id', '{\"email\":\"mail\"}');
+         INSERT INTO public.slow_t VALUES (1, 'yavas.kaplumbaga@example.com');",
+    )
+    .unwrap();
+    let pid = worker_pid(&mut c).expect("the worker runs");
+    let mut sleeping = false;
+    for _ in 0..300 {
+        sleeping = c
+            .query_one("SELECT count(*) > 0 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'PgSleep'", &[&pid])
+            .unwrap()
+            .get(0);
+        if sleeping {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(sleeping, "the worker is in the middle of its step");
+    let started = std::time::Instant::now();
+    c.query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
+    let mut gone = false;
+    while started.elapsed() < Duration::from_secs(5) {
+        gone = c.query_one("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $1", &[&pid]).unwrap().get(0);
+        if gone {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(gone, "SIGTERM ends the worker within 5 s, in the middle of a statement");
+    // the step was rolled back: its change is still queued, and the restarted worker applies it
+    c.batch_execute("CREATE OR REPLACE FUNCTION public.slow_for_owner() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN true; END $$")
+        .unwrap();
+    let mut applied = 0i64;
+    for _ in 0..300 {
+        applied = c
+            .query_one(
+                "SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id)
+                  WHERE s.source_table = 'public.slow_t'::regclass AND r.source_key = '1'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if applied == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(applied, 1, "the change is applied after the restart");
+    assert_ne!(worker_pid(&mut c), Some(pid), "a new worker process");
+    c.batch_execute(
+        "DROP TABLE public.slow_t;
+         DROP FUNCTION public.slow_for_owner();
+         DROP ROLE cdp_test_slow_owner;",
+    )
+    .unwrap();
+}

@@ -36,6 +36,10 @@ SELECT cdp.resolve_changes();
 
 -- the summary (timings left out: they vary)
 SELECT key, value FROM jsonb_each(cdp.resolve() - 'phases' - 'seconds' - 'run_id') ORDER BY key;
+-- the run leaves statistics on what it rewrote (the worker's next batch plans against them)
+SELECT c.relname, c.reltuples > 0 AS analysed FROM pg_class c
+ WHERE c.oid IN ('cdp.records'::regclass, 'cdp.match_edges'::regclass, 'cdp.profiles'::regclass, 'cdp.record_keys'::regclass)
+ ORDER BY 1;
 
 -- one profile per person; the two Elif Aydın with different national ids stay apart, and the
 -- shared placeholder email/phone of web 4 and 5 (flagged at sync) joins nobody

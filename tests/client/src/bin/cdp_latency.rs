@@ -7,8 +7,8 @@
 //!
 //! Set-up (in the DSN's database, which must have pg_cdp and the worker): a table of customers
 //! registered as a source, a full cdp.resolve() of everything in the database (so the worker
-//! resolves what follows) and ANALYZE of the tables it rewrote, and a segment every new row of
-//! this run enters. Then one writer inserts one row per transaction at --rate
+//! resolves what follows; the run analyses the tables it rewrote), and a segment every new row
+//! of this run enters. Then one writer inserts one row per transaction at --rate
 //! rows a second for --seconds, noting each commit time, while a listener notes when each enter
 //! event arrives. Prints the percentiles of commit -> notification.
 
@@ -49,8 +49,6 @@ fn main() {
            '{{\"email\":\"mail\",\"first_name\":\"first\",\"last_name\":\"last\",\"phone\":\"gsm\"}}');
          SELECT cdp.sync_source('public.latency_customers');
          SELECT cdp.resolve();
-         -- statistics as autovacuum leaves them a little after a full run
-         ANALYZE cdp.records; ANALYZE cdp.record_keys; ANALYZE cdp.match_edges; ANALYZE cdp.profiles;
          SELECT cdp.define_segment('latency {run}', 'email LIKE ''%@{domain}''');"
     ))
     .expect("set-up");
