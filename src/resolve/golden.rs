@@ -157,8 +157,43 @@ pub fn golden(members: &[&Rec], rules: &[Rule; 15]) -> [Option<(String, i64)>; 1
     out
 }
 
+/// Of several spellings of one value ("AYSE YILMAZ", "Ayşe Yılmaz", "ayse yilmaz"), the one a
+/// person would rather read: mixed case over all-lower over ALL-CAPS, then the one keeping more
+/// letters with diacritics; ties keep the earlier candidate (the provenance record comes first).
+pub fn best_display(candidates: &[String]) -> Option<String> {
+    let score = |s: &str| {
+        let upper = s.chars().any(char::is_uppercase);
+        let lower = s.chars().any(char::is_lowercase);
+        let case = match (upper, lower) {
+            (true, true) => 2,
+            (false, true) => 1,
+            _ => 0,
+        };
+        let marks = s.chars().filter(|c| c.is_alphabetic() && !c.is_ascii()).count().min(8);
+        case * 10 + marks as i32
+    };
+    let mut best: Option<&String> = None;
+    for c in candidates {
+        if best.is_none_or(|b| score(c) > score(b)) {
+            best = Some(c);
+        }
+    }
+    best.cloned()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn display_prefers_mixed_case_with_diacritics() {
+        let c = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(best_display(&c(&["AYSE YILMAZ", "Ayşe Yılmaz", "ayse yilmaz"])).as_deref(), Some("Ayşe Yılmaz"));
+        assert_eq!(best_display(&c(&["Ayse Yilmaz", "AYŞE YILMAZ"])).as_deref(), Some("Ayse Yilmaz"));
+        assert_eq!(best_display(&c(&["Elif Aydin", "Elif Aydın"])).as_deref(), Some("Elif Aydın"));
+        // ties keep the first (provenance) candidate
+        assert_eq!(best_display(&c(&["Can Demir", "Can Demır"][..1])).as_deref(), Some("Can Demir"));
+        assert_eq!(best_display(&[]), None);
+    }
+
     use super::*;
 
     fn r(id: i64, prio: i32, at: i64, pairs: &[(Attr, &str)]) -> Rec {

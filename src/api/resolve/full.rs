@@ -1,0 +1,159 @@
+//! The full run, `cdp.resolve()`: every record, one transaction.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use serde_json::{json, Value};
+
+use crate::api::first_one;
+use crate::error::CdpResult;
+use crate::resolve::{self, ModelSource};
+use super::*;
+use super::load::*;
+use super::write::*;
+
+pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpResult<Value> {
+    let started = Instant::now();
+    let started_at = first_one::<pgrx::datum::TimestampWithTimeZone>(client.select("SELECT pg_catalog.clock_timestamp()", Some(1), &[])?)?;
+    client.update("SELECT pg_catalog.pg_advisory_xact_lock($1)", None, &[RESOLVE_LOCK_KEY.into()])?;
+    let mut phases: Vec<(String, f64)> = Vec::new();
+    let mut lap = Instant::now();
+
+    // profiles that lost records: this run re-checks every profile
+    let gone = gone_profiles(client, i64::MAX)?;
+    let loaded = load_records(client, "", &[])?;
+    phases.push(("load".into(), lap.elapsed().as_secs_f64()));
+    notice(format!("resolve: loaded {} records in {:.1} s", loaded.recs.len(), lap.elapsed().as_secs_f64()));
+    pg_sys::check_for_interrupts!();
+    lap = Instant::now();
+
+    let index: HashMap<i64, u32> = loaded.recs.iter().enumerate().map(|(i, r)| (r.record_id, i as u32)).collect();
+    let (cannot, forced) = manual_links(client, &index)?;
+    let stored = if reestimate { None } else { stored_model(client)? };
+    let mut next_id = first_one::<i64>(client.update("SELECT pg_catalog.nextval('cdp.profile_id_seq')", Some(1), &[])?)?.unwrap_or(1);
+    let cfg = config_from_gucs();
+    let mut out = resolve::resolve_batch(
+        &loaded.recs,
+        &loaded.previous,
+        &cannot,
+        &forced,
+        &cfg,
+        &mut next_id,
+        stored.as_ref().map(|(_, m)| m),
+        None,
+    );
+    // the comparison's temporaries (pair levels, candidate pairs) are freed, but the allocator
+    // keeps them in the threads' arenas: hand them back, so the writing that follows does not
+    // stack on them (up to 270 MB more peak memory at 1M records, depending on thread timing)
+    release_free_memory();
+    // hand back the ids this run did not use
+    client.update("SELECT pg_catalog.setval('cdp.profile_id_seq', $1, false)", None, &[next_id.into()])?;
+    for (name, secs) in &out.timings {
+        phases.push(((*name).to_string(), *secs));
+    }
+    notice(format!(
+        "resolve: {} candidate pairs, {} matched, {} profiles ({:.1} s)",
+        out.counters.candidate_pairs,
+        out.counters.matched_pairs,
+        out.counters.profiles,
+        lap.elapsed().as_secs_f64()
+    ));
+    pg_sys::check_for_interrupts!();
+    lap = Instant::now();
+
+    let model_id = match (&stored, out.model_source) {
+        (Some((id, _)), ModelSource::Given) => *id,
+        _ => store_model(client, &out)?,
+    };
+    let run_id = new_run(client, started_at)?;
+    let write_started = lap;
+    let mut step = |name: &str, phases: &mut Vec<(String, f64)>| {
+        phases.push((format!("write_{name}"), lap.elapsed().as_secs_f64()));
+        lap = Instant::now();
+        pg_sys::check_for_interrupts!();
+    };
+    let rules = survivorship_rules(client)?;
+    let (key_rows, edge_rows) = (std::mem::take(&mut out.keys), std::mem::take(&mut out.edges));
+    let keys = write_keys(client, &loaded, &key_rows)?;
+    drop(key_rows);
+    step("keys", &mut phases);
+    let (keys, changed_members, rows, golden_s) = std::thread::scope(|scope| -> CdpResult<_> {
+        // the golden records need nothing from PostgreSQL: build them on their own thread while
+        // this one writes edges and memberships (a cancel still waits for that thread); not
+        // before the keys are written and freed, which keeps the run's peak memory down
+        let golden = scope.spawn(|| {
+            let t = Instant::now();
+            let rows = profile_rows(&loaded, &index, &out.profile_ids, &rules);
+            (rows, t.elapsed().as_secs_f64())
+        });
+        let edges = write_edges(client, &loaded, &edge_rows)?;
+        drop(edge_rows);
+        step("edges", &mut phases);
+        let changed_members = write_memberships(client, &loaded, &out.profile_ids, true)?;
+        step("memberships", &mut phases);
+        let (rows, golden_s) = golden.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok(((keys, edges), changed_members, rows, golden_s))
+    })?;
+    let ((keys, keys_digest, keys_written), (edges_digest, edges_written)) = keys;
+    phases.push(("golden_records_overlapped".into(), golden_s));
+    let (profiles_written, profiles_deleted, profiles_sql) = write_profiles(client, &rows, None)?;
+    drop(rows);
+    phases.push(("write_profiles_sql".into(), profiles_sql));
+    step("profiles", &mut phases);
+    write_lineage(client, &out.lineage, run_id)?;
+    write_hubs(client, &out, true)?;
+    let names_written = write_name_frequencies(client, out.term_freq.as_ref())?;
+    forget_gone(client, &gone)?;
+    step("lineage_hubs_names", &mut phases);
+    // statistics for what follows at once: the worker's incremental batches plan their look-ups
+    // against these tables, and a plan made before any statistics exist (autovacuum comes a
+    // minute later, if it is not cancelled) can turn a look-up per record into a nested loop of
+    // scans (a sample each: about a second at 1M records)
+    client.update("ANALYZE cdp.records, cdp.match_edges, cdp.profiles, cdp.profile_lineage", None, &[])?;
+    step("analyze", &mut phases);
+    notice(format!("resolve: wrote results in {:.1} s", write_started.elapsed().as_secs_f64()));
+
+    let c = &out.counters;
+    let records = c.records.max(1) as f64;
+    let summary = json!({
+        "run_id": run_id,
+        "mode": "full",
+        "records": c.records,
+        "candidate_pairs": c.candidate_pairs,
+        "candidate_pairs_per_record": ((c.candidate_pairs as f64 / records) * 100.0).round() / 100.0,
+        "matched_pairs": c.matched_pairs,
+        "profiles": c.profiles,
+        "merges": c.merges,
+        "splits": c.splits,
+        "new_profiles": c.new_profiles,
+        "records_moved": changed_members,
+        "profiles_written": profiles_written,
+        "profiles_deleted": profiles_deleted,
+        "blocking_keys": keys,
+        // what was rewritten: keys and edges only when they differ from the last run's
+        "rewritten": {"keys": keys_written, "edges": edges_written, "name_frequencies": names_written},
+        "digests": {"keys": keys_digest, "edges": edges_digest},
+        "skipped_blocks": c.skipped_blocks,
+        "hubs": c.hubs,
+        "shared_devices": out.shared_devices.len(),
+        "rejected": rejected(c),
+        "model_id": model_id,
+        "model_source": out.model_source.name(),
+        "threshold": cfg.threshold,
+        "skipped_block_examples": out.skipped_blocks.iter().take(10)
+            .map(|(k, _, n)| json!({"key_kind": k.name(), "records": n})).collect::<Vec<_>>(),
+    });
+    finish_run(client, run_id, summary, &phases, started)
+}
+
+/// Accepted pairs the clustering guards refused, by guard.
+pub(super) fn rejected(c: &resolve::Counters) -> Value {
+    json!({
+        "cannot_link": c.rejected_by_cannot_link,
+        "max_profile_size": c.rejected_by_max_size,
+        "weak_bridge": c.rejected_weak_bridges,
+        "id_conflict": c.rejected_by_id_conflict,
+    })
+}

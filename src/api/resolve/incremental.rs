@@ -1,0 +1,285 @@
+//! The incremental run, `cdp.resolve_changes()`: the pending records, their neighbours and the
+//! profiles they touch, with the stored model.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::PgSqlErrorCode as Code;
+use serde_json::{json, Value};
+
+use crate::api::first_one;
+use crate::error::{CdpError, CdpResult};
+use crate::resolve;
+use super::*;
+use super::full::rejected;
+use super::load::*;
+use super::write::*;
+
+/// `cdp.resolve_changes`: the records changed since the last run (at most `max_records`) are
+/// matched against the others found through cdp.record_keys, and only the profiles they touch
+/// are re-clustered, by the same pipeline as a full run ([`resolve::resolve_scoped`]).
+pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait: bool) -> CdpResult<Value> {
+    use std::collections::HashSet;
+    let started = Instant::now();
+    let started_at = first_one::<pgrx::datum::TimestampWithTimeZone>(client.select("SELECT pg_catalog.clock_timestamp()", Some(1), &[])?)?;
+    if max_records < 1 {
+        return Err(CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("max_records must be positive, not {max_records}")));
+    }
+    if wait {
+        client.update("SELECT pg_catalog.pg_advisory_xact_lock($1)", None, &[RESOLVE_LOCK_KEY.into()])?;
+    } else {
+        let got = first_one::<bool>(client.update("SELECT pg_catalog.pg_try_advisory_xact_lock($1)", Some(1), &[RESOLVE_LOCK_KEY.into()])?)?;
+        if got != Some(true) {
+            return Ok(json!({"mode": "incremental", "skipped": "another resolve run holds the lock"}));
+        }
+    }
+    let (model_id, model) = stored_model(client)?.ok_or_else(|| {
+        CdpError::new(Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "no identity model is stored yet")
+            .hint("run cdp.resolve() once: it estimates the model that cdp.resolve_changes() uses")
+    })?;
+    let cfg = config_from_gucs();
+    let mut phases: Vec<(String, f64)> = Vec::new();
+    let mut lap = Instant::now();
+    let mut step = |name: &str, phases: &mut Vec<(String, f64)>| {
+        phases.push((name.to_string(), lap.elapsed().as_secs_f64()));
+        lap = Instant::now();
+        pg_sys::check_for_interrupts!();
+    };
+
+    let pending_ids = ids_of(
+        client,
+        "SELECT p.record_id FROM (SELECT r.record_id FROM cdp.records r WHERE r.resolve_pending
+                                   UNION SELECT r.record_id FROM cdp.records r WHERE r.profile_id IS NULL) p
+          ORDER BY p.record_id LIMIT $1",
+        &[max_records.into()],
+    )?;
+    let gone = gone_profiles(client, max_records)?;
+    if pending_ids.is_empty() && gone.is_empty() {
+        return Ok(json!({"mode": "incremental", "pending": 0, "records": 0,
+                         "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0}));
+    }
+    let pending_set: HashSet<i64> = pending_ids.iter().copied().collect();
+    let pend = load_records(client, "WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1)", &[pending_ids.clone().into()])?;
+    // the row versions whose values found the neighbours (see the batch below)
+    let read_version: HashMap<i64, Option<i64>> = pend.recs.iter().zip(&pend.xmin).map(|(r, x)| (r.record_id, *x)).collect();
+    step("load_pending", &mut phases);
+
+    // the changed records' keys, and how many records hold each over all the data: the
+    // pending records' stored keys are about to be replaced, so they are not counted
+    let hubs = known_hubs(client)?;
+    let mut held: HashMap<u64, (resolve::KeyKind, String, usize)> = HashMap::new();
+    for rec in &pend.recs {
+        for (k, v) in resolve::record_keys(rec) {
+            held.entry(resolve::keys::key_hash(k, &v)).or_insert((k, v, 0)).2 += 1;
+        }
+    }
+    let hashes: Vec<i64> = held.keys().map(|h| *h as i64).collect();
+    for row in client.select(
+        "SELECT k.key_hash, pg_catalog.count(*)
+           FROM pg_catalog.unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash
+          WHERE NOT k.record_id OPERATOR(pg_catalog.=) ANY ($2)
+          GROUP BY k.key_hash",
+        None,
+        &[hashes.into(), pending_ids.clone().into()],
+    )? {
+        if let (Some(h), Some(n)) = (row.get::<i64>(1)?, row.get::<i64>(2)?) {
+            if let Some(e) = held.get_mut(&(h as u64)) {
+                e.2 += n as usize;
+            }
+        }
+    }
+    let mut scope = resolve::Scope { hubs, ..Default::default() };
+    let mut usable: HashSet<i64> = HashSet::new();
+    for (h, (k, v, n)) in held {
+        if k.is_identifier() && n >= cfg.hub_min_count.max(2) {
+            scope.hubs.push((k, v, n));
+        } else if n > cfg.max_block {
+            scope.over_cap.push((k, v, n));
+        } else {
+            usable.insert(h as i64);
+        }
+    }
+    scope.over_cap.sort();
+    // the phones and devices the changed records hold now or held before: a group's members
+    // weigh each other by whether the group is shared, so they all come into the batch and
+    // their pairs are scored again (Scope::rescore_keys)
+    let old_keys = ids_of(
+        client,
+        "SELECT DISTINCT k.key_hash
+           FROM pg_catalog.unnest($1::bigint[]) p(record_id) JOIN cdp.record_keys k ON k.record_id OPERATOR(pg_catalog.=) p.record_id",
+        &[pending_ids.clone().into()],
+    )?;
+    let is_group = |h: u64| resolve::GROUP_KINDS.contains(&resolve::keys::kind_of(h));
+    for h in old_keys.iter().map(|h| *h as u64).filter(|h| is_group(*h)) {
+        scope.rescore_keys.insert(h);
+        usable.insert(h as i64);
+    }
+    scope.rescore_keys.extend(usable.iter().map(|h| *h as u64).filter(|h| is_group(*h)));
+    let neighbours = ids_of(
+        client,
+        "SELECT DISTINCT k.record_id
+           FROM pg_catalog.unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash",
+        &[usable.into_iter().collect::<Vec<i64>>().into()],
+    )?;
+    let mut seeds: Vec<i64> = neighbours.iter().chain(&pending_ids).copied().collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let mut touched = ids_of(
+        client,
+        "SELECT DISTINCT r.profile_id
+           FROM pg_catalog.unnest($1::bigint[]) i(record_id) JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) i.record_id
+          WHERE r.profile_id IS NOT NULL",
+        &[seeds.clone().into()],
+    )?;
+    // profiles that lost a record, and those its accepted edges reached (a deleted record may have
+    // been the bridge between two of them)
+    let gone_ids: Vec<i64> = gone.iter().map(|g| g.2).collect();
+    touched.extend(gone.iter().filter_map(|g| g.1));
+    touched.extend(profiles_via_edges(client, &gone_ids, &[])?);
+    touched.sort_unstable();
+    touched.dedup();
+    drop(pend);
+    let batch_sql = "WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1) OR r.profile_id OPERATOR(pg_catalog.=) ANY ($2)";
+    let mut batch = load_records(client, batch_sql, &[seeds.clone().into(), touched.clone().into()])?;
+    // and the profiles that accepted edges reach from the batch: an edge a guard refused joins
+    // two profiles that stayed apart, and a changed neighbourhood can lift the refusal
+    let batch_ids: Vec<i64> = batch.recs.iter().map(|r| r.record_id).collect();
+    let reached = profiles_via_edges(client, &batch_ids, &touched)?;
+    if !reached.is_empty() {
+        touched.extend(reached);
+        touched.sort_unstable();
+        touched.dedup();
+        batch = load_records(client, batch_sql, &[seeds.into(), touched.clone().into()])?;
+    }
+    // only this run's pending records are matched as changed; one beyond the limit stays pending,
+    // and so does one changed since its neighbours were looked up (its new values may have other
+    // neighbours: the next run looks again)
+    for i in 0..batch.recs.len() {
+        let id = batch.recs[i].record_id;
+        let mine = pending_set.contains(&id);
+        batch.pending[i] = mine;
+        if !mine || read_version.get(&id) != Some(&batch.xmin[i]) {
+            batch.xmin[i] = None;
+        }
+    }
+    scope.pending = batch.pending.clone();
+    let index: HashMap<i64, u32> = batch.recs.iter().enumerate().map(|(i, r)| (r.record_id, i as u32)).collect();
+    let unchanged_ids: Vec<i64> = batch.recs.iter().zip(&batch.pending).filter(|(_, p)| !**p).map(|(r, _)| r.record_id).collect();
+    for row in client.select(
+        "SELECT e.record_a, e.record_b, e.weight
+           FROM pg_catalog.unnest($1::bigint[]) i(record_id) JOIN cdp.match_edges e ON e.record_a OPERATOR(pg_catalog.=) i.record_id
+          WHERE e.record_b OPERATOR(pg_catalog.=) ANY ($1) AND e.weight OPERATOR(pg_catalog.>=) $2",
+        None,
+        &[unchanged_ids.into(), cfg.threshold.into()],
+    )? {
+        if let (Some(a), Some(b), Some(w)) = (row.get::<i64>(1)?, row.get::<i64>(2)?, row.get::<f64>(3)?) {
+            if let (Some(&a), Some(&b)) = (index.get(&a), index.get(&b)) {
+                scope.stored_edges.push(resolve::Edge { a: a.min(b), b: a.max(b), weight: w });
+            }
+        }
+    }
+    if cfg.term_frequency {
+        scope.term_freq = Some(term_freq_for(client, &batch)?);
+    }
+    let (cannot, forced) = manual_links(client, &index)?;
+    step("load_batch", &mut phases);
+
+    let mut next_id = first_one::<i64>(client.update("SELECT pg_catalog.nextval('cdp.profile_id_seq')", Some(1), &[])?)?.unwrap_or(1);
+    let mut out = resolve::resolve_batch(&batch.recs, &batch.previous, &cannot, &forced, &cfg, &mut next_id, Some(&model), Some(&scope));
+    client.update("SELECT pg_catalog.setval('cdp.profile_id_seq', $1, false)", None, &[next_id.into()])?;
+    for (name, secs) in &out.timings {
+        phases.push(((*name).to_string(), *secs));
+    }
+    step("resolve", &mut phases);
+
+    let run_id = new_run(client, started_at)?;
+    // keys and edges of the changed records replace theirs, those of deleted records go; the
+    // others' stay as stored
+    let changed_ids: Vec<i64> = batch.recs.iter().zip(&batch.pending).filter(|(_, p)| **p).map(|(r, _)| r.record_id).collect();
+    let replaced_ids: Vec<i64> = changed_ids.iter().copied().chain(gone.iter().map(|g| g.2)).collect();
+    client.update(
+        "DELETE FROM cdp.record_keys k USING pg_catalog.unnest($1::bigint[]) i(record_id) WHERE k.record_id OPERATOR(pg_catalog.=) i.record_id",
+        None,
+        &[replaced_ids.clone().into()],
+    )?;
+    let key_rows: Vec<(i64, i64)> = batch
+        .recs
+        .iter()
+        .zip(&out.keys)
+        .zip(&batch.pending)
+        .filter(|(_, p)| **p)
+        .flat_map(|((rec, ks), _)| ks.iter().map(move |(k, v)| (resolve::keys::key_hash(*k, v) as i64, rec.record_id)))
+        .collect();
+    let (kh, kr): (Vec<i64>, Vec<i64>) = key_rows.iter().copied().unzip();
+    client.update(
+        "INSERT INTO cdp.record_keys (key_hash, record_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])",
+        None,
+        &[kh.into(), kr.into()],
+    )?;
+    for col in ["record_a", "record_b"] {
+        client.update(
+            &format!("DELETE FROM cdp.match_edges e USING pg_catalog.unnest($1::bigint[]) i(record_id) WHERE e.{col} OPERATOR(pg_catalog.=) i.record_id"),
+            None,
+            &[replaced_ids.clone().into()],
+        )?;
+    }
+    // pairs of unchanged records that were scored again: their stored edges give way to this
+    // run's verdict
+    let (ra, rb): (Vec<i64>, Vec<i64>) =
+        out.rescored.iter().map(|&(a, b)| (batch.recs[a as usize].record_id, batch.recs[b as usize].record_id)).unzip();
+    client.update(
+        "DELETE FROM cdp.match_edges e USING ROWS FROM (pg_catalog.unnest($1::bigint[]), pg_catalog.unnest($2::bigint[])) p(a, b)
+          WHERE e.record_a OPERATOR(pg_catalog.=) p.a AND e.record_b OPERATOR(pg_catalog.=) p.b",
+        None,
+        &[ra.into(), rb.into()],
+    )?;
+    let edge_rows = edge_rows(&batch, &out.edges);
+    insert_edges(client, &edge_rows)?;
+    // the tables no longer hold what the last full run wrote and digested
+    client.update(
+        "DELETE FROM cdp.resolve_state WHERE table_name OPERATOR(pg_catalog.=) ANY (ARRAY['cdp.record_keys', 'cdp.match_edges'])",
+        None,
+        &[],
+    )?;
+    step("write_keys_edges", &mut phases);
+    let moved = write_memberships(client, &batch, &out.profile_ids, false)?;
+    let rules = survivorship_rules(client)?;
+    let rows = profile_rows(&batch, &index, &out.profile_ids, &rules);
+    let mut scope_ids: Vec<i64> = touched.iter().chain(&out.profile_ids).copied().collect();
+    scope_ids.sort_unstable();
+    scope_ids.dedup();
+    let (profiles_written, profiles_deleted, _) = write_profiles(client, &rows, Some(&scope_ids))?;
+    write_lineage(client, &std::mem::take(&mut out.lineage), run_id)?;
+    write_hubs(client, &out, false)?;
+    forget_gone(client, &gone)?;
+    step("write_profiles", &mut phases);
+
+    let c = &out.counters;
+    let summary = json!({
+        "run_id": run_id,
+        "mode": "incremental",
+        "pending": pending_ids.len(),
+        "more_pending": pending_ids.len() as i64 == max_records || gone.len() as i64 == max_records,
+        "profiles_rechecked": gone.iter().filter_map(|g| g.1).collect::<std::collections::BTreeSet<_>>().len(),
+        "records": c.records,
+        "neighbours": neighbours.len(),
+        "candidate_pairs": c.candidate_pairs,
+        "matched_pairs": c.matched_pairs,
+        "stored_edges": scope.stored_edges.len(),
+        "profiles": c.profiles,
+        "merges": c.merges,
+        "splits": c.splits,
+        "new_profiles": c.new_profiles,
+        "records_moved": moved,
+        "profiles_written": profiles_written,
+        "profiles_deleted": profiles_deleted,
+        "skipped_blocks": c.skipped_blocks,
+        "hubs": c.hubs,
+        "rejected": rejected(c),
+        "model_id": model_id,
+        "threshold": cfg.threshold,
+    });
+    finish_run(client, run_id, summary, &phases, started)
+}
