@@ -23,6 +23,7 @@
 pub mod cluster;
 pub mod compare;
 pub mod golden;
+pub mod incremental;
 pub mod keys;
 pub mod model;
 pub mod nicknames;
@@ -1199,39 +1200,22 @@ mod tests {
                 holders.entry(h).or_default().push(id);
             }
         }
-        let mut held: HashMap<u64, (KeyKind, String, usize)> = HashMap::new();
-        for id in &pending {
-            for (k, v) in record_keys(by_id[id]) {
-                held.entry(keys::key_hash(k, &v)).or_insert((k, v, 0)).2 += 1;
-            }
+        // the keys planned as the SQL layer plans them (incremental::plan_keys), counted over the
+        // stored records
+        let mut held = incremental::held_keys(pending.iter().map(|id| by_id[id]));
+        for (h, e) in held.iter_mut() {
+            e.2 += holders.get(h).map_or(0, |ids| ids.iter().filter(|id| !pending.contains(id)).count());
         }
-        // the groups (phones, devices) pending records join or leave: all holders come along
-        let old_group_keys: BTreeSet<u64> = stored_keys
-            .iter()
-            .filter(|(h, id)| pending.contains(id) && GROUP_KINDS.contains(&keys::kind_of(*h)))
-            .map(|(h, _)| *h)
-            .collect();
-        let mut scope = Scope { hubs: first.hubs.clone(), ..Scope::default() };
+        let old_keys: Vec<u64> =
+            stored_keys.iter().filter(|(_, id)| pending.contains(id)).map(|(h, _)| *h).collect::<BTreeSet<u64>>().into_iter().collect();
+        let plan = incremental::plan_keys(held, &old_keys, &cfg);
+        let mut scope = Scope { hubs: first.hubs.clone(), over_cap: plan.over_cap, rescore_keys: plan.rescore_keys, ..Scope::default() };
         scope.hubs.extend(first.shared_devices.iter().map(|(v, c, _)| (KeyKind::AnonymousId, v.clone(), *c)));
+        scope.hubs.extend(plan.hubs);
         let mut seeds: BTreeSet<i64> = pending.clone();
-        for (h, (k, v, c)) in held {
-            let others = holders.get(&h).map_or(0, |ids| ids.iter().filter(|id| !pending.contains(id)).count());
-            let total = c + others;
-            if k.is_identifier() && total >= cfg.hub_min_count {
-                scope.hubs.push((k, v, total));
-            } else if total > cfg.max_block {
-                scope.over_cap.push((k, v, total));
-            } else if let Some(ids) = holders.get(&h) {
-                seeds.extend(ids.iter().copied());
-            }
-        }
-        for h in &old_group_keys {
+        for h in &plan.neighbour_keys {
             seeds.extend(holders.get(h).into_iter().flatten().copied());
         }
-        scope.rescore_keys = old_group_keys.iter().copied().collect();
-        scope.rescore_keys.extend(
-            pending.iter().flat_map(|id| record_keys(by_id[id])).filter(|(k, _)| GROUP_KINDS.contains(k)).map(|(k, v)| keys::key_hash(k, &v)),
-        );
         let profile_of = |id: &i64| before.get(id).copied();
         let mut touched: BTreeSet<i64> = seeds.iter().filter_map(profile_of).collect();
         touched.extend(gone.iter().filter_map(profile_of));

@@ -68,13 +68,7 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
 
     // the changed records' keys, and how many records hold each over all the data: the
     // pending records' stored keys are about to be replaced, so they are not counted
-    let hubs = known_hubs(client)?;
-    let mut held: HashMap<u64, (resolve::KeyKind, String, usize)> = HashMap::new();
-    for rec in &pend.recs {
-        for (k, v) in resolve::record_keys(rec) {
-            held.entry(resolve::keys::key_hash(k, &v)).or_insert((k, v, 0)).2 += 1;
-        }
-    }
+    let mut held = resolve::incremental::held_keys(&pend.recs);
     let hashes: Vec<i64> = held.keys().map(|h| *h as i64).collect();
     for row in client.select(
         "SELECT k.key_hash, pg_catalog.count(*)
@@ -90,38 +84,25 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
             }
         }
     }
-    let mut scope = resolve::Scope { hubs, ..Default::default() };
-    let mut usable: HashSet<i64> = HashSet::new();
-    for (h, (k, v, n)) in held {
-        if k.is_identifier() && n >= cfg.hub_min_count.max(2) {
-            scope.hubs.push((k, v, n));
-        } else if n > cfg.max_block {
-            scope.over_cap.push((k, v, n));
-        } else {
-            usable.insert(h as i64);
-        }
-    }
-    scope.over_cap.sort();
-    // the phones and devices the changed records hold now or held before: a group's members
-    // weigh each other by whether the group is shared, so they all come into the batch and
-    // their pairs are scored again (Scope::rescore_keys)
-    let old_keys = ids_of(
+    // what the changed records held before: the groups (phones, devices) they leave
+    let old_keys: Vec<u64> = ids_of(
         client,
         "SELECT DISTINCT k.key_hash
            FROM pg_catalog.unnest($1::bigint[]) p(record_id) JOIN cdp.record_keys k ON k.record_id OPERATOR(pg_catalog.=) p.record_id",
         &[pending_ids.clone().into()],
-    )?;
-    let is_group = |h: u64| resolve::GROUP_KINDS.contains(&resolve::keys::kind_of(h));
-    for h in old_keys.iter().map(|h| *h as u64).filter(|h| is_group(*h)) {
-        scope.rescore_keys.insert(h);
-        usable.insert(h as i64);
-    }
-    scope.rescore_keys.extend(usable.iter().map(|h| *h as u64).filter(|h| is_group(*h)));
+    )?
+    .into_iter()
+    .map(|h| h as u64)
+    .collect();
+    let plan = resolve::incremental::plan_keys(held, &old_keys, &cfg);
+    let mut scope = resolve::Scope { hubs: known_hubs(client)?, over_cap: plan.over_cap, rescore_keys: plan.rescore_keys, ..Default::default() };
+    scope.hubs.extend(plan.hubs);
+    let usable: Vec<i64> = plan.neighbour_keys.iter().map(|h| *h as i64).collect();
     let neighbours = ids_of(
         client,
         "SELECT DISTINCT k.record_id
            FROM pg_catalog.unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash",
-        &[usable.into_iter().collect::<Vec<i64>>().into()],
+        &[usable.into()],
     )?;
     let mut seeds: Vec<i64> = neighbours.iter().chain(&pending_ids).copied().collect();
     seeds.sort_unstable();
