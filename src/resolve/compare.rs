@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::levels::level_names;
+use super::levels::*;
 use super::nicknames;
 use super::strdist::{hash64, jaccard_sorted, jaro_winkler, within_one_edit};
 use super::Rec;
@@ -84,24 +86,6 @@ impl Field {
     }
 }
 
-/// Names of the levels of `f`, best first; the last one is always "different".
-pub fn level_names(f: Field) -> &'static [&'static str] {
-    match f {
-        Field::Name => &["exact", "swapped", "jw_high", "partial", "different"],
-        Field::Email => &["exact", "match_key", "typo_or_other_domain", "different"],
-        Field::Phone => &["exact", "last7_or_typo", "different"],
-        Field::BirthDate => &["exact", "swap_or_typo", "same_year", "different"],
-        Field::NationalId | Field::ExternalId => &["exact", "typo", "different"],
-        Field::AnonymousId => &["exact", "different"],
-        Field::Address => &[
-            "street_postcode",
-            "postcode_or_street_similar",
-            "city",
-            "different",
-        ],
-        Field::Gender => &["exact", "different"],
-    }
-}
 
 /// One level per field (`None` = missing on either side). Indexed by `Field::index`.
 #[derive(
@@ -392,17 +376,17 @@ pub fn compare_field(a: &Prepared, b: &Prepared, f: Field) -> Option<u8> {
         Field::Name => cmp_name(a, b),
         Field::Email => cmp_email(a, b),
         Field::Phone => both(&a.phone, &b.phone).map(|(x, y)| match cmp_phone(x, y) {
-            0 if a.phone_shared || b.phone_shared => 1,
+            // a household phone: its exact agreement is no conclusive evidence
+            PHONE_EXACT if a.phone_shared || b.phone_shared => PHONE_LAST7_OR_TYPO,
             l => l,
         }),
         Field::BirthDate => both(&a.birth, &b.birth).map(|(x, y)| cmp_birth(x, y)),
-        Field::NationalId => both(&a.national_id, &b.national_id).map(|(x, y)| cmp_id(x, y, true)),
-        Field::ExternalId => both(&a.external_id, &b.external_id).map(|(x, y)| cmp_id(x, y, true)),
-        Field::AnonymousId => {
-            both(&a.anonymous_id, &b.anonymous_id).map(|(x, y)| cmp_id(x, y, false))
-        }
+        Field::NationalId => both(&a.national_id, &b.national_id).map(|(x, y)| cmp_id(x, y)),
+        Field::ExternalId => both(&a.external_id, &b.external_id).map(|(x, y)| cmp_id(x, y)),
+        Field::AnonymousId => both(&a.anonymous_id, &b.anonymous_id)
+            .map(|(x, y)| if x == y { ANONYMOUS_EXACT } else { ANONYMOUS_DIFFERENT }),
         Field::Address => cmp_address(a, b),
-        Field::Gender => both(&a.gender, &b.gender).map(|(x, y)| u8::from(x != y)),
+        Field::Gender => both(&a.gender, &b.gender).map(|(x, y)| if x == y { GENDER_EXACT } else { GENDER_DIFFERENT }),
     }
 }
 
@@ -438,41 +422,41 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
     match (&a.first, &a.last, &b.first, &b.last) {
         (Some(fa), Some(la), Some(fb), Some(lb)) => {
             if (fa == fb && la == lb) || (!a.name_tokens.is_empty() && a.name_tokens == b.name_tokens) {
-                return Some(0);
+                return Some(NAME_EXACT);
             }
             if fa == lb && la == fb {
-                return Some(1);
+                return Some(NAME_SWAPPED);
             }
             let (ta, tb) = (&a.name_tokens, &b.name_tokens);
             if same_token_set(ta, tb) {
-                return Some(1);
+                return Some(NAME_SWAPPED);
             }
             // a middle name or second surname more or less ("mary linda thompson" / "mary
             // thompson"): every token of the shorter name, at least two, in the longer one,
             // first tokens agreeing
             if token_subset(ta, tb) {
-                return Some(2);
+                return Some(NAME_JW_HIGH);
             }
             let (jf, jl) = (jaro_winkler(fa, fb), jaro_winkler(la, lb));
             if jf >= JW_HIGH && jl >= JW_HIGH {
-                return Some(2);
+                return Some(NAME_JW_HIGH);
             }
             // swapped orientation: a's first against b's last and vice versa
             let (jfs, jls) = (jaro_winkler(fa, lb), jaro_winkler(la, fb));
             if jfs >= JW_HIGH && jls >= JW_HIGH {
-                return Some(2);
+                return Some(NAME_JW_HIGH);
             }
             // token by token, in any order: a nickname, a middle name inside the first-name
             // field, a compound surname with a typo ("javier castillo garcia" / "javier
             // castiillo garcia", "jim thomas" / "james thoms")
             let aligned = token_alignment(ta, tb);
-            if aligned == Some(2) {
-                return Some(2);
+            if aligned == Some(NAME_JW_HIGH) {
+                return Some(NAME_JW_HIGH);
             }
-            if aligned == Some(3) || partial(fa, fb, jf, la, lb, jl) || partial(fa, lb, jfs, la, fb, jls) {
-                return Some(3);
+            if aligned == Some(NAME_PARTIAL) || partial(fa, fb, jf, la, lb, jl) || partial(fa, lb, jfs, la, fb, jls) {
+                return Some(NAME_PARTIAL);
             }
-            Some(4)
+            Some(NAME_DIFFERENT)
         }
         _ => {
             if (a.first.is_none() && a.last.is_none()) || (b.first.is_none() && b.last.is_none()) {
@@ -491,7 +475,7 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             if agree || !comparable {
                 None
             } else {
-                Some(4)
+                Some(NAME_DIFFERENT)
             }
         }
     }
@@ -586,7 +570,7 @@ fn token_alignment(a: &[String], b: &[String]) -> Option<u8> {
         used[j] = true;
         partner[i] = Some(j);
     }
-    Some(if strong == short.len() { 2 } else { 3 })
+    Some(if strong == short.len() { NAME_JW_HIGH } else { NAME_PARTIAL })
 }
 
 fn same_token_set(a: &[String], b: &[String]) -> bool {
@@ -629,7 +613,7 @@ pub fn mark_shared_phones(prepared: &mut [Prepared]) {
             continue;
         }
         let differs = members.iter().enumerate().any(|(k, &i)| {
-            members[k + 1..].iter().any(|&j| cmp_name(&prepared[i], &prepared[j]) == Some(4))
+            members[k + 1..].iter().any(|&j| cmp_name(&prepared[i], &prepared[j]) == Some(NAME_DIFFERENT))
         });
         if differs {
             shared.push(ph.to_vec());
@@ -653,14 +637,14 @@ pub fn mark_shared_phones(prepared: &mut [Prepared]) {
 fn cmp_email(a: &Prepared, b: &Prepared) -> Option<u8> {
     let (ea, eb) = both(&a.email, &b.email)?;
     if ea == eb {
-        return Some(0);
+        return Some(EMAIL_EXACT);
     }
     let (ka, kb) = (
         a.email_key.as_deref().unwrap_or(ea),
         b.email_key.as_deref().unwrap_or(eb),
     );
     if ka == kb {
-        return Some(1);
+        return Some(EMAIL_MATCH_KEY);
     }
     if a.email_local == b.email_local {
         // the same mailbox, punctuation included, with a one-letter typo in the domain: the same
@@ -668,7 +652,7 @@ fn cmp_email(a: &Prepared, b: &Prepared) -> Option<u8> {
         let at = |k: &str| -> usize { k.rfind('@').unwrap_or(k.len()) };
         let ((la, da), (lb, db)) = (ka.split_at(at(ka)), kb.split_at(at(kb)));
         if la == lb && da != db && within_one_edit(da.as_bytes(), db.as_bytes()) {
-            return Some(2);
+            return Some(EMAIL_TYPO_OR_OTHER_DOMAIN);
         }
         // punctuated differently or at another domain: "orhan.yilmaz" and "orhanyilmaz" at
         // outlook.com are two mailboxes namesakes may own, so it only counts for a distinctive
@@ -676,7 +660,7 @@ fn cmp_email(a: &Prepared, b: &Prepared) -> Option<u8> {
         let distinctive = a.email_local.len() >= MIN_SHARED_LOCAL
             && a.email_local_distinctive
             && b.email_local_distinctive;
-        return Some(if distinctive { 2 } else { 3 });
+        return Some(if distinctive { EMAIL_TYPO_OR_OTHER_DOMAIN } else { EMAIL_DIFFERENT });
     }
     // a typo, but not in the digits: "mehmet.yilmaz12" and "mehmet.yilmaz13" are two namesakes'
     // mailboxes numbered by the provider, not one mistyped address; nor two different ways of
@@ -687,9 +671,9 @@ fn cmp_email(a: &Prepared, b: &Prepared) -> Option<u8> {
         && digits(ka) == digits(kb)
         && !(a.email_local_is_name && b.email_local_is_name)
     {
-        return Some(2);
+        return Some(EMAIL_TYPO_OR_OTHER_DOMAIN);
     }
-    Some(3)
+    Some(EMAIL_DIFFERENT)
 }
 
 /// An e-mail local part without the separators . _ - .
@@ -709,13 +693,13 @@ fn mix_digit(h: u64, d: u8) -> u64 {
 /// or a one-edit typo, 2 different.
 fn cmp_phone(a: &[u8], b: &[u8]) -> u8 {
     if a == b {
-        return 0;
+        return PHONE_EXACT;
     }
     let last7 = a.len() >= 7 && b.len() >= 7 && a[a.len() - 7..] == b[b.len() - 7..];
     if last7 || within_one_edit(a, b) {
-        1
+        PHONE_LAST7_OR_TYPO
     } else {
-        2
+        PHONE_DIFFERENT
     }
 }
 
@@ -723,30 +707,26 @@ fn cmp_phone(a: &[u8], b: &[u8]) -> u8 {
 /// "YYYYMMDD"), 2 same year, 3 different.
 fn cmp_birth(a: &[u8; 8], b: &[u8; 8]) -> u8 {
     if a == b {
-        return 0;
+        return BIRTH_EXACT;
     }
     let swapped = a[..4] == b[..4] && a[4..6] == b[6..8] && a[6..8] == b[4..6];
     if swapped || within_one_edit(&a[..], &b[..]) {
-        1
+        BIRTH_SWAP_OR_TYPO
     } else if a[..4] == b[..4] {
-        2
+        BIRTH_SAME_YEAR
     } else {
-        3
+        BIRTH_DIFFERENT
     }
 }
 
-/// Identifier levels: 0 equal, 1 one-edit typo (only when `typo` is allowed), last = different.
-fn cmp_id(a: &str, b: &str, typo: bool) -> u8 {
-    match (a == b, typo) {
-        (true, _) => 0,
-        (false, false) => 1, // "different": no typo level
-        (false, true) => {
-            if within_one_edit(a.as_bytes(), b.as_bytes()) {
-                1
-            } else {
-                2
-            }
-        }
+/// National and external id levels: equal, a one-edit typo, different.
+fn cmp_id(a: &str, b: &str) -> u8 {
+    if a == b {
+        ID_EXACT
+    } else if within_one_edit(a.as_bytes(), b.as_bytes()) {
+        ID_TYPO
+    } else {
+        ID_DIFFERENT
     }
 }
 
@@ -764,11 +744,11 @@ fn cmp_address(a: &Prepared, b: &Prepared) -> Option<u8> {
     let city_eq = city.map(|(x, y)| x == y);
     if let Some((sa, sb)) = street {
         if sa == sb && (post_eq == Some(true) || (post_eq.is_none() && city_eq == Some(true))) {
-            return Some(0);
+            return Some(ADDRESS_STREET_POSTCODE);
         }
     }
     if post_eq == Some(true) {
-        return Some(1);
+        return Some(ADDRESS_POSTCODE_OR_STREET);
     }
     // a street name repeats in every city ("ataturk caddesi"): only count it where neither
     // postcode nor city disagrees
@@ -777,12 +757,12 @@ fn cmp_address(a: &Prepared, b: &Prepared) -> Option<u8> {
         && city_eq != Some(false)
         && jaccard_sorted(&a.street_tokens, &b.street_tokens) >= STREET_JACCARD
     {
-        return Some(1);
+        return Some(ADDRESS_POSTCODE_OR_STREET);
     }
     if city_eq == Some(true) {
-        return Some(2);
+        return Some(ADDRESS_CITY);
     }
-    Some(3)
+    Some(ADDRESS_DIFFERENT)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod compare;
 pub mod golden;
 pub mod incremental;
 pub mod keys;
+pub mod levels;
 pub mod model;
 pub mod nicknames;
 pub mod strdist;

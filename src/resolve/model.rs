@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::compare::{compare, compare_field, level_names, Field, Levels, Prepared};
+use super::levels::{flagged, levels, CONCLUSIVE, CONFLICT_CAP, EXACT_FLOOR, NAME_EXACT, TYPO_FLOOR};
 use super::strdist::{FastMap, SplitMix64};
 
 /// Default match threshold, in prior-free weight units (bits of evidence, Σ log2(m/u)).
@@ -110,8 +111,8 @@ impl WeightTable {
             lv.get(Field::Address)
                 .map(|l| self.w[Field::Address.index()][l as usize]),
         );
-        if let (Some(0), Some(t)) = (lv.get(Field::Name), tf_u) {
-            w -= self.w[Field::Name.index()][0];
+        if let (Some(NAME_EXACT), Some(t)) = (lv.get(Field::Name), tf_u) {
+            w -= self.w[Field::Name.index()][NAME_EXACT as usize];
             w += (self.m_name_exact / t.max(self.u_name_exact * TF_MAX_BOOST)).log2();
         }
         w
@@ -120,36 +121,11 @@ impl WeightTable {
 
 impl Model {
     /// Hand-set parameters for batches too small to estimate from (see `Config::
-    /// min_records_for_estimation`): typical rates of customer data, close to what estimation
-    /// finds on synthetic Turkish data, already safeguarded. Weights (bits): name exact +11.9 /
-    /// swapped +11.6 / jw_high +8.6 / partial +6.8 / different −5.6; e-mail +22 / match key +22
-    /// (conclusive floor) / typo +14.9 / different −2.2; phone +19.5 / last7 or typo +11.6 /
-    /// different −2.2; birth date +14.5 / swap or typo +5.3 / same year +1.1 / different −5.0;
-    /// national id +23.2 / typo +14.3 / different −12; external id +22 / +11.0 / −2.5; anonymous
-    /// id +22 / −1.3; address +13.6 / +5.6 / +1.0 / −2.2; gender +1.0 / −4.6.
+    /// min_records_for_estimation`): the m and u of every level in `levels.rs`, then the
+    /// safeguards. `cdp.explain_match` shows the weights they give.
     pub fn default_model() -> Model {
-        let m = vec![
-            vec![0.78, 0.03, 0.06, 0.11, 0.02],
-            vec![0.70, 0.05, 0.03, 0.22],
-            vec![0.75, 0.03, 0.22],
-            vec![0.90, 0.04, 0.03, 0.03],
-            vec![0.9797, 0.02, 0.0003],
-            vec![0.80, 0.02, 0.18],
-            vec![0.60, 0.40],
-            vec![0.60, 0.10, 0.10, 0.20],
-            vec![0.98, 0.02],
-        ];
-        let u = vec![
-            vec![2e-4, 1e-5, 1.5e-4, 1e-3, 0.99864],
-            vec![1e-6, 1e-7, 1e-6, 0.9999979],
-            vec![1e-6, 1e-5, 0.999989],
-            vec![4e-5, 1e-3, 0.014, 0.98496],
-            vec![1e-7, 1e-6, 0.9999989],
-            vec![1e-6, 1e-5, 0.999989],
-            vec![1e-6, 0.999999],
-            vec![5e-5, 2e-3, 0.05, 0.94795],
-            vec![0.5, 0.5],
-        ];
+        let m = Field::ALL.iter().map(|f| levels(*f).iter().map(|l| l.m).collect()).collect();
+        let u = Field::ALL.iter().map(|f| levels(*f).iter().map(|l| l.u).collect()).collect();
         let mut model = Model {
             m,
             u,
@@ -231,8 +207,8 @@ impl Model {
                         .collect()
                 })
                 .collect(),
-            m_name_exact: self.m[Field::Name.index()][0],
-            u_name_exact: self.u[Field::Name.index()][0],
+            m_name_exact: self.m[Field::Name.index()][NAME_EXACT as usize],
+            u_name_exact: self.u[Field::Name.index()][NAME_EXACT as usize],
         }
     }
 
@@ -883,6 +859,24 @@ fn set_m(m: &mut [f64], level: usize, value: f64, keep: &[usize]) {
 /// phone typo levels are floored at a small positive weight so one mistyped character never
 /// pushes a pair below agreement-on-nothing; two national ids that differ by more than a typo
 /// are two people, whatever EM says.
+/// Raise m of level `l` of `f` until the level weighs at least `bits` (m at most `cap`), taking
+/// the mass from the levels not in `keep`; says so in `notes`.
+fn floor_level(model: &mut Model, notes: &mut Vec<String>, f: Field, l: usize, bits: f64, cap: f64, keep: &[usize]) {
+    let fi = f.index();
+    let ul = model.u[fi][l];
+    let min_m = (ul * bits.exp2()).min(cap);
+    if model.m[fi][l] < min_m {
+        notes.push(format!(
+            "{} {} raised from {:.2} to {:.2} bits",
+            f.name(),
+            level_names(f)[l],
+            (model.m[fi][l] / ul).log2(),
+            (min_m / ul).log2()
+        ));
+        set_m(&mut model.m[fi], l, min_m, keep);
+    }
+}
+
 pub fn apply_safeguards(model: &mut Model) -> Vec<String> {
     let mut notes = Vec::new();
     for row in &mut model.m {
@@ -890,52 +884,19 @@ pub fn apply_safeguards(model: &mut Model) -> Vec<String> {
     }
     for f in Field::ALL {
         let fi = f.index();
-        if f.is_strong_identifier() {
-            let u0 = model.u[fi][0];
-            let min_m = (u0 * STRONG_EXACT_MIN_BITS.exp2()).min(0.9);
-            if model.m[fi][0] < min_m {
-                notes.push(format!(
-                    "{} exact raised from {:.2} to {:.2} bits",
-                    f.name(),
-                    (model.m[fi][0] / u0).log2(),
-                    (min_m / u0).log2()
-                ));
-                set_m(&mut model.m[fi], 0, min_m, &[]);
-            }
+        for l in flagged(f, EXACT_FLOOR) {
+            floor_level(model, &mut notes, f, l, STRONG_EXACT_MIN_BITS, 0.9, &[]);
         }
-        if matches!(f, Field::Email | Field::Phone) {
-            let typo_levels: &[usize] = if f == Field::Email { &[1, 2] } else { &[1] };
-            for &l in typo_levels {
-                let ul = model.u[fi][l];
-                let min_m = (ul * TYPO_MIN_BITS.exp2()).min(0.05);
-                if model.m[fi][l] < min_m {
-                    notes.push(format!(
-                        "{} {} raised from {:.2} to {:.2} bits",
-                        f.name(),
-                        level_names(f)[l],
-                        (model.m[fi][l] / ul).log2(),
-                        (min_m / ul).log2()
-                    ));
-                    // take the mass from the "different" level only
-                    let keep: Vec<usize> = std::iter::once(0)
-                        .chain(typo_levels.iter().copied())
-                        .collect();
-                    set_m(&mut model.m[fi], l, min_m, &keep);
-                }
-            }
+        // a typo level takes the mass it needs from the "different" level only
+        let keep: Vec<usize> = flagged(f, EXACT_FLOOR).chain(flagged(f, TYPO_FLOOR)).collect();
+        for l in flagged(f, TYPO_FLOOR) {
+            floor_level(model, &mut notes, f, l, TYPO_MIN_BITS, 0.05, &keep);
         }
         // u of exact agreement on a personal identifier among different people is far below
         // what a random sample can measure (its Laplace floor is 1/sample, and at scale the
-        // few shared values are family mailboxes or hubs, handled elsewhere): cap it
-        let conclusive: &[usize] = match f {
-            Field::Email => &[0, 1],
-            // exact on a phone nobody else's first name is seen with (household phones are
-            // compared at level 1, see compare::mark_shared_phones)
-            Field::Phone => &[0],
-            Field::NationalId | Field::ExternalId | Field::AnonymousId => &[0],
-            _ => &[],
-        };
-        for &l in conclusive {
+        // few shared values are family mailboxes or hubs, handled elsewhere): cap it. A
+        // household phone is compared at a weaker level (compare::mark_shared_phones).
+        for l in flagged(f, CONCLUSIVE) {
             let last = f.levels() - 1;
             let max_u = model.m[fi][l] * (-CONCLUSIVE_MIN_BITS).exp2();
             if model.u[fi][l] > max_u {
@@ -950,17 +911,18 @@ pub fn apply_safeguards(model: &mut Model) -> Vec<String> {
                 model.u[fi][l] = max_u;
             }
         }
-        if f == Field::NationalId {
-            let last = f.levels() - 1;
-            let ul = model.u[fi][last];
+        for l in flagged(f, CONFLICT_CAP) {
+            let ul = model.u[fi][l];
             let max_m = (ul * (-NATIONAL_ID_CONFLICT_BITS).exp2()).max(M_MIN);
-            if model.m[fi][last] > max_m * (1.0 + 1e-9) {
+            if model.m[fi][l] > max_m * (1.0 + 1e-9) {
                 notes.push(format!(
-                    "national_id different lowered from {:.2} to {:.2} bits",
-                    (model.m[fi][last] / ul).log2(),
+                    "{} {} lowered from {:.2} to {:.2} bits",
+                    f.name(),
+                    level_names(f)[l],
+                    (model.m[fi][l] / ul).log2(),
                     (max_m / ul).log2()
                 ));
-                set_m(&mut model.m[fi], last, max_m, &[]);
+                set_m(&mut model.m[fi], l, max_m, &[]);
             }
         }
     }

@@ -52,7 +52,7 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
         let lv = resolve::compare(pa, pb);
         // an exact name weighs by how many records hold it (its frequency in the last full run)
         let tf = term_freq_for(client, &loaded)?;
-        let tf_u = if lv.get(Field::Name) == Some(0) { tf.u(&pa.name_key) } else { None };
+        let tf_u = if lv.get(Field::Name) == Some(resolve::levels::NAME_EXACT) { tf.u(&pa.name_key) } else { None };
         let weight = model.weight_tf(&lv, tf_u);
         let tf_adjustment = weight - model.weight(&lv);
         let threshold = gucs::MATCH_THRESHOLD.get();
