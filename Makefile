@@ -72,6 +72,11 @@ bench-incremental: install-release
 	@.ci/cluster restart
 	@bench/incremental_bench $(or $(BENCH_PEOPLE),100000) $(or $(BENCH_CHANGES),1000)
 
+# A burst of changes right after the first full resolve, left to the worker: per-batch times
+bench-burst: install-release
+	@.ci/cluster restart
+	@bench/burst_bench $(or $(BENCH_PEOPLE),485000) $(or $(BENCH_CHANGES),10000)
+
 # BENCH_PEOPLE / BENCH_ORDERS_PER_PERSON: default 1M people, ~10M orders
 bench-value: install-release
 	@.ci/cluster restart
