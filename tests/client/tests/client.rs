@@ -1072,3 +1072,97 @@ fn sigterm_ends_the_worker_in_the_middle_of_a_step_and_its_change_is_applied_aft
     )
     .unwrap();
 }
+
+/// Connect again and again until the cluster accepts connections and the worker runs (after a
+/// crash, PostgreSQL resets every backend and replays its log first).
+fn reconnect_after_crash() -> Client {
+    for _ in 0..600 {
+        if let Ok(mut c) = postgres::Client::connect(&pg_cdp_client_tests::dsn(), postgres::NoTls) {
+            if let Ok(Some(_)) = c.query_one("SELECT worker_pid FROM cdp.worker_status()", &[]).map(|r| r.get::<_, Option<i32>>(0)) {
+                return c;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the cluster and its worker are back within 60 s of the crash");
+}
+
+#[test]
+fn a_worker_killed_mid_step_loses_and_doubles_nothing_after_crash_recovery() {
+    let mut c = connect();
+    c.batch_execute(
+        "DROP TABLE IF EXISTS public.crash_t;
+         DROP FUNCTION IF EXISTS public.slow_for_crash_owner();
+         DROP ROLE IF EXISTS cdp_test_crash_owner;
+         CREATE ROLE cdp_test_crash_owner;
+         CREATE FUNCTION public.slow_for_crash_owner() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS
+           $$ BEGIN IF current_user = 'cdp_test_crash_owner' THEN PERFORM pg_sleep(120); END IF; RETURN true; END $$;
+         CREATE TABLE public.crash_t (id integer PRIMARY KEY, mail text);
+         CREATE INDEX crash_t_planned ON public.crash_t (id) WHERE public.slow_for_crash_owner();
+         ALTER TABLE public.crash_t OWNER TO cdp_test_crash_owner;
+         SELECT cdp.add_source('public.crash_t', 'id', '{\"email\":\"mail\"}');
+         INSERT INTO public.crash_t VALUES (1, 'birinci.kayit@example.com'), (2, 'ikinci.kayit@example.com');",
+    )
+    .unwrap();
+    let pid = worker_pid(&mut c).expect("the worker runs");
+    let mut in_step = false;
+    for _ in 0..300 {
+        in_step = c
+            .query_one("SELECT count(*) > 0 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'PgSleep'", &[&pid])
+            .unwrap()
+            .get(0);
+        if in_step {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(in_step, "the worker is in the middle of its step");
+    drop(c);
+    // the hardest way to die: no cleanup at all, and PostgreSQL resets every backend
+    let killed = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let mut c = reconnect_after_crash();
+    assert_ne!(worker_pid(&mut c), Some(pid), "a new worker process");
+    c.batch_execute("CREATE OR REPLACE FUNCTION public.slow_for_crash_owner() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN true; END $$")
+        .unwrap();
+    // the killed step's transaction never committed: its changes were still queued, and the new
+    // worker applies each exactly once
+    let count = |c: &mut Client| -> (i64, i64) {
+        let r = c
+            .query_one(
+                "SELECT (SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id)
+                          WHERE s.source_table = 'public.crash_t'::regclass),
+                        (SELECT count(*) FROM cdp.change_queue q JOIN cdp.sources s USING (source_id)
+                          WHERE s.source_table = 'public.crash_t'::regclass)",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    let mut seen = (0, 0);
+    for _ in 0..300 {
+        seen = count(&mut c);
+        if seen == (2, 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(seen, (2, 0), "both rows applied, once each, and nothing left queued");
+    let keys: Vec<String> = c
+        .query(
+            "SELECT r.source_key FROM cdp.records r JOIN cdp.sources s USING (source_id)
+              WHERE s.source_table = 'public.crash_t'::regclass ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(keys, vec!["1", "2"]);
+    c.batch_execute(
+        "DROP TABLE public.crash_t;
+         DROP FUNCTION public.slow_for_crash_owner();
+         DROP ROLE cdp_test_crash_owner;",
+    )
+    .unwrap();
+}
