@@ -1005,35 +1005,9 @@ fn a_split_a_deleted_row_and_an_rfm_recomputation_each_give_their_events() {
 #[test]
 fn sigterm_ends_the_worker_in_the_middle_of_a_step_and_its_change_is_applied_after_the_restart() {
     let mut c = connect();
-    // a source whose owner's partial index sleeps while the worker plans its read (as the owner):
-    // the worker is then in the middle of a step for two minutes
-    c.batch_execute(
-        "DROP TABLE IF EXISTS public.slow_t;
-         DROP FUNCTION IF EXISTS public.slow_for_owner();
-         DROP ROLE IF EXISTS cdp_test_slow_owner;
-         CREATE ROLE cdp_test_slow_owner;
-         CREATE FUNCTION public.slow_for_owner() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS
-           $$ BEGIN IF current_user = 'cdp_test_slow_owner' THEN PERFORM pg_sleep(120); END IF; RETURN true; END $$;
-         CREATE TABLE public.slow_t (id integer PRIMARY KEY, mail text);
-         CREATE INDEX slow_t_planned ON public.slow_t (id) WHERE public.slow_for_owner();
-         ALTER TABLE public.slow_t OWNER TO cdp_test_slow_owner;
-         SELECT cdp.add_source('public.slow_t', 'id', '{\"email\":\"mail\"}');
-         INSERT INTO public.slow_t VALUES (1, 'yavas.kaplumbaga@example.com');",
-    )
-    .unwrap();
-    let pid = worker_pid(&mut c).expect("the worker runs");
-    let mut sleeping = false;
-    for _ in 0..300 {
-        sleeping = c
-            .query_one("SELECT count(*) > 0 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'PgSleep'", &[&pid])
-            .unwrap()
-            .get(0);
-        if sleeping {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(sleeping, "the worker is in the middle of its step");
+    let pid = worker_stuck_in_a_step(&mut c, "slow_t", "cdp_test_slow_owner", "(1, 'yavas.kaplumbaga@example.com')");
+    // the next worker process reads the table fast (the running call sleeps on)
+    unstick(&mut c, "slow_t");
     let started = std::time::Instant::now();
     c.query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
     let mut gone = false;
@@ -1046,31 +1020,9 @@ fn sigterm_ends_the_worker_in_the_middle_of_a_step_and_its_change_is_applied_aft
     }
     assert!(gone, "SIGTERM ends the worker within 5 s, in the middle of a statement");
     // the step was rolled back: its change is still queued, and the restarted worker applies it
-    c.batch_execute("CREATE OR REPLACE FUNCTION public.slow_for_owner() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN true; END $$")
-        .unwrap();
-    let mut applied = 0i64;
-    for _ in 0..300 {
-        applied = c
-            .query_one(
-                "SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id)
-                  WHERE s.source_table = 'public.slow_t'::regclass AND r.source_key = '1'",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        if applied == 1 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(applied, 1, "the change is applied after the restart");
+    assert_eq!(wait_for_records(&mut c, "public.slow_t", (1, 0)), (1, 0), "the change is applied after the restart");
     assert_ne!(worker_pid(&mut c), Some(pid), "a new worker process");
-    c.batch_execute(
-        "DROP TABLE public.slow_t;
-         DROP FUNCTION public.slow_for_owner();
-         DROP ROLE cdp_test_slow_owner;",
-    )
-    .unwrap();
+    drop_stuck(&mut c, "slow_t", "cdp_test_slow_owner");
 }
 
 /// Connect again and again until the cluster accepts connections and the worker runs (after a
@@ -1090,64 +1042,18 @@ fn reconnect_after_crash() -> Client {
 #[test]
 fn a_worker_killed_mid_step_loses_and_doubles_nothing_after_crash_recovery() {
     let mut c = connect();
-    c.batch_execute(
-        "DROP TABLE IF EXISTS public.crash_t;
-         DROP FUNCTION IF EXISTS public.slow_for_crash_owner();
-         DROP ROLE IF EXISTS cdp_test_crash_owner;
-         CREATE ROLE cdp_test_crash_owner;
-         CREATE FUNCTION public.slow_for_crash_owner() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS
-           $$ BEGIN IF current_user = 'cdp_test_crash_owner' THEN PERFORM pg_sleep(120); END IF; RETURN true; END $$;
-         CREATE TABLE public.crash_t (id integer PRIMARY KEY, mail text);
-         CREATE INDEX crash_t_planned ON public.crash_t (id) WHERE public.slow_for_crash_owner();
-         ALTER TABLE public.crash_t OWNER TO cdp_test_crash_owner;
-         SELECT cdp.add_source('public.crash_t', 'id', '{\"email\":\"mail\"}');
-         INSERT INTO public.crash_t VALUES (1, 'birinci.kayit@example.com'), (2, 'ikinci.kayit@example.com');",
-    )
-    .unwrap();
-    let pid = worker_pid(&mut c).expect("the worker runs");
-    let mut in_step = false;
-    for _ in 0..300 {
-        in_step = c
-            .query_one("SELECT count(*) > 0 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'PgSleep'", &[&pid])
-            .unwrap()
-            .get(0);
-        if in_step {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(in_step, "the worker is in the middle of its step");
+    let pid = worker_stuck_in_a_step(&mut c, "crash_t", "cdp_test_crash_owner", "(1, 'birinci.kayit@example.com'), (2, 'ikinci.kayit@example.com')");
+    // the next worker process reads the table fast (the running call sleeps on)
+    unstick(&mut c, "crash_t");
     drop(c);
     // the hardest way to die: no cleanup at all, and PostgreSQL resets every backend
     let killed = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
     assert!(killed.success());
     let mut c = reconnect_after_crash();
     assert_ne!(worker_pid(&mut c), Some(pid), "a new worker process");
-    c.batch_execute("CREATE OR REPLACE FUNCTION public.slow_for_crash_owner() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN true; END $$")
-        .unwrap();
     // the killed step's transaction never committed: its changes were still queued, and the new
     // worker applies each exactly once
-    let count = |c: &mut Client| -> (i64, i64) {
-        let r = c
-            .query_one(
-                "SELECT (SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id)
-                          WHERE s.source_table = 'public.crash_t'::regclass),
-                        (SELECT count(*) FROM cdp.change_queue q JOIN cdp.sources s USING (source_id)
-                          WHERE s.source_table = 'public.crash_t'::regclass)",
-                &[],
-            )
-            .unwrap();
-        (r.get(0), r.get(1))
-    };
-    let mut seen = (0, 0);
-    for _ in 0..300 {
-        seen = count(&mut c);
-        if seen == (2, 0) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(seen, (2, 0), "both rows applied, once each, and nothing left queued");
+    assert_eq!(wait_for_records(&mut c, "public.crash_t", (2, 0)), (2, 0), "both rows applied, once each, nothing left queued");
     let keys: Vec<String> = c
         .query(
             "SELECT r.source_key FROM cdp.records r JOIN cdp.sources s USING (source_id)
@@ -1159,10 +1065,79 @@ fn a_worker_killed_mid_step_loses_and_doubles_nothing_after_crash_recovery() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(keys, vec!["1", "2"]);
-    c.batch_execute(
-        "DROP TABLE public.crash_t;
-         DROP FUNCTION public.slow_for_crash_owner();
-         DROP ROLE cdp_test_crash_owner;",
-    )
+    drop_stuck(&mut c, "crash_t", "cdp_test_crash_owner");
+}
+
+/// A source whose owner's partial index sleeps for two minutes whenever the owner plans a read
+/// of it, as the worker does: after `rows` are inserted, the worker is in the middle of a step.
+/// Returns the worker's pid once it sleeps there.
+fn worker_stuck_in_a_step(c: &mut Client, table: &str, owner: &str, rows: &str) -> i32 {
+    // durable at commit (the project cluster commits asynchronously): a crash must not take
+    // the set-up with it
+    c.batch_execute(&format!(
+        "SET synchronous_commit = on;
+         DROP TABLE IF EXISTS public.{table};
+         DROP FUNCTION IF EXISTS public.{table}_slow();
+         DROP ROLE IF EXISTS {owner};
+         CREATE ROLE {owner};
+         CREATE FUNCTION public.{table}_slow() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS
+           $$ BEGIN IF current_user = '{owner}' THEN PERFORM pg_sleep(120); END IF; RETURN true; END $$;
+         CREATE TABLE public.{table} (id integer PRIMARY KEY, mail text);
+         CREATE INDEX {table}_planned ON public.{table} (id) WHERE public.{table}_slow();
+         ALTER TABLE public.{table} OWNER TO {owner};
+         SELECT cdp.add_source('public.{table}', 'id', '{{\"email\":\"mail\"}}');
+         INSERT INTO public.{table} VALUES {rows};"
+    ))
     .unwrap();
+    let pid = worker_pid(c).expect("the worker runs");
+    for _ in 0..300 {
+        let sleeping: bool = c
+            .query_one("SELECT count(*) > 0 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'PgSleep'", &[&pid])
+            .unwrap()
+            .get(0);
+        if sleeping {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the worker is in the middle of its step");
+}
+
+/// The table of worker_stuck_in_a_step reads fast again for the next worker process (durably:
+/// the set-up session commits synchronously).
+fn unstick(c: &mut Client, table: &str) {
+    c.batch_execute(&format!(
+        "CREATE OR REPLACE FUNCTION public.{table}_slow() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN true; END $$"
+    ))
+    .unwrap();
+}
+
+/// Drop what worker_stuck_in_a_step made.
+fn drop_stuck(c: &mut Client, table: &str, owner: &str) {
+    c.batch_execute(&format!("DROP TABLE public.{table}; DROP FUNCTION public.{table}_slow(); DROP ROLE {owner};")).unwrap();
+}
+
+/// (records, queued changes) of a source table.
+fn records_and_queued(c: &mut Client, table: &str) -> (i64, i64) {
+    let r = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = $1::text::regclass),
+                    (SELECT count(*) FROM cdp.change_queue q JOIN cdp.sources s USING (source_id) WHERE s.source_table = $1::text::regclass)",
+            &[&table],
+        )
+        .unwrap();
+    (r.get(0), r.get(1))
+}
+
+/// Poll records_and_queued until it is `want` (30 s at most); returns the last seen.
+fn wait_for_records(c: &mut Client, table: &str, want: (i64, i64)) -> (i64, i64) {
+    let mut seen = (0, 0);
+    for _ in 0..300 {
+        seen = records_and_queued(c, table);
+        if seen == want {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    seen
 }
