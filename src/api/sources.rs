@@ -918,3 +918,61 @@ fn _sync_keys(source_id: i32, keys: Vec<Option<String>>) -> JsonB {
     })
     .or_raise()
 }
+
+/// The checks of `cdp.add_transaction_source` and `cdp.add_event_source`, made as `add_source`
+/// makes its own (same column look-up and hint, same key types, the same column-level rights):
+/// a table or view, a registered customer source, the named columns present, a customer key of a
+/// key type, not registered yet, not temporary; the acting role may read the columns named and,
+/// for a table, put capture triggers on it. Returns the customer source's id.
+#[pg_extern(stable, parallel_unsafe)]
+fn _check_activity_table(source_table: pg_sys::Oid, customer_source: pg_sys::Oid, customer_key_column: &str, columns: Vec<Option<String>>) -> i32 {
+    Spi::connect(|client| -> CdpResult<i32> {
+        let rel = Relation::load(client, source_table)?;
+        if !matches!(rel.relkind.as_str(), "r" | "p" | "v" | "m") {
+            return Err(CdpError::new(Code::ERRCODE_WRONG_OBJECT_TYPE, format!("{} is not a table or view", rel.qualified)));
+        }
+        let csid = source_id_of(client, customer_source).map_err(|e| e.hint("register the customer table first with cdp.add_source"))?;
+        if privilege::ask(
+            client,
+            "SELECT EXISTS (SELECT 1 FROM cdp.transaction_sources t WHERE t.source_table OPERATOR(pg_catalog.=) $1::pg_catalog.regclass)
+                 OR EXISTS (SELECT 1 FROM cdp.event_sources e WHERE e.source_table OPERATOR(pg_catalog.=) $1::pg_catalog.regclass)",
+            &[source_table.into()],
+        )? {
+            return Err(CdpError::new(
+                Code::ERRCODE_DUPLICATE_OBJECT,
+                format!("{} is already registered as a transaction or event source", rel.qualified),
+            ));
+        }
+        let key = rel.column(customer_key_column)?;
+        let mut named: Vec<(i16, &str)> = vec![(key.attnum, key.name.as_str())];
+        for c in columns.iter().flatten() {
+            let col = rel.column(c)?;
+            named.push((col.attnum, col.name.as_str()));
+        }
+        if !KEY_TYPES.contains(&key.base_type) {
+            return Err(CdpError::new(
+                Code::ERRCODE_DATATYPE_MISMATCH,
+                format!("customer key column \"{}\" of {} is of type {}, not an integer, text or uuid", key.name, rel.qualified, key.base_type_name),
+            )
+            .hint("register a view that casts the key to text"));
+        }
+        // SAFETY: reads a backend global
+        let acting = unsafe { pg_sys::GetOuterUserId() };
+        privilege::require_column_select(client, acting, rel.oid, &rel.qualified, &named)?;
+        if table_kind_ok(&rel.relkind)
+            && !privilege::ask(client, "SELECT pg_catalog.has_table_privilege($1, $2, 'TRIGGER')", &[acting.into(), rel.oid.into()])?
+        {
+            return Err(CdpError::new(
+                Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                format!("permission denied to create capture triggers on {}", rel.qualified),
+            )
+            .hint("the registering role needs the TRIGGER right on the table (its owner has it)"));
+        }
+        if rel.relpersistence == "t" {
+            return Err(CdpError::new(Code::ERRCODE_FEATURE_NOT_SUPPORTED, format!("{} is a temporary table", rel.qualified))
+                .hint("a temporary table ends with its session: register a permanent table or view"));
+        }
+        Ok(csid)
+    })
+    .or_raise()
+}
