@@ -21,9 +21,10 @@ pub static WORKER_RESOLVE: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static WORKER_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
 pub static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static MATCH_THRESHOLD: GucSetting<f64> = GucSetting::<f64>::new(crate::resolve::DEFAULT_THRESHOLD);
-pub static MAX_BLOCK_SIZE: GucSetting<i32> = GucSetting::<i32>::new(500);
-pub static MAX_PROFILE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(200);
-pub static HUB_MIN_RECORDS: GucSetting<i32> = GucSetting::<i32>::new(50);
+pub static MAX_BLOCK_SIZE: GucSetting<i32> = GucSetting::<i32>::new(crate::resolve::DEFAULT_MAX_BLOCK as i32);
+pub static MAX_PROFILE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(crate::resolve::DEFAULT_MAX_PROFILE_SIZE as i32);
+pub static HUB_MIN_RECORDS: GucSetting<i32> = GucSetting::<i32>::new(crate::resolve::DEFAULT_HUB_MIN_COUNT as i32);
+pub static RESOLVE_THREADS: GucSetting<i32> = GucSetting::<i32>::new(crate::resolve::DEFAULT_THREADS as i32);
 pub static WORKER_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10000);
 pub static MAX_APPLY_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(3);
 pub static QUARANTINE_RETENTION_MIN: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 60);
@@ -204,6 +205,16 @@ pub fn init() {
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
+        c"cdp.resolve_threads",
+        c"Threads a resolution run uses to prepare, compare and sample record pairs.",
+        c"Results do not depend on it; at most the cores the server may spare.",
+        &RESOLVE_THREADS,
+        1,
+        64,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
         c"cdp.hub_min_records",
         c"An identifier value (email, phone, id, device) held by at least this many records is a hub: excluded from matching and listed in cdp.hubs.",
         c"",
@@ -250,4 +261,21 @@ pub fn default_country() -> String {
 
 pub fn worker_database() -> String {
     string_setting(&WORKER_DATABASE).unwrap_or_else(|| "postgres".into())
+}
+
+/// The parameters of a resolution run as the settings give them (clamped to what the run
+/// accepts); the rest are `Config::default()`.
+pub fn resolve_config() -> crate::resolve::Config {
+    let threshold = MATCH_THRESHOLD.get();
+    let default = crate::resolve::Config::default();
+    crate::resolve::Config {
+        threshold,
+        // keep the weak-bridge guard the same distance above the threshold when it is moved
+        weak_bridge_weight: threshold + (default.weak_bridge_weight - default.threshold),
+        max_block: MAX_BLOCK_SIZE.get().max(2) as usize,
+        max_profile_size: MAX_PROFILE_SIZE.get().max(1) as usize,
+        hub_min_count: HUB_MIN_RECORDS.get().max(2) as usize,
+        threads: RESOLVE_THREADS.get().max(1) as usize,
+        ..default
+    }
 }

@@ -82,6 +82,13 @@ impl Rec {
     }
 }
 
+/// Defaults of the parameters users set (`cdp.max_block_size`, `cdp.max_profile_size`,
+/// `cdp.hub_min_records`, `cdp.resolve_threads` start from these).
+pub const DEFAULT_MAX_BLOCK: usize = 500;
+pub const DEFAULT_MAX_PROFILE_SIZE: usize = 200;
+pub const DEFAULT_HUB_MIN_COUNT: usize = 50;
+pub const DEFAULT_THREADS: usize = 2;
+
 /// Parameters of a resolution run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
@@ -120,10 +127,10 @@ impl Default for Config {
         Config {
             // ≤ 125k pairs per block; the synthetic million-record batch has no block this big
             // (only a real placeholder or an extremely common name × year would)
-            max_block: 500,
+            max_block: DEFAULT_MAX_BLOCK,
             threshold: DEFAULT_THRESHOLD,
             // a person has a handful of records per channel; 200 is only reached by chaining
-            max_profile_size: 200,
+            max_profile_size: DEFAULT_MAX_PROFILE_SIZE,
             // name + birth date (~26 bits) or an identifier + name is "strong"; an identifier
             // alone (22) or name + near date (~21) between two established clusters is not
             weak_bridge_weight: DEFAULT_THRESHOLD + 6.0,
@@ -131,10 +138,10 @@ impl Default for Config {
             // fields on 2 threads
             u_sample_pairs: 1_000_000,
             seed: 0x00C0_FFEE,
-            threads: 2,
+            threads: DEFAULT_THREADS,
             // a family shares a phone or an address between a few records, a shop's phone or a
             // placeholder between hundreds
-            hub_min_count: 50,
+            hub_min_count: DEFAULT_HUB_MIN_COUNT,
             shared_device_identities: 2,
             min_records_for_estimation: 2000,
             // EM runs over distinct comparison patterns (hundreds): iterations are cheap, and
@@ -250,9 +257,6 @@ pub fn par_map<T: Sync, R: Send>(
 /// Rounds of u correction / m re-estimation in [`fit_model`].
 pub const U_REFINE_ROUNDS: usize = 2;
 
-/// Threads used by [`score_pairs`] (the contract's 2 cores).
-pub const DEFAULT_THREADS: usize = 2;
-
 /// Prepare records for comparison (see [`Prepared`]).
 pub fn prepare(recs: &[Rec]) -> Vec<Prepared> {
     let mut p = par_map(recs, DEFAULT_THREADS, Prepared::new);
@@ -270,13 +274,13 @@ pub fn compare_pairs(prepared: &[Prepared], pairs: &[(u32, u32)], threads: usize
 /// Term-frequency u of a pair whose names agree exactly.
 fn tf_u(tf: Option<&TermFreq>, p: &Prepared, lv: &Levels) -> Option<f64> {
     match (tf, lv.get(Field::Name)) {
-        (Some(tf), Some(0)) => tf.u(&p.name_key),
+        (Some(tf), Some(levels::NAME_EXACT)) => tf.u(&p.name_key),
         _ => None,
     }
 }
 
 /// Compare and weigh each pair: (a, b, weight, levels), in pair order, on [`DEFAULT_THREADS`]
-/// threads. `tf` enables the name term-frequency adjustment.
+/// threads (the tests' entry point; a run uses `Config::threads`). `tf` enables the name term-frequency adjustment.
 pub fn score_pairs(
     prepared: &[Prepared],
     pairs: &[(u32, u32)],

@@ -8,6 +8,7 @@ use pgrx::spi::SpiClient;
 use serde_json::{json, Value};
 
 use crate::api::first_one;
+use crate::gucs;
 use crate::error::CdpResult;
 use crate::resolve::{self, ModelSource};
 use super::*;
@@ -33,7 +34,7 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
     let (cannot, forced) = manual_links(client, &index)?;
     let stored = if reestimate { None } else { stored_model(client)? };
     let mut next_id = first_one::<i64>(client.update("SELECT pg_catalog.nextval('cdp.profile_id_seq')", Some(1), &[])?)?.unwrap_or(1);
-    let cfg = config_from_gucs();
+    let cfg = gucs::resolve_config();
     let mut out = resolve::resolve_batch(
         &loaded.recs,
         &loaded.previous,
@@ -85,7 +86,7 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
         // before the keys are written and freed, which keeps the run's peak memory down
         let golden = scope.spawn(|| {
             let t = Instant::now();
-            let rows = profile_rows(&loaded, &index, &out.profile_ids, &rules);
+            let rows = profile_rows(&loaded, &index, &out.profile_ids, &rules, cfg.threads);
             (rows, t.elapsed().as_secs_f64())
         });
         let edges = write_edges(client, &loaded, &edge_rows)?;

@@ -10,6 +10,7 @@ use pgrx::PgSqlErrorCode as Code;
 use serde_json::{json, Value};
 
 use crate::api::first_one;
+use crate::gucs;
 use crate::error::{CdpError, CdpResult};
 use crate::resolve;
 use super::*;
@@ -39,7 +40,7 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
         CdpError::new(Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "no identity model is stored yet")
             .hint("run cdp.resolve() once: it estimates the model that cdp.resolve_changes() uses")
     })?;
-    let cfg = config_from_gucs();
+    let cfg = gucs::resolve_config();
     let mut phases: Vec<(String, f64)> = Vec::new();
     let mut lap = Instant::now();
     let mut step = |name: &str, phases: &mut Vec<(String, f64)>| {
@@ -227,7 +228,7 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
     step("write_keys_edges", &mut phases);
     let moved = write_memberships(client, &batch, &out.profile_ids, false)?;
     let rules = survivorship_rules(client)?;
-    let rows = profile_rows(&batch, &index, &out.profile_ids, &rules);
+    let rows = profile_rows(&batch, &index, &out.profile_ids, &rules, cfg.threads);
     let mut scope_ids: Vec<i64> = touched.iter().chain(&out.profile_ids).copied().collect();
     scope_ids.sort_unstable();
     scope_ids.dedup();

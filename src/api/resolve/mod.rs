@@ -20,9 +20,8 @@ use serde_json::{json, Value};
 
 use super::first_one;
 use crate::error::{CdpError, CdpResult, OrRaise};
-use crate::gucs;
 use crate::normalise::Attr;
-use crate::resolve::{self, Config, Field};
+use crate::resolve::{self, Field};
 
 mod explain;
 mod full;
@@ -56,20 +55,6 @@ fn bulk<'a>(
 
 fn notice(msg: String) {
     ereport!(NOTICE, Code::ERRCODE_SUCCESSFUL_COMPLETION, msg);
-}
-
-fn config_from_gucs() -> Config {
-    let threshold = gucs::MATCH_THRESHOLD.get();
-    let default = Config::default();
-    Config {
-        threshold,
-        // keep the weak-bridge guard the same distance above the threshold when it is moved
-        weak_bridge_weight: threshold + (default.weak_bridge_weight - default.threshold),
-        max_block: gucs::MAX_BLOCK_SIZE.get().max(2) as usize,
-        max_profile_size: gucs::MAX_PROFILE_SIZE.get().max(1) as usize,
-        hub_min_count: gucs::HUB_MIN_RECORDS.get().max(2) as usize,
-        ..default
-    }
 }
 
 /// Return the allocator's free memory to the operating system (glibc `malloc_trim`; elsewhere

@@ -302,7 +302,7 @@ pub(super) fn profile_row(loaded: &Loaded, by_id: &HashMap<i64, u32>, rules: &[r
 /// Golden record of every profile: pure computation (no PostgreSQL), on threads, so that it can
 /// run while the calling thread writes the other results.
 /// `index`: record id → position in `loaded` (the map the run built once).
-pub(super) fn profile_rows(loaded: &Loaded, index: &HashMap<i64, u32>, ids: &[i64], rules: &[resolve::Rule; Attr::COUNT]) -> Vec<ProfileRow> {
+pub(super) fn profile_rows(loaded: &Loaded, index: &HashMap<i64, u32>, ids: &[i64], rules: &[resolve::Rule; Attr::COUNT], threads: usize) -> Vec<ProfileRow> {
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| (ids[i], loaded.recs[i].record_id));
     let mut groups: Vec<(usize, usize)> = Vec::new();
@@ -315,7 +315,7 @@ pub(super) fn profile_rows(loaded: &Loaded, index: &HashMap<i64, u32>, ids: &[i6
         groups.push((start, end));
         start = end;
     }
-    resolve::par_map(&groups, resolve::DEFAULT_THREADS, |&(s, e)| profile_row(loaded, index, rules, ids[order[s]], &order[s..e]))
+    resolve::par_map(&groups, threads, |&(s, e)| profile_row(loaded, index, rules, ids[order[s]], &order[s..e]))
 }
 
 /// Upsert the golden records, delete profiles that no longer exist; returns (upserted, deleted,
