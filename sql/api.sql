@@ -84,6 +84,23 @@ GRANT INSERT ON cdp.change_queue TO cdp_capture;
 SELECT pg_catalog.pg_extension_config_dump('cdp.change_queue', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.change_queue_change_id_seq', '');
 
+-- The keys of the rows a statement changed, as text, NULL keys left out, read from the
+-- transition tables of a capture trigger (cdp_new, cdp_old): the one form both capture triggers
+-- queue. An UPDATE may change the key itself, so it gives the old keys and the new ones.
+CREATE FUNCTION cdp._changed_keys_sql(op text, keycol name, dedup boolean)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE op
+        WHEN 'INSERT' THEN pg_catalog.format('SELECT %2$s n.%1$I::text FROM cdp_new n WHERE n.%1$I IS NOT NULL', keycol,
+                                             CASE WHEN dedup THEN 'DISTINCT' ELSE '' END)
+        WHEN 'DELETE' THEN pg_catalog.format('SELECT %2$s o.%1$I::text FROM cdp_old o WHERE o.%1$I IS NOT NULL', keycol,
+                                             CASE WHEN dedup THEN 'DISTINCT' ELSE '' END)
+        ELSE pg_catalog.format('SELECT o.%1$I::text FROM cdp_old o WHERE o.%1$I IS NOT NULL
+                                UNION SELECT n.%1$I::text FROM cdp_new n WHERE n.%1$I IS NOT NULL', keycol) END
+$$;
+
 -- Runs inside the applications' own writes, so it is built to never fail them and to run nothing
 -- of theirs with rights they lack: SECURITY DEFINER owned by the NOLOGIN role cdp_capture, whose
 -- only right is appending to cdp.change_queue; it queues keys (never row contents) of a type
@@ -120,22 +137,9 @@ BEGIN
         RETURN NULL;
     END IF;
     BEGIN
-        IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
-            EXECUTE pg_catalog.format(
-                'INSERT INTO cdp.change_queue (source_id, source_key)
-                 SELECT $1, n.%1$I::text FROM cdp_new n WHERE n.%1$I IS NOT NULL', keycol) USING sid;
-        ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
-            EXECUTE pg_catalog.format(
-                'INSERT INTO cdp.change_queue (source_id, source_key)
-                 SELECT $1, o.%1$I::text FROM cdp_old o WHERE o.%1$I IS NOT NULL', keycol) USING sid;
-        ELSE
-            -- UPDATE: the key itself may change, so queue both the old and the new key.
-            EXECUTE pg_catalog.format(
-                'INSERT INTO cdp.change_queue (source_id, source_key)
-                 SELECT $1, k FROM (SELECT o.%1$I::text AS k FROM cdp_old o
-                                    UNION SELECT n.%1$I::text FROM cdp_new n) u
-                  WHERE k IS NOT NULL', keycol) USING sid;
-        END IF;
+        -- (a source key is unique: the keys of one statement need no de-duplication)
+        EXECUTE pg_catalog.format('INSERT INTO cdp.change_queue (source_id, source_key) SELECT $1, u.k FROM (%s) u(k)',
+                                  cdp._changed_keys_sql(TG_OP, keycol, false)) USING sid;
         -- A row without a key cannot become a record: the sync keeps it in cdp.quarantine, and
         -- forgets it when it is deleted or given a key. Either way a sweep of the source's
         -- null-key rows is queued.
@@ -762,13 +766,9 @@ BEGIN
         RETURN NULL;
     END IF;
     BEGIN
-        EXECUTE pg_catalog.format(
-            'INSERT INTO cdp.activity_queue (customer_source_id, source_key)
-             SELECT DISTINCT $1, u.k FROM (%s) u(k) WHERE u.k IS NOT NULL',
-            CASE TG_OP WHEN 'INSERT' THEN pg_catalog.format('SELECT n.%I::text FROM cdp_new n', keycol)
-                       WHEN 'DELETE' THEN pg_catalog.format('SELECT o.%I::text FROM cdp_old o', keycol)
-                       ELSE pg_catalog.format('SELECT o.%1$I::text FROM cdp_old o UNION ALL SELECT n.%1$I::text FROM cdp_new n', keycol) END)
-        USING csid;
+        -- (many orders or events of one customer in one statement: each customer once)
+        EXECUTE pg_catalog.format('INSERT INTO cdp.activity_queue (customer_source_id, source_key) SELECT $1, u.k FROM (%s) u(k)',
+                                  cdp._changed_keys_sql(TG_OP, keycol, true)) USING csid;
     EXCEPTION WHEN OTHERS THEN
         INSERT INTO cdp.activity_queue (customer_source_id, source_key) VALUES (csid, NULL);
         RAISE WARNING 'pg_cdp: could not queue the customers of the changed rows of % (SQLSTATE %); all their traits are refreshed',
@@ -1763,6 +1763,7 @@ DECLARE
     t0     timestamptz := cdp._clock();
     t_end  timestamptz := seg.due_through;
     offset_now text := pg_catalog.current_setting('cdp.clock_offset');
+    probe  text := cdp._segment_query(seg.rule, 'probe');
     n      bigint;
 BEGIN
     IF ids IS NULL OR t_end IS NULL OR t_end <= t0 THEN
@@ -1802,7 +1803,7 @@ BEGIN
                     hi = CASE WHEN h.holds = s.held THEN s.hi ELSE h.at END
                FROM (SELECT pr.profile_id, pr.at, z.profile_id IS NOT NULL AS holds
                        FROM pg_temp.cdp_probe pr LEFT JOIN (%s) z ON z.profile_id = pr.profile_id) h
-              WHERE h.profile_id = s.profile_id', cdp._segment_query(seg.rule, 'probe'));
+              WHERE h.profile_id = s.profile_id', probe);
     END LOOP;
     INSERT INTO cdp.segment_due (segment, profile_id, due_at)
     SELECT seg.name, s.profile_id, s.hi FROM pg_temp.cdp_due_search s;
@@ -2310,6 +2311,8 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cdp FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cdp TO cdp_admin;
 REVOKE EXECUTE ON FUNCTION cdp._capture_changes(), cdp._capture_activity(), cdp._on_sql_drop(), cdp._on_ddl_end(),
        cdp._stage_as_owner(oid, text, text, text[]) FROM cdp_admin;
+-- the capture triggers run as cdp_capture
+GRANT EXECUTE ON FUNCTION cdp._changed_keys_sql(text, name, boolean) TO cdp_capture;
 GRANT SELECT ON ALL TABLES IN SCHEMA cdp TO cdp_admin;
 GRANT INSERT, UPDATE, DELETE ON cdp.rfm, cdp.clv, cdp.clv_model, cdp.profile_traits,
       cdp.currency_rates, cdp.rfm_segment_map TO cdp_admin;
