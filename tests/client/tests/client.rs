@@ -426,6 +426,15 @@ fn dsn_for(db: &str) -> String {
     format!("{} dbname={db}", kept.join(" "))
 }
 
+/// (Re)create each database empty on the project cluster.
+fn empty_databases(admin: &mut Client, names: &[&str]) {
+    for name in names {
+        // one statement each: DROP and CREATE DATABASE refuse to run in a transaction block
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    }
+}
+
 fn records_digest(c: &mut Client) -> String {
     c.query_one(
         "SELECT string_agg(r.source_key || ':' || r.record_id || ':' || coalesce(r.profile_id::text, '-'), ',' ORDER BY r.source_key)
@@ -439,11 +448,7 @@ fn records_digest(c: &mut Client) -> String {
 #[test]
 fn a_dump_and_restore_keeps_records_profile_ids_lineage_model_decisions_and_capture() {
     let mut admin = connect();
-    // one statement each: DROP and CREATE DATABASE refuse to run in a transaction block
-    for sql in ["DROP DATABASE IF EXISTS cdp_dump_src", "DROP DATABASE IF EXISTS cdp_dump_dst",
-                "CREATE DATABASE cdp_dump_src", "CREATE DATABASE cdp_dump_dst"] {
-        admin.batch_execute(sql).unwrap();
-    }
+    empty_databases(&mut admin, &["cdp_dump_src", "cdp_dump_dst"]);
     let mut src = postgres::Client::connect(&dsn_for("cdp_dump_src"), postgres::NoTls).unwrap();
     src.batch_execute(
         "CREATE EXTENSION pg_cdp;
@@ -1140,4 +1145,96 @@ fn wait_for_records(c: &mut Client, table: &str, want: (i64, i64)) -> (i64, i64)
         std::thread::sleep(Duration::from_millis(100));
     }
     seen
+}
+
+/// pg_cdp's whole schema in `c`'s database, one line per fact (tests/client/tests/catalog.sql).
+fn catalog(c: &mut Client) -> Vec<String> {
+    c.query(include_str!("catalog.sql"), &[]).unwrap().iter().map(|r| r.get(0)).collect()
+}
+
+/// What a DBA's database holds besides the schema: sources, records with their profile ids,
+/// steward decisions, survivorship, traits, orders, segments and their members and events.
+fn user_data(c: &mut Client) -> Vec<String> {
+    let sql = "SELECT (SELECT string_agg(source_table::text || ' ' || mapping::text, ';' ORDER BY source_table::text) FROM cdp.sources),
+                      (SELECT string_agg(r.source_key || ':' || r.record_id || ':' || coalesce(r.profile_id::text, '-'), ',' ORDER BY r.record_id) FROM cdp.records r),
+                      (SELECT string_agg(concat_ws(':', source_a, key_a, source_b, key_b, kind), ',' ORDER BY key_a, key_b, kind) FROM cdp.manual_links),
+                      (SELECT string_agg(attribute || '=' || rule, ',' ORDER BY attribute) FROM cdp.survivorship_rules WHERE NOT is_default),
+                      (SELECT string_agg(trait || '=' || expression || '/' || over, ',' ORDER BY trait) FROM cdp.trait_definitions),
+                      (SELECT string_agg(concat_ws(':', profile_id, trait, value), ',' ORDER BY profile_id, trait) FROM cdp.profile_traits),
+                      (SELECT string_agg(source_table::text, ',' ORDER BY source_table::text) FROM cdp.transaction_sources),
+                      (SELECT string_agg(name || ':' || rule || ':' || holdout_percent, ',' ORDER BY name) FROM cdp.segments),
+                      (SELECT string_agg(profile_id || ':' || holdout, ',' ORDER BY profile_id) FROM cdp.segment_members),
+                      (SELECT string_agg(event_id || ':' || op || ':' || profile_id, ',' ORDER BY event_id) FROM cdp.segment_events),
+                      (SELECT string_agg(concat_ws(':', lineage_id, kind, old_profile_id, new_profile_id), ',' ORDER BY lineage_id) FROM cdp.profile_lineage),
+                      (SELECT last_value::text FROM cdp.profile_id_seq)";
+    let row = c.query_one(sql, &[]).unwrap();
+    (0..row.len()).map(|i| row.get::<_, Option<String>>(i).unwrap_or_default()).collect()
+}
+
+#[test]
+fn an_upgraded_database_equals_a_fresh_install_and_keeps_its_data() {
+    let mut admin = connect();
+    empty_databases(&mut admin, &["cdp_upgraded", "cdp_fresh"]);
+    let current: String = admin
+        .query_one("SELECT default_version FROM pg_available_extensions WHERE name = 'pg_cdp'", &[])
+        .unwrap()
+        .get(0);
+    let mut old = postgres::Client::connect(&dsn_for("cdp_upgraded"), postgres::NoTls).unwrap();
+    // the oldest released version, as a DBA installed it; then what DBAs do with it
+    old.batch_execute(
+        "CREATE EXTENSION pg_cdp VERSION '0.1.0';
+         CREATE TABLE public.shop (id int PRIMARY KEY, mail text, name text, gsm text);
+         INSERT INTO public.shop SELECT g, 'person' || (g % 40) || '.u@gmail.com', 'Ayşe Yılmaz' || (g % 40),
+                                        '0532 200 ' || lpad((g % 40)::text, 4, '0')
+           FROM generate_series(1, 100) g;
+         CREATE TABLE public.shop_orders (id serial PRIMARY KEY, customer int, amount numeric, at timestamptz);
+         INSERT INTO public.shop_orders (customer, amount, at)
+           SELECT 1 + g % 100, 10 + g % 90, now() - (g || ' days')::interval FROM generate_series(1, 300) g;
+         SELECT cdp.add_source('public.shop', 'id', '{\"email\":\"mail\",\"full_name\":\"name\",\"phone\":\"gsm\"}');
+         SELECT cdp.sync_source('public.shop');
+         SELECT cdp.set_survivorship('full_name', 'most_recent');
+         SELECT cdp.resolve();
+         UPDATE public.shop SET mail = 'person1.u@gmail.com', gsm = '0532 200 0001', name = 'Ayşe Yılmaz1' WHERE id = 2;
+         SELECT cdp.process_changes();
+         SELECT cdp.force_link(5, 7);
+         SELECT cdp.resolve_changes();
+         SELECT cdp.add_transaction_source('public.shop_orders', 'public.shop', 'customer', 'amount', 'at');
+         SELECT cdp.define_trait('big_orders', 'count(*) FILTER (WHERE amount > 80)');
+         SELECT cdp.compute_traits();
+         SELECT cdp.define_segment('upgraded', 'big_orders >= 1', holdout_percent => 20);",
+    )
+    .unwrap();
+    let before = user_data(&mut old);
+    assert!(before.iter().all(|fact| !fact.is_empty()), "the set-up fills every kind of user data: {before:?}");
+
+    old.batch_execute("ALTER EXTENSION pg_cdp UPDATE").unwrap();
+    let version: String = old.query_one("SELECT extversion FROM pg_extension WHERE extname = 'pg_cdp'", &[]).unwrap().get(0);
+    assert_eq!(version, current, "ALTER EXTENSION ... UPDATE reaches the installed version");
+    assert_eq!(user_data(&mut old), before, "sources, records and profile ids, decisions, traits and segments are kept");
+
+    let mut fresh = postgres::Client::connect(&dsn_for("cdp_fresh"), postgres::NoTls).unwrap();
+    fresh.batch_execute("CREATE EXTENSION pg_cdp").unwrap();
+    let (upgraded, installed) = (catalog(&mut old), catalog(&mut fresh));
+    assert!(installed.len() > 500, "the catalog query sees pg_cdp's objects ({} lines)", installed.len());
+    let only_upgraded: Vec<&String> = upgraded.iter().filter(|l| !installed.contains(l)).collect();
+    let only_fresh: Vec<&String> = installed.iter().filter(|l| !upgraded.contains(l)).collect();
+    assert!(
+        only_upgraded.is_empty() && only_fresh.is_empty(),
+        "the updated schema differs from a fresh install of {current}:\nonly after the update: {only_upgraded:#?}\nonly in a fresh install: {only_fresh:#?}"
+    );
+
+    // the updated database goes on working: a new row is captured and resolved into a new profile
+    old.batch_execute(
+        "INSERT INTO public.shop VALUES (500, 'new.person@gmail.com', 'Deniz Aksoy', '0532 999 0059');
+         SELECT cdp.process_changes(); SELECT cdp.resolve_changes();",
+    )
+    .unwrap();
+    let pid: Option<i64> = old.query_one("SELECT profile_id FROM cdp.records WHERE email = 'new.person@gmail.com'", &[]).unwrap().get(0);
+    let last: i64 = before[11].parse().unwrap();
+    // the sequence is left at the next id to hand out (setval(next, false))
+    assert!(pid.expect("the new record gets a profile") >= last, "a new profile id comes after the kept ones");
+    drop(old);
+    drop(fresh);
+    admin.batch_execute("DROP DATABASE cdp_upgraded").unwrap();
+    admin.batch_execute("DROP DATABASE cdp_fresh").unwrap();
 }
