@@ -21,8 +21,60 @@ pub mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
-extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
-extension_sql_file!("../sql/api.sql", name = "api", finalize);
+// The hand-written SQL, one file per domain mirroring src/api/: each holds its tables and its
+// functions and comes after the Rust functions it calls (LANGUAGE sql bodies and views are checked
+// when created) and after the domain it builds on. Privileges are set last, over everything.
+extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!(
+    "../sql/sources.sql",
+    name = "sources",
+    requires = [
+        api::sources::_add_source,
+        api::sources::_alter_source,
+        api::sources::_drop_source,
+        api::sources::_quarantine_null_keys,
+        api::sources::_recapture,
+        api::sources::_sync_keys,
+        api::sources::_sync_source
+    ]
+);
+extension_sql_file!(
+    "../sql/resolve.sql",
+    name = "resolve",
+    requires = [
+        "sources",
+        api::privilege::_acting_role,
+        api::resolve::explain::_explain_match,
+        api::resolve::_resolve,
+        api::resolve::_resolve_changes,
+        api::resolve::_set_survivorship,
+        api::resolve::_survivorship_rules,
+        api::resolve::blocking_keys,
+        api::resolve::match_fields
+    ]
+);
+extension_sql_file!(
+    "../sql/value.sql",
+    name = "value",
+    requires = [
+        "resolve",
+        api::sources::_check_activity_table,
+        api::value::_check_trait_expression,
+        api::value::_clv_fit,
+        api::value::_clv_summary,
+        api::value::_kmeans,
+        api::value::_rfm_scores,
+        api::value::_rfm_segments,
+        api::activity::_stage_as_owner
+    ]
+);
+extension_sql_file!(
+    "../sql/segments.sql",
+    name = "segments",
+    requires = ["value", api::segments::_segment_query, api::segments::_segment_reads_clock]
+);
+extension_sql_file!("../sql/worker.sql", name = "worker", requires = ["segments", api::worker::_require_worker]);
+extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
 /// Set in the postmaster when loaded through shared_preload_libraries; inherited by every backend.
 static PRELOADED: AtomicBool = AtomicBool::new(false);

@@ -1,5 +1,5 @@
 //! The SQL surface: thin `#[pg_extern]` functions over the pure modules, grouped by what the user
-//! does. Public signatures with defaults live in `sql/api.sql`.
+//! does. Public signatures with defaults live in the `sql/` file of the same domain.
 
 pub mod activity;
 pub mod normalise;

@@ -1,4 +1,4 @@
-//! Segments: rule checking and the member query for the SQL functions in `sql/api.sql`
+//! Segments: rule checking and the member query for the SQL functions in `sql/segments.sql`
 //! (`cdp.define_segment`, `cdp.refresh_segments`, the worker's incremental evaluation).
 
 use pgrx::prelude::*;

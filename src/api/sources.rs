@@ -1,7 +1,7 @@
 //! Registering source tables and syncing their rows into `cdp.records`.
 //!
 //! The public SQL functions (`cdp.add_source`, `cdp.sync_source`, `cdp.drop_source`) are thin
-//! wrappers in `sql/api.sql` with a fixed search_path; they call the `_`-prefixed functions here.
+//! wrappers in `sql/sources.sql` with a fixed search_path; they call the `_`-prefixed functions here.
 
 use std::time::Instant;
 

@@ -1,5 +1,5 @@
 //! Customer value from SQL: RFM scores over per-profile summaries that `cdp.compute_rfm`
-//! aggregates set-based in SQL (sql/api.sql). Scoring and the segment map are the pure
+//! aggregates set-based in SQL (sql/value.sql). Scoring and the segment map are the pure
 //! `crate::value::rfm` module.
 
 use pgrx::prelude::*;

@@ -164,7 +164,7 @@ pub(super) fn insert_edges(client: &mut SpiClient<'_>, rows: &[(i64, i64, f64, S
     Ok(())
 }
 
-/// The index of cdp.records that a membership update changes (see `sql/schema.sql`).
+/// The index of cdp.records that a membership update changes (see `sql/sources.sql`).
 pub(super) const PROFILE_ID_INDEX: &str = "records_profile_id_idx";
 
 /// Set records.profile_id where it changed and clear resolve_pending of the records this run

@@ -1,0 +1,32 @@
+-- pg_cdp: privileges, emitted last (finalize): every object of every domain exists by now.
+
+-- ---------------------------------------------------------------------------------------------
+-- Privileges. Nothing in cdp is PUBLIC. Every function runs with a fixed search_path (the Rust
+-- ones included). cdp_admin may call every function and read every table; it writes no table
+-- pg_cdp trusts (sources, change queue, records, the resolution tables, steward decisions, trait
+-- definitions) except through the functions, which do so as pg_cdp's owner. It does write the
+-- tables that only the caller's own value computations read.
+-- ---------------------------------------------------------------------------------------------
+DO $privileges$
+DECLARE
+    f record;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure AS sig FROM pg_catalog.pg_proc p
+              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'cdp'::regnamespace
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
+    LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f.sig);
+    END LOOP;
+END
+$privileges$;
+REVOKE ALL ON ALL TABLES IN SCHEMA cdp FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA cdp FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cdp FROM PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cdp TO cdp_admin;
+REVOKE EXECUTE ON FUNCTION cdp._capture_changes(), cdp._capture_activity(), cdp._on_sql_drop(), cdp._on_ddl_end(),
+       cdp._stage_as_owner(oid, text, text, text[]) FROM cdp_admin;
+-- the capture triggers run as cdp_capture
+GRANT EXECUTE ON FUNCTION cdp._changed_keys_sql(text, name, boolean) TO cdp_capture;
+GRANT SELECT ON ALL TABLES IN SCHEMA cdp TO cdp_admin;
+GRANT INSERT, UPDATE, DELETE ON cdp.rfm, cdp.clv, cdp.clv_model, cdp.profile_traits,
+      cdp.currency_rates, cdp.rfm_segment_map TO cdp_admin;
