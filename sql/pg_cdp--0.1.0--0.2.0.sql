@@ -6,3 +6,247 @@
 -- installs 0.1.0 (sql/history/pg_cdp--0.1.0.sql), updates it and compares the catalog with a
 -- fresh install of this version, object by object. CHANGELOG.md says what each version changed.
 \echo Use "ALTER EXTENSION pg_cdp UPDATE TO '0.2.0'" to load this file. \quit
+
+-- ---------------------------------------------------------------------------------------------
+-- Segment rules are evaluated over cdp.profile_facts, one row per profile with every trait at
+-- its slot, kept current from cdp.facts_dirty (1M profiles x 20 segments: one scan each, no join).
+-- ---------------------------------------------------------------------------------------------
+CREATE FUNCTION cdp._facts_sql("which" text) RETURNS text
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_facts_sql_wrapper';
+CREATE FUNCTION cdp._slot_values("slots" integer[], "values" double precision[]) RETURNS double precision[]
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_slot_values_wrapper';
+CREATE FUNCTION cdp._slot_texts("slots" integer[], "values" text[]) RETURNS text[]
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_slot_texts_wrapper';
+ALTER FUNCTION cdp._facts_sql(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION cdp._slot_values(integer[], double precision[]) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION cdp._slot_texts(integer[], text[]) SET search_path = pg_catalog, pg_temp;
+
+-- Every trait name a segment rule may use, and whether its value is text: the built-in traits,
+-- the per-channel ones of the registered order tables and the custom definitions (computed or not).
+CREATE FUNCTION cdp._trait_names()
+RETURNS TABLE (trait text, is_text boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT z.t, z.t OPERATOR(pg_catalog.=) 'preferred_channel' FROM (
+        SELECT pg_catalog.unnest(ARRAY['first_seen', 'last_seen', 'days_since_last_order', 'tenure_days', 'orders',
+                                       'revenue', 'average_order_value', 'preferred_channel', 'cluster']) AS t
+        UNION SELECT d.trait FROM cdp.trait_definitions d
+        UNION SELECT k OPERATOR(pg_catalog.||) COALESCE(s.channel, 'unknown')
+                FROM cdp.transaction_sources s, pg_catalog.unnest(ARRAY['orders_', 'revenue_']) k) z
+$$;
+
+-- The row a segment rule is evaluated over, one per profile, kept as a table so that a rule is
+-- one scan of one table with no join: the columns of cdp.customer_360 that rules name, and every
+-- trait at its slot in one array (numeric traits in traits, text ones in text_traits). Brought up
+-- to date by cdp._refresh_facts before any rule is evaluated, for the profiles marked in
+-- cdp.facts_dirty. Its columns are those of the select list in src/segments.rs, written once.
+CREATE TABLE cdp.trait_slots (
+    trait   text PRIMARY KEY,
+    slot    integer NOT NULL UNIQUE CHECK (slot > 0),
+    is_text boolean NOT NULL
+);
+COMMENT ON TABLE cdp.trait_slots IS 'The position of each trait in the trait arrays of cdp.profile_facts; a slot is never reused.';
+CREATE TABLE cdp.facts_dirty (profile_id bigint NOT NULL);
+COMMENT ON TABLE cdp.facts_dirty IS 'Profiles whose row in cdp.profile_facts is rebuilt before the next segment evaluation.';
+DO $facts$
+BEGIN
+    EXECUTE cdp._facts_sql('create');
+END
+$facts$;
+ALTER TABLE cdp.profile_facts ADD PRIMARY KEY (profile_id);
+COMMENT ON TABLE cdp.profile_facts IS 'One row per profile as segment rules read it: golden record, RFM and lifetime value columns, and every trait at its slot (cdp.trait_slots). Kept current while segments exist.';
+SELECT pg_catalog.pg_extension_config_dump('cdp.trait_slots', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.facts_dirty', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.profile_facts', '');
+
+-- cdp.profile_facts brought up to date: the rows of the profiles marked in cdp.facts_dirty are
+-- rebuilt (gone for a profile that no longer exists), or every row when whole or when more than
+-- 100,000 are marked. A trait name without a slot gets the next one first. One refresh at a
+-- time (the lock conflicts with itself, not with readers); every segment evaluation calls it
+-- first, so rules never read facts older than the tables they come from.
+CREATE FUNCTION cdp._refresh_facts(whole boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    ids bigint[];
+    n   bigint;
+BEGIN
+    IF NOT whole AND NOT EXISTS (SELECT 1 FROM cdp.facts_dirty) THEN
+        RETURN 0;
+    END IF;
+    LOCK TABLE cdp.profile_facts IN SHARE ROW EXCLUSIVE MODE;
+    INSERT INTO cdp.trait_slots (trait, slot, is_text)
+    SELECT t.trait, (COALESCE((SELECT pg_catalog.max(s.slot) FROM cdp.trait_slots s), 0)
+                     OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY t.trait))::integer, t.is_text
+      FROM cdp._trait_names() t
+     WHERE NOT EXISTS (SELECT 1 FROM cdp.trait_slots s WHERE s.trait OPERATOR(pg_catalog.=) t.trait);
+    IF NOT whole THEN
+        whole := (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM cdp.facts_dirty LIMIT 100001) z) OPERATOR(pg_catalog.>) 100000;
+    END IF;
+    IF whole THEN
+        DELETE FROM cdp.facts_dirty;
+        TRUNCATE cdp.profile_facts;
+        EXECUTE cdp._facts_sql('all');
+        GET DIAGNOSTICS n = ROW_COUNT;
+        ANALYZE cdp.profile_facts;
+    ELSE
+        WITH d AS (DELETE FROM cdp.facts_dirty RETURNING profile_id)
+        SELECT pg_catalog.array_agg(DISTINCT d.profile_id) INTO ids FROM d;
+        DELETE FROM cdp.profile_facts f WHERE f.profile_id OPERATOR(pg_catalog.=) ANY (ids);
+        EXECUTE cdp._facts_sql('ids') USING ids;
+        GET DIAGNOSTICS n = ROW_COUNT;
+    END IF;
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cdp._mark_dirty()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- a profile created, changed or removed by a resolve run has its traits refreshed (its
+    -- orders and events may now be another profile's) while order or event tables exist
+    IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'profiles'
+       AND (EXISTS (SELECT 1 FROM cdp.transaction_sources) OR EXISTS (SELECT 1 FROM cdp.event_sources)) THEN
+        IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+            INSERT INTO cdp.trait_dirty (profile_id) SELECT o.profile_id FROM dirty_old o;
+        ELSE
+            INSERT INTO cdp.trait_dirty (profile_id) SELECT n.profile_id FROM dirty_new n;
+        END IF;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM cdp.segments) THEN
+        RETURN NULL;
+    END IF;
+    -- the segments are evaluated again for these profiles, over their rebuilt facts
+    IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+        WITH x AS (SELECT DISTINCT o.profile_id FROM dirty_old o),
+             f AS (INSERT INTO cdp.facts_dirty (profile_id) SELECT x.profile_id FROM x)
+        INSERT INTO cdp.segment_dirty (profile_id) SELECT x.profile_id FROM x;
+    ELSE
+        WITH x AS (SELECT DISTINCT n.profile_id FROM dirty_new n),
+             f AS (INSERT INTO cdp.facts_dirty (profile_id) SELECT x.profile_id FROM x)
+        INSERT INTO cdp.segment_dirty (profile_id) SELECT x.profile_id FROM x;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cdp._apply_segment(seg cdp.segments, ids bigint[], why text)
+RETURNS TABLE (enters bigint, exits bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    first_id bigint := pg_catalog.nextval('cdp.segment_event_id_seq');
+    n_in     bigint;
+    n_out    bigint;
+BEGIN
+    PERFORM cdp._refresh_facts();
+    -- one pass over the rule's answer and the memberships: who is in and not a member (enters),
+    -- who is a member and no longer in (exits)
+    EXECUTE pg_catalog.format($q$
+        WITH diff AS MATERIALIZED (
+            SELECT COALESCE(n.profile_id, m.profile_id) AS profile_id, n.profile_id IS NULL AS leaving
+              FROM (%s) n
+              FULL JOIN (SELECT mm.profile_id FROM cdp.segment_members mm
+                          WHERE mm.segment OPERATOR(pg_catalog.=) $2
+                            AND ($1 IS NULL OR mm.profile_id OPERATOR(pg_catalog.=) ANY ($1))) m
+                ON m.profile_id OPERATOR(pg_catalog.=) n.profile_id
+             WHERE n.profile_id IS NULL OR m.profile_id IS NULL),
+        gone AS (
+            DELETE FROM cdp.segment_members m USING diff d
+             WHERE d.leaving AND m.segment OPERATOR(pg_catalog.=) $2 AND m.profile_id OPERATOR(pg_catalog.=) d.profile_id
+            RETURNING m.profile_id, m.holdout),
+        came AS (
+            INSERT INTO cdp.segment_members (segment, profile_id, holdout)
+            SELECT $2, d.profile_id, cdp._holdout($2, d.profile_id, $3) FROM diff d WHERE NOT d.leaving
+            RETURNING profile_id, holdout),
+        changes AS (
+            SELECT 'exit' AS op, g.profile_id, g.holdout FROM gone g
+            UNION ALL SELECT 'enter', c.profile_id, c.holdout FROM came c),
+        numbered AS (
+            -- exits first, then enters, each by profile id: ids follow on from $5
+            SELECT $5 OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY ch.op DESC, ch.profile_id) OPERATOR(pg_catalog.-) 1 AS event_id, ch.*,
+                   (SELECT l.new_profile_id FROM cdp.profile_lineage l
+                     WHERE ch.op OPERATOR(pg_catalog.=) 'exit' AND l.old_profile_id OPERATOR(pg_catalog.=) ch.profile_id
+                       AND l.kind OPERATOR(pg_catalog.=) 'merge'
+                     ORDER BY l.lineage_id DESC LIMIT 1) AS merged_into,
+                   ch.op OPERATOR(pg_catalog.=) 'exit'
+                   AND NOT EXISTS (SELECT 1 FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) ch.profile_id) AS vanished
+              FROM changes ch)
+        INSERT INTO cdp.segment_events (event_id, segment, profile_id, op, reason, merged_into, holdout)
+        SELECT x.event_id, $2, x.profile_id, x.op,
+               CASE WHEN x.vanished AND x.merged_into IS NOT NULL THEN 'merged' WHEN x.vanished THEN 'gone' ELSE $4 END,
+               CASE WHEN x.vanished THEN x.merged_into END, x.holdout
+          FROM numbered x
+        $q$, cdp._segment_query(seg.rule, CASE WHEN ids IS NULL THEN 'all' ELSE 'ids' END))
+    USING ids, seg.name, seg.holdout_percent, why, first_id;
+    SELECT pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'enter'),
+           pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'exit')
+      INTO n_in, n_out
+      FROM cdp.segment_events e WHERE e.event_id OPERATOR(pg_catalog.>=) first_id;
+    IF n_in OPERATOR(pg_catalog.+) n_out OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM pg_catalog.setval('cdp.segment_event_id_seq', first_id OPERATOR(pg_catalog.+) n_in OPERATOR(pg_catalog.+) n_out OPERATOR(pg_catalog.-) 1);
+        PERFORM cdp._notify_events(seg.name, first_id, first_id OPERATOR(pg_catalog.+) n_in OPERATOR(pg_catalog.+) n_out OPERATOR(pg_catalog.-) 1);
+    END IF;
+    -- a rule that reads the clock: when will it next change its mind for these profiles
+    IF seg.reads_clock THEN
+        PERFORM cdp._segment_due(seg, ids);
+    ELSIF ids IS NULL THEN
+        DELETE FROM cdp.segment_due d WHERE d.segment OPERATOR(pg_catalog.=) seg.name;
+    END IF;
+    RETURN QUERY SELECT n_in, n_out;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cdp.define_segment(name text, rule text, description text DEFAULT NULL, holdout_percent numeric DEFAULT 0)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s cdp.segments;
+BEGIN
+    IF name IS NULL OR pg_catalog.length(name) NOT BETWEEN 1 AND 100 THEN
+        RAISE EXCEPTION 'invalid segment name "%"', name USING ERRCODE = '22023', HINT = '1 to 100 characters';
+    END IF;
+    IF holdout_percent IS NULL OR holdout_percent OPERATOR(pg_catalog.<) 0 OR holdout_percent OPERATOR(pg_catalog.>) 100 THEN
+        RAISE EXCEPTION 'holdout_percent must be between 0 and 100, not %', holdout_percent USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM cdp.segments x WHERE x.name OPERATOR(pg_catalog.=) name) THEN
+        RAISE EXCEPTION 'segment "%" already exists', name USING ERRCODE = '42710',
+              HINT = 'change it with cdp.alter_segment';
+    END IF;
+    PERFORM cdp._check_segment_rule(rule);
+    PERFORM cdp._lock_events();
+    -- the facts are kept current only while segments exist: the first one rebuilds them
+    IF NOT EXISTS (SELECT 1 FROM cdp.segments) THEN
+        PERFORM cdp._refresh_facts(true);
+    END IF;
+    INSERT INTO cdp.segments (name, rule, description, holdout_percent, reads_clock, defined_by, refreshed_at)
+    VALUES (name, rule, description, holdout_percent, cdp._segment_reads_clock(rule), cdp._acting_role(), cdp._clock())
+    RETURNING * INTO s;
+    -- filled at once: each initial member is one enter event (reason defined)
+    PERFORM cdp._apply_segment(s, NULL, 'defined');
+    RETURN s.segment_id;
+END
+$$;
+
+REVOKE ALL ON FUNCTION cdp._facts_sql(text), cdp._slot_values(integer[], double precision[]),
+       cdp._slot_texts(integer[], text[]), cdp._trait_names(), cdp._refresh_facts(boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._facts_sql(text), cdp._slot_values(integer[], double precision[]),
+      cdp._slot_texts(integer[], text[]), cdp._trait_names(), cdp._refresh_facts(boolean) TO cdp_admin;
+GRANT SELECT ON cdp.trait_slots, cdp.facts_dirty, cdp.profile_facts TO cdp_admin;
+
+-- a database with segments gets its facts now; without, the first cdp.define_segment builds them
+SELECT cdp._refresh_facts(true) FROM cdp.segments LIMIT 1;

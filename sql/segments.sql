@@ -96,6 +96,30 @@ SELECT pg_catalog.pg_extension_config_dump('cdp.event_state', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.consumers', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.segment_dirty', '');
 
+-- The row a segment rule is evaluated over, one per profile, kept as a table so that a rule is
+-- one scan of one table with no join: the columns of cdp.customer_360 that rules name, and every
+-- trait at its slot in one array (numeric traits in traits, text ones in text_traits). Brought up
+-- to date by cdp._refresh_facts before any rule is evaluated, for the profiles marked in
+-- cdp.facts_dirty. Its columns are those of the select list in src/segments.rs, written once.
+CREATE TABLE cdp.trait_slots (
+    trait   text PRIMARY KEY,
+    slot    integer NOT NULL UNIQUE CHECK (slot > 0),
+    is_text boolean NOT NULL
+);
+COMMENT ON TABLE cdp.trait_slots IS 'The position of each trait in the trait arrays of cdp.profile_facts; a slot is never reused.';
+CREATE TABLE cdp.facts_dirty (profile_id bigint NOT NULL);
+COMMENT ON TABLE cdp.facts_dirty IS 'Profiles whose row in cdp.profile_facts is rebuilt before the next segment evaluation.';
+DO $facts$
+BEGIN
+    EXECUTE cdp._facts_sql('create');
+END
+$facts$;
+ALTER TABLE cdp.profile_facts ADD PRIMARY KEY (profile_id);
+COMMENT ON TABLE cdp.profile_facts IS 'One row per profile as segment rules read it: golden record, RFM and lifetime value columns, and every trait at its slot (cdp.trait_slots). Kept current while segments exist.';
+SELECT pg_catalog.pg_extension_config_dump('cdp.trait_slots', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.facts_dirty', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.profile_facts', '');
+
 CREATE FUNCTION cdp._mark_dirty()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -116,10 +140,15 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM cdp.segments) THEN
         RETURN NULL;
     END IF;
+    -- the segments are evaluated again for these profiles, over their rebuilt facts
     IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
-        INSERT INTO cdp.segment_dirty (profile_id) SELECT DISTINCT o.profile_id FROM dirty_old o;
+        WITH x AS (SELECT DISTINCT o.profile_id FROM dirty_old o),
+             f AS (INSERT INTO cdp.facts_dirty (profile_id) SELECT x.profile_id FROM x)
+        INSERT INTO cdp.segment_dirty (profile_id) SELECT x.profile_id FROM x;
     ELSE
-        INSERT INTO cdp.segment_dirty (profile_id) SELECT DISTINCT n.profile_id FROM dirty_new n;
+        WITH x AS (SELECT DISTINCT n.profile_id FROM dirty_new n),
+             f AS (INSERT INTO cdp.facts_dirty (profile_id) SELECT x.profile_id FROM x)
+        INSERT INTO cdp.segment_dirty (profile_id) SELECT x.profile_id FROM x;
     END IF;
     RETURN NULL;
 END
@@ -138,6 +167,50 @@ BEGIN
     END LOOP;
 END
 $dirty$;
+
+-- cdp.profile_facts brought up to date: the rows of the profiles marked in cdp.facts_dirty are
+-- rebuilt (gone for a profile that no longer exists), or every row when whole or when more than
+-- 100,000 are marked. A trait name without a slot gets the next one first. One refresh at a
+-- time (the lock conflicts with itself, not with readers); every segment evaluation calls it
+-- first, so rules never read facts older than the tables they come from.
+CREATE FUNCTION cdp._refresh_facts(whole boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    ids bigint[];
+    n   bigint;
+BEGIN
+    IF NOT whole AND NOT EXISTS (SELECT 1 FROM cdp.facts_dirty) THEN
+        RETURN 0;
+    END IF;
+    LOCK TABLE cdp.profile_facts IN SHARE ROW EXCLUSIVE MODE;
+    INSERT INTO cdp.trait_slots (trait, slot, is_text)
+    SELECT t.trait, (COALESCE((SELECT pg_catalog.max(s.slot) FROM cdp.trait_slots s), 0)
+                     OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY t.trait))::integer, t.is_text
+      FROM cdp._trait_names() t
+     WHERE NOT EXISTS (SELECT 1 FROM cdp.trait_slots s WHERE s.trait OPERATOR(pg_catalog.=) t.trait);
+    IF NOT whole THEN
+        whole := (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM cdp.facts_dirty LIMIT 100001) z) OPERATOR(pg_catalog.>) 100000;
+    END IF;
+    IF whole THEN
+        DELETE FROM cdp.facts_dirty;
+        TRUNCATE cdp.profile_facts;
+        EXECUTE cdp._facts_sql('all');
+        GET DIAGNOSTICS n = ROW_COUNT;
+        ANALYZE cdp.profile_facts;
+    ELSE
+        WITH d AS (DELETE FROM cdp.facts_dirty RETURNING profile_id)
+        SELECT pg_catalog.array_agg(DISTINCT d.profile_id) INTO ids FROM d;
+        DELETE FROM cdp.profile_facts f WHERE f.profile_id OPERATOR(pg_catalog.=) ANY (ids);
+        EXECUTE cdp._facts_sql('ids') USING ids;
+        GET DIAGNOSTICS n = ROW_COUNT;
+    END IF;
+    RETURN n;
+END
+$$;
 
 -- Profile lifecycle on channel cdp_profiles: a merge (old id absorbed into new id) or a split
 -- (part moved to a new id), as resolve runs write cdp.profile_lineage (pg_cdp's own
@@ -221,19 +294,25 @@ DECLARE
     n_in     bigint;
     n_out    bigint;
 BEGIN
+    PERFORM cdp._refresh_facts();
+    -- one pass over the rule's answer and the memberships: who is in and not a member (enters),
+    -- who is a member and no longer in (exits)
     EXECUTE pg_catalog.format($q$
-        WITH now_in AS MATERIALIZED (%s),
+        WITH diff AS MATERIALIZED (
+            SELECT COALESCE(n.profile_id, m.profile_id) AS profile_id, n.profile_id IS NULL AS leaving
+              FROM (%s) n
+              FULL JOIN (SELECT mm.profile_id FROM cdp.segment_members mm
+                          WHERE mm.segment OPERATOR(pg_catalog.=) $2
+                            AND ($1 IS NULL OR mm.profile_id OPERATOR(pg_catalog.=) ANY ($1))) m
+                ON m.profile_id OPERATOR(pg_catalog.=) n.profile_id
+             WHERE n.profile_id IS NULL OR m.profile_id IS NULL),
         gone AS (
-            DELETE FROM cdp.segment_members m
-             WHERE m.segment OPERATOR(pg_catalog.=) $2
-               AND ($1 IS NULL OR m.profile_id OPERATOR(pg_catalog.=) ANY ($1))
-               AND NOT EXISTS (SELECT 1 FROM now_in n WHERE n.profile_id OPERATOR(pg_catalog.=) m.profile_id)
+            DELETE FROM cdp.segment_members m USING diff d
+             WHERE d.leaving AND m.segment OPERATOR(pg_catalog.=) $2 AND m.profile_id OPERATOR(pg_catalog.=) d.profile_id
             RETURNING m.profile_id, m.holdout),
         came AS (
             INSERT INTO cdp.segment_members (segment, profile_id, holdout)
-            SELECT $2, n.profile_id, cdp._holdout($2, n.profile_id, $3) FROM now_in n
-             WHERE NOT EXISTS (SELECT 1 FROM cdp.segment_members m
-                                WHERE m.segment OPERATOR(pg_catalog.=) $2 AND m.profile_id OPERATOR(pg_catalog.=) n.profile_id)
+            SELECT $2, d.profile_id, cdp._holdout($2, d.profile_id, $3) FROM diff d WHERE NOT d.leaving
             RETURNING profile_id, holdout),
         changes AS (
             SELECT 'exit' AS op, g.profile_id, g.holdout FROM gone g
@@ -433,6 +512,10 @@ BEGIN
     END IF;
     PERFORM cdp._check_segment_rule(rule);
     PERFORM cdp._lock_events();
+    -- the facts are kept current only while segments exist: the first one rebuilds them
+    IF NOT EXISTS (SELECT 1 FROM cdp.segments) THEN
+        PERFORM cdp._refresh_facts(true);
+    END IF;
     INSERT INTO cdp.segments (name, rule, description, holdout_percent, reads_clock, defined_by, refreshed_at)
     VALUES (name, rule, description, holdout_percent, cdp._segment_reads_clock(rule), cdp._acting_role(), cdp._clock())
     RETURNING * INTO s;

@@ -901,6 +901,21 @@ BEGIN
 END
 $$;
 
+-- Every trait name a segment rule may use, and whether its value is text: the built-in traits,
+-- the per-channel ones of the registered order tables and the custom definitions (computed or not).
+CREATE FUNCTION cdp._trait_names()
+RETURNS TABLE (trait text, is_text boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT z.t, z.t OPERATOR(pg_catalog.=) 'preferred_channel' FROM (
+        SELECT pg_catalog.unnest(ARRAY['first_seen', 'last_seen', 'days_since_last_order', 'tenure_days', 'orders',
+                                       'revenue', 'average_order_value', 'preferred_channel', 'cluster']) AS t
+        UNION SELECT d.trait FROM cdp.trait_definitions d
+        UNION SELECT k OPERATOR(pg_catalog.||) COALESCE(s.channel, 'unknown')
+                FROM cdp.transaction_sources s, pg_catalog.unnest(ARRAY['orders_', 'revenue_']) k) z
+$$;
+
 -- A custom trait: an aggregate expression over a profile's orders (amount, occurred_at,
 -- currency, tsource_id, channel) or over its behaviour events (over => 'events': event_type,
 -- occurred_at, channel, esource_id), checked by cdp._check_trait_expression when defined (and

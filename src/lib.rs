@@ -71,7 +71,14 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/segments.sql",
     name = "segments",
-    requires = ["value", api::segments::_segment_query, api::segments::_segment_reads_clock]
+    requires = [
+        "value",
+        api::segments::_segment_query,
+        api::segments::_segment_reads_clock,
+        api::segments::_facts_sql,
+        api::segments::_slot_values,
+        api::segments::_slot_texts
+    ]
 );
 extension_sql_file!("../sql/worker.sql", name = "worker", requires = ["segments", api::worker::_require_worker]);
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);

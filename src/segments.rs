@@ -1,10 +1,12 @@
 //! Segment rules: what a rule may name, and the one query that finds a rule's members.
 //!
 //! Pure string building (no PostgreSQL here). A rule is an analyst's boolean expression over one
-//! row per profile: the columns of `cdp.customer_360` and every trait by its name. The view
-//! aggregates all traits into a jsonb per row, which is too slow to scan for a million profiles
-//! and twenty segments; the member query instead joins `cdp.profile_traits` once per trait the
-//! rule names, so the planner scans the profile tables and the trait index it needs.
+//! row per profile: the columns of `cdp.customer_360` and every trait by its name. Rules are
+//! evaluated over `cdp.profile_facts`, that row kept as a table: the columns below, and every
+//! trait at its slot in one array (`cdp.trait_slots`), so a rule is one scan of one table with no
+//! join. The table is brought up to date for the profiles whose golden record, RFM, lifetime value
+//! or traits changed before any rule is evaluated (`cdp._refresh_facts`), by the statement
+//! [`facts_sql`] builds.
 
 use crate::expr::{check_expression, ExprError, ExprSpec};
 
@@ -72,19 +74,93 @@ pub enum Scope {
     Probe,
 }
 
-/// A trait a rule may name: numeric (`cdp.profile_traits.value`) or text (`text_value`).
+/// A trait a rule may name: numeric (`cdp.profile_traits.value`) or text (`text_value`), and
+/// its slot in the trait arrays of `cdp.profile_facts` (`None`: no slot yet, so no value either).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraitColumn {
     pub name: String,
     pub text: bool,
+    pub slot: Option<i32>,
+}
+
+/// A trait that moves with the clock is read from the slot of the stored trait it is measured
+/// from (`days_since_last_order` from `last_seen`).
+pub fn with_clock_slots(mut traits: Vec<TraitColumn>) -> Vec<TraitColumn> {
+    for (clocked, from) in CLOCK_TRAITS {
+        let slot = traits.iter().find(|t| t.name == from).and_then(|t| t.slot);
+        if let Some(t) = traits.iter_mut().find(|t| t.name == clocked) {
+            t.slot = slot;
+        }
+    }
+    traits
+}
+
+/// The largest slot a trait array may have: slots are handed out one per trait name, so this is
+/// far beyond any real number of traits and keeps a corrupt slot from allocating gigabytes.
+pub const MAX_SLOT: i32 = 100_000;
+
+/// Values placed at their slots (1-based), NULL where a slot has no value: the trait array of
+/// one profile. A slot outside 1..=MAX_SLOT or without a value is left out.
+pub fn place_in_slots<T: Clone>(slots: &[Option<i32>], values: &[Option<T>]) -> Vec<Option<T>> {
+    let placed: Vec<(usize, &T)> = slots
+        .iter()
+        .zip(values)
+        .filter_map(|(s, v)| match (s, v) {
+            (Some(s), Some(v)) if (1..=MAX_SLOT).contains(s) => Some((*s as usize, v)),
+            _ => None,
+        })
+        .collect();
+    let mut out = vec![None; placed.iter().map(|(s, _)| *s).max().unwrap_or(0)];
+    for (s, v) in placed {
+        out[s - 1] = Some(v.clone());
+    }
+    out
+}
+
+/// The statements that write `cdp.profile_facts`, all from one select list (the columns above
+/// from the profile tables, the trait arrays from `cdp.profile_traits` by slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactsSql {
+    /// `CREATE TABLE cdp.profile_facts AS ... WITH NO DATA`: the table's columns and types
+    Create,
+    /// the rows of every profile
+    All,
+    /// the rows of the profiles in `$1` (bigint[])
+    Ids,
+}
+
+pub fn facts_sql(which: FactsSql) -> String {
+    let names: Vec<String> = BASE_COLUMNS.iter().map(|(c, _)| quote_ident(c)).collect();
+    let cols: Vec<String> = BASE_COLUMNS.iter().map(|(c, e)| format!("{e} AS {}", quote_ident(c))).collect();
+    let (p_filter, t_filter) = match which {
+        FactsSql::Ids => (
+            "\n WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1)",
+            "\n              WHERE v.profile_id OPERATOR(pg_catalog.=) ANY ($1)",
+        ),
+        _ => ("", ""),
+    };
+    let select = format!(
+        "SELECT {cols},\n       t.traits, t.text_traits\n\
+         \x20 FROM cdp.profiles p\n\
+         \x20 LEFT JOIN cdp.rfm r ON r.profile_id OPERATOR(pg_catalog.=) p.profile_id\n\
+         \x20 LEFT JOIN cdp.clv c ON c.profile_id OPERATOR(pg_catalog.=) p.profile_id\n\
+         \x20 LEFT JOIN (SELECT v.profile_id,\n\
+         \x20                   cdp._slot_values(pg_catalog.array_agg(s.slot) FILTER (WHERE NOT s.is_text AND v.value IS NOT NULL),\n\
+         \x20                                    pg_catalog.array_agg(v.value) FILTER (WHERE NOT s.is_text AND v.value IS NOT NULL)) AS traits,\n\
+         \x20                   cdp._slot_texts(pg_catalog.array_agg(s.slot) FILTER (WHERE s.is_text AND v.text_value IS NOT NULL),\n\
+         \x20                                   pg_catalog.array_agg(v.text_value) FILTER (WHERE s.is_text AND v.text_value IS NOT NULL)) AS text_traits\n\
+         \x20              FROM cdp.profile_traits v JOIN cdp.trait_slots s ON s.trait OPERATOR(pg_catalog.=) v.trait{t_filter}\n\
+         \x20             GROUP BY v.profile_id) t ON t.profile_id OPERATOR(pg_catalog.=) p.profile_id{p_filter}",
+        cols = cols.join(",\n       "),
+    );
+    match which {
+        FactsSql::Create => format!("CREATE TABLE cdp.profile_facts AS\n{select}\nWITH NO DATA"),
+        _ => format!("INSERT INTO cdp.profile_facts ({}, traits, text_traits)\n{select}", names.join(", ")),
+    }
 }
 
 fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// A checked rule: the expression as it runs and the traits it reads.
@@ -118,41 +194,34 @@ pub fn check_rule(rule: &str, traits: &[TraitColumn]) -> Result<Rule, ExprError>
     Ok(Rule { checked, traits: read, reads_clock })
 }
 
-/// The profiles for which the rule holds, one `profile_id` per row, among those `scope` names.
+/// The profiles for which the rule holds, one `profile_id` per row, among those `scope` names:
+/// one scan of `cdp.profile_facts`, each trait the rule names read from its slot.
 pub fn member_query(rule: &Rule, scope: Scope) -> String {
     let clock = "q.at";
-    let mut cols: Vec<String> = BASE_COLUMNS.iter().map(|(c, e)| format!("{e} AS {}", quote_ident(c))).collect();
+    let mut cols: Vec<String> = BASE_COLUMNS.iter().map(|(c, _)| format!("f.{0} AS {0}", quote_ident(c))).collect();
     cols.push(format!("{clock} AS {}", &CLOCK_COLUMN[2..]));
-    let mut joins = String::new();
-    for (i, t) in rule.traits.iter().enumerate() {
-        let alias = format!("t{i}");
-        let measured_from = CLOCK_TRAITS.iter().find(|(c, _)| *c == t.name).map(|(_, from)| *from);
-        let (stored, value) = match measured_from {
-            Some(from) => (
-                from,
-                format!("(pg_catalog.date_part('epoch', {clock}) OPERATOR(pg_catalog.-) {alias}.value) OPERATOR(pg_catalog./) 86400"),
-            ),
-            None => (t.name.as_str(), format!("{alias}.{}", if t.text { "text_value" } else { "value" })),
+    for t in &rule.traits {
+        let stored = match t.slot {
+            Some(slot) => format!("f.{}[{slot}]", if t.text { "text_traits" } else { "traits" }),
+            None => format!("NULL::{}", if t.text { "text" } else { "double precision" }),
+        };
+        let value = if CLOCK_TRAITS.iter().any(|(c, _)| *c == t.name) {
+            format!("(pg_catalog.date_part('epoch', {clock}) OPERATOR(pg_catalog.-) {stored}) OPERATOR(pg_catalog./) 86400")
+        } else {
+            stored
         };
         cols.push(format!("{value} AS {}", quote_ident(&t.name)));
-        joins.push_str(&format!(
-            "\n   LEFT JOIN cdp.profile_traits {alias} ON {alias}.profile_id OPERATOR(pg_catalog.=) p.profile_id \
-             AND {alias}.trait OPERATOR(pg_catalog.=) {}",
-            quote_literal(stored)
-        ));
     }
-    let now = format!("\n   CROSS JOIN {CLOCK} q");
-    let (probe, filter) = match scope {
+    let now = format!("\n  CROSS JOIN {CLOCK} q");
+    let (from, filter) = match scope {
         Scope::All => (now.as_str(), ""),
-        Scope::Ids => (now.as_str(), "\n  WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1)"),
-        Scope::Probe => ("\n   JOIN pg_temp.cdp_probe q ON q.profile_id OPERATOR(pg_catalog.=) p.profile_id", ""),
+        Scope::Ids => (now.as_str(), "\n WHERE f.profile_id OPERATOR(pg_catalog.=) ANY ($1)"),
+        Scope::Probe => ("\n  JOIN pg_temp.cdp_probe q ON q.profile_id OPERATOR(pg_catalog.=) f.profile_id", ""),
     };
     format!(
         "SELECT x.profile_id FROM (\n\
          SELECT {cols}\n\
-         \x20 FROM cdp.profiles p{probe}\n\
-         \x20 LEFT JOIN cdp.rfm r ON r.profile_id OPERATOR(pg_catalog.=) p.profile_id\n\
-         \x20 LEFT JOIN cdp.clv c ON c.profile_id OPERATOR(pg_catalog.=) p.profile_id{joins}{filter}\n\
+         \x20 FROM cdp.profile_facts f{from}{filter}\n\
          ) x\n\
          WHERE ({rule})",
         cols = cols.join(",\n       "),
@@ -166,37 +235,46 @@ mod tests {
     use crate::expr::ExprErrorKind;
 
     fn traits() -> Vec<TraitColumn> {
-        vec![
-            TraitColumn { name: "days_since_last_order".into(), text: false },
-            TraitColumn { name: "preferred_channel".into(), text: true },
-            TraitColumn { name: "orders".into(), text: false },
-            TraitColumn { name: "cart_adds_1h".into(), text: false },
-        ]
+        with_clock_slots(vec![
+            TraitColumn { name: "days_since_last_order".into(), text: false, slot: None },
+            TraitColumn { name: "last_seen".into(), text: false, slot: Some(2) },
+            TraitColumn { name: "preferred_channel".into(), text: true, slot: Some(3) },
+            TraitColumn { name: "orders".into(), text: false, slot: Some(4) },
+            TraitColumn { name: "cart_adds_1h".into(), text: false, slot: Some(7) },
+            TraitColumn { name: "just_defined".into(), text: false, slot: None },
+        ])
     }
 
     #[test]
-    fn a_rule_reads_only_the_traits_it_names() {
+    fn a_rule_reads_only_the_traits_it_names_from_their_slots() {
         let r = check_rule("cart_adds_1h > 0 AND segment = 'At Risk'", &traits()).unwrap();
-        assert_eq!(r.traits, vec![TraitColumn { name: "cart_adds_1h".into(), text: false }]);
+        assert_eq!(r.traits, vec![TraitColumn { name: "cart_adds_1h".into(), text: false, slot: Some(7) }]);
         assert!(!reads_clock(&r));
         let q = member_query(&r, Scope::All);
-        assert!(q.contains("t0.value AS \"cart_adds_1h\""));
-        assert!(q.contains("t0.trait OPERATOR(pg_catalog.=) 'cart_adds_1h'"));
-        assert!(!q.contains("t1."));
+        assert!(q.contains("f.traits[7] AS \"cart_adds_1h\""), "{q}");
+        assert_eq!(q.matches("traits[").count(), 1, "{q}");
+        assert!(q.contains("FROM cdp.profile_facts f") && !q.contains("JOIN cdp."), "one table, no join: {q}");
         assert!(!q.contains("$1"));
         assert!(q.ends_with("WHERE (x.\"cart_adds_1h\" > 0 AND x.\"segment\" = 'At Risk')"));
     }
 
     #[test]
-    fn text_traits_read_text_value_and_columns_win_over_traits_of_the_same_name() {
+    fn text_traits_read_the_text_array_and_columns_win_over_traits_of_the_same_name() {
         let r = check_rule("preferred_channel = 'web' AND orders >= 2", &traits()).unwrap();
         assert_eq!(r.traits.len(), 1);
         let q = member_query(&r, Scope::Ids);
-        assert!(q.contains("t0.text_value AS \"preferred_channel\""));
-        // orders is the view's column (c.orders), not the trait
-        assert!(q.contains("c.orders AS \"orders\""));
-        assert!(!q.contains("'orders'"));
-        assert!(q.contains("p.profile_id OPERATOR(pg_catalog.=) ANY ($1)"));
+        assert!(q.contains("f.text_traits[3] AS \"preferred_channel\""), "{q}");
+        // orders is the view's column, not the trait in slot 4
+        assert!(q.contains("f.\"orders\" AS \"orders\""), "{q}");
+        assert!(!q.contains("[4]"), "{q}");
+        assert!(q.contains("f.profile_id OPERATOR(pg_catalog.=) ANY ($1)"));
+    }
+
+    #[test]
+    fn a_trait_without_a_slot_has_no_value_yet() {
+        let r = check_rule("just_defined > 0", &traits()).unwrap();
+        let q = member_query(&r, Scope::All);
+        assert!(q.contains("NULL::double precision AS \"just_defined\""), "{q}");
     }
 
     #[test]
@@ -234,18 +312,40 @@ mod tests {
         let r = check_rule("days_since_last_order > 30", &traits()).unwrap();
         assert!(reads_clock(&r), "a stored number of days would never change without a recomputation");
         let q = member_query(&r, Scope::Probe);
-        assert!(q.contains("t0.trait OPERATOR(pg_catalog.=) 'last_seen'"), "{q}");
-        assert!(q.contains("(pg_catalog.date_part('epoch', q.at) OPERATOR(pg_catalog.-) t0.value) OPERATOR(pg_catalog./) 86400 AS \"days_since_last_order\""), "{q}");
+        // read from last_seen's slot
+        assert!(q.contains("(pg_catalog.date_part('epoch', q.at) OPERATOR(pg_catalog.-) f.traits[2]) OPERATOR(pg_catalog./) 86400 AS \"days_since_last_order\""), "{q}");
         let r = check_rule("orders > 2", &traits()).unwrap();
         assert!(!reads_clock(&r));
     }
 
     #[test]
     fn odd_trait_names_are_quoted() {
-        let t = vec![TraitColumn { name: "orders_call \"center'".into(), text: false }];
+        let t = vec![TraitColumn { name: "orders_call \"center'".into(), text: false, slot: Some(9) }];
         let r = Rule { checked: "x.\"orders_call \"\"center'\" > 0".into(), traits: t, reads_clock: false };
         let q = member_query(&r, Scope::All);
-        assert!(q.contains("AS \"orders_call \"\"center'\""));
-        assert!(q.contains("OPERATOR(pg_catalog.=) 'orders_call \"center'''"));
+        assert!(q.contains("f.traits[9] AS \"orders_call \"\"center'\""), "{q}");
+    }
+
+    #[test]
+    fn values_land_at_their_slots_with_gaps_left_empty() {
+        let placed = place_in_slots(&[Some(3), Some(1), None, Some(0), Some(MAX_SLOT + 1), Some(5)], &[Some(30.0), Some(10.0), Some(99.0), Some(0.5), Some(1.0), None]);
+        assert_eq!(placed, vec![Some(10.0), None, Some(30.0)], "slot 5 has no value, 0 and beyond MAX_SLOT are no slots");
+        assert!(place_in_slots::<f64>(&[], &[]).is_empty());
+    }
+
+    #[test]
+    fn the_facts_table_is_created_and_filled_from_one_select_list() {
+        let create = facts_sql(FactsSql::Create);
+        let all = facts_sql(FactsSql::All);
+        let ids = facts_sql(FactsSql::Ids);
+        for (c, e) in BASE_COLUMNS {
+            let col = format!("{e} AS \"{c}\"");
+            assert!(create.contains(&col) && all.contains(&col) && ids.contains(&col), "{c}");
+        }
+        assert!(create.starts_with("CREATE TABLE cdp.profile_facts AS") && create.ends_with("WITH NO DATA"));
+        assert!(all.starts_with("INSERT INTO cdp.profile_facts (\"profile_id\", \"name\""), "{all}");
+        assert!(!all.contains("$1"));
+        // the profiles and their traits are both restricted to the ids
+        assert_eq!(ids.matches("ANY ($1)").count(), 2, "{ids}");
     }
 }

@@ -43,9 +43,35 @@ fn select_bool(client: &pgrx::spi::SpiClient<'_>, sql: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Whether pg_cdp is created in the worker's database (it may not be yet, or be dropped).
+/// Logged once while the extension waits for ALTER EXTENSION ... UPDATE.
+static UPDATE_PENDING_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether pg_cdp is created in the worker's database at this library's version. It may not be
+/// created yet, or be dropped; or the library was replaced by a newer one and the database still
+/// has the older version's tables and functions: then the worker waits (saying so once in the
+/// log) until `ALTER EXTENSION pg_cdp UPDATE`, and the changes captured meanwhile stay queued.
 fn extension_installed(client: &pgrx::spi::SpiClient<'_>) -> bool {
-    select_bool(client, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_cdp')")
+    let installed: Option<String> = client
+        .select("SELECT extversion FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_cdp'", Some(1), &[])
+        .ok()
+        .and_then(|t| t.first().get_one::<String>().ok().flatten());
+    use std::sync::atomic::Ordering::Relaxed;
+    match installed {
+        Some(v) if v == env!("CARGO_PKG_VERSION") => {
+            UPDATE_PENDING_LOGGED.store(false, Relaxed);
+            true
+        }
+        Some(v) => {
+            if !UPDATE_PENDING_LOGGED.swap(true, Relaxed) {
+                log!(
+                    "pg_cdp worker: the extension in this database is version {v}, the library is {}; waiting for ALTER EXTENSION pg_cdp UPDATE",
+                    env!("CARGO_PKG_VERSION")
+                );
+            }
+            false
+        }
+        None => false,
+    }
 }
 
 /// "42P01" from a packed SQLSTATE.

@@ -4,28 +4,56 @@
 use pgrx::prelude::*;
 
 use crate::error::{CdpResult, OrRaise};
-use crate::segments::{check_rule, member_query, Scope, TraitColumn};
+use crate::segments::{check_rule, facts_sql, member_query, place_in_slots, with_clock_slots, FactsSql, Scope, TraitColumn};
 
-/// Every trait a rule may name: the built-in ones, the per-channel ones of the registered order
-/// tables and the custom definitions (whether or not computed yet).
+/// Every trait a rule may name (`cdp._trait_names()`: the built-in ones, the per-channel ones of
+/// the registered order tables and the custom definitions, whether or not computed yet), each
+/// with its slot in `cdp.profile_facts`.
 fn known_traits() -> CdpResult<Vec<TraitColumn>> {
     Spi::connect(|client| -> CdpResult<Vec<TraitColumn>> {
         let mut out = Vec::new();
         for r in client.select(
-            "SELECT z.t, z.t OPERATOR(pg_catalog.=) 'preferred_channel' FROM (
-                 SELECT pg_catalog.unnest(ARRAY['first_seen', 'last_seen', 'days_since_last_order', 'tenure_days', 'orders',
-                                                'revenue', 'average_order_value', 'preferred_channel', 'cluster']) AS t
-                 UNION SELECT d.trait FROM cdp.trait_definitions d
-                 UNION SELECT k OPERATOR(pg_catalog.||) COALESCE(s.channel, 'unknown')
-                         FROM cdp.transaction_sources s, pg_catalog.unnest(ARRAY['orders_', 'revenue_']) k) z
+            "SELECT n.trait, n.is_text, s.slot FROM cdp._trait_names() n
+               LEFT JOIN cdp.trait_slots s ON s.trait OPERATOR(pg_catalog.=) n.trait
               ORDER BY 1",
             None,
             &[],
         )? {
-            out.push(TraitColumn { name: r.get::<String>(1)?.unwrap_or_default(), text: r.get::<bool>(2)?.unwrap_or(false) });
+            out.push(TraitColumn {
+                name: r.get::<String>(1)?.unwrap_or_default(),
+                text: r.get::<bool>(2)?.unwrap_or(false),
+                slot: r.get::<i32>(3)?,
+            });
         }
-        Ok(out)
+        Ok(with_clock_slots(out))
     })
+}
+
+/// The statement that creates `cdp.profile_facts` (`create`) or fills it for every profile
+/// (`all`) or for the profiles in `$1` (`ids`); run by `cdp._refresh_facts`.
+#[pg_extern(immutable, parallel_safe)]
+fn _facts_sql(which: &str) -> String {
+    let which = match which {
+        "create" => FactsSql::Create,
+        "all" => FactsSql::All,
+        "ids" => FactsSql::Ids,
+        other => crate::error::CdpError::new(pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("unknown facts statement {other}"))
+            .raise(),
+    };
+    facts_sql(which)
+}
+
+/// One profile's numeric trait values placed at their slots (the `traits` array of
+/// `cdp.profile_facts`).
+#[pg_extern(immutable, parallel_safe)]
+fn _slot_values(slots: Vec<Option<i32>>, values: Vec<Option<f64>>) -> Vec<Option<f64>> {
+    place_in_slots(&slots, &values)
+}
+
+/// One profile's text trait values placed at their slots (`text_traits`).
+#[pg_extern(immutable, parallel_safe)]
+fn _slot_texts(slots: Vec<Option<i32>>, values: Vec<Option<String>>) -> Vec<Option<String>> {
+    place_in_slots(&slots, &values)
 }
 
 /// The query giving the profiles a rule holds for: scope `all`, `ids` (the profiles in `$1`) or

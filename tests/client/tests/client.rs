@@ -1153,22 +1153,36 @@ fn catalog(c: &mut Client) -> Vec<String> {
 }
 
 /// What a DBA's database holds besides the schema: sources, records with their profile ids,
-/// steward decisions, survivorship, traits, orders, segments and their members and events.
+/// steward decisions, survivorship, traits, RFM, lifetime value, order and event tables, segments
+/// and their members and events, consumers.
 fn user_data(c: &mut Client) -> Vec<String> {
     let sql = "SELECT (SELECT string_agg(source_table::text || ' ' || mapping::text, ';' ORDER BY source_table::text) FROM cdp.sources),
                       (SELECT string_agg(r.source_key || ':' || r.record_id || ':' || coalesce(r.profile_id::text, '-'), ',' ORDER BY r.record_id) FROM cdp.records r),
                       (SELECT string_agg(concat_ws(':', source_a, key_a, source_b, key_b, kind), ',' ORDER BY key_a, key_b, kind) FROM cdp.manual_links),
                       (SELECT string_agg(attribute || '=' || rule, ',' ORDER BY attribute) FROM cdp.survivorship_rules WHERE NOT is_default),
                       (SELECT string_agg(trait || '=' || expression || '/' || over, ',' ORDER BY trait) FROM cdp.trait_definitions),
-                      (SELECT string_agg(concat_ws(':', profile_id, trait, value), ',' ORDER BY profile_id, trait) FROM cdp.profile_traits),
-                      (SELECT string_agg(source_table::text, ',' ORDER BY source_table::text) FROM cdp.transaction_sources),
+                      (SELECT string_agg(concat_ws(':', profile_id, trait, value, text_value), ',' ORDER BY profile_id, trait) FROM cdp.profile_traits),
+                      (SELECT string_agg(concat_ws(':', profile_id, rfm_cell, segment), ',' ORDER BY profile_id) FROM cdp.rfm),
+                      (SELECT string_agg(concat_ws(':', profile_id, predicted_clv), ',' ORDER BY profile_id) FROM cdp.clv),
+                      (SELECT string_agg(source_table::text || ':' || coalesce(channel, ''), ',' ORDER BY source_table::text) FROM cdp.transaction_sources),
+                      (SELECT string_agg(source_table::text, ',' ORDER BY source_table::text) FROM cdp.event_sources),
                       (SELECT string_agg(name || ':' || rule || ':' || holdout_percent, ',' ORDER BY name) FROM cdp.segments),
-                      (SELECT string_agg(profile_id || ':' || holdout, ',' ORDER BY profile_id) FROM cdp.segment_members),
+                      (SELECT string_agg(segment || ':' || profile_id || ':' || holdout, ',' ORDER BY segment, profile_id) FROM cdp.segment_members),
                       (SELECT string_agg(event_id || ':' || op || ':' || profile_id, ',' ORDER BY event_id) FROM cdp.segment_events),
+                      (SELECT string_agg(consumer || ':' || last_event_id, ',') FROM cdp.consumers),
                       (SELECT string_agg(concat_ws(':', lineage_id, kind, old_profile_id, new_profile_id), ',' ORDER BY lineage_id) FROM cdp.profile_lineage),
                       (SELECT last_value::text FROM cdp.profile_id_seq)";
     let row = c.query_one(sql, &[]).unwrap();
     (0..row.len()).map(|i| row.get::<_, Option<String>>(i).unwrap_or_default()).collect()
+}
+
+/// Restore a dump file into a database of the project cluster, as a DBA would with psql.
+fn restore(db: &str, file: &str) {
+    let out = std::process::Command::new("/usr/lib/postgresql/15/bin/psql")
+        .args(["-q", "-X", "-v", "ON_ERROR_STOP=1", "-d", &dsn_for(db), "-f", file])
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "restoring {file} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -1179,33 +1193,14 @@ fn an_upgraded_database_equals_a_fresh_install_and_keeps_its_data() {
         .query_one("SELECT default_version FROM pg_available_extensions WHERE name = 'pg_cdp'", &[])
         .unwrap()
         .get(0);
+    // a database filled by the oldest released version itself (tests/upgrade/fill.sql, dumped by
+    // tests/upgrade/make-fixture with that version's library): restored, it is at 0.1.0
+    restore("cdp_upgraded", concat!(env!("CARGO_MANIFEST_DIR"), "/../upgrade/filled-0.1.0.sql"));
     let mut old = postgres::Client::connect(&dsn_for("cdp_upgraded"), postgres::NoTls).unwrap();
-    // the oldest released version, as a DBA installed it; then what DBAs do with it
-    old.batch_execute(
-        "CREATE EXTENSION pg_cdp VERSION '0.1.0';
-         CREATE TABLE public.shop (id int PRIMARY KEY, mail text, name text, gsm text);
-         INSERT INTO public.shop SELECT g, 'person' || (g % 40) || '.u@gmail.com', 'Ayşe Yılmaz' || (g % 40),
-                                        '0532 200 ' || lpad((g % 40)::text, 4, '0')
-           FROM generate_series(1, 100) g;
-         CREATE TABLE public.shop_orders (id serial PRIMARY KEY, customer int, amount numeric, at timestamptz);
-         INSERT INTO public.shop_orders (customer, amount, at)
-           SELECT 1 + g % 100, 10 + g % 90, now() - (g || ' days')::interval FROM generate_series(1, 300) g;
-         SELECT cdp.add_source('public.shop', 'id', '{\"email\":\"mail\",\"full_name\":\"name\",\"phone\":\"gsm\"}');
-         SELECT cdp.sync_source('public.shop');
-         SELECT cdp.set_survivorship('full_name', 'most_recent');
-         SELECT cdp.resolve();
-         UPDATE public.shop SET mail = 'person1.u@gmail.com', gsm = '0532 200 0001', name = 'Ayşe Yılmaz1' WHERE id = 2;
-         SELECT cdp.process_changes();
-         SELECT cdp.force_link(5, 7);
-         SELECT cdp.resolve_changes();
-         SELECT cdp.add_transaction_source('public.shop_orders', 'public.shop', 'customer', 'amount', 'at');
-         SELECT cdp.define_trait('big_orders', 'count(*) FILTER (WHERE amount > 80)');
-         SELECT cdp.compute_traits();
-         SELECT cdp.define_segment('upgraded', 'big_orders >= 1', holdout_percent => 20);",
-    )
-    .unwrap();
+    let version: String = old.query_one("SELECT extversion FROM pg_extension WHERE extname = 'pg_cdp'", &[]).unwrap().get(0);
+    assert_eq!(version, "0.1.0");
     let before = user_data(&mut old);
-    assert!(before.iter().all(|fact| !fact.is_empty()), "the set-up fills every kind of user data: {before:?}");
+    assert!(before.iter().all(|fact| !fact.is_empty()), "the fixture holds every kind of user data: {before:?}");
 
     old.batch_execute("ALTER EXTENSION pg_cdp UPDATE").unwrap();
     let version: String = old.query_one("SELECT extversion FROM pg_extension WHERE extname = 'pg_cdp'", &[]).unwrap().get(0);
@@ -1223,18 +1218,72 @@ fn an_upgraded_database_equals_a_fresh_install_and_keeps_its_data() {
         "the updated schema differs from a fresh install of {current}:\nonly after the update: {only_upgraded:#?}\nonly in a fresh install: {only_fresh:#?}"
     );
 
-    // the updated database goes on working: a new row is captured and resolved into a new profile
+    // the updated database goes on working: the segments the old version filled are what this
+    // version finds (the rules that do not move with the clock: no enter, no exit), and a new
+    // row is captured and resolved into a new profile
+    let row = old
+        .query_one(
+            "SELECT r::text, r #> '{segments,big buyers}' = '{\"enters\": 0, \"exits\": 0}' AND r #> '{segments,web}' = '{\"enters\": 0, \"exits\": 0}'
+               FROM (SELECT cdp.refresh_segments() AS r) z",
+            &[],
+        )
+        .unwrap();
+    let (refreshed, unchanged): (String, bool) = (row.get(0), row.get(1));
+    assert!(unchanged, "the rules not on time find the members 0.1.0 found: {refreshed}");
     old.batch_execute(
-        "INSERT INTO public.shop VALUES (500, 'new.person@gmail.com', 'Deniz Aksoy', '0532 999 0059');
+        "INSERT INTO public.shop VALUES (500, 'new.person@gmail.com', 'Deniz Aksoy', '0532 999 0059', 'Bursa');
          SELECT cdp.process_changes(); SELECT cdp.resolve_changes();",
     )
     .unwrap();
     let pid: Option<i64> = old.query_one("SELECT profile_id FROM cdp.records WHERE email = 'new.person@gmail.com'", &[]).unwrap().get(0);
-    let last: i64 = before[11].parse().unwrap();
+    let last: i64 = before.last().unwrap().parse().unwrap();
     // the sequence is left at the next id to hand out (setval(next, false))
     assert!(pid.expect("the new record gets a profile") >= last, "a new profile id comes after the kept ones");
     drop(old);
     drop(fresh);
     admin.batch_execute("DROP DATABASE cdp_upgraded").unwrap();
     admin.batch_execute("DROP DATABASE cdp_fresh").unwrap();
+}
+
+/// Puts the worker's database back to a fresh install of this version when dropped, so a failing
+/// test leaves no older version behind for the next.
+struct FreshExtensionAfter;
+
+impl Drop for FreshExtensionAfter {
+    fn drop(&mut self) {
+        let _ = connect().batch_execute("DROP EXTENSION IF EXISTS pg_cdp CASCADE; CREATE EXTENSION pg_cdp; DROP TABLE IF EXISTS public.upd_t;");
+    }
+}
+
+#[test]
+fn the_worker_waits_for_alter_extension_update_after_a_newer_library_is_installed() {
+    let mut c = connect();
+    let _restore = FreshExtensionAfter;
+    // the worker's database at the older version, as after installing a new package and
+    // restarting, before ALTER EXTENSION ... UPDATE
+    c.batch_execute(
+        "DROP EXTENSION pg_cdp CASCADE;
+         CREATE EXTENSION pg_cdp VERSION '0.1.0';
+         DROP TABLE IF EXISTS public.upd_t;
+         CREATE TABLE public.upd_t (id integer PRIMARY KEY, mail text);
+         INSERT INTO public.upd_t VALUES (1, 'first@gmail.com');
+         SELECT cdp.add_source('public.upd_t', 'id', '{\"email\":\"mail\"}');
+         SELECT cdp.sync_source('public.upd_t');",
+    )
+    .unwrap();
+    // a step that began before that commit has ended by now
+    std::thread::sleep(Duration::from_secs(2));
+    c.batch_execute("INSERT INTO public.upd_t VALUES (2, 'second@gmail.com')").unwrap();
+    let pending = "SELECT count(*) FROM cdp.change_queue";
+    // captured, and left queued: the worker does not run this library's steps on 0.1.0's tables
+    std::thread::sleep(Duration::from_secs(4));
+    let queued: i64 = c.query_one(pending, &[]).unwrap().get(0);
+    assert_eq!(queued, 1, "the change waits in the queue while the update is pending");
+    let records: i64 = c.query_one("SELECT count(*) FROM cdp.records", &[]).unwrap().get(0);
+    assert_eq!(records, 1);
+    c.batch_execute("ALTER EXTENSION pg_cdp UPDATE").unwrap();
+    let left = wait_for_i64(&mut c, pending, 0, Duration::from_secs(30));
+    assert_eq!(left, 0, "after the update the worker applies what was queued");
+    let records: i64 = c.query_one("SELECT count(*) FROM cdp.records", &[]).unwrap().get(0);
+    assert_eq!(records, 2);
 }
