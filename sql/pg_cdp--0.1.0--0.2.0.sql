@@ -3,13 +3,15 @@
 -- Every schema change of a version is written twice: in the install script (sql/*.sql, the Rust
 -- functions) for a fresh CREATE EXTENSION, and here for a database that already has the previous
 -- version. The client test `an_upgraded_database_equals_a_fresh_install_and_keeps_its_data`
--- installs 0.1.0 (sql/history/pg_cdp--0.1.0.sql), updates it and compares the catalog with a
--- fresh install of this version, object by object. CHANGELOG.md says what each version changed.
+-- restores a database filled by 0.1.0 itself (tests/upgrade/filled-0.1.0.sql), updates it and
+-- compares the catalog with a fresh install of this version, object by object, and the data with
+-- what it was. CHANGELOG.md says what each version changed.
 \echo Use "ALTER EXTENSION pg_cdp UPDATE TO '0.2.0'" to load this file. \quit
 
 -- ---------------------------------------------------------------------------------------------
 -- Segment rules are evaluated over cdp.profile_facts, one row per profile with every trait at
--- its slot, kept current from cdp.facts_dirty (1M profiles x 20 segments: one scan each, no join).
+-- its slot, kept current from cdp.facts_dirty (1M profiles x 20 segments: one scan each, no join);
+-- a rule on time is read now and at its horizon in the same scan.
 -- ---------------------------------------------------------------------------------------------
 CREATE FUNCTION cdp._facts_sql("which" text) RETURNS text
 IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_facts_sql_wrapper';
@@ -17,9 +19,12 @@ CREATE FUNCTION cdp._slot_values("slots" integer[], "values" double precision[])
 IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_slot_values_wrapper';
 CREATE FUNCTION cdp._slot_texts("slots" integer[], "values" text[]) RETURNS text[]
 IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_slot_texts_wrapper';
+CREATE FUNCTION cdp._segment_query_two_clocks("rule" text, "scope" text, "later" text) RETURNS text
+STRICT STABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_segment_query_two_clocks_wrapper';
 ALTER FUNCTION cdp._facts_sql(text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION cdp._slot_values(integer[], double precision[]) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION cdp._slot_texts(integer[], text[]) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION cdp._segment_query_two_clocks(text, text, text) SET search_path = pg_catalog, pg_temp;
 
 -- Every trait name a segment rule may use, and whether its value is text: the built-in traits,
 -- the per-channel ones of the registered order tables and the custom definitions (computed or not).
@@ -104,6 +109,79 @@ BEGIN
 END
 $$;
 
+DROP FUNCTION cdp._segment_due(cdp.segments, bigint[]);
+
+-- When the rule of a segment that reads the clock next changes its mind, per profile (those in
+-- ids, or all). cdp._apply_segment evaluates such a rule now and at the end of the horizon in
+-- one scan (cdp._segment_query_two_clocks); the profiles whose two answers differ go to
+-- pg_temp.cdp_due_search, and cdp._segment_due finds the moment of change by bisection to within
+-- 30 s (the member query in probe form: each profile at its own time) and stores it in
+-- cdp.segment_due. A whole evaluation sets a new horizon, cdp.segment_due_horizon ahead; the
+-- profiles of a batch keep the segment's. A profile whose predicate changes and changes back
+-- within the horizon is seen at the next whole evaluation. Plain operators: the search_path is
+-- pinned to pg_catalog.
+--
+-- The horizon of an evaluation (returned), with the due times it replaces deleted and the
+-- search table empty.
+CREATE FUNCTION cdp._due_horizon(seg cdp.segments, ids bigint[])
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t0    timestamptz := cdp._clock();
+    t_end timestamptz := seg.due_through;
+BEGIN
+    IF ids IS NULL OR t_end IS NULL OR t_end <= t0 THEN
+        t_end := t0 + pg_catalog.current_setting('cdp.segment_due_horizon')::interval;
+        UPDATE cdp.segments x SET due_through = t_end WHERE x.segment_id = seg.segment_id;
+        DELETE FROM cdp.segment_due d WHERE d.segment = seg.name;
+    ELSE
+        DELETE FROM cdp.segment_due d WHERE d.segment = seg.name AND d.profile_id = ANY (ids);
+    END IF;
+    IF pg_catalog.to_regclass('pg_temp.cdp_probe') IS NULL THEN
+        CREATE TEMP TABLE cdp_probe (profile_id bigint PRIMARY KEY, at timestamptz NOT NULL) ON COMMIT DELETE ROWS;
+        CREATE TEMP TABLE cdp_due_search (profile_id bigint PRIMARY KEY, lo timestamptz, hi timestamptz, held boolean) ON COMMIT DELETE ROWS;
+    END IF;
+    TRUNCATE pg_temp.cdp_due_search;
+    RETURN t_end;
+END
+$$;
+
+-- The bisection over pg_temp.cdp_due_search (profile, the interval the change lies in, and
+-- whether the rule holds at its start), then the due times stored. Returns their number.
+CREATE FUNCTION cdp._segment_due(seg cdp.segments)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    probe  text := cdp._segment_query(seg.rule, 'probe');
+    n      bigint;
+BEGIN
+    LOOP
+        TRUNCATE pg_temp.cdp_probe;
+        INSERT INTO pg_temp.cdp_probe (profile_id, at)
+        SELECT s.profile_id, s.lo + (s.hi - s.lo) / 2 FROM pg_temp.cdp_due_search s WHERE s.hi - s.lo > interval '30 seconds';
+        EXIT WHEN NOT FOUND;
+        ANALYZE pg_temp.cdp_probe;      -- a few profiles: the planner probes their rows by index
+        -- the predicate at the middle: still as it was at the start (the change comes later) or not
+        EXECUTE pg_catalog.format(
+            'UPDATE pg_temp.cdp_due_search s
+                SET lo = CASE WHEN h.holds = s.held THEN h.at ELSE s.lo END,
+                    hi = CASE WHEN h.holds = s.held THEN s.hi ELSE h.at END
+               FROM (SELECT pr.profile_id, pr.at, z.profile_id IS NOT NULL AS holds
+                       FROM pg_temp.cdp_probe pr LEFT JOIN (%s) z ON z.profile_id = pr.profile_id) h
+              WHERE h.profile_id = s.profile_id', probe);
+    END LOOP;
+    INSERT INTO cdp.segment_due (segment, profile_id, due_at)
+    SELECT seg.name, s.profile_id, s.hi FROM pg_temp.cdp_due_search s;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION cdp._mark_dirty()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -148,12 +226,29 @@ DECLARE
     first_id bigint := pg_catalog.nextval('cdp.segment_event_id_seq');
     n_in     bigint;
     n_out    bigint;
+    scope    text := CASE WHEN ids IS NULL THEN 'all' ELSE 'ids' END;
+    t_end    timestamptz;      -- a rule on time: the end of its due-time horizon ($6)
+    answer   text := '';       -- a rule on time: its answer now and at t_end, in one scan
+    now_in   text;             -- the profiles the rule holds for now
 BEGIN
     PERFORM cdp._refresh_facts();
+    IF seg.reads_clock THEN
+        t_end := cdp._due_horizon(seg, ids);
+        answer := pg_catalog.format(
+            'answer AS MATERIALIZED (%s),
+             searched AS (INSERT INTO pg_temp.cdp_due_search (profile_id, lo, hi, held)
+                          SELECT a.profile_id, cdp._clock(), $6, a.now_in FROM answer a
+                           WHERE a.now_in OPERATOR(pg_catalog.<>) a.later_in),',
+            cdp._segment_query_two_clocks(seg.rule, scope, '$6'));
+        now_in := 'SELECT a.profile_id FROM answer a WHERE a.now_in';
+    ELSE
+        now_in := cdp._segment_query(seg.rule, scope);
+    END IF;
     -- one pass over the rule's answer and the memberships: who is in and not a member (enters),
     -- who is a member and no longer in (exits)
     EXECUTE pg_catalog.format($q$
-        WITH diff AS MATERIALIZED (
+        WITH %s
+        diff AS MATERIALIZED (
             SELECT COALESCE(n.profile_id, m.profile_id) AS profile_id, n.profile_id IS NULL AS leaving
               FROM (%s) n
               FULL JOIN (SELECT mm.profile_id FROM cdp.segment_members mm
@@ -187,8 +282,8 @@ BEGIN
                CASE WHEN x.vanished AND x.merged_into IS NOT NULL THEN 'merged' WHEN x.vanished THEN 'gone' ELSE $4 END,
                CASE WHEN x.vanished THEN x.merged_into END, x.holdout
           FROM numbered x
-        $q$, cdp._segment_query(seg.rule, CASE WHEN ids IS NULL THEN 'all' ELSE 'ids' END))
-    USING ids, seg.name, seg.holdout_percent, why, first_id;
+        $q$, answer, now_in)
+    USING ids, seg.name, seg.holdout_percent, why, first_id, t_end;
     SELECT pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'enter'),
            pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'exit')
       INTO n_in, n_out
@@ -199,7 +294,7 @@ BEGIN
     END IF;
     -- a rule that reads the clock: when will it next change its mind for these profiles
     IF seg.reads_clock THEN
-        PERFORM cdp._segment_due(seg, ids);
+        PERFORM cdp._segment_due(seg);
     ELSIF ids IS NULL THEN
         DELETE FROM cdp.segment_due d WHERE d.segment OPERATOR(pg_catalog.=) seg.name;
     END IF;
@@ -243,9 +338,11 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION cdp._facts_sql(text), cdp._slot_values(integer[], double precision[]),
-       cdp._slot_texts(integer[], text[]), cdp._trait_names(), cdp._refresh_facts(boolean) FROM PUBLIC;
+       cdp._slot_texts(integer[], text[]), cdp._segment_query_two_clocks(text, text, text), cdp._trait_names(),
+       cdp._refresh_facts(boolean), cdp._due_horizon(cdp.segments, bigint[]), cdp._segment_due(cdp.segments) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp._facts_sql(text), cdp._slot_values(integer[], double precision[]),
-      cdp._slot_texts(integer[], text[]), cdp._trait_names(), cdp._refresh_facts(boolean) TO cdp_admin;
+      cdp._slot_texts(integer[], text[]), cdp._segment_query_two_clocks(text, text, text), cdp._trait_names(),
+      cdp._refresh_facts(boolean), cdp._due_horizon(cdp.segments, bigint[]), cdp._segment_due(cdp.segments) TO cdp_admin;
 GRANT SELECT ON cdp.trait_slots, cdp.facts_dirty, cdp.profile_facts TO cdp_admin;
 
 -- a database with segments gets its facts now; without, the first cdp.define_segment builds them

@@ -293,12 +293,29 @@ DECLARE
     first_id bigint := pg_catalog.nextval('cdp.segment_event_id_seq');
     n_in     bigint;
     n_out    bigint;
+    scope    text := CASE WHEN ids IS NULL THEN 'all' ELSE 'ids' END;
+    t_end    timestamptz;      -- a rule on time: the end of its due-time horizon ($6)
+    answer   text := '';       -- a rule on time: its answer now and at t_end, in one scan
+    now_in   text;             -- the profiles the rule holds for now
 BEGIN
     PERFORM cdp._refresh_facts();
+    IF seg.reads_clock THEN
+        t_end := cdp._due_horizon(seg, ids);
+        answer := pg_catalog.format(
+            'answer AS MATERIALIZED (%s),
+             searched AS (INSERT INTO pg_temp.cdp_due_search (profile_id, lo, hi, held)
+                          SELECT a.profile_id, cdp._clock(), $6, a.now_in FROM answer a
+                           WHERE a.now_in OPERATOR(pg_catalog.<>) a.later_in),',
+            cdp._segment_query_two_clocks(seg.rule, scope, '$6'));
+        now_in := 'SELECT a.profile_id FROM answer a WHERE a.now_in';
+    ELSE
+        now_in := cdp._segment_query(seg.rule, scope);
+    END IF;
     -- one pass over the rule's answer and the memberships: who is in and not a member (enters),
     -- who is a member and no longer in (exits)
     EXECUTE pg_catalog.format($q$
-        WITH diff AS MATERIALIZED (
+        WITH %s
+        diff AS MATERIALIZED (
             SELECT COALESCE(n.profile_id, m.profile_id) AS profile_id, n.profile_id IS NULL AS leaving
               FROM (%s) n
               FULL JOIN (SELECT mm.profile_id FROM cdp.segment_members mm
@@ -332,8 +349,8 @@ BEGIN
                CASE WHEN x.vanished AND x.merged_into IS NOT NULL THEN 'merged' WHEN x.vanished THEN 'gone' ELSE $4 END,
                CASE WHEN x.vanished THEN x.merged_into END, x.holdout
           FROM numbered x
-        $q$, cdp._segment_query(seg.rule, CASE WHEN ids IS NULL THEN 'all' ELSE 'ids' END))
-    USING ids, seg.name, seg.holdout_percent, why, first_id;
+        $q$, answer, now_in)
+    USING ids, seg.name, seg.holdout_percent, why, first_id, t_end;
     SELECT pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'enter'),
            pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'exit')
       INTO n_in, n_out
@@ -344,7 +361,7 @@ BEGIN
     END IF;
     -- a rule that reads the clock: when will it next change its mind for these profiles
     IF seg.reads_clock THEN
-        PERFORM cdp._segment_due(seg, ids);
+        PERFORM cdp._segment_due(seg);
     ELSIF ids IS NULL THEN
         DELETE FROM cdp.segment_due d WHERE d.segment OPERATOR(pg_catalog.=) seg.name;
     END IF;
@@ -353,26 +370,25 @@ END
 $$;
 
 -- When the rule of a segment that reads the clock next changes its mind, per profile (those in
--- ids, or all): the rule is evaluated again at the end of the horizon (its member query with the
--- clock moved there), and for the profiles whose answer differs from their membership now, the
--- moment of change is found by bisection to within 30 s (the member query in probe form: each
--- profile at its own time) and stored in cdp.segment_due. A whole evaluation sets a new horizon,
--- cdp.segment_due_horizon ahead; the profiles of a batch keep the segment's. A profile whose
--- predicate changes and changes back within the horizon is seen at the next whole evaluation.
--- The caller has just written the membership (the answer now). Plain operators: the
--- search_path is pinned to pg_catalog.
-CREATE FUNCTION cdp._segment_due(seg cdp.segments, ids bigint[])
-RETURNS bigint
+-- ids, or all). cdp._apply_segment evaluates such a rule now and at the end of the horizon in
+-- one scan (cdp._segment_query_two_clocks); the profiles whose two answers differ go to
+-- pg_temp.cdp_due_search, and cdp._segment_due finds the moment of change by bisection to within
+-- 30 s (the member query in probe form: each profile at its own time) and stores it in
+-- cdp.segment_due. A whole evaluation sets a new horizon, cdp.segment_due_horizon ahead; the
+-- profiles of a batch keep the segment's. A profile whose predicate changes and changes back
+-- within the horizon is seen at the next whole evaluation. Plain operators: the search_path is
+-- pinned to pg_catalog.
+--
+-- The horizon of an evaluation (returned), with the due times it replaces deleted and the
+-- search table empty.
+CREATE FUNCTION cdp._due_horizon(seg cdp.segments, ids bigint[])
+RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET jit = off
 AS $$
 DECLARE
-    t0     timestamptz := cdp._clock();
-    t_end  timestamptz := seg.due_through;
-    offset_now text := pg_catalog.current_setting('cdp.clock_offset');
-    probe  text := cdp._segment_query(seg.rule, 'probe');
-    n      bigint;
+    t0    timestamptz := cdp._clock();
+    t_end timestamptz := seg.due_through;
 BEGIN
     IF ids IS NULL OR t_end IS NULL OR t_end <= t0 THEN
         t_end := t0 + pg_catalog.current_setting('cdp.segment_due_horizon')::interval;
@@ -386,25 +402,29 @@ BEGIN
         CREATE TEMP TABLE cdp_due_search (profile_id bigint PRIMARY KEY, lo timestamptz, hi timestamptz, held boolean) ON COMMIT DELETE ROWS;
     END IF;
     TRUNCATE pg_temp.cdp_due_search;
-    -- the answer at the end of the horizon: the clock moved there for one query
-    PERFORM pg_catalog.set_config('cdp.clock_offset', (offset_now::interval + (t_end - t0))::text, true);
-    EXECUTE pg_catalog.format(
-        'INSERT INTO pg_temp.cdp_due_search (profile_id, lo, hi, held)
-         SELECT COALESCE(m.profile_id, z.profile_id), $2, $3, m.profile_id IS NOT NULL
-           FROM (SELECT mm.profile_id FROM cdp.segment_members mm
-                  WHERE mm.segment = $4 AND ($1 IS NULL OR mm.profile_id = ANY ($1))) m
-           FULL JOIN (%s) z ON z.profile_id = m.profile_id
-          WHERE m.profile_id IS NULL OR z.profile_id IS NULL',
-        cdp._segment_query(seg.rule, CASE WHEN ids IS NULL THEN 'all' ELSE 'ids' END))
-    USING ids, t0, t_end, seg.name;      -- $1: the ids the member query restricts to
-    PERFORM pg_catalog.set_config('cdp.clock_offset', offset_now, true);
+    RETURN t_end;
+END
+$$;
+
+-- The bisection over pg_temp.cdp_due_search (profile, the interval the change lies in, and
+-- whether the rule holds at its start), then the due times stored. Returns their number.
+CREATE FUNCTION cdp._segment_due(seg cdp.segments)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    probe  text := cdp._segment_query(seg.rule, 'probe');
+    n      bigint;
+BEGIN
     LOOP
         TRUNCATE pg_temp.cdp_probe;
         INSERT INTO pg_temp.cdp_probe (profile_id, at)
         SELECT s.profile_id, s.lo + (s.hi - s.lo) / 2 FROM pg_temp.cdp_due_search s WHERE s.hi - s.lo > interval '30 seconds';
         EXIT WHEN NOT FOUND;
         ANALYZE pg_temp.cdp_probe;      -- a few profiles: the planner probes their rows by index
-        -- the predicate at the middle: still as it was now (the change comes later) or not
+        -- the predicate at the middle: still as it was at the start (the change comes later) or not
         EXECUTE pg_catalog.format(
             'UPDATE pg_temp.cdp_due_search s
                 SET lo = CASE WHEN h.holds = s.held THEN h.at ELSE s.lo END,

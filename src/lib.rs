@@ -74,6 +74,7 @@ extension_sql_file!(
     requires = [
         "value",
         api::segments::_segment_query,
+        api::segments::_segment_query_two_clocks,
         api::segments::_segment_reads_clock,
         api::segments::_facts_sql,
         api::segments::_slot_values,

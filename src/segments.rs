@@ -194,10 +194,9 @@ pub fn check_rule(rule: &str, traits: &[TraitColumn]) -> Result<Rule, ExprError>
     Ok(Rule { checked, traits: read, reads_clock })
 }
 
-/// The profiles for which the rule holds, one `profile_id` per row, among those `scope` names:
-/// one scan of `cdp.profile_facts`, each trait the rule names read from its slot.
-pub fn member_query(rule: &Rule, scope: Scope) -> String {
-    let clock = "q.at";
+/// The columns of the row a rule reads, from `cdp.profile_facts f` at the time `clock`: every
+/// base column, the clock itself and each trait the rule names from its slot.
+fn row_columns(rule: &Rule, clock: &str) -> String {
     let mut cols: Vec<String> = BASE_COLUMNS.iter().map(|(c, _)| format!("f.{0} AS {0}", quote_ident(c))).collect();
     cols.push(format!("{clock} AS {}", &CLOCK_COLUMN[2..]));
     for t in &rule.traits {
@@ -212,11 +211,19 @@ pub fn member_query(rule: &Rule, scope: Scope) -> String {
         };
         cols.push(format!("{value} AS {}", quote_ident(&t.name)));
     }
+    cols.join(",\n       ")
+}
+
+const IDS_FILTER: &str = "f.profile_id OPERATOR(pg_catalog.=) ANY ($1)";
+
+/// The profiles for which the rule holds, one `profile_id` per row, among those `scope` names:
+/// one scan of `cdp.profile_facts`, each trait the rule names read from its slot.
+pub fn member_query(rule: &Rule, scope: Scope) -> String {
     let now = format!("\n  CROSS JOIN {CLOCK} q");
     let (from, filter) = match scope {
-        Scope::All => (now.as_str(), ""),
-        Scope::Ids => (now.as_str(), "\n WHERE f.profile_id OPERATOR(pg_catalog.=) ANY ($1)"),
-        Scope::Probe => ("\n  JOIN pg_temp.cdp_probe q ON q.profile_id OPERATOR(pg_catalog.=) f.profile_id", ""),
+        Scope::All => (now, String::new()),
+        Scope::Ids => (now, format!("\n WHERE {IDS_FILTER}")),
+        Scope::Probe => ("\n  JOIN pg_temp.cdp_probe q ON q.profile_id OPERATOR(pg_catalog.=) f.profile_id".to_string(), String::new()),
     };
     format!(
         "SELECT x.profile_id FROM (\n\
@@ -224,8 +231,32 @@ pub fn member_query(rule: &Rule, scope: Scope) -> String {
          \x20 FROM cdp.profile_facts f{from}{filter}\n\
          ) x\n\
          WHERE ({rule})",
-        cols = cols.join(",\n       "),
+        cols = row_columns(rule, "q.at"),
         rule = rule.checked,
+    )
+}
+
+/// The rule at two times in one scan, for a rule that reads the clock: `(profile_id, now_in,
+/// later_in)` for every profile (`Scope::All`) or those in `$1` (`Scope::Ids`) for which it
+/// holds now or at `later` (an SQL expression of type timestamptz, the end of the due-time
+/// horizon). The profiles whose two answers differ are those whose membership changes within
+/// the horizon.
+pub fn two_clock_query(rule: &Rule, scope: Scope, later: &str) -> String {
+    let filter = if scope == Scope::Ids { format!(" AND {IDS_FILTER}") } else { String::new() };
+    format!(
+        "SELECT f.profile_id, COALESCE(n.hit, false) AS now_in, COALESCE(l.hit, false) AS later_in\n\
+         \x20 FROM cdp.profile_facts f\n\
+         \x20 CROSS JOIN {CLOCK} q\n\
+         \x20 CROSS JOIN LATERAL (SELECT ({rule}) AS hit FROM (\n\
+         SELECT {now_cols}\n\
+         ) x) n\n\
+         \x20 CROSS JOIN LATERAL (SELECT ({rule}) AS hit FROM (\n\
+         SELECT {later_cols}\n\
+         ) x) l\n\
+         WHERE (n.hit OR l.hit){filter}",
+        rule = rule.checked,
+        now_cols = row_columns(rule, "q.at"),
+        later_cols = row_columns(rule, later),
     )
 }
 
@@ -316,6 +347,18 @@ mod tests {
         assert!(q.contains("(pg_catalog.date_part('epoch', q.at) OPERATOR(pg_catalog.-) f.traits[2]) OPERATOR(pg_catalog./) 86400 AS \"days_since_last_order\""), "{q}");
         let r = check_rule("orders > 2", &traits()).unwrap();
         assert!(!reads_clock(&r));
+    }
+
+    #[test]
+    fn a_rule_on_time_is_read_now_and_at_the_horizon_in_one_scan() {
+        let r = check_rule("days_since_last_order > 30", &traits()).unwrap();
+        let q = two_clock_query(&r, Scope::Ids, "$6");
+        assert_eq!(q.matches("FROM cdp.profile_facts f").count(), 1, "one scan: {q}");
+        assert!(q.contains("(pg_catalog.date_part('epoch', q.at) OPERATOR(pg_catalog.-) f.traits[2])"), "{q}");
+        assert!(q.contains("(pg_catalog.date_part('epoch', $6) OPERATOR(pg_catalog.-) f.traits[2])"), "{q}");
+        assert!(q.contains("q.at AS \"@clock\"") && q.contains("$6 AS \"@clock\""), "{q}");
+        assert!(q.contains("WHERE (n.hit OR l.hit) AND f.profile_id OPERATOR(pg_catalog.=) ANY ($1)"), "{q}");
+        assert!(!two_clock_query(&r, Scope::All, "$6").contains("$1"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use pgrx::prelude::*;
 
 use crate::error::{CdpResult, OrRaise};
-use crate::segments::{check_rule, facts_sql, member_query, place_in_slots, with_clock_slots, FactsSql, Scope, TraitColumn};
+use crate::segments::{check_rule, facts_sql, member_query, place_in_slots, two_clock_query, with_clock_slots, FactsSql, Scope, TraitColumn};
 
 /// Every trait a rule may name (`cdp._trait_names()`: the built-in ones, the per-channel ones of
 /// the registered order tables and the custom definitions, whether or not computed yet), each
@@ -62,22 +62,39 @@ fn _slot_texts(slots: Vec<Option<i32>>, values: Vec<Option<String>>) -> Vec<Opti
 /// boolean expression, no aggregate, no subquery.
 #[pg_extern(stable, parallel_safe)]
 fn _segment_query(rule: &str, scope: &str) -> String {
-    let scope = match scope {
+    member_query(&checked_rule(rule), scope_named(scope))
+}
+
+/// A rule that reads the clock, now and at `later` (an SQL expression, the end of the due-time
+/// horizon) in one scan: `(profile_id, now_in, later_in)` for the profiles in `scope` (`all` or
+/// `ids`, `$1`) for which it holds at either time. Same errors as `cdp._segment_query`.
+#[pg_extern(stable, parallel_safe)]
+fn _segment_query_two_clocks(rule: &str, scope: &str, later: &str) -> String {
+    let scope = scope_named(scope);
+    if scope == Scope::Probe {
+        crate::error::CdpError::new(pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "a probe has one clock per profile").raise()
+    }
+    two_clock_query(&checked_rule(rule), scope, later)
+}
+
+fn scope_named(scope: &str) -> Scope {
+    match scope {
         "all" => Scope::All,
         "ids" => Scope::Ids,
         "probe" => Scope::Probe,
         other => crate::error::CdpError::new(pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("unknown scope {other}"))
             .raise(),
-    };
+    }
+}
+
+fn checked_rule(rule: &str) -> crate::segments::Rule {
     let traits = known_traits().or_raise();
-    let checked = check_rule(rule, &traits).map_err(super::value::expr_error).or_raise();
-    member_query(&checked, scope)
+    check_rule(rule, &traits).map_err(super::value::expr_error).or_raise()
 }
 
 /// Whether a rule calls now(): its members can change with time alone, so the worker
 /// re-evaluates it every `cdp.segment_clock_interval`.
 #[pg_extern(stable, parallel_safe)]
 fn _segment_reads_clock(rule: &str) -> bool {
-    let traits = known_traits().or_raise();
-    check_rule(rule, &traits).map_err(super::value::expr_error).or_raise().reads_clock
+    checked_rule(rule).reads_clock
 }
