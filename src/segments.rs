@@ -100,19 +100,19 @@ pub fn with_clock_slots(mut traits: Vec<TraitColumn>) -> Vec<TraitColumn> {
 pub const MAX_SLOT: i32 = 100_000;
 
 /// Values placed at their slots (1-based), NULL where a slot has no value: the trait array of
-/// one profile. A slot outside 1..=MAX_SLOT or without a value is left out.
-pub fn place_in_slots<T: Clone>(slots: &[Option<i32>], values: &[Option<T>]) -> Vec<Option<T>> {
-    let placed: Vec<(usize, &T)> = slots
-        .iter()
-        .zip(values)
+/// one profile, from (slot, value) pairs. A slot outside 1..=MAX_SLOT or without a value is left
+/// out.
+pub fn place_in_slots<T>(pairs: impl IntoIterator<Item = (Option<i32>, Option<T>)>) -> Vec<Option<T>> {
+    let placed: Vec<(usize, T)> = pairs
+        .into_iter()
         .filter_map(|(s, v)| match (s, v) {
-            (Some(s), Some(v)) if (1..=MAX_SLOT).contains(s) => Some((*s as usize, v)),
+            (Some(s), Some(v)) if (1..=MAX_SLOT).contains(&s) => Some((s as usize, v)),
             _ => None,
         })
         .collect();
-    let mut out = vec![None; placed.iter().map(|(s, _)| *s).max().unwrap_or(0)];
+    let mut out: Vec<Option<T>> = std::iter::repeat_with(|| None).take(placed.iter().map(|(s, _)| *s).max().unwrap_or(0)).collect();
     for (s, v) in placed {
-        out[s - 1] = Some(v.clone());
+        out[s - 1] = Some(v);
     }
     out
 }
@@ -371,9 +371,11 @@ mod tests {
 
     #[test]
     fn values_land_at_their_slots_with_gaps_left_empty() {
-        let placed = place_in_slots(&[Some(3), Some(1), None, Some(0), Some(MAX_SLOT + 1), Some(5)], &[Some(30.0), Some(10.0), Some(99.0), Some(0.5), Some(1.0), None]);
+        let slots = [Some(3), Some(1), None, Some(0), Some(MAX_SLOT + 1), Some(5)];
+        let values = [Some(30.0), Some(10.0), Some(99.0), Some(0.5), Some(1.0), None];
+        let placed = place_in_slots(slots.into_iter().zip(values));
         assert_eq!(placed, vec![Some(10.0), None, Some(30.0)], "slot 5 has no value, 0 and beyond MAX_SLOT are no slots");
-        assert!(place_in_slots::<f64>(&[], &[]).is_empty());
+        assert!(place_in_slots::<f64>([]).is_empty());
     }
 
     #[test]

@@ -46,14 +46,14 @@ fn _facts_sql(which: &str) -> String {
 /// One profile's numeric trait values placed at their slots (the `traits` array of
 /// `cdp.profile_facts`).
 #[pg_extern(immutable, parallel_safe)]
-fn _slot_values(slots: Vec<Option<i32>>, values: Vec<Option<f64>>) -> Vec<Option<f64>> {
-    place_in_slots(&slots, &values)
+fn _slot_values(slots: pgrx::Array<'_, i32>, values: pgrx::Array<'_, f64>) -> Vec<Option<f64>> {
+    place_in_slots(slots.iter().zip(values.iter()))
 }
 
 /// One profile's text trait values placed at their slots (`text_traits`).
 #[pg_extern(immutable, parallel_safe)]
-fn _slot_texts(slots: Vec<Option<i32>>, values: Vec<Option<String>>) -> Vec<Option<String>> {
-    place_in_slots(&slots, &values)
+fn _slot_texts(slots: pgrx::Array<'_, i32>, values: pgrx::Array<'_, &str>) -> Vec<Option<String>> {
+    place_in_slots(slots.iter().zip(values.iter().map(|v| v.map(str::to_owned))))
 }
 
 /// The query giving the profiles a rule holds for: scope `all`, `ids` (the profiles in `$1`) or
