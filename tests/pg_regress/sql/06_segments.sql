@@ -209,6 +209,24 @@ SELECT count(*) AS everyone_members FROM cdp.segment_members WHERE segment = 'ev
 SELECT cdp.drop_segment('everyone');
 \echo :LAST_ERROR_SQLSTATE
 
+-- the row a rule reads (cdp.profile_facts) follows changes made while no segment existed (the
+-- first segment defined rebuilds it) and traits defined later (each gets a slot)
+SELECT count(cdp.drop_segment(name)) >= 0 AS all_dropped FROM cdp.segments;
+SELECT count(*) AS segments FROM cdp.segments;
+INSERT INTO public.many_orders VALUES (5001, 7, 5000, clock_timestamp());
+SELECT cdp.compute_traits() > 0 AS computed;
+SELECT cdp.define_segment('rich', 'revenue >= 5000') > 0 AS defined;
+SELECT r.source_key FROM cdp.segment_members m JOIN cdp.records r USING (profile_id) JOIN cdp.sources s USING (source_id)
+ WHERE m.segment = 'rich' AND s.source_table = 'public.many'::regclass;
+SELECT cdp.define_trait('big_ones', 'count(*) FILTER (WHERE amount >= 5000)');
+SELECT slot IS NULL AS no_slot_before_values FROM cdp._trait_names() n LEFT JOIN cdp.trait_slots USING (trait) WHERE n.trait = 'big_ones';
+SELECT cdp.compute_traits() > 0 AS computed;
+SELECT cdp.define_segment('big ones', 'big_ones >= 1') > 0 AS defined;
+SELECT r.source_key FROM cdp.segment_members m JOIN cdp.records r USING (profile_id) JOIN cdp.sources s USING (source_id)
+ WHERE m.segment = 'big ones' AND s.source_table = 'public.many'::regclass;
+SELECT slot > 0 AS slotted, is_text FROM cdp.trait_slots WHERE trait = 'big_ones';
+SELECT count(*) = (SELECT count(*) FROM cdp.profiles) AS one_row_per_profile FROM cdp.profile_facts;
+
 SET client_min_messages = warning;
 DROP EXTENSION pg_cdp CASCADE;
 DROP TABLE public.shoppers, public.purchases, public.many, public.many_orders;
