@@ -68,8 +68,10 @@ SELECT pg_catalog.pg_extension_config_dump('cdp.profile_facts', '');
 -- cdp.profile_facts brought up to date: the rows of the profiles marked in cdp.facts_dirty are
 -- rebuilt (gone for a profile that no longer exists), or every row when whole or when more than
 -- 100,000 are marked. A trait name without a slot gets the next one first. One refresh at a
--- time (the lock conflicts with itself, not with readers); every segment evaluation calls it
--- first, so rules never read facts older than the tables they come from.
+-- time: an advisory lock, which neither readers nor autovacuum wait for or make wait (a table
+-- lock that conflicts with itself also conflicts with autovacuum, and the worker's step would
+-- time out behind it). Every segment evaluation calls it first, so rules never read facts older
+-- than the tables they come from.
 CREATE FUNCTION cdp._refresh_facts(whole boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -83,7 +85,7 @@ BEGIN
     IF NOT whole AND NOT EXISTS (SELECT 1 FROM cdp.facts_dirty) THEN
         RETURN 0;
     END IF;
-    LOCK TABLE cdp.profile_facts IN SHARE ROW EXCLUSIVE MODE;
+    PERFORM pg_catalog.pg_advisory_xact_lock('cdp.profile_facts'::regclass::oid::bigint);
     INSERT INTO cdp.trait_slots (trait, slot, is_text)
     SELECT t.trait, (COALESCE((SELECT pg_catalog.max(s.slot) FROM cdp.trait_slots s), 0)
                      OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY t.trait))::integer, t.is_text
@@ -336,6 +338,32 @@ BEGIN
     RETURN s.segment_id;
 END
 $$;
+
+-- descriptions of the tables and functions that had none
+COMMENT ON FUNCTION cdp.normalise(text, text) IS 'The normalised matching form of one value of an identity attribute (email, phone, full_name, birth_date, ...), and the reason when it cannot be used.';
+COMMENT ON TABLE cdp.hubs IS 'Identifier values shared by implausibly many records (placeholders, a shop''s phone) and anonymous ids seen with several people: excluded from matching.';
+COMMENT ON TABLE cdp.match_edges IS 'Accepted record pairs with their evidence (what cdp.explain_match and cdp.explain_profile read).';
+COMMENT ON TABLE cdp.name_frequencies IS 'Name frequencies of the last full run, for the term-frequency adjustment of cdp.resolve_changes.';
+COMMENT ON TABLE cdp.resolve_gone IS 'Records deleted since the last resolve run, with the profile they left: cdp.resolve_changes re-checks those profiles.';
+COMMENT ON TABLE cdp.resolve_runs IS 'One row per resolution run (full or incremental): its summary.';
+COMMENT ON TABLE cdp.resolve_state IS 'What cdp.resolve last wrote to its derived tables (digest and row count): a run with the same keys or edges leaves them as they are.';
+COMMENT ON TABLE cdp.survivorship IS 'Survivorship overrides (cdp.set_survivorship): how the golden value of an attribute is picked; see cdp.survivorship_rules.';
+COMMENT ON TABLE cdp.transaction_sources IS 'Registered order tables (cdp.add_transaction_source), attributed to profiles through a customer source''s rows.';
+COMMENT ON TABLE cdp.event_sources IS 'Registered behaviour event tables (cdp.add_event_source), attributed to profiles through a customer source''s rows.';
+COMMENT ON TABLE cdp.activity_queue IS 'Customer keys whose orders or behaviour events changed (capture triggers); the worker refreshes their profiles'' traits. NULL key: the whole table.';
+COMMENT ON TABLE cdp.trait_dirty IS 'Profiles whose traits the worker refreshes next.';
+COMMENT ON TABLE cdp.currency_rates IS 'Conversion of order amounts to one reporting currency (amount x rate). Empty: amounts are used as they are and mixed currencies are refused.';
+COMMENT ON TABLE cdp.rfm_segment_map IS 'A replacement R x F segment map (empty: the standard map; see cdp.rfm_segments).';
+COMMENT ON TABLE cdp.rfm IS 'Recency, frequency and monetary value per profile with their scores, cell and named segment (cdp.compute_rfm).';
+COMMENT ON TABLE cdp.clv_model IS 'Lifetime-value fits (BG/NBD and Gamma-Gamma): parameters and diagnostics of each cdp.compute_clv.';
+COMMENT ON TABLE cdp.clv IS 'Lifetime value per profile from the latest fit: historical value, P(alive), expected purchases and spend, predicted CLV (cdp.compute_clv).';
+COMMENT ON TABLE cdp.profile_traits IS 'Profile traits in long form: built-in, custom (cdp.define_trait) and cluster labels; numbers in value, text in text_value.';
+COMMENT ON TABLE cdp.trait_definitions IS 'Custom traits (cdp.define_trait): an aggregate expression over a profile''s orders or behaviour events.';
+COMMENT ON FUNCTION cdp.alter_segment(text, text, text, numeric) IS 'Change a segment''s rule, description or holdout share; the difference is written as exit and enter events at once. Returns the enters and exits.';
+COMMENT ON FUNCTION cdp.drop_segment(text) IS 'Drop a segment: every member exits (reason dropped). Returns the number of exits.';
+COMMENT ON TABLE cdp.consumers IS 'Named consumers and the last segment event each acknowledged (cdp.ack_events), for cdp.consumer_lag.';
+COMMENT ON TABLE cdp.event_state IS 'Up to which event id retention (cdp.segment_event_retention) has deleted events; no row while nothing was deleted.';
+COMMENT ON TABLE cdp.segment_dirty IS 'Profiles whose segments the worker evaluates next (their golden record, RFM, lifetime value or traits changed).';
 
 REVOKE ALL ON FUNCTION cdp._facts_sql(text), cdp._slot_values(integer[], double precision[]),
        cdp._slot_texts(integer[], text[]), cdp._segment_query_two_clocks(text, text, text), cdp._trait_names(),

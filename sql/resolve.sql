@@ -400,3 +400,12 @@ END
 $$;
 COMMENT ON FUNCTION cdp.force_split(bigint) IS
 'Steward decision: this record is not the person of its current profile (cannot-link to each other member). Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the record is marked pending). Returns the number of cannot-link pairs added.';
+
+-- Descriptions (\d+ shows them; the reference test requires one for every table and function).
+COMMENT ON TABLE cdp.hubs IS 'Identifier values shared by implausibly many records (placeholders, a shop''s phone) and anonymous ids seen with several people: excluded from matching.';
+COMMENT ON TABLE cdp.match_edges IS 'Accepted record pairs with their evidence (what cdp.explain_match and cdp.explain_profile read).';
+COMMENT ON TABLE cdp.name_frequencies IS 'Name frequencies of the last full run, for the term-frequency adjustment of cdp.resolve_changes.';
+COMMENT ON TABLE cdp.resolve_gone IS 'Records deleted since the last resolve run, with the profile they left: cdp.resolve_changes re-checks those profiles.';
+COMMENT ON TABLE cdp.resolve_runs IS 'One row per resolution run (full or incremental): its summary.';
+COMMENT ON TABLE cdp.resolve_state IS 'What cdp.resolve last wrote to its derived tables (digest and row count): a run with the same keys or edges leaves them as they are.';
+COMMENT ON TABLE cdp.survivorship IS 'Survivorship overrides (cdp.set_survivorship): how the golden value of an attribute is picked; see cdp.survivorship_rules.';

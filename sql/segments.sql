@@ -171,8 +171,10 @@ $dirty$;
 -- cdp.profile_facts brought up to date: the rows of the profiles marked in cdp.facts_dirty are
 -- rebuilt (gone for a profile that no longer exists), or every row when whole or when more than
 -- 100,000 are marked. A trait name without a slot gets the next one first. One refresh at a
--- time (the lock conflicts with itself, not with readers); every segment evaluation calls it
--- first, so rules never read facts older than the tables they come from.
+-- time: an advisory lock, which neither readers nor autovacuum wait for or make wait (a table
+-- lock that conflicts with itself also conflicts with autovacuum, and the worker's step would
+-- time out behind it). Every segment evaluation calls it first, so rules never read facts older
+-- than the tables they come from.
 CREATE FUNCTION cdp._refresh_facts(whole boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -186,7 +188,7 @@ BEGIN
     IF NOT whole AND NOT EXISTS (SELECT 1 FROM cdp.facts_dirty) THEN
         RETURN 0;
     END IF;
-    LOCK TABLE cdp.profile_facts IN SHARE ROW EXCLUSIVE MODE;
+    PERFORM pg_catalog.pg_advisory_xact_lock('cdp.profile_facts'::regclass::oid::bigint);
     INSERT INTO cdp.trait_slots (trait, slot, is_text)
     SELECT t.trait, (COALESCE((SELECT pg_catalog.max(s.slot) FROM cdp.trait_slots s), 0)
                      OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY t.trait))::integer, t.is_text
@@ -893,3 +895,10 @@ SELECT c.consumer, c.last_event_id, c.acked_at,
        c.last_event_id OPERATOR(pg_catalog.<) COALESCE((SELECT st.pruned_through FROM cdp.event_state st), 0) AS lost_events
   FROM cdp.consumers c;
 COMMENT ON VIEW cdp.consumer_lag IS 'Each named consumer''s position, the events it has not acknowledged, and whether retention deleted some it never saw.';
+
+-- Descriptions (\d+ shows them; the reference test requires one for every table and function).
+COMMENT ON FUNCTION cdp.alter_segment(text, text, text, numeric) IS 'Change a segment''s rule, description or holdout share; the difference is written as exit and enter events at once. Returns the enters and exits.';
+COMMENT ON FUNCTION cdp.drop_segment(text) IS 'Drop a segment: every member exits (reason dropped). Returns the number of exits.';
+COMMENT ON TABLE cdp.consumers IS 'Named consumers and the last segment event each acknowledged (cdp.ack_events), for cdp.consumer_lag.';
+COMMENT ON TABLE cdp.event_state IS 'Up to which event id retention (cdp.segment_event_retention) has deleted events; no row while nothing was deleted.';
+COMMENT ON TABLE cdp.segment_dirty IS 'Profiles whose segments the worker evaluates next (their golden record, RFM, lifetime value or traits changed).';

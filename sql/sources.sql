@@ -543,3 +543,6 @@ $$;
 REVOKE ALL ON FUNCTION cdp._on_ddl_end() FROM PUBLIC;
 CREATE EVENT TRIGGER cdp_source_ddl ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE') EXECUTE FUNCTION cdp._on_ddl_end();
+
+-- Descriptions (\d+ shows them; the reference test requires one for every table and function).
+COMMENT ON FUNCTION cdp.normalise(text, text) IS 'The normalised matching form of one value of an identity attribute (email, phone, full_name, birth_date, ...), and the reason when it cannot be used.';

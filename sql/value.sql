@@ -1023,3 +1023,16 @@ SELECT p.profile_id,
   LEFT JOIN cdp.rfm r ON r.profile_id OPERATOR(pg_catalog.=) p.profile_id
   LEFT JOIN cdp.clv c ON c.profile_id OPERATOR(pg_catalog.=) p.profile_id;
 COMMENT ON VIEW cdp.customer_360 IS 'Profile, golden record, RFM, lifetime value and traits in one row per person.';
+
+-- Descriptions (\d+ shows them; the reference test requires one for every table and function).
+COMMENT ON TABLE cdp.transaction_sources IS 'Registered order tables (cdp.add_transaction_source), attributed to profiles through a customer source''s rows.';
+COMMENT ON TABLE cdp.event_sources IS 'Registered behaviour event tables (cdp.add_event_source), attributed to profiles through a customer source''s rows.';
+COMMENT ON TABLE cdp.activity_queue IS 'Customer keys whose orders or behaviour events changed (capture triggers); the worker refreshes their profiles'' traits. NULL key: the whole table.';
+COMMENT ON TABLE cdp.trait_dirty IS 'Profiles whose traits the worker refreshes next.';
+COMMENT ON TABLE cdp.currency_rates IS 'Conversion of order amounts to one reporting currency (amount x rate). Empty: amounts are used as they are and mixed currencies are refused.';
+COMMENT ON TABLE cdp.rfm_segment_map IS 'A replacement R x F segment map (empty: the standard map; see cdp.rfm_segments).';
+COMMENT ON TABLE cdp.rfm IS 'Recency, frequency and monetary value per profile with their scores, cell and named segment (cdp.compute_rfm).';
+COMMENT ON TABLE cdp.clv_model IS 'Lifetime-value fits (BG/NBD and Gamma-Gamma): parameters and diagnostics of each cdp.compute_clv.';
+COMMENT ON TABLE cdp.clv IS 'Lifetime value per profile from the latest fit: historical value, P(alive), expected purchases and spend, predicted CLV (cdp.compute_clv).';
+COMMENT ON TABLE cdp.profile_traits IS 'Profile traits in long form: built-in, custom (cdp.define_trait) and cluster labels; numbers in value, text in text_value.';
+COMMENT ON TABLE cdp.trait_definitions IS 'Custom traits (cdp.define_trait): an aggregate expression over a profile''s orders or behaviour events.';

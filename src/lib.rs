@@ -29,6 +29,7 @@ extension_sql_file!(
     "../sql/sources.sql",
     name = "sources",
     requires = [
+        api::normalise::normalise,
         api::sources::_add_source,
         api::sources::_alter_source,
         api::sources::_drop_source,

@@ -139,6 +139,21 @@ fn sql_step(function: &'static str, batch: i32) -> Result<serde_json::Value, Str
     })
 }
 
+/// When to try a failed step again, said in the log (LOG, not WARNING: in the server log LOG
+/// ranks above WARNING, so it is kept). A lock another session held past the step's lock_timeout
+/// (55P03), a serialization failure or a deadlock (class 40) is retried at the next poll: the
+/// next attempt normally gets through, and a pause would add seconds to every change waiting.
+/// Anything else waits RETRY_AFTER_ERROR.
+fn retry_after(step: &str, state: &str) -> std::time::Instant {
+    let wait = if transient(state) { Duration::ZERO } else { RETRY_AFTER_ERROR };
+    log!("pg_cdp worker: {} failed with SQLSTATE {}; retrying in {} s", step, state, wait.as_secs());
+    std::time::Instant::now() + wait
+}
+
+fn transient(state: &str) -> bool {
+    state == "55P03" || state.starts_with("40")
+}
+
 /// One incremental resolution batch. Returns (records matched, more pending, failure SQLSTATE).
 fn resolve_once(batch: i32) -> (i64, bool, Option<String>) {
     match sql_step("cdp._worker_resolve", batch) {
@@ -213,8 +228,7 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
             match poll_once(batch) {
                 Ok(n) => n,
                 Err(state) => {
-                    log!("pg_cdp worker: applying changes failed with SQLSTATE {}; retrying in {} s", state, RETRY_AFTER_ERROR.as_secs());
-                    poll_after = std::time::Instant::now() + RETRY_AFTER_ERROR;
+                    poll_after = retry_after("applying changes", &state);
                     0
                 }
             }
@@ -226,9 +240,7 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
         if gucs::WORKER_RESOLVE.get() && std::time::Instant::now() >= resolve_after {
             let (matched, more, failed) = resolve_once(batch);
             if let Some(state) = failed {
-                // LOG, not WARNING: in the server log LOG ranks above WARNING, so it is kept
-                log!("pg_cdp worker: incremental resolution failed with SQLSTATE {}; retrying in {} s", state, RETRY_AFTER_ERROR.as_secs());
-                resolve_after = std::time::Instant::now() + RETRY_AFTER_ERROR;
+                resolve_after = retry_after("incremental resolution", &state);
             } else if matched > 0 {
                 log!("pg_cdp worker resolved {} changed records", matched);
             }
@@ -237,10 +249,7 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
         if std::time::Instant::now() >= traits_after {
             match sql_step("cdp._worker_traits", batch) {
                 Ok(out) => busy |= out["more"].as_bool().unwrap_or(false),
-                Err(state) => {
-                    log!("pg_cdp worker: refreshing traits failed with SQLSTATE {}; retrying in {} s", state, RETRY_AFTER_ERROR.as_secs());
-                    traits_after = std::time::Instant::now() + RETRY_AFTER_ERROR;
-                }
+                Err(state) => traits_after = retry_after("refreshing traits", &state),
             }
         }
         if std::time::Instant::now() >= segments_after {
@@ -251,10 +260,7 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
                     }
                     busy |= more;
                 }
-                Err(state) => {
-                    log!("pg_cdp worker: evaluating segments failed with SQLSTATE {}; retrying in {} s", state, RETRY_AFTER_ERROR.as_secs());
-                    segments_after = std::time::Instant::now() + RETRY_AFTER_ERROR;
-                }
+                Err(state) => segments_after = retry_after("evaluating segments", &state),
             }
         }
     }
@@ -263,8 +269,14 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlstate;
+    use super::{sqlstate, transient};
     use pgrx::PgSqlErrorCode;
+
+    #[test]
+    fn lock_timeouts_and_serialization_failures_are_retried_at_once() {
+        assert!(transient("55P03") && transient("40001") && transient("40P01"));
+        assert!(!transient("42501") && !transient("57014") && !transient("XX000"));
+    }
 
     #[test]
     fn sqlstates_unpack_as_postgresql_prints_them() {

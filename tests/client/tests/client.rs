@@ -1290,3 +1290,113 @@ fn the_worker_waits_for_alter_extension_update_after_a_newer_library_is_installe
     let records: i64 = c.query_one("SELECT count(*) FROM cdp.records", &[]).unwrap().get(0);
     assert_eq!(records, 2);
 }
+
+/// A file of the repository, as text.
+fn repo_file(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn the_reference_documents_every_function_table_view_and_setting() {
+    let reference = repo_file("docs/reference.md");
+    let mut c = connect();
+    // what a user reaches: the functions not named _internal, every table and view, every setting
+    let rows = c
+        .query(
+            "SELECT kind, name, COALESCE(description, '') FROM (
+                 SELECT 'function' AS kind, 'cdp.' || p.proname AS name, pg_catalog.obj_description(p.oid, 'pg_proc') AS description
+                   FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'cdp'::regnamespace AND p.proname !~ '^_'
+                 UNION
+                 SELECT CASE WHEN c.relkind = 'v' THEN 'view' ELSE 'table' END, 'cdp.' || c.relname, pg_catalog.obj_description(c.oid, 'pg_class')
+                   FROM pg_catalog.pg_class c WHERE c.relnamespace = 'cdp'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+                 UNION
+                 SELECT 'setting', name, short_desc FROM pg_catalog.pg_settings WHERE name LIKE 'cdp.%') z
+              ORDER BY 1, 2",
+            &[],
+        )
+        .unwrap();
+    assert!(rows.len() > 80, "the catalog query sees pg_cdp ({} objects)", rows.len());
+    let mut undocumented = Vec::new();
+    let mut undescribed = Vec::new();
+    for r in &rows {
+        let (kind, name, description): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+        if !reference.contains(&format!("`{name}")) {
+            undocumented.push(format!("{kind} {name}"));
+        }
+        if description.trim().is_empty() {
+            undescribed.push(format!("{kind} {name}"));
+        }
+    }
+    assert!(undocumented.is_empty(), "not in docs/reference.md: {undocumented:?}");
+    assert!(undescribed.is_empty(), "no COMMENT ON or setting description: {undescribed:?}");
+    // and the other way: every cdp.name the reference gives exists (any function, internal ones
+    // included, table, view, type or setting)
+    let known: Vec<String> = c
+        .query(
+            "SELECT 'cdp.' || proname FROM pg_catalog.pg_proc WHERE pronamespace = 'cdp'::regnamespace
+             UNION SELECT 'cdp.' || relname FROM pg_catalog.pg_class WHERE relnamespace = 'cdp'::regnamespace
+             UNION SELECT 'cdp.' || typname FROM pg_catalog.pg_type WHERE typnamespace = 'cdp'::regnamespace
+             UNION SELECT name FROM pg_catalog.pg_settings WHERE name LIKE 'cdp.%'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut unknown: Vec<String> = Vec::new();
+    let bytes = reference.as_bytes();
+    let mut at = 0;
+    while let Some(i) = reference[at..].find("cdp.") {
+        let start = at + i;
+        let preceded_by_word = start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let end = reference[start + 4..]
+            .find(|ch: char| !(ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'))
+            .map_or(reference.len(), |n| start + 4 + n);
+        let name = &reference[start..end];
+        if !preceded_by_word && name.len() > 4 && !known.iter().any(|k| k == name) && !unknown.iter().any(|u| u == name) {
+            unknown.push(name.to_string());
+        }
+        at = end.max(start + 4);
+    }
+    assert!(unknown.is_empty(), "docs/reference.md names what does not exist: {unknown:?}");
+}
+
+#[test]
+fn the_readme_quick_start_runs_as_written_and_shows_what_it_says() {
+    let readme = repo_file("README.md");
+    let section = &readme[readme.find("## Quick start").expect("a quick start")..];
+    let sql = &section[section.find("```sql\n").expect("its SQL") + 7..];
+    let sql = &sql[..sql.find("```").unwrap()];
+    let mut admin = connect();
+    empty_databases(&mut admin, &["cdp_quick_start"]);
+    let file = "/tmp/pg_cdp_quick_start.sql";
+    std::fs::write(file, sql).unwrap();
+    restore("cdp_quick_start", file);
+    // the records it shows in its comments, as psql would print them
+    let shown: Vec<String> = sql
+        .lines()
+        .filter_map(|l| l.strip_prefix("--  "))
+        .filter(|l| l.contains(" | "))
+        .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>().join("|"))
+        .collect();
+    assert_eq!(shown.len(), 2, "the quick start shows two records");
+    let mut c = postgres::Client::connect(&dsn_for("cdp_quick_start"), postgres::NoTls).unwrap();
+    let got: Vec<String> = c
+        .query(
+            "SELECT concat_ws('|', source_key, first_name, last_name, coalesce(email, ''), coalesce(phone, ''),
+                              coalesce(birth_date::text, ''), quality::text)
+               FROM cdp.records ORDER BY source_key",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(got, shown, "cdp.records as the README shows them");
+    let profiles: i64 = c.query_one("SELECT count(*) FROM cdp.profiles", &[]).unwrap().get(0);
+    assert_eq!(profiles, 1, "one profile per person");
+    let members: i64 = c.query_one("SELECT count(*) FROM cdp.segment_members WHERE segment = 'Istanbul'", &[]).unwrap().get(0);
+    assert_eq!(members, 1, "the segment it defines has the one person");
+    drop(c);
+    admin.batch_execute("DROP DATABASE cdp_quick_start").unwrap();
+}
