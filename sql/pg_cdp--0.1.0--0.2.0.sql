@@ -339,6 +339,25 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION cdp._worker_resolve(max_records integer)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+-- the worker gives way (and retries later) rather than wait: behind a DROP EXTENSION taking its
+-- tables one by one, waiting would be a deadlock that PostgreSQL may settle against the DROP
+SET lock_timeout = '200ms'
+AS $$
+BEGIN
+    RETURN cdp._resolve_changes(max_records, false);
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+    -- no model stored yet, or none of this version's shape (cdp._resolve_changes decides): only
+    -- a full cdp.resolve() can make one. Any other error ends the step's transaction and comes
+    -- back to the worker as its SQLSTATE (src/worker.rs), which logs it and retries.
+    RETURN '{"skipped": "no usable model"}'::jsonb;
+END
+$$;
+
 -- descriptions of the tables and functions that had none
 COMMENT ON FUNCTION cdp.normalise(text, text) IS 'The normalised matching form of one value of an identity attribute (email, phone, full_name, birth_date, ...), and the reason when it cannot be used.';
 COMMENT ON TABLE cdp.hubs IS 'Identifier values shared by implausibly many records (placeholders, a shop''s phone) and anonymous ids seen with several people: excluded from matching.';

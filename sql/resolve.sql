@@ -221,15 +221,12 @@ SET jit = off
 SET lock_timeout = '200ms'
 AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM cdp.model) THEN
-        RETURN '{"skipped": "no model yet"}'::jsonb;
-    END IF;
     RETURN cdp._resolve_changes(max_records, false);
 EXCEPTION WHEN object_not_in_prerequisite_state THEN
-    -- no usable model (one of another shape): only a full cdp.resolve() can make one
+    -- no model stored yet, or none of this version's shape (cdp._resolve_changes decides): only
+    -- a full cdp.resolve() can make one. Any other error ends the step's transaction and comes
+    -- back to the worker as its SQLSTATE (src/worker.rs), which logs it and retries.
     RETURN '{"skipped": "no usable model"}'::jsonb;
-WHEN OTHERS THEN
-    RETURN pg_catalog.jsonb_build_object('failed', SQLSTATE);
 END
 $$;
 

@@ -154,16 +154,10 @@ fn transient(state: &str) -> bool {
     state == "55P03" || state.starts_with("40")
 }
 
-/// One incremental resolution batch. Returns (records matched, more pending, failure SQLSTATE).
-fn resolve_once(batch: i32) -> (i64, bool, Option<String>) {
-    match sql_step("cdp._worker_resolve", batch) {
-        Ok(out) => (
-            out["pending"].as_i64().unwrap_or(0),
-            out["more_pending"].as_bool().unwrap_or(false),
-            out["failed"].as_str().map(str::to_string),
-        ),
-        Err(state) => (0, false, Some(state)),
-    }
+/// One incremental resolution batch. Returns (records matched, more pending), or the SQLSTATE of
+/// a failure (`cdp._worker_resolve` lets every error but "no usable model" through to here).
+fn resolve_once(batch: i32) -> Result<(i64, bool), String> {
+    sql_step("cdp._worker_resolve", batch).map(|out| (out["pending"].as_i64().unwrap_or(0), out["more_pending"].as_bool().unwrap_or(false)))
 }
 
 /// One evaluation of the segments for the profiles changed since the last one. Returns (events
@@ -238,13 +232,15 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
         }
         busy = applied >= batch as i64;
         if gucs::WORKER_RESOLVE.get() && std::time::Instant::now() >= resolve_after {
-            let (matched, more, failed) = resolve_once(batch);
-            if let Some(state) = failed {
-                resolve_after = retry_after("incremental resolution", &state);
-            } else if matched > 0 {
-                log!("pg_cdp worker resolved {} changed records", matched);
+            match resolve_once(batch) {
+                Ok((matched, more)) => {
+                    if matched > 0 {
+                        log!("pg_cdp worker resolved {} changed records", matched);
+                    }
+                    busy |= more;
+                }
+                Err(state) => resolve_after = retry_after("incremental resolution", &state),
             }
-            busy |= more;
         }
         if std::time::Instant::now() >= traits_after {
             match sql_step("cdp._worker_traits", batch) {
