@@ -21,6 +21,10 @@ CREATE FUNCTION cdp._slot_texts("slots" integer[], "values" text[]) RETURNS text
 IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_slot_texts_wrapper';
 CREATE FUNCTION cdp._segment_query_two_clocks("rule" text, "scope" text, "later" text) RETURNS text
 STRICT STABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_segment_query_two_clocks_wrapper';
+-- "record exists" is checked once, in Rust, for the steward decisions as for explain_match
+DROP FUNCTION cdp._check_records(bigint[]);
+CREATE FUNCTION cdp._check_records(VARIADIC "ids" bigint[]) RETURNS void
+STRICT STABLE PARALLEL SAFE SET search_path TO pg_catalog, pg_temp LANGUAGE c AS 'MODULE_PATHNAME', '_check_records_wrapper';
 ALTER FUNCTION cdp._facts_sql(text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION cdp._slot_values(integer[], double precision[]) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION cdp._slot_texts(integer[], text[]) SET search_path = pg_catalog, pg_temp;
@@ -384,6 +388,8 @@ COMMENT ON TABLE cdp.consumers IS 'Named consumers and the last segment event ea
 COMMENT ON TABLE cdp.event_state IS 'Up to which event id retention (cdp.segment_event_retention) has deleted events; no row while nothing was deleted.';
 COMMENT ON TABLE cdp.segment_dirty IS 'Profiles whose segments the worker evaluates next (their golden record, RFM, lifetime value or traits changed).';
 
+REVOKE ALL ON FUNCTION cdp._check_records(bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._check_records(bigint[]) TO cdp_admin;
 REVOKE ALL ON FUNCTION cdp._facts_sql(text), cdp._slot_values(integer[], double precision[]),
        cdp._slot_texts(integer[], text[]), cdp._segment_query_two_clocks(text, text, text), cdp._trait_names(),
        cdp._refresh_facts(boolean), cdp._due_horizon(cdp.segments, bigint[]), cdp._segment_due(cdp.segments) FROM PUBLIC;

@@ -307,23 +307,6 @@ CREATE VIEW cdp.survivorship_rules AS
 SELECT attribute, rule, is_default FROM cdp._survivorship_rules();
 COMMENT ON VIEW cdp.survivorship_rules IS 'The survivorship rule in force for every attribute.';
 
-CREATE FUNCTION cdp._check_records(VARIADIC ids bigint[])
-RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    missing bigint;
-BEGIN
-    SELECT i INTO missing FROM pg_catalog.unnest(ids) i
-     WHERE i IS NULL OR NOT EXISTS (SELECT 1 FROM cdp.records r WHERE r.record_id OPERATOR(pg_catalog.=) i) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'record % does not exist', COALESCE(missing::text, 'NULL') USING ERRCODE = '42704',
-              HINT = 'record ids are cdp.records.record_id (see cdp.profile_members)';
-    END IF;
-END
-$$;
-
 -- The source rows of two records, in the order cdp.manual_links keeps them.
 CREATE FUNCTION cdp._row_pair(record_1 bigint, record_2 bigint)
 RETURNS TABLE (source_a integer, key_a text, source_b integer, key_b text)

@@ -47,6 +47,7 @@ extension_sql_file!(
         api::privilege::_acting_role,
         api::resolve::explain::_explain_match,
         api::resolve::_resolve,
+        api::resolve::_check_records,
         api::resolve::_resolve_changes,
         api::resolve::_set_survivorship,
         api::resolve::_survivorship_rules,

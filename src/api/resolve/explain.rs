@@ -2,11 +2,11 @@
 
 
 use pgrx::prelude::*;
-use pgrx::{JsonB, PgSqlErrorCode as Code};
+use pgrx::JsonB;
 use serde_json::{json, Value};
 
 use crate::api::first_one;
-use crate::error::{CdpError, CdpResult, OrRaise};
+use crate::error::{CdpResult, OrRaise};
 use crate::gucs;
 use crate::normalise::Attr;
 use crate::resolve::{self, Field, Model};
@@ -23,13 +23,10 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
             "WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1)",
             &[vec![record_a, record_b].into()],
         )?;
-        let find = |id: i64| {
-            loaded.recs.iter().position(|r| r.record_id == id).ok_or_else(|| {
-                CdpError::new(Code::ERRCODE_UNDEFINED_OBJECT, format!("record {id} does not exist"))
-                    .hint("record ids are cdp.records.record_id (see cdp.profile_members)")
-            })
-        };
-        let (ia, ib) = (find(record_a)?, find(record_b)?);
+        require_records(client, &[Some(record_a), Some(record_b)])?;
+        // both exist (checked above, in this function's one snapshot)
+        let find = |id: i64| loaded.recs.iter().position(|r| r.record_id == id).expect("a record checked to exist");
+        let (ia, ib) = (find(record_a), find(record_b));
         let (a, b) = (&loaded.recs[ia], &loaded.recs[ib]);
         let (model, model_id) = match stored_model(client)? {
             Some((id, m)) => (m, Some(id)),

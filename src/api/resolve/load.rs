@@ -48,6 +48,25 @@ pub(super) fn load_sql(filter: &str) -> String {
     )
 }
 
+/// 42704 unless every id names a record (a NULL names none), reporting the first that does not:
+/// the one check that the record ids a caller gave exist, for the steward decisions
+/// (`cdp._check_records`), `explain_match` and `blocking_keys`.
+pub fn require_records(client: &SpiClient<'_>, ids: &[Option<i64>]) -> CdpResult<()> {
+    let given: Vec<i64> = ids.iter().flatten().copied().collect();
+    let mut found: Vec<i64> = Vec::new();
+    for r in client.select("SELECT r.record_id FROM cdp.records r WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1)", None, &[given.into()])? {
+        found.extend(r.get::<i64>(1)?);
+    }
+    match ids.iter().find(|id| id.is_none_or(|i| !found.contains(&i))) {
+        None => Ok(()),
+        Some(id) => Err(crate::error::CdpError::new(
+            pgrx::PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("record {} does not exist", id.map_or("NULL".to_string(), |i| i.to_string())),
+        )
+        .hint("record ids are cdp.records.record_id (see cdp.profile_members)")),
+    }
+}
+
 /// Read records (all, or those named in `$1` when `filter` uses it) with one cursor.
 pub fn load_records(client: &SpiClient<'_>, filter: &str, args: &[pgrx::datum::DatumWithOid]) -> CdpResult<Loaded> {
     let mut out = Loaded { recs: Vec::new(), previous: Vec::new(), originals: Vec::new(), pending: Vec::new(), xmin: Vec::new() };

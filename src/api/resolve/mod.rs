@@ -155,6 +155,15 @@ fn match_fields() -> TableIterator<'static, (name!(position, i32), name!(field, 
     }))
 }
 
+/// 42704 unless every id names a record (`load::require_records`): the check of the steward
+/// decisions `cdp.force_link` and `cdp.force_split`.
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn _check_records(ids: pgrx::VariadicArray<'_, i64>) {
+    let ids: Vec<Option<i64>> = ids.iter().collect();
+    Spi::connect(|client| load::require_records(client, &ids)).or_raise()
+}
+
 /// The blocking keys of one record, readable (cdp.record_keys stores their hashes).
 #[pg_extern(stable, parallel_safe)]
 #[search_path(pg_catalog, pg_temp)]
@@ -162,10 +171,9 @@ fn blocking_keys(
     record_id: i64,
 ) -> TableIterator<'static, (name!(key_kind, String), name!(key_value, String), name!(key_hash, i64))> {
     let rows = Spi::connect(|client| -> CdpResult<Vec<(String, String, i64)>> {
+        load::require_records(client, &[Some(record_id)])?;
         let loaded = load_records(client, "WHERE r.record_id OPERATOR(pg_catalog.=) $1", &[record_id.into()])?;
-        let rec = loaded.recs.first().ok_or_else(|| {
-            CdpError::new(Code::ERRCODE_UNDEFINED_OBJECT, format!("record {record_id} does not exist"))
-        })?;
+        let rec = loaded.recs.first().expect("a record checked to exist");
         Ok(resolve::record_keys(rec)
             .into_iter()
             .map(|(k, v)| {
