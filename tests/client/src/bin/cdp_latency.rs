@@ -3,7 +3,12 @@
 //! capture trigger, the worker applying the change, resolving it, evaluating the segments, and
 //! the NOTIFY reaching a client.
 //!
-//!   cdp_latency --dsn "..." [--rate 500] [--seconds 60] [--wait 30]
+//!   cdp_latency --dsn "..." [--rate 500] [--seconds 60] [--wait 30] [--duplicates]
+//!
+//! With --duplicates each inserted row is another channel's copy of a customer already resolved
+//! (same person, e-mail in capitals, phone in another format): it must be matched against the
+//! existing records and join that customer's profile, and the segment is "profiles of two
+//! records or more" among those customers.
 //!
 //! Set-up (in the DSN's database, which must have pg_cdp and the worker): a table of customers
 //! registered as a source, a full cdp.resolve() of everything in the database (so the worker
@@ -35,21 +40,30 @@ fn main() {
     let rate: f64 = arg("--rate", "500").parse().unwrap();
     let seconds: f64 = arg("--seconds", "60").parse().unwrap();
     let wait: f64 = arg("--wait", "30").parse().unwrap();
+    let duplicates = std::env::args().any(|a| a == "--duplicates");
     let run = std::process::id();
     let domain = format!("latency{run}mail.com");
+    let base_domain = format!("base{run}mail.com");
+    let total = (rate * seconds) as i64;
+    let base = total.max(20_000);
+    let rule = if duplicates {
+        format!("record_count >= 2 AND email LIKE ''%@{base_domain}''")
+    } else {
+        format!("email LIKE ''%@{domain}''")
+    };
     let mut c = Client::connect(&dsn, NoTls).expect("connect");
     c.batch_execute(&format!(
         "SET client_min_messages = warning;
          DROP TABLE IF EXISTS public.latency_customers;
          CREATE TABLE public.latency_customers (id bigint PRIMARY KEY, mail text, first text, last text, gsm text);
          INSERT INTO public.latency_customers
-         SELECT g, 'base' || g || '.x@gmail.com', 'Base', 'Customer' || g, '0532 ' || lpad(g::text, 7, '0')
-           FROM generate_series(1, 20000) g;
+         SELECT g, 'base' || g || '@{base_domain}', 'Base', 'Customer' || g, '0532 ' || lpad(g::text, 7, '0')
+           FROM generate_series(1, {base}) g;
          SELECT cdp.add_source('public.latency_customers', 'id',
            '{{\"email\":\"mail\",\"first_name\":\"first\",\"last_name\":\"last\",\"phone\":\"gsm\"}}');
          SELECT cdp.sync_source('public.latency_customers');
          SELECT cdp.resolve();
-         SELECT cdp.define_segment('latency {run}', 'email LIKE ''%@{domain}''');"
+         SELECT cdp.define_segment('latency {run}', '{rule}');"
     ))
     .expect("set-up");
 
@@ -91,7 +105,6 @@ fn main() {
     // the writer: one row per transaction, at the rate asked
     let mut w = Client::connect(&dsn, NoTls).expect("writer connects");
     let start = Instant::now();
-    let total = (rate * seconds) as i64;
     let mut committed: HashMap<String, Instant> = HashMap::new();
     for i in 0..total {
         let due = start + Duration::from_secs_f64(i as f64 / rate);
@@ -99,11 +112,20 @@ fn main() {
             std::thread::sleep(d);
         }
         let key = 1_000_000 + i;
-        w.execute(
-            "INSERT INTO public.latency_customers VALUES ($1, $2, 'New', $3, $4)",
-            &[&key, &format!("new{key}@{domain}"), &format!("Customer{key}"), &format!("0533 {:07}", key % 10_000_000)],
-        )
-        .unwrap();
+        if duplicates {
+            let g = i + 1;
+            w.execute(
+                "INSERT INTO public.latency_customers VALUES ($1, $2, 'BASE', $3, $4)",
+                &[&key, &format!("BASE{g}@{}", base_domain.to_uppercase()), &format!("CUSTOMER{g}"), &format!("+90 532 {g:07}")],
+            )
+            .unwrap();
+        } else {
+            w.execute(
+                "INSERT INTO public.latency_customers VALUES ($1, $2, 'New', $3, $4)",
+                &[&key, &format!("new{key}@{domain}"), &format!("Customer{key}"), &format!("0533 {:07}", key % 10_000_000)],
+            )
+            .unwrap();
+        }
         committed.insert(key.to_string(), Instant::now());
     }
     let achieved = total as f64 / start.elapsed().as_secs_f64();
@@ -135,7 +157,8 @@ fn main() {
         .filter_map(|(k, t)| profiles.get(k).and_then(|p| got.get(p)).map(|r| r.duration_since(*t).as_secs_f64()))
         .collect();
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!("live path: {total} inserts at {rate} rows/s asked ({achieved:.0} achieved) for {seconds} s, one row per transaction");
+    let kind = if duplicates { "rows duplicating resolved customers" } else { "new customers" };
+    println!("live path: {total} inserts ({kind}) at {rate} rows/s asked ({achieved:.0} achieved) for {seconds} s, one row per transaction");
     println!("enter events heard for {} of {} rows within {} s after the last insert", lat.len(), total, wait);
     println!(
         "commit -> NOTIFY received: p50 {:.3} s, p90 {:.3} s, p99 {:.3} s, max {:.3} s",
