@@ -362,6 +362,50 @@ EXCEPTION WHEN object_not_in_prerequisite_state THEN
 END
 $$;
 
+-- cdp.worker_status() also says what the worker is doing and has done (shared memory)
+CREATE FUNCTION cdp._worker_state() RETURNS TABLE ("step" text, "applied_last_minute" bigint, "last_batch_rows" bigint,
+    "last_batch_seconds" double precision, "last_batch_at" double precision, "last_error_sqlstate" text, "last_error_at" double precision)
+STRICT VOLATILE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_worker_state_wrapper';
+ALTER FUNCTION cdp._worker_state() SET search_path = pg_catalog, pg_temp;
+DROP FUNCTION cdp.worker_status();
+CREATE FUNCTION cdp.worker_status(
+    OUT preloaded boolean,
+    OUT worker_pid integer,
+    OUT worker_database text,
+    OUT queued_changes bigint,
+    OUT oldest_change_age interval,
+    OUT state text,
+    OUT rows_per_second double precision,
+    OUT last_batch_rows bigint,
+    OUT last_batch_seconds double precision,
+    OUT last_batch_at timestamptz,
+    OUT last_error_sqlstate text,
+    OUT last_error_at timestamptz)
+RETURNS record
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT cdp._require_worker(),
+           (SELECT a.pid FROM pg_catalog.pg_stat_activity a
+             WHERE a.backend_type OPERATOR(pg_catalog.=) 'pg_cdp worker' LIMIT 1),
+           pg_catalog.current_setting('cdp.database'),
+           (SELECT pg_catalog.count(*) FROM cdp.change_queue),
+           (SELECT pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(q.queued_at) FROM cdp.change_queue q),
+           w.step,
+           w.applied_last_minute OPERATOR(pg_catalog./) 60.0::float8,
+           w.last_batch_rows,
+           w.last_batch_seconds,
+           pg_catalog.to_timestamp(w.last_batch_at),
+           w.last_error_sqlstate,
+           pg_catalog.to_timestamp(w.last_error_at)
+      FROM cdp._worker_state() w
+$$;
+COMMENT ON FUNCTION cdp.worker_status() IS
+'The background worker: its pid, database, the changes waiting for it, what it is doing (state: idle, applying changes, resolving, refreshing traits, evaluating segments, waiting for ALTER EXTENSION UPDATE), the rows a second it applied over the last minute, its last batch and its last error. Errors with a hint when pg_cdp is not preloaded.';
+
+REVOKE ALL ON FUNCTION cdp._worker_state(), cdp.worker_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._worker_state(), cdp.worker_status() TO cdp_admin;
+
 -- descriptions of the tables and functions that had none
 COMMENT ON FUNCTION cdp.normalise(text, text) IS 'The normalised matching form of one value of an identity attribute (email, phone, full_name, birth_date, ...), and the reason when it cannot be used.';
 COMMENT ON TABLE cdp.hubs IS 'Identifier values shared by implausibly many records (placeholders, a shop''s phone) and anonymous ids seen with several people: excluded from matching.';

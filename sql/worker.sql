@@ -9,9 +9,16 @@ CREATE FUNCTION cdp.worker_status(
     OUT worker_pid integer,
     OUT worker_database text,
     OUT queued_changes bigint,
-    OUT oldest_change_age interval)
+    OUT oldest_change_age interval,
+    OUT state text,
+    OUT rows_per_second double precision,
+    OUT last_batch_rows bigint,
+    OUT last_batch_seconds double precision,
+    OUT last_batch_at timestamptz,
+    OUT last_error_sqlstate text,
+    OUT last_error_at timestamptz)
 RETURNS record
-LANGUAGE sql STABLE
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT cdp._require_worker(),
@@ -19,7 +26,15 @@ AS $$
              WHERE a.backend_type OPERATOR(pg_catalog.=) 'pg_cdp worker' LIMIT 1),
            pg_catalog.current_setting('cdp.database'),
            (SELECT pg_catalog.count(*) FROM cdp.change_queue),
-           (SELECT pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(q.queued_at) FROM cdp.change_queue q)
+           (SELECT pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(q.queued_at) FROM cdp.change_queue q),
+           w.step,
+           w.applied_last_minute OPERATOR(pg_catalog./) 60.0::float8,
+           w.last_batch_rows,
+           w.last_batch_seconds,
+           pg_catalog.to_timestamp(w.last_batch_at),
+           w.last_error_sqlstate,
+           pg_catalog.to_timestamp(w.last_error_at)
+      FROM cdp._worker_state() w
 $$;
 COMMENT ON FUNCTION cdp.worker_status() IS
-'The background worker: its pid, database, and the changes waiting for it. Errors with a hint when pg_cdp is not preloaded.';
+'The background worker: its pid, database, the changes waiting for it, what it is doing (state: idle, applying changes, resolving, refreshing traits, evaluating segments, waiting for ALTER EXTENSION UPDATE), the rows a second it applied over the last minute, its last batch and its last error. Errors with a hint when pg_cdp is not preloaded.';

@@ -18,6 +18,7 @@ pub mod segments;
 pub mod sync;
 pub mod value;
 pub mod worker;
+pub mod worker_state;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -83,7 +84,7 @@ extension_sql_file!(
         api::segments::_slot_texts
     ]
 );
-extension_sql_file!("../sql/worker.sql", name = "worker", requires = ["segments", api::worker::_require_worker]);
+extension_sql_file!("../sql/worker.sql", name = "worker", requires = ["segments", api::worker::_require_worker, api::worker::_worker_state]);
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
 /// Set in the postmaster when loaded through shared_preload_libraries; inherited by every backend.
@@ -98,6 +99,12 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         PRELOADED.store(true, Ordering::Relaxed);
+        use worker_state::STATE;
+        // the macro's cfgs name every PostgreSQL version pgrx knows; this crate builds pg15 only
+        #[allow(unexpected_cfgs)]
+        {
+            pgrx::pg_shmem_init!(STATE);
+        }
         worker::register();
     }
 }

@@ -21,6 +21,7 @@ use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags
 use pgrx::prelude::*;
 
 use crate::gucs;
+use crate::worker_state::{self as ws, unix_now, STATE};
 
 pub const WORKER_TYPE: &str = "pg_cdp worker";
 
@@ -145,6 +146,7 @@ fn sql_step(function: &'static str, batch: i32) -> Result<serde_json::Value, Str
 /// next attempt normally gets through, and a pause would add seconds to every change waiting.
 /// Anything else waits RETRY_AFTER_ERROR.
 fn retry_after(step: &str, state: &str) -> std::time::Instant {
+    STATE.exclusive().note_error(state, unix_now());
     let wait = if transient(state) { Duration::ZERO } else { RETRY_AFTER_ERROR };
     log!("pg_cdp worker: {} failed with SQLSTATE {}; retrying in {} s", step, state, wait.as_secs());
     std::time::Instant::now() + wait
@@ -182,6 +184,15 @@ unsafe extern "C-unwind" {
 /// Pause after a failed step before trying it again.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(10);
 
+/// Say what the worker is doing: in `cdp.worker_status()` (shared memory) and in
+/// `pg_stat_activity.state` and `.query` (the statements it runs through SPI are not shown there).
+fn doing(step: u8, activity: &'static std::ffi::CStr) {
+    STATE.exclusive().step = step;
+    let state = if step == ws::IDLE || step == ws::UPDATE_PENDING { pg_sys::BackendState::STATE_IDLE } else { pg_sys::BackendState::STATE_RUNNING };
+    // SAFETY: a static string, copied by PostgreSQL into the backend's status entry
+    unsafe { pg_sys::pgstat_report_activity(state, activity.as_ptr()) };
+}
+
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
@@ -204,6 +215,13 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
     let mut segments_after = std::time::Instant::now();
     loop {
         let nap = if busy { Duration::ZERO } else { Duration::from_millis(gucs::WORKER_NAPTIME_MS.get() as u64) };
+        if !busy {
+            if UPDATE_PENDING_LOGGED.load(std::sync::atomic::Ordering::Relaxed) {
+                doing(ws::UPDATE_PENDING, c"pg_cdp worker: waiting for ALTER EXTENSION pg_cdp UPDATE");
+            } else {
+                doing(ws::IDLE, c"pg_cdp worker: waiting for changes");
+            }
+        }
         // false on postmaster death; a SIGTERM ends the process in here (see above)
         if !BackgroundWorker::wait_latch(Some(nap)) {
             break;
@@ -219,8 +237,20 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
         let applied = if std::time::Instant::now() < poll_after {
             0
         } else {
+            doing(ws::APPLYING, c"pg_cdp worker: applying captured changes (cdp.process_changes)");
+            let started = std::time::Instant::now();
             match poll_once(batch) {
-                Ok(n) => n,
+                Ok(n) => {
+                    let now = unix_now();
+                    let mut st = STATE.exclusive();
+                    st.note_applied(now as i64, n);
+                    if n > 0 {
+                        st.last_batch_rows = n;
+                        st.last_batch_seconds = started.elapsed().as_secs_f64();
+                        st.last_batch_at = now;
+                    }
+                    n
+                }
                 Err(state) => {
                     poll_after = retry_after("applying changes", &state);
                     0
@@ -232,6 +262,7 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
         }
         busy = applied >= batch as i64;
         if gucs::WORKER_RESOLVE.get() && std::time::Instant::now() >= resolve_after {
+            doing(ws::RESOLVING, c"pg_cdp worker: resolving changed records (cdp.resolve_changes)");
             match resolve_once(batch) {
                 Ok((matched, more)) => {
                     if matched > 0 {
@@ -243,12 +274,14 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
             }
         }
         if std::time::Instant::now() >= traits_after {
+            doing(ws::TRAITS, c"pg_cdp worker: refreshing traits (cdp._worker_traits)");
             match sql_step("cdp._worker_traits", batch) {
                 Ok(out) => busy |= out["more"].as_bool().unwrap_or(false),
                 Err(state) => traits_after = retry_after("refreshing traits", &state),
             }
         }
         if std::time::Instant::now() >= segments_after {
+            doing(ws::SEGMENTS, c"pg_cdp worker: evaluating segments (cdp._worker_segments)");
             match segments_once(batch) {
                 Ok((events, more)) => {
                     if events > 0 {

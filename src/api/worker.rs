@@ -18,3 +18,35 @@ fn _require_worker() -> bool {
     }
     true
 }
+
+/// What the worker is doing and has done (shared memory; see `cdp.worker_status()`): its step,
+/// the rows it applied over the last minute, its last batch (rows, seconds, when, as Unix
+/// seconds) and its last error (SQLSTATE, when).
+#[pg_extern(volatile, parallel_safe)]
+#[allow(clippy::type_complexity)]
+fn _worker_state() -> TableIterator<
+    'static,
+    (
+        name!(step, String),
+        name!(applied_last_minute, i64),
+        name!(last_batch_rows, Option<i64>),
+        name!(last_batch_seconds, Option<f64>),
+        name!(last_batch_at, Option<f64>),
+        name!(last_error_sqlstate, Option<String>),
+        name!(last_error_at, Option<f64>),
+    ),
+> {
+    _require_worker();
+    let st = *crate::worker_state::STATE.share();
+    let now = crate::worker_state::unix_now() as i64;
+    let batch = st.last_batch_at > 0.0;
+    TableIterator::once((
+        st.step_name().to_string(),
+        st.applied_last_minute(now),
+        batch.then_some(st.last_batch_rows),
+        batch.then_some(st.last_batch_seconds),
+        batch.then_some(st.last_batch_at),
+        st.last_error_sqlstate(),
+        (st.last_error_at > 0.0).then_some(st.last_error_at),
+    ))
+}

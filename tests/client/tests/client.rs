@@ -137,6 +137,29 @@ fn worker_status_names_the_worker_and_its_database() {
     assert!(row.get::<_, Option<i32>>(1).is_some(), "worker pid visible in pg_stat_activity");
     let db: String = c.query_one("SELECT current_database()::text", &[]).unwrap().get(0);
     assert_eq!(row.get::<_, String>(2), db);
+    // what it is doing and has done: a batch it applied, counted over the last minute
+    fresh_table(&mut c, "status_t");
+    c.batch_execute("SELECT cdp.sync_source('public.status_t'); INSERT INTO public.status_t SELECT id + 1000, mail, first, last, gsm, born FROM public.status_t LIMIT 40;").unwrap();
+    let left = wait_for_i64(&mut c, "SELECT count(*) FROM cdp.change_queue", 0, Duration::from_secs(30));
+    assert_eq!(left, 0);
+    let row = c
+        .query_one(
+            "SELECT state, rows_per_second, last_batch_rows, last_batch_seconds, last_batch_at > now() - interval '1 minute'
+               FROM cdp.worker_status()",
+            &[],
+        )
+        .unwrap();
+    let state: String = row.get(0);
+    assert!(["idle", "applying changes", "resolving", "refreshing traits", "evaluating segments"].contains(&state.as_str()), "{state}");
+    assert!(row.get::<_, f64>(1) > 0.0, "rows applied in the last minute");
+    assert!(row.get::<_, Option<i64>>(2).unwrap_or(0) > 0, "the last batch's rows");
+    assert!(row.get::<_, Option<f64>>(3).is_some() && row.get::<_, Option<bool>>(4) == Some(true), "the last batch's time");
+    let activity: String = c
+        .query_one("SELECT query FROM pg_stat_activity WHERE backend_type = 'pg_cdp worker'", &[])
+        .unwrap()
+        .get(0);
+    assert!(activity.starts_with("pg_cdp worker: "), "pg_stat_activity says what the worker does: {activity}");
+    c.batch_execute("SELECT cdp.drop_source('public.status_t'); DROP TABLE public.status_t;").unwrap();
 }
 
 #[test]

@@ -1,0 +1,128 @@
+//! What the background worker is doing and has done, in shared memory, for `cdp.worker_status()`:
+//! the step it is in, the rows it applied over the last minute, its last batch and its last
+//! error. The worker writes it; any backend reads it. Only set up when pg_cdp is preloaded.
+
+use pgrx::lwlock::PgLwLock;
+use pgrx::shmem::PGRXSharedMemory;
+
+/// The steps, as `cdp.worker_status()` names them.
+pub const STEPS: [&str; 6] = ["idle", "applying changes", "resolving", "refreshing traits", "evaluating segments", "waiting for ALTER EXTENSION UPDATE"];
+pub const IDLE: u8 = 0;
+pub const APPLYING: u8 = 1;
+pub const RESOLVING: u8 = 2;
+pub const TRAITS: u8 = 3;
+pub const SEGMENTS: u8 = 4;
+pub const UPDATE_PENDING: u8 = 5;
+
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct WorkerState {
+    pub step: u8,
+    pub last_batch_rows: i64,
+    pub last_batch_seconds: f64,
+    /// Unix time in seconds; 0: none yet
+    pub last_batch_at: f64,
+    pub last_error: [u8; 5],
+    pub last_error_at: f64,
+    /// rows applied in each of the last 60 seconds, slot = unix second % 60
+    applied: [i64; 60],
+    /// the unix second of the newest slot
+    newest: i64,
+}
+
+impl Default for WorkerState {
+    fn default() -> Self {
+        WorkerState {
+            step: IDLE,
+            last_batch_rows: 0,
+            last_batch_seconds: 0.0,
+            last_batch_at: 0.0,
+            last_error: [b'0'; 5],
+            last_error_at: 0.0,
+            applied: [0; 60],
+            newest: 0,
+        }
+    }
+}
+
+// SAFETY: plain data (integers, floats, byte arrays), no pointers
+unsafe impl PGRXSharedMemory for WorkerState {}
+
+// SAFETY: one lock of this name in pg_cdp
+pub static STATE: PgLwLock<WorkerState> = unsafe { PgLwLock::new(c"pg_cdp worker state") };
+
+impl WorkerState {
+    /// Count rows applied at unix second `now`, forgetting seconds more than a minute old.
+    pub fn note_applied(&mut self, now: i64, rows: i64) {
+        if now - self.newest >= 60 || now < self.newest {
+            self.applied = [0; 60];
+        } else {
+            for t in self.newest + 1..=now {
+                self.applied[t.rem_euclid(60) as usize] = 0;
+            }
+        }
+        self.newest = now;
+        self.applied[now.rem_euclid(60) as usize] += rows;
+    }
+
+    /// Rows applied in the 60 seconds up to unix second `now`.
+    pub fn applied_last_minute(&self, now: i64) -> i64 {
+        if now - self.newest >= 60 || now < self.newest {
+            return 0;
+        }
+        (now - 59..=self.newest).map(|t| self.applied[t.rem_euclid(60) as usize]).sum()
+    }
+
+    pub fn note_error(&mut self, sqlstate: &str, at: f64) {
+        let mut code = [b'0'; 5];
+        for (c, b) in code.iter_mut().zip(sqlstate.bytes()) {
+            *c = b;
+        }
+        self.last_error = code;
+        self.last_error_at = at;
+    }
+
+    pub fn last_error_sqlstate(&self) -> Option<String> {
+        (self.last_error_at > 0.0).then(|| String::from_utf8_lossy(&self.last_error).into_owned())
+    }
+
+    pub fn step_name(&self) -> &'static str {
+        STEPS.get(self.step as usize).copied().unwrap_or("idle")
+    }
+}
+
+/// Unix time now, in seconds.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_counted_over_a_sliding_minute() {
+        let mut s = WorkerState::default();
+        s.note_applied(1_000, 10);
+        s.note_applied(1_000, 5);
+        s.note_applied(1_030, 20);
+        assert_eq!(s.applied_last_minute(1_030), 35);
+        assert_eq!(s.applied_last_minute(1_059), 35);
+        assert_eq!(s.applied_last_minute(1_060), 20, "second 1000 is more than a minute old");
+        s.note_applied(1_061, 1);
+        assert_eq!(s.applied_last_minute(1_061), 21);
+        assert_eq!(s.applied_last_minute(1_200), 0);
+        s.note_applied(1_500, 7);
+        assert_eq!(s.applied_last_minute(1_500), 7, "a long pause forgets everything");
+    }
+
+    #[test]
+    fn the_last_error_keeps_its_sqlstate() {
+        let mut s = WorkerState::default();
+        assert_eq!(s.last_error_sqlstate(), None);
+        s.note_error("55P03", 12.5);
+        assert_eq!(s.last_error_sqlstate().as_deref(), Some("55P03"));
+        assert_eq!(s.step_name(), "idle");
+        s.step = SEGMENTS;
+        assert_eq!(s.step_name(), "evaluating segments");
+    }
+}
