@@ -244,6 +244,21 @@ GRANT INSERT ON cdp.change_queue TO cdp_capture;
 SELECT pg_catalog.pg_extension_config_dump('cdp.change_queue', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.change_queue_change_id_seq', '');
 
+-- A statement that queues changes wakes the worker when its transaction commits, so they are
+-- applied at once instead of at the worker's next poll (cdp.worker_naptime). Runs as the role
+-- that queued them (cdp_capture, or pg_cdp's owner re-queueing failed keys).
+CREATE FUNCTION cdp._wake_worker()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM cdp._wake_worker_at_commit();
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER wake_worker AFTER INSERT ON cdp.change_queue FOR EACH STATEMENT EXECUTE FUNCTION cdp._wake_worker();
+
 -- The keys of the rows a statement changed, as text, NULL keys left out, read from the
 -- transition tables of a capture trigger (cdp_new, cdp_old): the one form both capture triggers
 -- queue. An UPDATE may change the key itself, so it gives the old keys and the new ones.

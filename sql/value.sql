@@ -43,6 +43,7 @@ CREATE TABLE cdp.activity_queue (
 );
 REVOKE ALL ON cdp.activity_queue FROM PUBLIC;
 GRANT INSERT ON cdp.activity_queue TO cdp_capture;
+CREATE TRIGGER wake_worker AFTER INSERT ON cdp.activity_queue FOR EACH STATEMENT EXECUTE FUNCTION cdp._wake_worker();
 SELECT pg_catalog.pg_extension_config_dump('cdp.activity_queue', '');
 
 -- Profiles whose traits the worker refreshes next: those of queued activity, and every profile

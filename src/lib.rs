@@ -99,11 +99,12 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         PRELOADED.store(true, Ordering::Relaxed);
-        use worker_state::STATE;
+        use worker_state::{STATE, WORKER_PROCNO};
         // the macro's cfgs name every PostgreSQL version pgrx knows; this crate builds pg15 only
         #[allow(unexpected_cfgs)]
         {
             pgrx::pg_shmem_init!(STATE);
+            pgrx::pg_shmem_init!(WORKER_PROCNO = std::sync::atomic::AtomicI32::new(-1));
         }
         worker::register();
     }

@@ -206,6 +206,7 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
     unsafe { pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(postgres_die)) };
     let database = gucs::worker_database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    ws::announce_worker();
     log!("pg_cdp worker started in database \"{}\"", database);
 
     let mut busy = false;

@@ -2,7 +2,11 @@
 //! the step it is in, the rows it applied over the last minute, its last batch and its last
 //! error. The worker writes it; any backend reads it. Only set up when pg_cdp is preloaded.
 
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use pgrx::atomics::PgAtomic;
 use pgrx::lwlock::PgLwLock;
+use pgrx::pg_sys;
 use pgrx::shmem::PGRXSharedMemory;
 
 /// The steps, as `cdp.worker_status()` names them.
@@ -88,6 +92,40 @@ impl WorkerState {
     pub fn step_name(&self) -> &'static str {
         STEPS.get(self.step as usize).copied().unwrap_or("idle")
     }
+}
+
+// SAFETY: one atomic of this name in pg_cdp
+/// The worker's PGPROC number while it runs (-1: none), so a committing transaction can set its
+/// latch.
+pub static WORKER_PROCNO: PgAtomic<AtomicI32> = unsafe { PgAtomic::new(c"pg_cdp worker procno") };
+
+/// Called by the worker at start: committing transactions that queued changes wake it.
+pub fn announce_worker() {
+    // SAFETY: MyProc is this process's PGPROC, set up before a background worker runs
+    let procno = unsafe { (*pg_sys::MyProc).pgprocno };
+    WORKER_PROCNO.get().store(procno, Ordering::Relaxed);
+}
+
+thread_local! {
+    static WAKE_REGISTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Wake the worker when this transaction commits (not before: it would find nothing visible yet,
+/// and nap again). Once per transaction; nothing when pg_cdp is not preloaded or no worker runs.
+pub fn wake_worker_at_commit() {
+    if !crate::preloaded() || WAKE_REGISTERED.with(|w| w.replace(true)) {
+        return;
+    }
+    pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, || {
+        WAKE_REGISTERED.with(|w| w.set(false));
+        let procno = WORKER_PROCNO.get().load(Ordering::Relaxed);
+        if procno >= 0 {
+            // SAFETY: sets the latch of the process slot procno; setting the latch of a slot
+            // whose worker has just exited is harmless (latches are per slot, in shared memory)
+            unsafe { pg_sys::ProcSendSignal(procno) };
+        }
+    });
+    pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Abort, || WAKE_REGISTERED.with(|w| w.set(false)));
 }
 
 /// Unix time now, in seconds.

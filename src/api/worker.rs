@@ -50,3 +50,11 @@ fn _worker_state() -> TableIterator<
         (st.last_error_at > 0.0).then_some(st.last_error_at),
     ))
 }
+
+/// Wake the background worker when the calling transaction commits (called by the statement
+/// triggers on the change queues, so a captured change is applied at once, not at the next
+/// poll). Does nothing when pg_cdp is not preloaded.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _wake_worker_at_commit() {
+    crate::worker_state::wake_worker_at_commit();
+}

@@ -1423,3 +1423,42 @@ fn the_readme_quick_start_runs_as_written_and_shows_what_it_says() {
     drop(c);
     admin.batch_execute("DROP DATABASE cdp_quick_start").unwrap();
 }
+
+/// Puts cdp.worker_naptime back when dropped.
+struct NaptimeBack;
+
+impl Drop for NaptimeBack {
+    fn drop(&mut self) {
+        // one statement each: ALTER SYSTEM refuses to run in a transaction block
+        let mut c = connect();
+        let _ = c.batch_execute("ALTER SYSTEM RESET cdp.worker_naptime");
+        let _ = c.batch_execute("SELECT pg_reload_conf()");
+    }
+}
+
+#[test]
+fn a_committed_change_wakes_the_worker_instead_of_waiting_for_its_next_poll() {
+    let mut c = connect();
+    let _back = NaptimeBack;
+    fresh_table(&mut c, "wake_t");
+    c.batch_execute("SELECT cdp.sync_source('public.wake_t')").unwrap();
+    // a worker that polls every 30 s: only the wake at commit can apply a change within seconds
+    c.batch_execute("ALTER SYSTEM SET cdp.worker_naptime = '30s'").unwrap();
+    c.batch_execute("SELECT pg_reload_conf()").unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let count = "SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.wake_t'::regclass";
+    for i in 1..=3_i64 {
+        // the worker is napping again after the previous change
+        std::thread::sleep(Duration::from_millis(500));
+        let started = std::time::Instant::now();
+        c.batch_execute(&format!(
+            "INSERT INTO public.wake_t VALUES ({}, 'woken{i}@example-mail.com', 'Ece', 'Kaya', '0532 200 000{i}', '1991-02-03')",
+            1000 + i
+        ))
+        .unwrap();
+        let got = wait_for_i64(&mut c, count, 200 + i, Duration::from_secs(5));
+        assert_eq!(got, 200 + i, "change {i} applied within 5 s of its commit (the worker would otherwise sleep up to 30 s)");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    c.batch_execute("SELECT cdp.drop_source('public.wake_t'); DROP TABLE public.wake_t;").unwrap();
+}
