@@ -2,10 +2,6 @@
 SHELL := /bin/bash
 export PGRX_HOME := $(CURDIR)/pgrx-config
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
-SUDO_FLAG := $(shell [ "$$(id -u)" -eq 0 ] || echo --sudo)
-# The install scripts of released versions (sql/history), so an older version can be installed
-# and updated: cargo pgrx install copies only this version's script and the upgrade scripts.
-INSTALL_HISTORY = $(if $(SUDO_FLAG),sudo) install -m 644 sql/history/*.sql "$$($(PG_CONFIG) --sharedir)/extension/"
 
 .PHONY: setup install install-release demo test listener cluster-start cluster-stop bench-sync bench-capture bench-segments bench-live bench-resolve bench-incremental bench-value clean
 
@@ -16,13 +12,11 @@ setup:
 # has the old one mapped (the background worker) would crash.
 install: setup
 	@.ci/cluster stop >/dev/null
-	cargo pgrx install --pg-config $(PG_CONFIG) $(SUDO_FLAG)
-	@$(INSTALL_HISTORY)
+	@.ci/install
 
 install-release: setup
 	@.ci/cluster stop >/dev/null
-	cargo pgrx install --release --pg-config $(PG_CONFIG) $(SUDO_FLAG)
-	@$(INSTALL_HISTORY)
+	@.ci/install --release
 
 # The main job end to end: build, install, start the cluster, load demo data, show every stage.
 demo: install-release listener

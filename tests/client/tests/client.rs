@@ -514,11 +514,7 @@ fn a_dump_and_restore_keeps_records_profile_ids_lineage_model_decisions_and_capt
         .status()
         .expect("pg_dump runs");
     assert!(dump.success(), "pg_dump failed");
-    let restore = std::process::Command::new(format!("{bin}/psql"))
-        .args(["-q", "-v", "ON_ERROR_STOP=1", "-d", &dsn_for("cdp_dump_dst"), "-f", "/tmp/pg_cdp_client_dump.sql"])
-        .output()
-        .expect("psql runs");
-    assert!(restore.status.success(), "restore failed: {}", String::from_utf8_lossy(&restore.stderr));
+    restore("cdp_dump_dst", "/tmp/pg_cdp_client_dump.sql");
 
     let mut dst = postgres::Client::connect(&dsn_for("cdp_dump_dst"), postgres::NoTls).unwrap();
     assert_eq!(records_digest(&mut dst), before, "record ids and profile ids survive the restore");
