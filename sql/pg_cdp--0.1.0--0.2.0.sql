@@ -362,6 +362,61 @@ EXCEPTION WHEN object_not_in_prerequisite_state THEN
 END
 $$;
 
+-- the stored comparison levels are read back by name in Rust, where they are written
+CREATE FUNCTION cdp._edge_evidence("levels" smallint[]) RETURNS jsonb
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_edge_evidence_wrapper';
+ALTER FUNCTION cdp._edge_evidence(smallint[]) SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION cdp._edge_evidence(smallint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._edge_evidence(smallint[]) TO cdp_admin;
+CREATE OR REPLACE FUNCTION cdp.explain_profile(profile_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p   cdp.profiles;
+    pid bigint := profile_id;
+BEGIN
+    SELECT * INTO p FROM cdp.profiles x WHERE x.profile_id OPERATOR(pg_catalog.=) pid;
+    IF NOT FOUND THEN
+        IF EXISTS (SELECT 1 FROM cdp.profile_lineage l WHERE l.old_profile_id OPERATOR(pg_catalog.=) pid) THEN
+            RAISE EXCEPTION 'profile % no longer exists', pid USING ERRCODE = '42704',
+                  HINT = 'it was merged or split: SELECT * FROM cdp.profile_lineage WHERE old_profile_id = ' OPERATOR(pg_catalog.||) pid;
+        END IF;
+        RAISE EXCEPTION 'profile % does not exist', pid USING ERRCODE = '42704';
+    END IF;
+    RETURN pg_catalog.jsonb_build_object(
+        'profile_id', p.profile_id,
+        'golden', p.display,
+        'provenance', p.provenance,
+        'records', p.record_count,
+        'sources', p.source_count,
+        'members', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                        'record_id', m.record_id, 'source_table', m.source_table::text,
+                        'source_key', m.source_key, 'channel', m.channel) ORDER BY m.record_id)
+                      FROM cdp.profile_members m WHERE m.profile_id OPERATOR(pg_catalog.=) pid),
+        'edges', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                        'record_a', e.record_a, 'record_b', e.record_b, 'weight', e.weight,
+                        'evidence', cdp._edge_evidence(e.levels))
+                        ORDER BY e.weight DESC, e.record_a, e.record_b)
+                    FROM cdp.match_edges e
+                    JOIN cdp.records ra ON ra.record_id OPERATOR(pg_catalog.=) e.record_a
+                   WHERE ra.profile_id OPERATOR(pg_catalog.=) pid),
+        'manual', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                        'record_a', l.record_a, 'record_b', l.record_b, 'kind', l.kind) ORDER BY l.record_a, l.record_b)
+                     FROM cdp.manual_link_records l
+                     JOIN cdp.records ra ON ra.record_id OPERATOR(pg_catalog.=) l.record_a
+                    WHERE ra.profile_id OPERATOR(pg_catalog.=) pid),
+        'lineage', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                        'kind', l.kind, 'old_profile_id', l.old_profile_id, 'new_profile_id', l.new_profile_id,
+                        'records', l.records, 'reason', l.reason, 'run_id', l.run_id) ORDER BY l.lineage_id)
+                      FROM cdp.profile_lineage l
+                     WHERE l.new_profile_id OPERATOR(pg_catalog.=) pid OR l.old_profile_id OPERATOR(pg_catalog.=) pid),
+        'created_at', p.created_at,
+        'updated_at', p.updated_at);
+END
+$$;
+
 -- cdp.worker_status() also says what the worker is doing and has done (shared memory)
 CREATE FUNCTION cdp._worker_state() RETURNS TABLE ("step" text, "applied_last_minute" bigint, "last_batch_rows" bigint,
     "last_batch_seconds" double precision, "last_batch_at" double precision, "last_error_sqlstate" text, "last_error_at" double precision)

@@ -267,8 +267,7 @@ BEGIN
                       FROM cdp.profile_members m WHERE m.profile_id OPERATOR(pg_catalog.=) pid),
         'edges', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                         'record_a', e.record_a, 'record_b', e.record_b, 'weight', e.weight,
-                        'evidence', (SELECT pg_catalog.jsonb_object_agg(f.field, f.levels[e.levels[f.position] OPERATOR(pg_catalog.+) 1])
-                                       FROM cdp.match_fields() f WHERE e.levels[f.position] IS NOT NULL))
+                        'evidence', cdp._edge_evidence(e.levels))
                         ORDER BY e.weight DESC, e.record_a, e.record_b)
                     FROM cdp.match_edges e
                     JOIN cdp.records ra ON ra.record_id OPERATOR(pg_catalog.=) e.record_a

@@ -46,6 +46,7 @@ extension_sql_file!(
     requires = [
         "sources",
         api::privilege::_acting_role,
+        api::resolve::explain::_edge_evidence,
         api::resolve::explain::_explain_match,
         api::resolve::_resolve,
         api::resolve::_check_records,

@@ -4,10 +4,9 @@
 //! The statements that compute traits then read only that stage.
 
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode as Code;
 
 use super::{first_one, privilege};
-use crate::error::{CdpError, CdpResult, OrRaise};
+use crate::error::{CdpError, CdpResult, OrRaise, Kind};
 
 /// The stage tables `cdp._worker_traits` creates and this function may write.
 const STAGES: [&str; 2] = ["pg_temp.cdp_stage_orders", "pg_temp.cdp_stage_events"];
@@ -19,7 +18,7 @@ const STAGES: [&str; 2] = ["pg_temp.cdp_stage_orders", "pg_temp.cdp_stage_events
 #[pg_extern(volatile, parallel_unsafe)]
 fn _stage_as_owner(source_table: pg_sys::Oid, stage: &str, select: &str, keys: Option<Vec<Option<String>>>) -> i64 {
     if !STAGES.contains(&stage) {
-        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("{stage} is not a pg_cdp stage table")).raise();
+        CdpError::new(Kind::InvalidParameterValue, format!("{stage} is not a pg_cdp stage table")).raise();
     }
     Spi::connect_mut(|client| -> CdpResult<i64> {
         let owner = first_one::<pg_sys::Oid>(client.select(
@@ -27,7 +26,7 @@ fn _stage_as_owner(source_table: pg_sys::Oid, stage: &str, select: &str, keys: O
             Some(1),
             &[source_table.into()],
         )?)?
-        .ok_or_else(|| CdpError::new(Code::ERRCODE_UNDEFINED_TABLE, format!("relation {} does not exist", source_table.to_u32())))?;
+        .ok_or_else(|| CdpError::new(Kind::UndefinedTable, format!("relation {} does not exist", source_table.to_u32())))?;
         let sql = format!("INSERT INTO {stage} {select}");
         let keys: Vec<Option<String>> = keys.unwrap_or_default();
         let args: Vec<pgrx::datum::DatumWithOid> = vec![keys.into()];

@@ -1,9 +1,8 @@
 //! Normalisation from SQL: the per-row function the sync statements call, and a helper for users.
 
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode as Code;
 
-use crate::error::{CdpError, OrRaise};
+use crate::error::{CdpError, OrRaise, Kind};
 use crate::gucs;
 use crate::normalise::{self, Attr, DateOrder, Settings};
 
@@ -49,7 +48,7 @@ pub fn current_settings() -> Settings {
 fn _normalise_row(raw: Array<&str>) -> Vec<Option<String>> {
     if raw.len() != Attr::COUNT {
         CdpError::new(
-            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            Kind::InvalidParameterValue,
             format!("expected {} raw attribute values, got {}", Attr::COUNT, raw.len()),
         )
         .raise();
@@ -72,7 +71,7 @@ fn _normalise_row(raw: Array<&str>) -> Vec<Option<String>> {
 /// The attribute named `name`, or 22023 with the known names as hint.
 pub fn attr_named(name: &str) -> Result<Attr, CdpError> {
     Attr::from_name(name).ok_or_else(|| {
-        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("unknown attribute \"{name}\""))
+        CdpError::new(Kind::InvalidParameterValue, format!("unknown attribute \"{name}\""))
             .hint(format!("known attributes: {}", Attr::ALL.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")))
     })
 }

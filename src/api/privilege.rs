@@ -8,10 +8,9 @@
 
 use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
-use pgrx::PgSqlErrorCode as Code;
 
 use super::first_one;
-use crate::error::{CdpError, CdpResult};
+use crate::error::{CdpError, CdpResult, Kind};
 
 /// The role the current statement runs as (the caller of a SECURITY INVOKER function).
 pub fn invoker() -> pg_sys::Oid {
@@ -26,7 +25,7 @@ pub fn extension_owner(client: &SpiClient<'_>) -> CdpResult<pg_sys::Oid> {
         Some(1),
         &[],
     )?)?
-    .ok_or_else(|| CdpError::new(Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "pg_cdp is not installed in this database"))
+    .ok_or_else(|| CdpError::new(Kind::ObjectNotInPrerequisiteState, "pg_cdp is not installed in this database"))
 }
 
 /// Restores the user and security context saved when it was made.
@@ -139,7 +138,7 @@ pub fn require_column_select(
             &[role.into(), oid.into(), (*attnum).into()],
         )? {
             return Err(CdpError::new(
-                Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                Kind::InsufficientPrivilege,
                 format!("role {} may not read column \"{}\" of {}", role_name(client, role), name, table),
             )
             .hint(format!("pg_cdp reads a source only with the rights of the role that registered it: GRANT SELECT ON {table} TO that role")));
@@ -156,7 +155,7 @@ pub fn require_whole_table(client: &SpiClient<'_>, role: pg_sys::Oid, oid: pg_sy
     })?;
     if hidden {
         return Err(CdpError::new(
-            Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Kind::InsufficientPrivilege,
             format!("row-level security of {} hides rows from role {}", table, role_name(client, role)),
         )
         .hint("a source is synced whole or not at all: register it as a role that sees every row (the table's owner without FORCE ROW LEVEL SECURITY, or a role with BYPASSRLS)"));

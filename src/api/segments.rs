@@ -3,7 +3,7 @@
 
 use pgrx::prelude::*;
 
-use crate::error::{CdpResult, OrRaise};
+use crate::error::{CdpResult, OrRaise, Kind};
 use crate::segments::{check_rule, facts_sql, member_query, place_in_slots, two_clock_query, with_clock_slots, FactsSql, Scope, TraitColumn};
 
 /// Every trait a rule may name (`cdp._trait_names()`: the built-in ones, the per-channel ones of
@@ -37,7 +37,7 @@ fn _facts_sql(which: &str) -> String {
         "create" => FactsSql::Create,
         "all" => FactsSql::All,
         "ids" => FactsSql::Ids,
-        other => crate::error::CdpError::new(pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("unknown facts statement {other}"))
+        other => crate::error::CdpError::new(Kind::InvalidParameterValue, format!("unknown facts statement {other}"))
             .raise(),
     };
     facts_sql(which)
@@ -72,7 +72,7 @@ fn _segment_query(rule: &str, scope: &str) -> String {
 fn _segment_query_two_clocks(rule: &str, scope: &str, later: &str) -> String {
     let scope = scope_named(scope);
     if scope == Scope::Probe {
-        crate::error::CdpError::new(pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "a probe has one clock per profile").raise()
+        crate::error::CdpError::new(Kind::InvalidParameterValue, "a probe has one clock per profile").raise()
     }
     two_clock_query(&checked_rule(rule), scope, later)
 }
@@ -82,14 +82,14 @@ fn scope_named(scope: &str) -> Scope {
         "all" => Scope::All,
         "ids" => Scope::Ids,
         "probe" => Scope::Probe,
-        other => crate::error::CdpError::new(pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("unknown scope {other}"))
+        other => crate::error::CdpError::new(Kind::InvalidParameterValue, format!("unknown scope {other}"))
             .raise(),
     }
 }
 
 fn checked_rule(rule: &str) -> crate::segments::Rule {
     let traits = known_traits().or_raise();
-    check_rule(rule, &traits).map_err(super::value::expr_error).or_raise()
+    check_rule(rule, &traits).map_err(crate::error::CdpError::from).or_raise()
 }
 
 /// Whether a rule calls now(): its members can change with time alone, so the worker

@@ -11,7 +11,7 @@ use pgrx::{JsonB, PgSqlErrorCode as Code};
 use serde_json::{json, Map, Value};
 
 use super::first_one;
-use crate::error::{CdpError, CdpResult, OrRaise};
+use crate::error::{CdpError, CdpResult, OrRaise, Kind};
 use crate::normalise::Attr;
 use crate::sync::{Column, Rows, SourcePlan};
 
@@ -54,7 +54,7 @@ impl CatalogColumn {
             return Ok(());
         }
         Err(CdpError::new(
-            Code::ERRCODE_DATATYPE_MISMATCH,
+            Kind::DatatypeMismatch,
             format!("key column \"{}\" of {} is of type {}, which cannot be a source key", self.name, table, self.base_type_name),
         )
         .hint("a source key must be smallint, integer, bigint, text, varchar, char or uuid (or a domain over one): their text form does not depend on session settings and no user-defined code turns them into text"))
@@ -68,7 +68,7 @@ impl CatalogColumn {
             return Ok(());
         }
         Err(CdpError::new(
-            Code::ERRCODE_DATATYPE_MISMATCH,
+            Kind::DatatypeMismatch,
             format!(
                 "column \"{}\" of {} (mapped to {}) is of the user-defined type {}",
                 self.name, table, attr, self.base_type_name
@@ -125,7 +125,7 @@ impl Relation {
             Some((Some(k), Some(p), Some(q), Some(o))) => (k, p, q, o),
             _ => {
                 return Err(CdpError::new(
-                    Code::ERRCODE_UNDEFINED_TABLE,
+                    Kind::UndefinedTable,
                     format!("relation with OID {} does not exist", oid.to_u32()),
                 ))
             }
@@ -203,7 +203,7 @@ impl Relation {
     fn check_members(&self, members: &[Member]) -> CdpResult<()> {
         if let Some(f) = members.iter().find(|m| m.relkind == "f") {
             return Err(CdpError::new(
-                Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+                Kind::FeatureNotSupported,
                 format!("{} has the foreign table {} below it", self.qualified, f.qualified),
             )
             .hint("a source is read with pg_cdp's rights: register a local table, or detach the foreign partition"));
@@ -214,7 +214,7 @@ impl Relation {
     fn column(&self, name: &str) -> CdpResult<&CatalogColumn> {
         self.columns.iter().find(|c| c.name == name).ok_or_else(|| {
             CdpError::new(
-                Code::ERRCODE_UNDEFINED_COLUMN,
+                Kind::UndefinedColumn,
                 format!("column \"{}\" of relation {} does not exist", name, self.qualified),
             )
             .hint(format!(
@@ -248,11 +248,11 @@ impl Relation {
 fn parse_mapping(mapping: &Value, rel: &Relation) -> CdpResult<Vec<(Attr, String)>> {
     let known = || Attr::ALL.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ");
     let obj: &Map<String, Value> = mapping.as_object().ok_or_else(|| {
-        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, "mapping must be a JSON object")
+        CdpError::new(Kind::InvalidParameterValue, "mapping must be a JSON object")
             .hint(r#"map identity attributes to columns, e.g. '{"email":"mail","phone":"gsm"}'"#)
     })?;
     if obj.is_empty() {
-        return Err(CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, "mapping is empty")
+        return Err(CdpError::new(Kind::InvalidParameterValue, "mapping is empty")
             .hint(format!("map at least one identity attribute to a column; known attributes: {}", known())));
     }
     let mut out = Vec::new();
@@ -263,7 +263,7 @@ fn parse_mapping(mapping: &Value, rel: &Relation) -> CdpResult<Vec<(Attr, String
         })?;
         let col_name = col.as_str().ok_or_else(|| {
             CdpError::new(
-                Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                Kind::InvalidParameterValue,
                 format!("mapping for attribute \"{attr_name}\" must be a column name (a JSON string), not {col}"),
             )
         })?;
@@ -280,7 +280,7 @@ fn checked_key<'a>(client: &SpiClient<'_>, rel: &'a Relation, name: &str) -> Cdp
     key.check_key_type(&rel.qualified)?;
     if !rel.has_unique_index_on(client, key)? {
         return Err(CdpError::new(
-            Code::ERRCODE_INVALID_COLUMN_REFERENCE,
+            Kind::InvalidColumnReference,
             format!("key column \"{}\" of {} is not unique", name, rel.qualified),
         )
         .hint(format!(
@@ -350,12 +350,12 @@ fn add_source(
     let me = privilege::invoker();
     let rel = Relation::load(client, oid)?;
     if !table_kind_ok(&rel.relkind) {
-        return Err(CdpError::new(Code::ERRCODE_WRONG_OBJECT_TYPE, format!("{} is not a table", rel.qualified))
+        return Err(CdpError::new(Kind::WrongObjectType, format!("{} is not a table", rel.qualified))
             .hint("cdp.add_source takes a table or a partitioned table; views, materialized views and foreign tables cannot be captured"));
     }
     if rel.relpersistence == "t" {
         return Err(CdpError::new(
-            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+            Kind::FeatureNotSupported,
             format!("{} is a temporary table", rel.qualified),
         )
         .hint("a temporary table ends with its session and no other session (nor the background worker) can read it: register a permanent table"));
@@ -367,7 +367,7 @@ fn add_source(
     check_read_rights(client, me, &rel, key, &mapped)?;
     if !privilege::ask(client, "SELECT pg_catalog.has_table_privilege($1, $2, 'TRIGGER')", &[me.into(), oid.into()])? {
         return Err(CdpError::new(
-            Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Kind::InsufficientPrivilege,
             format!("role {} may not create triggers on {}", privilege::role_name(client, me), rel.qualified),
         )
         .hint(format!("pg_cdp captures changes with triggers: the registering role needs the TRIGGER privilege (GRANT TRIGGER ON {} TO ...) or to own the table", rel.qualified)));
@@ -379,7 +379,7 @@ fn add_source(
     )?)?;
     if let Some(id) = existing {
         return Err(CdpError::new(
-            Code::ERRCODE_DUPLICATE_OBJECT,
+            Kind::DuplicateObject,
             format!("{} is already registered as source {}", rel.qualified, id),
         )
         .hint(format!("to change its mapping, channel or priority, call cdp.alter_source('{}', ...)", rel.qualified)));
@@ -405,7 +405,7 @@ fn add_source(
             )?
             .first()
             .get_one::<i32>()?
-            .ok_or_else(|| CdpError::new(Code::ERRCODE_INTERNAL_ERROR, "insert into cdp.sources returned nothing"))?;
+            .ok_or_else(|| CdpError::new(Kind::InternalError, "insert into cdp.sources returned nothing"))?;
         for m in &members {
             create_capture_triggers(client, m, id, key_column)?;
         }
@@ -468,7 +468,7 @@ fn create_capture_triggers(client: &mut SpiClient<'_>, table: &Member, source_id
         Some(1),
         &[table.oid.into(), key.into()],
     )?)?
-    .ok_or_else(|| CdpError::new(Code::ERRCODE_UNDEFINED_COLUMN, format!("{} has no column \"{}\"", table.qualified, key)))?;
+    .ok_or_else(|| CdpError::new(Kind::UndefinedColumn, format!("{} has no column \"{}\"", table.qualified, key)))?;
     let args = format!("'{source_id}', '{attnum}'");
     let t = &table.qualified;
     let stmts = [
@@ -570,7 +570,7 @@ fn source_id_of(client: &SpiClient<'_>, oid: pg_sys::Oid) -> CdpResult<i32> {
                 .ok()
                 .and_then(|t| t.first().get_one::<String>().ok().flatten())
                 .unwrap_or_else(|| format!("OID {}", oid.to_u32()));
-            CdpError::new(Code::ERRCODE_UNDEFINED_OBJECT, format!("{name} is not a registered pg_cdp source"))
+            CdpError::new(Kind::UndefinedObject, format!("{name} is not a registered pg_cdp source"))
                 .hint("SELECT source_table FROM cdp.sources lists the registered tables; register one with cdp.add_source")
         })
 }
@@ -641,7 +641,7 @@ fn alter_source(
         &[me.into(), registrant.into(), owner.into()],
     )? {
         return Err(CdpError::new(
-            Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Kind::InsufficientPrivilege,
             format!("source {} was registered by {}", source_id, privilege::role_name(client, registrant)),
         )
         .hint("only the registering role (or a member of it) may change a source"));
@@ -733,7 +733,7 @@ fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan
         &[source_id.into()],
     )?;
     if row.is_empty() {
-        return Err(CdpError::new(Code::ERRCODE_UNDEFINED_OBJECT, format!("source {source_id} does not exist")));
+        return Err(CdpError::new(Kind::UndefinedObject, format!("source {source_id} does not exist")));
     }
     let r = row.first();
     let (oid, registrant, key_attnum) = (
@@ -745,7 +745,7 @@ fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan
     let (old_key, old_names) = (r.get::<String>(5)?.unwrap_or_default(), r.get::<JsonB>(6)?.map(|j| j.0).unwrap_or(Value::Null));
     let rel = Relation::load(client, oid)?;
     let key = rel.column_by_attnum(key_attnum).ok_or_else(|| {
-        CdpError::new(Code::ERRCODE_UNDEFINED_COLUMN, format!("the key column of source {} ({}) was dropped", source_id, rel.qualified))
+        CdpError::new(Kind::UndefinedColumn, format!("the key column of source {} ({}) was dropped", source_id, rel.qualified))
             .hint(format!("give the source a new key with cdp.alter_source('{}', key_column => ...), or unregister it with cdp.drop_source", rel.qualified))
     })?;
     key.check_key_type(&rel.qualified)?;
@@ -754,7 +754,7 @@ fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan
         let attr = super::normalise::attr_named(name)?;
         let col = rel.column_by_attnum(num.as_i64().unwrap_or(0) as i16).ok_or_else(|| {
             CdpError::new(
-                Code::ERRCODE_UNDEFINED_COLUMN,
+                Kind::UndefinedColumn,
                 format!("the column mapped to {} in source {} ({}) was dropped", name, source_id, rel.qualified),
             )
             .hint(format!("map {} to another column with cdp.alter_source('{}', mapping => ...)", name, rel.qualified))
@@ -929,7 +929,7 @@ fn _check_activity_table(source_table: pg_sys::Oid, customer_source: pg_sys::Oid
     Spi::connect(|client| -> CdpResult<i32> {
         let rel = Relation::load(client, source_table)?;
         if !matches!(rel.relkind.as_str(), "r" | "p" | "v" | "m") {
-            return Err(CdpError::new(Code::ERRCODE_WRONG_OBJECT_TYPE, format!("{} is not a table or view", rel.qualified)));
+            return Err(CdpError::new(Kind::WrongObjectType, format!("{} is not a table or view", rel.qualified)));
         }
         let csid = source_id_of(client, customer_source).map_err(|e| e.hint("register the customer table first with cdp.add_source"))?;
         if privilege::ask(
@@ -939,7 +939,7 @@ fn _check_activity_table(source_table: pg_sys::Oid, customer_source: pg_sys::Oid
             &[source_table.into()],
         )? {
             return Err(CdpError::new(
-                Code::ERRCODE_DUPLICATE_OBJECT,
+                Kind::DuplicateObject,
                 format!("{} is already registered as a transaction or event source", rel.qualified),
             ));
         }
@@ -951,7 +951,7 @@ fn _check_activity_table(source_table: pg_sys::Oid, customer_source: pg_sys::Oid
         }
         if !KEY_TYPES.contains(&key.base_type) {
             return Err(CdpError::new(
-                Code::ERRCODE_DATATYPE_MISMATCH,
+                Kind::DatatypeMismatch,
                 format!("customer key column \"{}\" of {} is of type {}, not an integer, text or uuid", key.name, rel.qualified, key.base_type_name),
             )
             .hint("register a view that casts the key to text"));
@@ -963,13 +963,13 @@ fn _check_activity_table(source_table: pg_sys::Oid, customer_source: pg_sys::Oid
             && !privilege::ask(client, "SELECT pg_catalog.has_table_privilege($1, $2, 'TRIGGER')", &[acting.into(), rel.oid.into()])?
         {
             return Err(CdpError::new(
-                Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                Kind::InsufficientPrivilege,
                 format!("permission denied to create capture triggers on {}", rel.qualified),
             )
             .hint("the registering role needs the TRIGGER right on the table (its owner has it)"));
         }
         if rel.relpersistence == "t" {
-            return Err(CdpError::new(Code::ERRCODE_FEATURE_NOT_SUPPORTED, format!("{} is a temporary table", rel.qualified))
+            return Err(CdpError::new(Kind::FeatureNotSupported, format!("{} is a temporary table", rel.qualified))
                 .hint("a temporary table ends with its session: register a permanent table or view"));
         }
         Ok(csid)

@@ -3,15 +3,14 @@
 //! `crate::value::rfm` module.
 
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode as Code;
 
-use crate::error::{CdpError, CdpResult, OrRaise};
+use crate::error::{CdpError, CdpResult, OrRaise, Kind};
 use crate::value::rfm::{self, SegmentRule};
 
 /// Parallel input arrays (one element per profile or order) must all have `n` elements: 22023.
 fn same_lengths(what: &str, n: usize, lengths: &[usize]) {
     if lengths.iter().any(|l| *l != n) {
-        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("{what} arrays differ in length")).raise();
+        CdpError::new(Kind::InvalidParameterValue, format!("{what} arrays differ in length")).raise();
     }
 }
 
@@ -35,7 +34,7 @@ fn segment_map(client: &pgrx::spi::SpiClient<'_>) -> CdpResult<(Vec<SegmentRule>
         return Ok((rfm::default_segment_map(), true));
     }
     rfm::validate_map(&map).map_err(|e| {
-        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("cdp.rfm_segment_map is not a partition of the R×F grid: {e}"))
+        CdpError::new(Kind::InvalidParameterValue, format!("cdp.rfm_segment_map is not a partition of the R×F grid: {e}"))
             .hint("every (R, F) cell 1..5 × 1..5 must be covered by exactly one segment; empty the table to use the standard map")
     })?;
     Ok((map, false))
@@ -66,7 +65,7 @@ fn _rfm_scores(
     let score = |values: &[f64], (setting, guc, higher_is_better): crate::gucs::RfmThresholdSetting| {
         let text = crate::gucs::string_setting(guc).unwrap_or_default();
         let thresholds = rfm::parse_thresholds(&text).unwrap_or_else(|e| {
-            CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("invalid {setting} \"{text}\": {e}"))
+            CdpError::new(Kind::InvalidParameterValue, format!("invalid {setting} \"{text}\": {e}"))
                 .hint("give four ascending numbers separated by commas, or an empty string for quintiles")
                 .raise()
         });
@@ -159,7 +158,7 @@ fn _clv_fit(
     same_lengths("CLV input", n, &[x.len(), t_x.len(), t.len(), monetary_mean.len()]);
     if !(horizon_days > 0.0) || !(0.0..10.0).contains(&annual_discount) {
         CdpError::new(
-            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            Kind::InvalidParameterValue,
             format!("horizon must be positive and the discount rate in [0, 10), not {horizon_days} days and {annual_discount}"),
         )
         .raise();
@@ -204,7 +203,7 @@ fn _kmeans(
 ) -> TableIterator<'static, (name!(profile_id, Option<i64>), name!(label, f64), name!(inertia, f64), name!(iterations, i32))> {
     use crate::value::kmeans;
     if k < 1 {
-        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("k must be at least 1, not {k}")).raise();
+        CdpError::new(Kind::InvalidParameterValue, format!("k must be at least 1, not {k}")).raise();
     }
     let mut data: Vec<Vec<f64>> = rows
         .iter()
@@ -212,7 +211,7 @@ fn _kmeans(
         .collect();
     kmeans::standardise(&mut data);
     let km = kmeans::kmeans(&data, k as usize, seed as u64, 300).unwrap_or_else(|e| {
-        CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("k-means: {e}")).raise()
+        CdpError::new(Kind::InvalidParameterValue, format!("k-means: {e}")).raise()
     });
     let out: Vec<_> = profile_ids
         .iter()
@@ -238,24 +237,10 @@ fn _check_trait_expression(expression: &str, over: default!(&str, "'orders'")) -
     let columns: &[&str] = match over {
         "orders" => &TRAIT_COLUMNS,
         "events" => &EVENT_TRAIT_COLUMNS,
-        other => CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("a trait is over 'orders' or 'events', not '{other}'"))
+        other => CdpError::new(Kind::InvalidParameterValue, format!("a trait is over 'orders' or 'events', not '{other}'"))
             .raise(),
     };
     let spec = crate::expr::ExprSpec { columns, qualifier: "x", allow_aggregates: true, clock: None };
-    crate::expr::check_expression(expression, &spec).map_err(expr_error).or_raise()
+    crate::expr::check_expression(expression, &spec).map_err(CdpError::from).or_raise()
 }
 
-/// An expression checker's verdict as a PostgreSQL error.
-pub fn expr_error(e: crate::expr::ExprError) -> CdpError {
-    use crate::expr::ExprErrorKind as K;
-    let code = match e.kind {
-        K::Syntax => Code::ERRCODE_SYNTAX_ERROR,
-        K::UnknownColumn => Code::ERRCODE_UNDEFINED_COLUMN,
-        K::NotAllowed => Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
-    };
-    let err = CdpError::new(code, e.message);
-    match e.hint {
-        Some(h) => err.hint(h),
-        None => err,
-    }
-}

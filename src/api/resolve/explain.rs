@@ -12,6 +12,15 @@ use crate::normalise::Attr;
 use crate::resolve::{self, Field, Model};
 use super::load::*;
 
+/// The evidence of a stored edge, `{field: level}` (`cdp.match_edges.levels` decoded, for
+/// `cdp.explain_profile`).
+#[pg_extern(immutable, parallel_safe)]
+fn _edge_evidence(levels: Vec<Option<i16>>) -> JsonB {
+    JsonB(Value::Object(
+        super::write::decode_levels(&levels).into_iter().map(|(f, l)| (f.name().to_string(), json!(l))).collect(),
+    ))
+}
+
 /// Why two records are (or are not) one person: per-field comparison levels and weights under
 /// the current model, the total against the threshold, shared blocking keys, manual decisions.
 #[pg_extern(stable, parallel_safe)]

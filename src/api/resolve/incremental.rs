@@ -6,12 +6,11 @@ use std::time::Instant;
 
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::PgSqlErrorCode as Code;
 use serde_json::{json, Value};
 
 use crate::api::first_one;
 use crate::gucs;
-use crate::error::{CdpError, CdpResult};
+use crate::error::{CdpError, CdpResult, Kind};
 use crate::resolve;
 use super::*;
 use super::full::rejected;
@@ -26,7 +25,7 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
     let started = Instant::now();
     let started_at = first_one::<pgrx::datum::TimestampWithTimeZone>(client.select("SELECT pg_catalog.clock_timestamp()", Some(1), &[])?)?;
     if max_records < 1 {
-        return Err(CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("max_records must be positive, not {max_records}")));
+        return Err(CdpError::new(Kind::InvalidParameterValue, format!("max_records must be positive, not {max_records}")));
     }
     if wait {
         client.update("SELECT pg_catalog.pg_advisory_xact_lock($1)", None, &[RESOLVE_LOCK_KEY.into()])?;
@@ -37,7 +36,7 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
         }
     }
     let (model_id, model) = stored_model(client)?.ok_or_else(|| {
-        CdpError::new(Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "no identity model is stored yet")
+        CdpError::new(Kind::ObjectNotInPrerequisiteState, "no identity model is stored yet")
             .hint("run cdp.resolve() once: it estimates the model that cdp.resolve_changes() uses")
     })?;
     let cfg = gucs::resolve_config();

@@ -8,7 +8,7 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::JsonB;
 
-use crate::error::CdpResult;
+use crate::error::{CdpResult, Kind};
 use crate::normalise::Attr;
 use crate::resolve::{self, Model, Rec};
 use super::write::*;
@@ -60,7 +60,7 @@ pub fn require_records(client: &SpiClient<'_>, ids: &[Option<i64>]) -> CdpResult
     match ids.iter().find(|id| id.is_none_or(|i| !found.contains(&i))) {
         None => Ok(()),
         Some(id) => Err(crate::error::CdpError::new(
-            pgrx::PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            Kind::UndefinedObject,
             format!("record {} does not exist", id.map_or("NULL".to_string(), |i| i.to_string())),
         )
         .hint("record ids are cdp.records.record_id (see cdp.profile_members)")),

@@ -19,7 +19,7 @@ use pgrx::{JsonB, PgMemoryContexts, PgSqlErrorCode as Code};
 use serde_json::{json, Value};
 
 use super::first_one;
-use crate::error::{CdpError, CdpResult, OrRaise};
+use crate::error::{CdpError, CdpResult, OrRaise, Kind};
 use crate::normalise::Attr;
 use crate::resolve::{self, Field};
 
@@ -118,7 +118,7 @@ fn _set_survivorship(attribute: &str, rule: Option<&str>) -> bool {
             }
             Some(r) => {
                 let r = resolve::Rule::from_name(r).ok_or_else(|| {
-                    CdpError::new(Code::ERRCODE_INVALID_PARAMETER_VALUE, format!("unknown survivorship rule \"{r}\""))
+                    CdpError::new(Kind::InvalidParameterValue, format!("unknown survivorship rule \"{r}\""))
                         .hint("rules: source_priority, most_recent, most_frequent, most_complete")
                 })?;
                 client.update(

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use pgrx::spi::SpiClient;
-use pgrx::{JsonB, PgMemoryContexts, PgSqlErrorCode as Code};
+use pgrx::{JsonB, PgMemoryContexts};
 use serde_json::{json, Map, Value};
 
 use crate::api::first_one;
-use crate::error::{CdpError, CdpResult};
+use crate::error::{CdpError, CdpResult, Kind};
 use crate::normalise::Attr;
 use crate::resolve::{self, Field, LineageKind, Rec};
 use super::*;
@@ -27,6 +27,19 @@ pub(super) fn encode_levels(lv: &resolve::Levels) -> String {
         .map(|f| lv.get(*f).map(|l| l.to_string()).unwrap_or_default())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// A stored `cdp.match_edges.levels` array read back: (field, level name) for each compared
+/// field, in `Field::ALL` order (a level out of a field's range reads as nothing).
+pub(super) fn decode_levels(levels: &[Option<i16>]) -> Vec<(Field, &'static str)> {
+    Field::ALL
+        .iter()
+        .zip(levels)
+        .filter_map(|(f, l)| {
+            let l = usize::try_from((*l)?).ok()?;
+            resolve::compare::level_names(*f).get(l).map(|name| (*f, *name))
+        })
+        .collect()
 }
 
 /// Indexes of cdp.record_keys, rebuilt after the bulk load: building an index over sorted data
@@ -541,7 +554,7 @@ pub(super) fn forget_gone(client: &mut SpiClient<'_>, gone: &[(i64, Option<i64>,
 }
 
 pub(super) fn store_model(client: &mut SpiClient<'_>, out: &resolve::Outcome) -> CdpResult<i32> {
-    let params = serde_json::to_value(&out.model).map_err(|e| CdpError::new(Code::ERRCODE_INTERNAL_ERROR, e.to_string()))?;
+    let params = serde_json::to_value(&out.model).map_err(|e| CdpError::new(Kind::InternalError, e.to_string()))?;
     let notes: Vec<String> = out.model_notes.clone();
     let id = first_one::<i32>(client.update(
         "INSERT INTO cdp.model (source, records, candidate_pairs, prior, iterations, converged, log_likelihood, params, notes)
@@ -564,8 +577,32 @@ pub(super) fn store_model(client: &mut SpiClient<'_>, out: &resolve::Outcome) ->
 
 #[cfg(test)]
 mod tests {
-    use super::{original_text, pack_texts, DISPLAY_FROM_ORIGINAL};
+    use super::{decode_levels, encode_levels, original_text, pack_texts, DISPLAY_FROM_ORIGINAL};
     use crate::normalise::Attr;
+    use crate::resolve::{compare::level_names, Field, Levels};
+
+    /// What the writer stores (text cast to smallint[], '' as NULL) reads back as the same levels.
+    #[test]
+    fn stored_levels_read_back_by_name() {
+        let mut lv = Levels::default();
+        lv.set(Field::Name, Some(1));
+        lv.set(Field::Email, Some(0));
+        let last = level_names(Field::BirthDate).len() as u8 - 1;
+        lv.set(Field::BirthDate, Some(last));
+        let stored: Vec<Option<i16>> =
+            encode_levels(&lv).split(',').map(|t| if t.is_empty() { None } else { Some(t.parse().unwrap()) }).collect();
+        assert_eq!(stored.len(), Field::ALL.len());
+        assert_eq!(
+            decode_levels(&stored),
+            vec![
+                (Field::Name, level_names(Field::Name)[1]),
+                (Field::Email, level_names(Field::Email)[0]),
+                (Field::BirthDate, "different"),
+            ]
+        );
+        // a level out of range (a stored array from another version) reads as nothing
+        assert_eq!(decode_levels(&[Some(99), Some(-1)]), vec![]);
+    }
 
     #[test]
     fn packed_texts_split_back_or_refuse() {
