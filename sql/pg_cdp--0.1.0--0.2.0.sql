@@ -417,6 +417,72 @@ BEGIN
 END
 $$;
 
+-- the registration checks of order and event tables, column types included, are made once, in Rust
+DROP FUNCTION cdp._check_activity_table(oid, oid, text, text[]);
+CREATE FUNCTION cdp._check_activity_table("source_table" oid, "customer_source" oid, "customer_key_column" text,
+    "amount_column" text, "occurred_at_column" text, "currency_column" text, "event_type_column" text) RETURNS integer
+STABLE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '_check_activity_table_wrapper';
+ALTER FUNCTION cdp._check_activity_table(oid, oid, text, text, text, text, text) SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION cdp._check_activity_table(oid, oid, text, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._check_activity_table(oid, oid, text, text, text, text, text) TO cdp_admin;
+CREATE OR REPLACE FUNCTION cdp.add_transaction_source(
+    source_table        regclass,
+    customer_source     regclass,
+    customer_key_column name,
+    amount_column       name,
+    occurred_at_column  name,
+    channel             text DEFAULT NULL,
+    currency_column     name DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    csid   integer := cdp._check_activity_table(source_table, customer_source, customer_key_column,
+                                                amount_column, occurred_at_column, currency_column, NULL);
+    id     integer;
+BEGIN
+    INSERT INTO cdp.transaction_sources (source_table, customer_source_id, customer_key_column, amount_column,
+                                         occurred_at_column, currency_column, channel, registered_by)
+    VALUES (source_table, csid, customer_key_column, amount_column, occurred_at_column, currency_column, channel,
+            cdp._acting_role()::regrole)
+    RETURNING tsource_id INTO id;
+    PERFORM cdp._activity_triggers(source_table, csid, customer_key_column);
+    RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cdp.add_event_source(
+    source_table        regclass,
+    customer_source     regclass,
+    customer_key_column name,
+    event_type_column   name,
+    occurred_at_column  name,
+    channel             text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    csid   integer := cdp._check_activity_table(source_table, customer_source, customer_key_column,
+                                                NULL, occurred_at_column, NULL, event_type_column);
+    id     integer;
+BEGIN
+    INSERT INTO cdp.event_sources (source_table, customer_source_id, customer_key_column, event_type_column,
+                                   occurred_at_column, channel, registered_by)
+    VALUES (source_table, csid, customer_key_column, event_type_column, occurred_at_column, channel, cdp._acting_role()::regrole)
+    RETURNING esource_id INTO id;
+    PERFORM cdp._activity_triggers(source_table, csid, customer_key_column);
+    -- the customers who already have events get their event traits at the worker's next step
+    INSERT INTO cdp.activity_queue (customer_source_id, source_key) VALUES (csid, NULL);
+    RETURN id;
+END
+$$;
+
 -- cdp.worker_status() also says what the worker is doing and has done (shared memory)
 CREATE FUNCTION cdp._worker_state() RETURNS TABLE ("step" text, "applied_last_minute" bigint, "last_batch_rows" bigint,
     "last_batch_seconds" double precision, "last_batch_at" double precision, "last_error_sqlstate" text, "last_error_at" double precision)

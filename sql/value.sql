@@ -145,7 +145,7 @@ SELECT pg_catalog.pg_extension_config_dump('cdp.profile_traits', '');
 -- share, as cdp.add_source makes its own: both run as pg_cdp's owner, so the acting role's rights
 -- are checked.
 
--- The type of a column, for the checks of the registering functions.
+-- The type of a column, for the key match of an activity table's read.
 CREATE FUNCTION cdp._column_type(source_table regclass, col name)
 RETURNS text
 LANGUAGE sql STABLE
@@ -169,18 +169,9 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     csid   integer := cdp._check_activity_table(source_table, customer_source, customer_key_column,
-                                                ARRAY[amount_column, occurred_at_column, currency_column]);
-    typ    text;
+                                                amount_column, occurred_at_column, currency_column, NULL);
     id     integer;
 BEGIN
-    typ := cdp._column_type(source_table, amount_column);
-    IF typ NOT IN ('numeric', 'integer', 'bigint', 'smallint', 'real', 'double precision', 'money') THEN
-        RAISE EXCEPTION 'amount column "%" of % is %, not a number', amount_column, source_table, typ USING ERRCODE = '42804';
-    END IF;
-    typ := cdp._column_type(source_table, occurred_at_column);
-    IF typ NOT IN ('timestamp with time zone', 'timestamp without time zone', 'date') THEN
-        RAISE EXCEPTION 'occurred_at column "%" of % is %, not a timestamp or date', occurred_at_column, source_table, typ USING ERRCODE = '42804';
-    END IF;
     INSERT INTO cdp.transaction_sources (source_table, customer_source_id, customer_key_column, amount_column,
                                          occurred_at_column, currency_column, channel, registered_by)
     VALUES (source_table, csid, customer_key_column, amount_column, occurred_at_column, currency_column, channel,
@@ -242,20 +233,9 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     csid   integer := cdp._check_activity_table(source_table, customer_source, customer_key_column,
-                                                ARRAY[event_type_column, occurred_at_column]);
-    typ    text;
+                                                NULL, occurred_at_column, NULL, event_type_column);
     id     integer;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) a.atttypid
-                    WHERE a.attrelid OPERATOR(pg_catalog.=) source_table::oid AND a.attname OPERATOR(pg_catalog.=) event_type_column
-                      AND (y.typcategory OPERATOR(pg_catalog.=) 'S' OR y.typtype OPERATOR(pg_catalog.=) 'e')) THEN
-        RAISE EXCEPTION 'event type column "%" of % is %, not text or an enum', event_type_column, source_table,
-              cdp._column_type(source_table, event_type_column) USING ERRCODE = '42804';
-    END IF;
-    typ := cdp._column_type(source_table, occurred_at_column);
-    IF typ NOT IN ('timestamp with time zone', 'timestamp without time zone', 'date') THEN
-        RAISE EXCEPTION 'occurred_at column "%" of % is %, not a timestamp or date', occurred_at_column, source_table, typ USING ERRCODE = '42804';
-    END IF;
     INSERT INTO cdp.event_sources (source_table, customer_source_id, customer_key_column, event_type_column,
                                    occurred_at_column, channel, registered_by)
     VALUES (source_table, csid, customer_key_column, event_type_column, occurred_at_column, channel, cdp._acting_role()::regrole)

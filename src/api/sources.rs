@@ -28,6 +28,8 @@ struct CatalogColumn {
     base_type_name: String,
     /// pg_type.typtype of the base type: b(ase), e(num), c(omposite), r(ange), ...
     base_typtype: String,
+    /// pg_type.typcategory of the base type: N(umeric), S(tring), D(ate/time), ...
+    base_typcategory: String,
 }
 
 /// Key types whose text form no session setting (DateStyle, TimeZone, extra_float_digits,
@@ -150,21 +152,24 @@ impl Relation {
                 base_type,
                 base_type_name: String::new(),
                 base_typtype: String::new(),
+                base_typcategory: String::new(),
             });
         }
         // the base types' names and kinds in one look-up (this runs at every worker batch)
         let bases: Vec<pg_sys::Oid> = columns.iter().map(|c| c.base_type).collect();
         for r in client.select(
-            "SELECT t.oid, pg_catalog.format_type(t.oid, NULL), t.typtype::text
+            "SELECT t.oid, pg_catalog.format_type(t.oid, NULL), t.typtype::text, t.typcategory::text
                FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) ANY ($1)",
             None,
             &[bases.into()],
         )? {
             let oid = r.get::<pg_sys::Oid>(1)?;
             let (name, typtype) = (r.get::<String>(2)?.unwrap_or_default(), r.get::<String>(3)?.unwrap_or_default());
+            let category = r.get::<String>(4)?.unwrap_or_default();
             for c in columns.iter_mut().filter(|c| Some(c.base_type) == oid) {
                 c.base_type_name = name.clone();
                 c.base_typtype = typtype.clone();
+                c.base_typcategory = category.clone();
             }
         }
         Ok(Relation { oid, qualified, relkind, relpersistence, owner, columns })
@@ -919,13 +924,59 @@ fn _sync_keys(source_id: i32, keys: Vec<Option<String>>) -> JsonB {
     .or_raise()
 }
 
+/// What a column named in `cdp.add_transaction_source` or `cdp.add_event_source` must hold.
+#[derive(Clone, Copy)]
+enum ActivityColumn {
+    Amount,
+    OccurredAt,
+    Currency,
+    EventType,
+}
+
+impl ActivityColumn {
+    /// 42804 unless the column's type (domains looked through) fits its role.
+    fn check(self, col: &CatalogColumn, table: &str) -> CdpResult<()> {
+        let (fits, role, wanted) = match self {
+            ActivityColumn::Amount => (
+                [pg_sys::INT2OID, pg_sys::INT4OID, pg_sys::INT8OID, pg_sys::NUMERICOID, pg_sys::FLOAT4OID, pg_sys::FLOAT8OID, pg_sys::MONEYOID]
+                    .contains(&col.base_type),
+                "amount",
+                "a number",
+            ),
+            ActivityColumn::OccurredAt => (
+                [pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPOID, pg_sys::DATEOID].contains(&col.base_type),
+                "occurred_at",
+                "a timestamp or date",
+            ),
+            ActivityColumn::Currency => return Ok(()),
+            ActivityColumn::EventType => (col.base_typcategory == "S" || col.base_typtype == "e", "event type", "text or an enum"),
+        };
+        if fits {
+            return Ok(());
+        }
+        Err(CdpError::new(
+            Kind::DatatypeMismatch,
+            format!("{role} column \"{}\" of {} is {}, not {wanted}", col.name, table, col.base_type_name),
+        ))
+    }
+}
+
 /// The checks of `cdp.add_transaction_source` and `cdp.add_event_source`, made as `add_source`
 /// makes its own (same column look-up and hint, same key types, the same column-level rights):
-/// a table or view, a registered customer source, the named columns present, a customer key of a
-/// key type, not registered yet, not temporary; the acting role may read the columns named and,
-/// for a table, put capture triggers on it. Returns the customer source's id.
+/// a table or view, a registered customer source, the named columns present and of the types
+/// their roles need, a customer key of a key type, not registered yet, not temporary; the acting
+/// role may read the columns named and, for a table, put capture triggers on it. Returns the
+/// customer source's id.
 #[pg_extern(stable, parallel_unsafe)]
-fn _check_activity_table(source_table: pg_sys::Oid, customer_source: pg_sys::Oid, customer_key_column: &str, columns: Vec<Option<String>>) -> i32 {
+fn _check_activity_table(
+    source_table: pg_sys::Oid,
+    customer_source: pg_sys::Oid,
+    customer_key_column: &str,
+    amount_column: Option<&str>,
+    occurred_at_column: &str,
+    currency_column: Option<&str>,
+    event_type_column: Option<&str>,
+) -> i32 {
     Spi::connect(|client| -> CdpResult<i32> {
         let rel = Relation::load(client, source_table)?;
         if !matches!(rel.relkind.as_str(), "r" | "p" | "v" | "m") {
@@ -945,9 +996,19 @@ fn _check_activity_table(source_table: pg_sys::Oid, customer_source: pg_sys::Oid
         }
         let key = rel.column(customer_key_column)?;
         let mut named: Vec<(i16, &str)> = vec![(key.attnum, key.name.as_str())];
-        for c in columns.iter().flatten() {
-            let col = rel.column(c)?;
-            named.push((col.attnum, col.name.as_str()));
+        let roles = [
+            (ActivityColumn::Amount, amount_column),
+            (ActivityColumn::OccurredAt, Some(occurred_at_column)),
+            (ActivityColumn::Currency, currency_column),
+            (ActivityColumn::EventType, event_type_column),
+        ];
+        let mut typed = Vec::new();
+        for (role, name) in roles {
+            if let Some(name) = name {
+                let col = rel.column(name)?;
+                typed.push((role, col));
+                named.push((col.attnum, col.name.as_str()));
+            }
         }
         if !KEY_TYPES.contains(&key.base_type) {
             return Err(CdpError::new(
@@ -971,6 +1032,9 @@ fn _check_activity_table(source_table: pg_sys::Oid, customer_source: pg_sys::Oid
         if rel.relpersistence == "t" {
             return Err(CdpError::new(Kind::FeatureNotSupported, format!("{} is a temporary table", rel.qualified))
                 .hint("a temporary table ends with its session: register a permanent table or view"));
+        }
+        for (role, col) in typed {
+            role.check(col, &rel.qualified)?;
         }
         Ok(csid)
     })

@@ -166,8 +166,17 @@ SELECT cdp.add_transaction_source('public.orders2', 'public.web', 'client', 'amo
 \echo :LAST_ERROR_SQLSTATE
 SELECT cdp.add_transaction_source('public.orders2', 'public.orders', 'customer', 'amount', 'at');
 \echo :LAST_ERROR_SQLSTATE
+-- the time must be a timestamp or date; types are judged through domains, so a domain over
+-- numeric is an amount
+CREATE DOMAIN public.price AS numeric CHECK (VALUE >= 0);
+CREATE TABLE public.orders3 (id int PRIMARY KEY, customer int, amount public.price, at text);
+SELECT cdp.add_transaction_source('public.orders3', 'public.web', 'customer', 'amount', 'at');
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE public.orders3 ALTER COLUMN at TYPE date USING NULL;
+SELECT cdp.add_transaction_source('public.orders3', 'public.web', 'customer', 'amount', 'at') > 0 AS registered;
 
 SET client_min_messages = warning;
 DROP EXTENSION pg_cdp CASCADE;
 RESET client_min_messages;
-DROP TABLE public.web, public.orders, public.orders2;
+DROP TABLE public.web, public.orders, public.orders2, public.orders3;
+DROP DOMAIN public.price;
