@@ -1197,61 +1197,27 @@ mod tests {
         let mut next_full = next;
         let full = resolve_batch(&recs, &previous, &[], &[], &cfg, &mut next_full, Some(&model), None);
 
-        // the incremental batch, selected as the SQL layer does
-        let by_id: HashMap<i64, &Rec> = recs.iter().map(|r| (r.record_id, r)).collect();
-        let mut holders: HashMap<u64, Vec<i64>> = HashMap::new();
-        for &(h, id) in &stored_keys {
-            if by_id.contains_key(&id) {
-                holders.entry(h).or_default().push(id);
-            }
-        }
-        // the keys planned as the SQL layer plans them (incremental::plan_keys), counted over the
-        // stored records
-        let mut held = incremental::held_keys(pending.iter().map(|id| by_id[id]));
-        for (h, e) in held.iter_mut() {
-            e.2 += holders.get(h).map_or(0, |ids| ids.iter().filter(|id| !pending.contains(id)).count());
-        }
-        let old_keys: Vec<u64> =
-            stored_keys.iter().filter(|(_, id)| pending.contains(id)).map(|(h, _)| *h).collect::<BTreeSet<u64>>().into_iter().collect();
-        let plan = incremental::plan_keys(held, &old_keys, &cfg);
-        let mut scope = Scope { hubs: first.hubs.clone(), over_cap: plan.over_cap, rescore_keys: plan.rescore_keys, ..Scope::default() };
+        // the incremental batch, planned as the SQL layer plans it, over the stored state as the
+        // tables hold it: the deleted records' keys and edges are still stored
+        let mut store = incremental::MemStore {
+            keys: stored_keys.clone(),
+            profile: recs.iter().map(|r| (r.record_id, before.get(&r.record_id).copied())).collect(),
+            edges: stored_edges.clone(),
+        };
+        let pending_recs: Vec<Rec> = recs.iter().filter(|r| pending.contains(&r.record_id)).cloned().collect();
+        let gone_with_profile: Vec<(Option<i64>, i64)> = gone.iter().map(|id| (before.get(id).copied(), *id)).collect();
+        let plan = incremental::plan_batch(&mut store, &pending_recs, &gone_with_profile, &cfg).unwrap();
+        let mut scope = Scope { hubs: first.hubs.clone(), over_cap: plan.keys.over_cap, rescore_keys: plan.keys.rescore_keys, ..Scope::default() };
         scope.hubs.extend(first.shared_devices.iter().map(|(v, c, _)| (KeyKind::AnonymousId, v.clone(), *c)));
-        scope.hubs.extend(plan.hubs);
-        let mut seeds: BTreeSet<i64> = pending.clone();
-        for h in &plan.neighbour_keys {
-            seeds.extend(holders.get(h).into_iter().flatten().copied());
-        }
-        let profile_of = |id: &i64| before.get(id).copied();
-        let mut touched: BTreeSet<i64> = seeds.iter().filter_map(profile_of).collect();
-        touched.extend(gone.iter().filter_map(profile_of));
-        let edge_neighbours = |ids: &BTreeSet<i64>| -> BTreeSet<i64> {
-            stored_edges
-                .iter()
-                .filter_map(|&(a, b, _)| match (ids.contains(&a), ids.contains(&b)) {
-                    (true, false) => Some(b),
-                    (false, true) => Some(a),
-                    _ => None,
-                })
-                .filter_map(|id| profile_of(&id))
-                .collect()
-        };
-        touched.extend(edge_neighbours(&gone.iter().copied().collect()));
-        let members = |touched: &BTreeSet<i64>| -> BTreeSet<i64> {
-            recs.iter()
-                .filter(|r| seeds.contains(&r.record_id) || profile_of(&r.record_id).is_some_and(|p| touched.contains(&p)))
-                .map(|r| r.record_id)
-                .collect()
-        };
-        let first_batch = members(&touched);
-        touched.extend(edge_neighbours(&first_batch));
-        let batch_ids = members(&touched);
-        let batch: Vec<Rec> = recs.iter().filter(|r| batch_ids.contains(&r.record_id)).cloned().collect();
+        scope.hubs.extend(plan.keys.hubs);
+        let batch: Vec<Rec> = recs.iter().filter(|r| plan.batch.binary_search(&r.record_id).is_ok()).cloned().collect();
         let index: HashMap<i64, u32> = batch.iter().enumerate().map(|(i, r)| (r.record_id, i as u32)).collect();
         scope.pending = batch.iter().map(|r| pending.contains(&r.record_id)).collect();
-        scope.stored_edges = stored_edges
+        scope.stored_edges = plan
+            .stored_edges
             .iter()
-            .filter(|(a, b, _)| !pending.contains(a) && !pending.contains(b))
-            .filter_map(|&(a, b, w)| Some(Edge { a: *index.get(&a)?, b: *index.get(&b)?, weight: w }))
+            .map(|&(a, b, w)| (index[&a], index[&b], w))
+            .map(|(a, b, weight)| Edge { a: a.min(b), b: a.max(b), weight })
             .collect();
         let batch_prev: Vec<Option<i64>> = batch.iter().map(|r| before.get(&r.record_id).copied()).collect();
         let mut next_inc = next;

@@ -66,74 +66,20 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
     let read_version: HashMap<i64, Option<i64>> = pend.recs.iter().zip(&pend.xmin).map(|(r, x)| (r.record_id, *x)).collect();
     step("load_pending", &mut phases);
 
-    // the changed records' keys, and how many records hold each over all the data: the
-    // pending records' stored keys are about to be replaced, so they are not counted
-    let mut held = resolve::incremental::held_keys(&pend.recs);
-    let hashes: Vec<i64> = held.keys().map(|h| *h as i64).collect();
-    for row in client.select(
-        "SELECT k.key_hash, pg_catalog.count(*)
-           FROM pg_catalog.unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash
-          WHERE NOT k.record_id OPERATOR(pg_catalog.=) ANY ($2)
-          GROUP BY k.key_hash",
-        None,
-        &[hashes.into(), pending_ids.clone().into()],
-    )? {
-        if let (Some(h), Some(n)) = (row.get::<i64>(1)?, row.get::<i64>(2)?) {
-            if let Some(e) = held.get_mut(&(h as u64)) {
-                e.2 += n as usize;
-            }
-        }
-    }
-    // what the changed records held before: the groups (phones, devices) they leave
-    let old_keys: Vec<u64> = ids_of(
-        client,
-        "SELECT DISTINCT k.key_hash
-           FROM pg_catalog.unnest($1::bigint[]) p(record_id) JOIN cdp.record_keys k ON k.record_id OPERATOR(pg_catalog.=) p.record_id",
-        &[pending_ids.clone().into()],
-    )?
-    .into_iter()
-    .map(|h| h as u64)
-    .collect();
-    let plan = resolve::incremental::plan_keys(held, &old_keys, &cfg);
-    let mut scope = resolve::Scope { hubs: known_hubs(client)?, over_cap: plan.over_cap, rescore_keys: plan.rescore_keys, ..Default::default() };
-    scope.hubs.extend(plan.hubs);
-    let usable: Vec<i64> = plan.neighbour_keys.iter().map(|h| *h as i64).collect();
-    let neighbours = ids_of(
-        client,
-        "SELECT DISTINCT k.record_id
-           FROM pg_catalog.unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash",
-        &[usable.into()],
-    )?;
-    let mut seeds: Vec<i64> = neighbours.iter().chain(&pending_ids).copied().collect();
-    seeds.sort_unstable();
-    seeds.dedup();
-    let mut touched = ids_of(
-        client,
-        "SELECT DISTINCT r.profile_id
-           FROM pg_catalog.unnest($1::bigint[]) i(record_id) JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) i.record_id
-          WHERE r.profile_id IS NOT NULL",
-        &[seeds.clone().into()],
-    )?;
-    // profiles that lost a record, and those its accepted edges reached (a deleted record may have
-    // been the bridge between two of them)
-    let gone_ids: Vec<i64> = gone.iter().map(|g| g.2).collect();
-    touched.extend(gone.iter().filter_map(|g| g.1));
-    touched.extend(profiles_via_edges(client, &gone_ids, &[])?);
-    touched.sort_unstable();
-    touched.dedup();
+    // the batch, planned by the pure planner over the stored keys, records and edges
+    let gone_with_profile: Vec<(Option<i64>, i64)> = gone.iter().map(|g| (g.1, g.2)).collect();
+    let mut store = SqlStore { client, batch: None };
+    let plan = resolve::incremental::plan_batch(&mut store, &pend.recs, &gone_with_profile, &cfg)?;
+    let mut batch = store.batch.take().expect("the planner takes a batch in");
     drop(pend);
-    let batch_sql = "WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1) OR r.profile_id OPERATOR(pg_catalog.=) ANY ($2)";
-    let mut batch = load_records(client, batch_sql, &[seeds.clone().into(), touched.clone().into()])?;
-    // and the profiles that accepted edges reach from the batch: an edge a guard refused joins
-    // two profiles that stayed apart, and a changed neighbourhood can lift the refusal
-    let batch_ids: Vec<i64> = batch.recs.iter().map(|r| r.record_id).collect();
-    let reached = profiles_via_edges(client, &batch_ids, &touched)?;
-    if !reached.is_empty() {
-        touched.extend(reached);
-        touched.sort_unstable();
-        touched.dedup();
-        batch = load_records(client, batch_sql, &[seeds.into(), touched.clone().into()])?;
-    }
+    let mut scope = resolve::Scope {
+        hubs: known_hubs(client)?,
+        over_cap: plan.keys.over_cap,
+        rescore_keys: plan.keys.rescore_keys,
+        ..Default::default()
+    };
+    scope.hubs.extend(plan.keys.hubs);
+    let touched = plan.touched;
     // only this run's pending records are matched as changed; one beyond the limit stays pending,
     // and so does one changed since its neighbours were looked up (its new values may have other
     // neighbours: the next run looks again)
@@ -147,20 +93,14 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
     }
     scope.pending = batch.pending.clone();
     let index: HashMap<i64, u32> = batch.recs.iter().enumerate().map(|(i, r)| (r.record_id, i as u32)).collect();
-    let unchanged_ids: Vec<i64> = batch.recs.iter().zip(&batch.pending).filter(|(_, p)| !**p).map(|(r, _)| r.record_id).collect();
-    for row in client.select(
-        "SELECT e.record_a, e.record_b, e.weight
-           FROM pg_catalog.unnest($1::bigint[]) i(record_id) JOIN cdp.match_edges e ON e.record_a OPERATOR(pg_catalog.=) i.record_id
-          WHERE e.record_b OPERATOR(pg_catalog.=) ANY ($1) AND e.weight OPERATOR(pg_catalog.>=) $2",
-        None,
-        &[unchanged_ids.into(), cfg.threshold.into()],
-    )? {
-        if let (Some(a), Some(b), Some(w)) = (row.get::<i64>(1)?, row.get::<i64>(2)?, row.get::<f64>(3)?) {
-            if let (Some(&a), Some(&b)) = (index.get(&a), index.get(&b)) {
-                scope.stored_edges.push(resolve::Edge { a: a.min(b), b: a.max(b), weight: w });
-            }
-        }
-    }
+    scope.stored_edges = plan
+        .stored_edges
+        .iter()
+        .filter_map(|&(a, b, weight)| {
+            let (a, b) = (*index.get(&a)?, *index.get(&b)?);
+            Some(resolve::Edge { a: a.min(b), b: a.max(b), weight })
+        })
+        .collect();
     if cfg.term_frequency {
         scope.term_freq = Some(term_freq_for(client, &batch)?);
     }
@@ -245,7 +185,7 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
         "more_pending": pending_ids.len() as i64 == max_records || gone.len() as i64 == max_records,
         "profiles_rechecked": gone.iter().filter_map(|g| g.1).collect::<std::collections::BTreeSet<_>>().len(),
         "records": c.records,
-        "neighbours": neighbours.len(),
+        "neighbours": plan.neighbours.len(),
         "candidate_pairs": c.candidate_pairs,
         "matched_pairs": c.matched_pairs,
         "stored_edges": scope.stored_edges.len(),
@@ -263,4 +203,96 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
         "threshold": cfg.threshold,
     });
     finish_run(client, run_id, summary, &phases, started)
+}
+
+/// The stored state the batch planner reads: cdp.record_keys, cdp.records and cdp.match_edges,
+/// each read by index probes. `take_batch` loads the batch's records and keeps the last one.
+struct SqlStore<'a, 'c> {
+    client: &'a SpiClient<'c>,
+    batch: Option<Loaded>,
+}
+
+impl resolve::incremental::BatchStore for SqlStore<'_, '_> {
+    type Error = CdpError;
+
+    fn count_holders(&mut self, hashes: &[u64], excluding: &[i64]) -> CdpResult<HashMap<u64, usize>> {
+        let hashes: Vec<i64> = hashes.iter().map(|h| *h as i64).collect();
+        let mut out = HashMap::new();
+        for row in self.client.select(
+            "SELECT k.key_hash, pg_catalog.count(*)
+               FROM pg_catalog.unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash
+              WHERE NOT k.record_id OPERATOR(pg_catalog.=) ANY ($2)
+              GROUP BY k.key_hash",
+            None,
+            &[hashes.into(), excluding.to_vec().into()],
+        )? {
+            if let (Some(h), Some(n)) = (row.get::<i64>(1)?, row.get::<i64>(2)?) {
+                out.insert(h as u64, n as usize);
+            }
+        }
+        Ok(out)
+    }
+
+    fn stored_keys(&mut self, records: &[i64]) -> CdpResult<Vec<u64>> {
+        Ok(ids_of(
+            self.client,
+            "SELECT DISTINCT k.key_hash
+               FROM pg_catalog.unnest($1::bigint[]) p(record_id) JOIN cdp.record_keys k ON k.record_id OPERATOR(pg_catalog.=) p.record_id",
+            &[records.to_vec().into()],
+        )?
+        .into_iter()
+        .map(|h| h as u64)
+        .collect())
+    }
+
+    fn holders(&mut self, hashes: &[u64]) -> CdpResult<Vec<i64>> {
+        let hashes: Vec<i64> = hashes.iter().map(|h| *h as i64).collect();
+        ids_of(
+            self.client,
+            "SELECT DISTINCT k.record_id
+               FROM pg_catalog.unnest($1::bigint[]) h(key_hash) JOIN cdp.record_keys k ON k.key_hash OPERATOR(pg_catalog.=) h.key_hash",
+            &[hashes.into()],
+        )
+    }
+
+    fn profiles_of(&mut self, records: &[i64]) -> CdpResult<Vec<i64>> {
+        ids_of(
+            self.client,
+            "SELECT DISTINCT r.profile_id
+               FROM pg_catalog.unnest($1::bigint[]) i(record_id) JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) i.record_id
+              WHERE r.profile_id IS NOT NULL",
+            &[records.to_vec().into()],
+        )
+    }
+
+    fn profiles_via_edges(&mut self, records: &[i64], known: &[i64]) -> CdpResult<Vec<i64>> {
+        profiles_via_edges(self.client, records, known)
+    }
+
+    fn take_batch(&mut self, seeds: &[i64], profiles: &[i64]) -> CdpResult<Vec<i64>> {
+        let batch = load_records(
+            self.client,
+            "WHERE r.record_id OPERATOR(pg_catalog.=) ANY ($1) OR r.profile_id OPERATOR(pg_catalog.=) ANY ($2)",
+            &[seeds.to_vec().into(), profiles.to_vec().into()],
+        )?;
+        let ids = batch.recs.iter().map(|r| r.record_id).collect();
+        self.batch = Some(batch);
+        Ok(ids)
+    }
+
+    fn edges_among(&mut self, records: &[i64], min_weight: f64) -> CdpResult<Vec<(i64, i64, f64)>> {
+        let mut out = Vec::new();
+        for row in self.client.select(
+            "SELECT e.record_a, e.record_b, e.weight
+               FROM pg_catalog.unnest($1::bigint[]) i(record_id) JOIN cdp.match_edges e ON e.record_a OPERATOR(pg_catalog.=) i.record_id
+              WHERE e.record_b OPERATOR(pg_catalog.=) ANY ($1) AND e.weight OPERATOR(pg_catalog.>=) $2",
+            None,
+            &[records.to_vec().into(), min_weight.into()],
+        )? {
+            if let (Some(a), Some(b), Some(w)) = (row.get::<i64>(1)?, row.get::<i64>(2)?, row.get::<f64>(3)?) {
+                out.push((a, b, w));
+            }
+        }
+        Ok(out)
+    }
 }
