@@ -49,7 +49,7 @@ $$;
 -- one scan of one table with no join: the columns of cdp.customer_360 that rules name, and every
 -- trait at its slot in one array (numeric traits in traits, text ones in text_traits). Brought up
 -- to date by cdp._refresh_facts before any rule is evaluated, for the profiles marked in
--- cdp.facts_dirty. Its columns are those of the select list in src/segments.rs, written once.
+-- cdp.facts_dirty. Its columns are those of the select list in crates/cdp-core/src/segments.rs, written once.
 CREATE TABLE cdp.trait_slots (
     trait   text PRIMARY KEY,
     slot    integer NOT NULL UNIQUE CHECK (slot > 0),

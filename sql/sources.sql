@@ -25,7 +25,7 @@ COMMENT ON TABLE cdp.sources IS 'Tables registered with cdp.add_source: key colu
 COMMENT ON COLUMN cdp.sources.mapping IS 'Identity attribute -> source column, e.g. {"email":"mail","phone":"gsm"}.';
 COMMENT ON COLUMN cdp.sources.last_sync IS 'Counts from the last cdp.sync_source: inserted, updated, unchanged, deleted, quarantined, seconds.';
 
--- The identity attributes (Attr::ALL in src/normalise), one definition for every table that
+-- The identity attributes (Attr::ALL in crates/cdp-core/src/normalise), one definition for every table that
 -- holds them: cdp.records (normalised values) and cdp.profiles (golden values).
 CREATE TYPE cdp.identity_attributes AS (
     first_name    text,

@@ -63,7 +63,7 @@ impl Kind {
     }
 }
 
-/// The expression checker's verdicts (`src/expr.rs`, pure) as catalogued kinds.
+/// The expression checker's verdicts (`crates/cdp-core/src/expr.rs`, pure) as catalogued kinds.
 impl From<crate::expr::ExprErrorKind> for Kind {
     fn from(k: crate::expr::ExprErrorKind) -> Self {
         use crate::expr::ExprErrorKind as K;
@@ -229,6 +229,7 @@ mod tests {
         }
         let mut files = Vec::new();
         walk(std::path::Path::new(&format!("{ROOT}/src")), &mut files);
+        walk(std::path::Path::new(&format!("{ROOT}/crates/cdp-core/src")), &mut files);
         assert!(files.len() > 20);
         for f in files {
             if f == std::path::Path::new(&format!("{ROOT}/src/error.rs")) || f == std::path::Path::new(&format!("{ROOT}/src/worker.rs")) {

@@ -1,22 +1,20 @@
 //! pg_cdp: a customer data platform inside PostgreSQL.
 //!
-//! Layout: pure logic (`normalise`, `sync` statement building) is free of pgrx and unit-tested
-//! without PostgreSQL; `api/` exposes it as SQL; `worker` schedules it; `gucs` holds every
-//! `cdp.*` setting. Hand-written schema and SQL wrappers are in `sql/`.
+//! Layout: the pure core (`crates/cdp-core`: normalise, resolve, value, expr, sync and segment
+//! statement building) has no pgrx and is unit-tested without PostgreSQL; `api/` exposes it as
+//! SQL; `worker` schedules it; `gucs` holds every `cdp.*` setting. Hand-written schema and SQL
+//! wrappers are in `sql/`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pgrx::prelude::*;
 
 pub mod api;
+// The pure core (normalisation, resolution, value, the expression checker, the sync and segment
+// planners) is its own crate with no pgrx in it; its modules keep their paths here.
+pub use cdp_core::{expr, normalise, resolve, segments, sync, value};
 pub mod error;
-pub mod expr;
 pub mod gucs;
-pub mod normalise;
-pub mod resolve;
-pub mod segments;
-pub mod sync;
-pub mod value;
 pub mod worker;
 pub mod worker_state;
 

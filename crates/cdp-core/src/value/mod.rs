@@ -21,7 +21,7 @@ pub mod rfm;
 pub mod rng;
 
 /// Number of worker threads for the parallel sums: the machine's parallelism, at most 8.
-pub(crate) fn threads() -> usize {
+pub fn threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
