@@ -1380,6 +1380,43 @@ fn the_reference_documents_every_function_table_view_and_setting() {
     assert!(unknown.is_empty(), "docs/reference.md names what does not exist: {unknown:?}");
 }
 
+/// The reference's settings table gives each setting's default and context as the server has
+/// them (the default is written once, in src/gucs.rs; this keeps the reference from drifting).
+#[test]
+fn the_reference_gives_each_setting_its_real_default_and_context() {
+    let reference = repo_file("docs/reference.md");
+    let section = &reference[reference.find("\n## Settings\n").expect("a settings section")..];
+    let section = &section[..section[1..].find("\n## ").map_or(section.len(), |n| n + 1)];
+    let mut c = connect();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for line in section.lines().filter(|l| l.starts_with("| `cdp.")) {
+        let cells: Vec<&str> = line.split(" | ").map(|c| c.trim_matches(|ch| ch == '|' || ch == ' ')).collect();
+        let name = cells[0].trim_matches('`');
+        let documented = if cells[1] == "empty" { String::new() } else { cells[1].replace('`', "") };
+        let context = cells[2];
+        // a value with a unit is compared in seconds, as an interval; others as text
+        let row = c
+            .query_one(
+                "SELECT s.context,
+                        CASE WHEN s.unit IS NULL THEN s.boot_val = $2
+                             ELSE s.boot_val::float8 * CASE s.unit WHEN 'ms' THEN 0.001 WHEN 's' THEN 1 WHEN 'min' THEN 60 END
+                                  = extract(epoch FROM $2::interval)::float8 END
+                   FROM pg_catalog.pg_settings s WHERE s.name = $1",
+                &[&name, &documented],
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (real_context, same_default): (String, bool) = (row.get(0), row.get(1));
+        if !same_default || real_context != context {
+            wrong.push(format!("{name}: documented {documented:?} {context}, server has context {real_context}"));
+        }
+        checked += 1;
+    }
+    let settings: i64 = c.query_one("SELECT count(*) FROM pg_catalog.pg_settings WHERE name LIKE 'cdp.%'", &[]).unwrap().get(0);
+    assert_eq!(checked, settings, "every cdp.* setting has a row in the settings table");
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
 #[test]
 fn the_readme_quick_start_runs_as_written_and_shows_what_it_says() {
     let readme = repo_file("README.md");
@@ -1457,4 +1494,379 @@ fn a_committed_change_wakes_the_worker_instead_of_waiting_for_its_next_poll() {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
     c.batch_execute("SELECT cdp.drop_source('public.wake_t'); DROP TABLE public.wake_t;").unwrap();
+}
+
+/// A tiny seeded generator (xorshift64*): the load tests need repeatable, not good, randomness.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) % n.max(1)
+    }
+}
+
+/// One person's row of the load tests' source: person `p`'s e-mail, names and phone (every
+/// person distinct, so a full run and the incremental path have one right answer).
+fn person_row(id: i64, p: i64) -> String {
+    const FIRST: [&str; 8] = ["Ayşe", "Mehmet", "Zeynep", "Can", "Elif", "Emre", "Selin", "Burak"];
+    format!(
+        "({id}, 'p{p}.mail@example.com', '{}', 'Soyad{p}', '+90532{:07}')",
+        FIRST[(p % 8) as usize],
+        p
+    )
+}
+
+/// Writes to `public.{table}` until `stop`: new people, more rows of known people, e-mail
+/// changes and deletes, one short transaction every few milliseconds, reconnecting whenever the
+/// server resets (a crash ends every connection). Returns the statements that committed.
+fn steady_writer(table: &'static str, seed: u64, first_id: i64, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut rng = Rng(seed);
+        let mut next_id = first_id;
+        let mut committed = 0u64;
+        let mut client: Option<Client> = None;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let c = match client.as_mut() {
+                Some(c) => c,
+                None => match postgres::Client::connect(&pg_cdp_client_tests::dsn(), postgres::NoTls) {
+                    Ok(c) => client.insert(c),
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                },
+            };
+            let id = next_id;
+            next_id += 1;
+            let sql = match rng.below(10) {
+                0..=4 => format!("INSERT INTO public.{table} VALUES {} ON CONFLICT DO NOTHING", person_row(id, id)),
+                5..=7 => format!("INSERT INTO public.{table} VALUES {} ON CONFLICT DO NOTHING", person_row(id, 1 + rng.below(id as u64) as i64)),
+                8 => format!(
+                    "UPDATE public.{table} SET mail = 'changed{id}.' || mail WHERE id = (SELECT id FROM public.{table} ORDER BY id OFFSET {} LIMIT 1)",
+                    rng.below(200)
+                ),
+                _ => format!("DELETE FROM public.{table} WHERE id = (SELECT id FROM public.{table} ORDER BY id DESC OFFSET {} LIMIT 1)", rng.below(50)),
+            };
+            match c.batch_execute(&sql) {
+                Ok(()) => committed += 1,
+                Err(_) => client = None,
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        committed
+    })
+}
+
+/// The worker's pid once it is in the middle of a step on the load source (its state says so).
+fn worker_mid_step(c: &mut Client) -> i32 {
+    for _ in 0..600 {
+        let r = c.query_one("SELECT worker_pid, state FROM cdp.worker_status()", &[]).unwrap();
+        let (pid, state): (Option<i32>, Option<String>) = (r.get(0), r.get(1));
+        if let (Some(pid), Some("applying changes" | "resolving")) = (pid, state.as_deref()) {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the worker is busy with the steady load");
+}
+
+/// Each profile as its sorted record ids, and each record's profile id.
+fn partition(c: &mut Client, table: &str) -> (std::collections::BTreeSet<Vec<i64>>, std::collections::BTreeMap<i64, i64>) {
+    let rows = c
+        .query(
+            "SELECT r.record_id, r.profile_id FROM cdp.records r JOIN cdp.sources s USING (source_id)
+              WHERE s.source_table = $1::text::regclass ORDER BY 1",
+            &[&table],
+        )
+        .unwrap();
+    let ids: std::collections::BTreeMap<i64, i64> = rows.iter().map(|r| (r.get(0), r.get::<_, Option<i64>>(1).expect("every record has a profile"))).collect();
+    let mut groups: std::collections::BTreeMap<i64, Vec<i64>> = std::collections::BTreeMap::new();
+    for (r, p) in &ids {
+        groups.entry(*p).or_default().push(*r);
+    }
+    (groups.into_values().collect(), ids)
+}
+
+/// Poll until the load source is fully applied and resolved: nothing queued, pending or gone.
+fn wait_until_drained(c: &mut Client, table: &str, timeout: Duration) {
+    let left = wait_for_i64(
+        c,
+        &format!(
+            "SELECT (SELECT count(*) FROM cdp.change_queue q JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.{table}'::regclass)
+                  + (SELECT count(*) FROM cdp.records r WHERE r.resolve_pending OR r.profile_id IS NULL)
+                  + (SELECT count(*) FROM cdp.resolve_gone)"
+        ),
+        0,
+        timeout,
+    );
+    assert_eq!(left, 0, "everything queued is applied and resolved");
+}
+
+/// Rows of `public.{table}` without their record (by key and e-mail) plus records without their
+/// row: 0 when the records are exactly the table.
+fn records_differing_from_source(c: &mut Client, table: &str) -> i64 {
+    c.query_one(
+        &format!(
+            "SELECT count(*) FROM (
+               (SELECT id::text, lower(mail) FROM public.{table}
+                EXCEPT ALL SELECT r.source_key, r.email FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.{table}'::regclass)
+               UNION ALL
+               (SELECT r.source_key, r.email FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.{table}'::regclass
+                EXCEPT ALL SELECT id::text, lower(mail) FROM public.{table})) d"
+        ),
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+/// After the load and the faults: the records are exactly the source's rows (none lost, none
+/// doubled), each with a profile, and the profiles are those a full run makes of the same data.
+fn assert_records_equal_source_and_full_run(c: &mut Client, table: &str) {
+    let diff = records_differing_from_source(c, table);
+    assert_eq!(diff, 0, "one record per source row, with the row's current e-mail");
+    let (incremental, ids_before) = partition(c, &format!("public.{table}"));
+    assert!(incremental.len() > 50, "the load made people: {}", incremental.len());
+    c.query_one("SELECT cdp.resolve()", &[]).unwrap();
+    let (full, ids_after) = partition(c, &format!("public.{table}"));
+    let only_inc: Vec<_> = incremental.difference(&full).take(5).collect();
+    let only_full: Vec<_> = full.difference(&incremental).take(5).collect();
+    assert!(only_inc.is_empty() && only_full.is_empty(), "incremental only {only_inc:?}, full run only {only_full:?}");
+    assert_eq!(ids_before, ids_after, "the full run keeps every profile id");
+}
+
+/// A load source whose owner's reads are slow to plan (0.2 s), so the worker spends its steps
+/// in the middle of a batch; `people` rows of distinct people, resolved once.
+fn load_source(c: &mut Client, table: &str, owner: &str, people: i64) {
+    let rows: Vec<String> = (1..=people).map(|p| person_row(p, p)).collect();
+    c.batch_execute(&format!(
+        "SET synchronous_commit = on;
+         DROP TABLE IF EXISTS public.{table};
+         DROP FUNCTION IF EXISTS public.{table}_slow();
+         DROP ROLE IF EXISTS {owner};
+         CREATE ROLE {owner};
+         CREATE FUNCTION public.{table}_slow() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS
+           $$ BEGIN IF current_user = '{owner}' THEN PERFORM pg_sleep(0.2); END IF; RETURN true; END $$;
+         CREATE TABLE public.{table} (id bigint PRIMARY KEY, mail text, first text, last text, gsm text);
+         CREATE INDEX {table}_planned ON public.{table} (id) WHERE public.{table}_slow();
+         ALTER TABLE public.{table} OWNER TO {owner};
+         INSERT INTO public.{table} VALUES {};
+         SELECT cdp.add_source('public.{table}', 'id', '{{\"email\":\"mail\",\"first_name\":\"first\",\"last_name\":\"last\",\"phone\":\"gsm\"}}');
+         SELECT cdp.resolve();",
+        rows.join(", ")
+    ))
+    .unwrap();
+}
+
+fn crashes() -> usize {
+    std::env::var("CDP_TEST_CRASHES").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
+}
+
+#[test]
+fn twenty_worker_kills_under_a_steady_load_lose_and_double_nothing_and_equal_a_full_run() {
+    let mut c = connect();
+    load_source(&mut c, "kill_load", "cdp_test_kill_owner", 200);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = steady_writer("kill_load", 7, 1000, stop.clone());
+    drop(c);
+    let mut c = connect();
+    for _ in 0..crashes() {
+        let pid = worker_mid_step(&mut c);
+        let killed = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
+        assert!(killed.success());
+        c = reconnect_after_crash(pid);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let committed = writer.join().unwrap();
+    assert!(committed > 100, "the writer kept writing between the crashes: {committed}");
+    unstick(&mut c, "kill_load");
+    wait_until_drained(&mut c, "kill_load", Duration::from_secs(120));
+    assert_records_equal_source_and_full_run(&mut c, "kill_load");
+    drop_stuck(&mut c, "kill_load", "cdp_test_kill_owner");
+}
+
+/// `pg_ctl stop -m immediate` (every process ends without cleanup, crash recovery at start)
+/// in the middle of the worker's steps under the same load.
+#[test]
+fn immediate_server_stops_under_a_steady_load_lose_and_double_nothing_and_equal_a_full_run() {
+    let mut c = connect();
+    load_source(&mut c, "stop_load", "cdp_test_stop_owner", 200);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = steady_writer("stop_load", 11, 1000, stop.clone());
+    let cluster = format!("{}/../../.ci/cluster", env!("CARGO_MANIFEST_DIR"));
+    for _ in 0..crashes() / 4 {
+        let pid = worker_mid_step(&mut c);
+        drop(c);
+        let stopped = std::process::Command::new(&cluster).arg("crash").status().expect(".ci/cluster crash");
+        assert!(stopped.success());
+        c = reconnect_after_crash(pid);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let committed = writer.join().unwrap();
+    assert!(committed > 100, "the writer kept writing between the stops: {committed}");
+    unstick(&mut c, "stop_load");
+    wait_until_drained(&mut c, "stop_load", Duration::from_secs(120));
+    assert_records_equal_source_and_full_run(&mut c, "stop_load");
+    drop_stuck(&mut c, "stop_load", "cdp_test_stop_owner");
+}
+
+/// Application writes to two sources, the worker, manual full resolves, syncs, and a source
+/// dropped and registered again, all at once from separate connections: the applications' own
+/// statements never fail, pg_cdp's calls fail at most with a lock or serialization SQLSTATE (a
+/// deadlock PostgreSQL settled), and once it is quiet every row of both tables is one record.
+#[test]
+fn writes_the_worker_resolves_syncs_and_a_dropped_source_at_once_lose_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let mut c = connect();
+    fresh_table(&mut c, "conc_a");
+    fresh_table(&mut c, "conc_b");
+    c.query_one("SELECT cdp.resolve()", &[]).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let mut threads = Vec::new();
+    // the applications: inserts, updates and deletes on both tables, none of which may fail
+    for (t, table) in ["conc_a", "conc_b"].into_iter().enumerate() {
+        let (stop, failures) = (stop.clone(), failures.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut c = connect();
+            c.batch_execute("SET statement_timeout = '60s'").unwrap();
+            let mut rng = Rng(3 + t as u64);
+            let mut i = 0i64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let id = 10_000 + i;
+                let sql = match rng.below(4) {
+                    0 | 1 => format!("INSERT INTO public.{table} VALUES ({id}, 'app{id}@example.com', 'Elif', 'Demir{id}', NULL, NULL)"),
+                    2 => format!("UPDATE public.{table} SET mail = 'upd{id}@example.com' WHERE id = {}", 1 + rng.below(200)),
+                    _ => format!("DELETE FROM public.{table} WHERE id = {}", 1 + rng.below(200)),
+                };
+                if let Err(e) = c.batch_execute(&sql) {
+                    failures.lock().unwrap().push(format!("application: {sql}: {e}"));
+                }
+            }
+        }));
+    }
+    // pg_cdp's own calls, each in a loop; a lock timeout, deadlock or serialization failure is
+    // PostgreSQL settling a conflict, any other error is a failure
+    let calls: [(&str, &str); 3] = [
+        ("resolve", "SELECT cdp.resolve()"),
+        ("sync", "SELECT cdp.sync_source('public.conc_a')"),
+        (
+            "drop and add",
+            "SELECT cdp.drop_source('public.conc_b');
+             SELECT cdp.add_source('public.conc_b', 'id', '{\"email\":\"mail\",\"first_name\":\"first\",\"last_name\":\"last\",\"phone\":\"gsm\",\"birth_date\":\"born\"}')",
+        ),
+    ];
+    let settled = Arc::new(Mutex::new(0usize));
+    for (what, sql) in calls {
+        let (stop, failures, settled) = (stop.clone(), failures.clone(), settled.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut c = connect();
+            // a wait no one settles would show as 57014, a failure, instead of hanging the test
+            c.batch_execute("SET statement_timeout = '60s'").unwrap();
+            let mut runs = 0;
+            while !stop.load(Ordering::Relaxed) || runs == 0 {
+                // the drop and the add are one transaction: a failure leaves the source registered
+                match c.batch_execute(&format!("BEGIN; {sql}; COMMIT;")) {
+                    Ok(()) => runs += 1,
+                    Err(e) => {
+                        let _ = c.batch_execute("ROLLBACK");
+                        let state = e.as_db_error().map(|d| d.code().code().to_string()).unwrap_or_default();
+                        if state.starts_with("40") || state == "55P03" {
+                            *settled.lock().unwrap() += 1;
+                        } else {
+                            failures.lock().unwrap().push(format!("{what}: {e}"));
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_secs(20));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let failures = failures.lock().unwrap().clone();
+    assert!(failures.is_empty(), "{failures:#?}");
+    for table in ["conc_a", "conc_b"] {
+        wait_until_drained(&mut c, table, Duration::from_secs(60));
+        let diff = records_differing_from_source(&mut c, table);
+        assert_eq!(diff, 0, "{table}: one record per row, with the row's current e-mail");
+    }
+    eprintln!("conflicts PostgreSQL settled: {}", settled.lock().unwrap());
+    c.batch_execute("SELECT cdp.drop_source('public.conc_a'); SELECT cdp.drop_source('public.conc_b'); DROP TABLE public.conc_a, public.conc_b;")
+        .unwrap();
+}
+
+/// Schema changes under a running worker: a source table renamed keeps being captured; a
+/// source whose mapped column is dropped fails loudly (42703 on its queued change, a hint naming
+/// cdp.alter_source), never the application's write, and never holds up another source; once
+/// the mapping is altered its rows are applied.
+#[test]
+fn schema_changes_fail_loudly_for_their_source_and_never_stop_the_others() {
+    let mut c = connect();
+    fresh_table(&mut c, "schema_x");
+    fresh_table(&mut c, "schema_y");
+    c.batch_execute("SELECT cdp.process_changes();").unwrap();
+    let records = |c: &mut Client, table: &str| -> i64 {
+        c.query_one(
+            "SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = $1::text::regclass",
+            &[&table],
+        )
+        .unwrap()
+        .get(0)
+    };
+    // a mapped column dropped: the application's write succeeds
+    c.batch_execute(
+        "ALTER TABLE public.schema_x DROP COLUMN born;
+         INSERT INTO public.schema_x (id, mail, first, last, gsm) VALUES (500, 'x500@example.com', 'Ali', 'Kaya', NULL);",
+    )
+    .unwrap();
+    // a table renamed: captured as before
+    c.batch_execute(
+        "ALTER TABLE public.schema_y RENAME TO schema_y2;
+         INSERT INTO public.schema_y2 VALUES (500, 'y500@example.com', 'Veli', 'Kaya', NULL, '1980-02-03');",
+    )
+    .unwrap();
+    // the worker applies the renamed table's row although the other source's change fails
+    assert_eq!(wait_for_i64(&mut c, "SELECT count(*) FROM cdp.records WHERE email = 'y500@example.com'", 1, Duration::from_secs(30)), 1);
+    let failed = wait_for_i64(
+        &mut c,
+        "SELECT count(*) FROM cdp.change_queue q JOIN cdp.sources s USING (source_id)
+          WHERE s.source_table = 'public.schema_x'::regclass AND q.last_sqlstate = '42703' AND q.attempts > 0",
+        1,
+        Duration::from_secs(30),
+    );
+    assert_eq!(failed, 1, "the dropped column's source keeps its change queued with 42703");
+    assert_eq!(records(&mut c, "public.schema_x"), 200);
+    // a sync says what is wrong and what to do
+    let (state, message) = sqlstate_of(&mut c, "SELECT cdp.sync_source('public.schema_x')");
+    assert_eq!(state, SqlState::UNDEFINED_COLUMN, "{message}");
+    let hint = c
+        .batch_execute("SELECT cdp.sync_source('public.schema_x')")
+        .unwrap_err()
+        .as_db_error()
+        .and_then(|d| d.hint().map(str::to_string))
+        .unwrap_or_default();
+    assert!(hint.contains("cdp.alter_source"), "hint: {hint}");
+    // the worker is the same process, still applying other changes
+    c.batch_execute("INSERT INTO public.schema_y2 VALUES (501, 'y501@example.com', 'Can', 'Kaya', NULL, NULL);").unwrap();
+    assert_eq!(wait_for_i64(&mut c, "SELECT count(*) FROM cdp.records WHERE email = 'y501@example.com'", 1, Duration::from_secs(30)), 1);
+    // the DBA maps the source again: its rows, the waiting one included, are applied
+    c.batch_execute(
+        "SELECT cdp.alter_source('public.schema_x', mapping => '{\"email\":\"mail\",\"first_name\":\"first\",\"last_name\":\"last\",\"phone\":\"gsm\"}');",
+    )
+    .unwrap();
+    assert_eq!(wait_for_i64(&mut c, "SELECT count(*) FROM cdp.records WHERE email = 'x500@example.com'", 1, Duration::from_secs(30)), 1);
+    assert_eq!(records(&mut c, "public.schema_x"), 201);
+    c.batch_execute(
+        "SELECT cdp.drop_source('public.schema_x'); SELECT cdp.drop_source('public.schema_y2');
+         DROP TABLE public.schema_x, public.schema_y2;",
+    )
+    .unwrap();
 }
