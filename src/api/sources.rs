@@ -787,27 +787,36 @@ fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan
     Ok((plan, key.not_null, rel.owner))
 }
 
+/// The class of the per-source advisory lock every sync takes (with the source id): "cdps".
+const SYNC_LOCK_CLASS: i32 = 0x6364_7073;
+
 /// The one sync path: whole source (`keys` = None) or only the given keys (the worker's batches).
 /// Runs with the rights of pg_cdp's owner (every caller is SECURITY DEFINER or the worker); the
 /// source is read only after `plan_for` checked the registering role's rights, and every value
 /// is turned into text by PostgreSQL's own code.
 pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>>, renormalise: bool) -> CdpResult<SyncStats> {
     let started = Instant::now();
+    // One sync of a source at a time, until commit: a whole-source sync must not delete the
+    // record of a row that a keyed sync applied after the whole one read the table (its queued
+    // key is gone by then), nor a keyed one write over the whole one's view.
+    client.update("SELECT pg_catalog.pg_advisory_xact_lock($1, $2)", None, &[SYNC_LOCK_CLASS.into(), source_id.into()])?;
     let (plan, key_not_null, owner) = plan_for(client, source_id)?;
     let mut stats = SyncStats::default();
     let keyed = keys.is_some();
     let rows = if keyed { Rows::Keys } else { Rows::All };
-    stage(client, &plan, owner, rows, keys.as_ref())?;
-    let mut args: Vec<pgrx::datum::DatumWithOid> = vec![source_id.into()];
-    if let Some(k) = keys {
-        args.push(k.into());
-    } else {
-        // Queued changes committed before this point are covered by the full read below.
+    if !keyed {
+        // Queued changes committed before this statement are covered by the read of the whole
+        // table that follows it (a later snapshot); those committed after the read stay queued.
         client.update(
             "DELETE FROM cdp.change_queue WHERE source_id OPERATOR(pg_catalog.=) $1",
             None,
             &[source_id.into()],
         )?;
+    }
+    stage(client, &plan, owner, rows, keys.as_ref())?;
+    let mut args: Vec<pgrx::datum::DatumWithOid> = vec![source_id.into()];
+    if let Some(k) = keys {
+        args.push(k.into());
     }
     stats.updated = client.update(plan.update_sql(renormalise).as_str(), None, &args[..1])?.len() as i64;
     stats.inserted = client.update(plan.insert_sql().as_str(), None, &args[..1])?.len() as i64;
