@@ -1698,7 +1698,7 @@ fn immediate_server_stops_under_a_steady_load_lose_and_double_nothing_and_equal_
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = steady_writer("stop_load", 11, 1000, stop.clone());
     let cluster = format!("{}/../../.ci/cluster", env!("CARGO_MANIFEST_DIR"));
-    for _ in 0..crashes() / 4 {
+    for _ in 0..crashes() {
         let pid = worker_mid_step(&mut c);
         drop(c);
         let stopped = std::process::Command::new(&cluster).arg("crash").status().expect(".ci/cluster crash");
