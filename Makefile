@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PGRX_HOME := $(CURDIR)/pgrx-config
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 
-.PHONY: setup install install-release demo test listener cluster-start cluster-stop bench-sync bench-capture bench-segments bench-live bench-resolve bench-incremental bench-value clean
+.PHONY: setup install install-release demo test test-long listener cluster-start cluster-stop bench-sync bench-capture bench-segments bench-live bench-restore bench-resolve bench-incremental bench-value clean
 
 setup:
 	@.ci/setup
@@ -26,6 +26,11 @@ demo: install-release listener
 # Every test layer; .ci/run calls this.
 test:
 	@.ci/test
+
+# The same layers with the long variants of the fault and property tests: 3,000 random change
+# sequences instead of 300, 100 worker kills and server stops instead of 20.
+test-long:
+	@CDP_TEST_SEQUENCES=3000 CDP_TEST_CRASHES=100 .ci/test
 
 # cdp_listen: a small consumer of the segment events (LISTEN + catch-up by event id, position in
 # a file); target/release binary under tests/client
@@ -75,6 +80,11 @@ bench-incremental: install-release
 bench-burst: install-release
 	@.ci/cluster restart
 	@bench/burst_bench $(or $(BENCH_PEOPLE),485000) $(or $(BENCH_CHANGES),10000)
+
+# pg_dump and pg_restore of a resolved database (default ~1M records) against the source tables alone
+bench-restore: install-release
+	@.ci/cluster restart
+	@bench/restore_bench $(or $(BENCH_PEOPLE),485000)
 
 # BENCH_PEOPLE / BENCH_ORDERS_PER_PERSON: default 1M people, ~10M orders
 bench-value: install-release

@@ -1877,3 +1877,111 @@ fn schema_changes_fail_loudly_for_their_source_and_never_stop_the_others() {
     )
     .unwrap();
 }
+
+/// One of 40 people as a row of the property test's sources, with its `variant` of the e-mail
+/// (0: the usual one, else another address) and of the last name (`typo`: one letter dropped).
+fn prop_person(id: i64, p: i64, variant: u64, typo: bool) -> String {
+    const FIRST: [&str; 8] = ["Ayşe", "Mehmet", "Zeynep", "Can", "Elif", "Emre", "Selin", "Burak"];
+    const LAST: [&str; 5] = ["Yılmaz", "Kaya", "Demir", "Şahin", "Çelik"];
+    let first = FIRST[(p % 8) as usize];
+    let mut last: Vec<char> = LAST[(p % 5) as usize].chars().collect();
+    if typo {
+        last.remove(1);
+    }
+    let last: String = last.into_iter().collect();
+    let mail = if variant == 0 { format!("p{p}.home@example-mail.com") } else { format!("p{p}.work{variant}@example-mail.com") };
+    format!("({id}, '{mail}', '{first}', '{last}', '+90532{p:07}', '19{}-0{}-1{}')", 60 + p % 30, 1 + p % 9, p % 9)
+}
+
+/// A seeded random sequence of changes on the property test's two sources, one transaction
+/// each: new rows of known or new people (some with a typo), an e-mail changed, a typo fixed, a
+/// phone moved to another person, a row deleted, now and then a table truncated.
+fn prop_changes(rng: &mut Rng, next_id: &mut i64) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..(8 + rng.below(8)) {
+        let table = ["prop_a", "prop_b"][rng.below(2) as usize];
+        let row = format!("(SELECT id FROM public.{table} ORDER BY id OFFSET {} LIMIT 1)", rng.below(20));
+        let p = rng.below(40) as i64;
+        out.push(match rng.below(20) {
+            0..=6 => {
+                *next_id += 1;
+                format!("INSERT INTO public.{table} VALUES {}", prop_person(*next_id, p, rng.below(3), rng.below(4) == 0))
+            }
+            7..=9 => format!("UPDATE public.{table} SET mail = 'p{p}.new{}@example-mail.com' WHERE id = {row}", rng.below(1000)),
+            // the typo fixed: the person's last name as prop_person spells it (p is in the e-mail)
+            10..=11 => format!(
+                "UPDATE public.{table} SET last = (ARRAY['Yılmaz', 'Kaya', 'Demir', 'Şahin', 'Çelik'])[substring(mail FROM '^p([0-9]+)')::int % 5 + 1] WHERE id = {row}"
+            ),
+            12..=14 => format!("UPDATE public.{table} SET gsm = '+90532{:07}' WHERE id = {row}", rng.below(40)),
+            15..=18 => format!("DELETE FROM public.{table} WHERE id = {row}"),
+            _ => format!("TRUNCATE public.{table}"),
+        });
+    }
+    out
+}
+
+fn prop_sequences() -> u64 {
+    std::env::var("CDP_TEST_SEQUENCES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
+}
+
+/// The equivalence property of the live path: whatever the changes, once the worker has applied
+/// and resolved them, the profiles are those a full run makes of the same data (and the full run
+/// renumbers no profile). Seeded sequences over two sources (300 in `make test`, 3,000 in
+/// `make test-long`); a failing one is printed with its seed and statements.
+#[test]
+fn random_change_sequences_through_the_worker_end_as_a_full_run_would() {
+    let mut c = connect();
+    let mut next_id = 0i64;
+    let mut setup = String::from("SET client_min_messages = warning; DROP TABLE IF EXISTS public.prop_a, public.prop_b;");
+    for table in ["prop_a", "prop_b"] {
+        let rows: Vec<String> = (0..30)
+            .map(|p| {
+                next_id += 1;
+                prop_person(next_id, p, 0, false)
+            })
+            .collect();
+        setup += &format!(
+            "CREATE TABLE public.{table} (id bigint PRIMARY KEY, mail text, first text, last text, gsm text, born text);
+             INSERT INTO public.{table} VALUES {};
+             SELECT cdp.add_source('public.{table}', 'id', '{{\"email\":\"mail\",\"first_name\":\"first\",\"last_name\":\"last\",\"phone\":\"gsm\",\"birth_date\":\"born\"}}');
+             SELECT cdp.sync_source('public.{table}');",
+            rows.join(", ")
+        );
+    }
+    c.batch_execute(&(setup + "SELECT cdp.resolve();")).unwrap();
+    let groups = |c: &mut Client| -> std::collections::BTreeSet<Vec<i64>> {
+        let (mut a, _) = partition(c, "public.prop_a");
+        let (b, _) = partition(c, "public.prop_b");
+        a.extend(b);
+        a
+    };
+    let ids = |c: &mut Client| -> Vec<(i64, i64)> {
+        let (_, a) = partition(c, "public.prop_a");
+        let (_, b) = partition(c, "public.prop_b");
+        a.into_iter().chain(b).collect()
+    };
+    for seq in 0..prop_sequences() {
+        let seed = 0x5eed_0000 + seq;
+        let mut rng = Rng(seed);
+        let changes = prop_changes(&mut rng, &mut next_id);
+        for sql in &changes {
+            c.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        wait_until_drained(&mut c, "prop_a", Duration::from_secs(60));
+        wait_until_drained(&mut c, "prop_b", Duration::from_secs(60));
+        let (incremental, ids_before) = (groups(&mut c), ids(&mut c));
+        c.batch_execute("SELECT cdp.resolve()").unwrap();
+        let (full, ids_after) = (groups(&mut c), ids(&mut c));
+        if incremental != full || ids_before != ids_after {
+            let only_inc: Vec<_> = incremental.difference(&full).collect();
+            let only_full: Vec<_> = full.difference(&incremental).collect();
+            panic!(
+                "sequence {seq} (seed {seed:#x}) ends differently: incremental only {only_inc:?}, full run only {only_full:?}, ids kept: {}\nits statements:\n{}",
+                ids_before == ids_after,
+                changes.join(";\n")
+            );
+        }
+    }
+    c.batch_execute("SELECT cdp.drop_source('public.prop_a'); SELECT cdp.drop_source('public.prop_b'); DROP TABLE public.prop_a, public.prop_b;")
+        .unwrap();
+}

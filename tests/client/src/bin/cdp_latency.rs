@@ -167,6 +167,28 @@ fn main() {
         percentile(&lat, 0.99),
         lat.last().copied().unwrap_or(f64::NAN)
     );
+    // where the worker's time went: its incremental resolve batches during the run, by phase
+    // (the apply step before them and the segment step after are in the same worker loop)
+    for r in c
+        .query(
+            "WITH runs AS (SELECT summary FROM cdp.resolve_runs
+                            WHERE summary->>'mode' = 'incremental' AND started_at >= now() - make_interval(secs => $1))
+             SELECT 'batches: ' || count(*) || ', records per batch: median '
+                    || percentile_cont(0.5) WITHIN GROUP (ORDER BY (summary->>'records')::float8)
+                    || ', seconds per batch: median ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY (summary->>'seconds')::float8)::numeric, 3)
+                    || ', p99 ' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY (summary->>'seconds')::float8)::numeric, 3)
+               FROM runs
+             UNION ALL
+             SELECT '  phase ' || rpad(p->>'phase', 22) || ' mean ' || round(avg((p->>'seconds')::float8)::numeric, 4) || ' s, max '
+                    || round(max((p->>'seconds')::float8)::numeric, 3) || ' s'
+               FROM runs, jsonb_array_elements(summary->'phases') p
+              GROUP BY p->>'phase'",
+            &[&(start.elapsed().as_secs_f64() + 1.0)],
+        )
+        .unwrap()
+    {
+        println!("worker resolve {}", r.get::<_, String>(0));
+    }
     c.batch_execute(&format!(
         "SELECT cdp.drop_segment('latency {run}'); SELECT cdp.drop_source('public.latency_customers');
          DROP TABLE public.latency_customers;"
