@@ -528,26 +528,21 @@ REVOKE ALL ON FUNCTION cdp._worker_state(), cdp.worker_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp._worker_state(), cdp.worker_status() TO cdp_admin;
 
 -- a transaction that queues changes wakes the worker at commit
-CREATE FUNCTION cdp._wake_worker_at_commit() RETURNS void
-STRICT VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '_wake_worker_at_commit_wrapper';
-ALTER FUNCTION cdp._wake_worker_at_commit() SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION cdp._wake_worker() RETURNS trigger LANGUAGE c AS 'MODULE_PATHNAME', '_wake_worker_wrapper';
+ALTER FUNCTION cdp._wake_worker() SET search_path = pg_catalog, pg_temp;
 -- A statement that queues changes wakes the worker when its transaction commits, so they are
--- applied at once instead of at the worker's next poll (cdp.worker_naptime). Runs as the role
--- that queued them (cdp_capture, or pg_cdp's owner re-queueing failed keys).
-CREATE FUNCTION cdp._wake_worker()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM cdp._wake_worker_at_commit();
-    RETURN NULL;
-END
-$$;
+-- applied at once instead of at the worker's next poll (cdp.worker_naptime): the statement
+-- trigger cdp._wake_worker (src/api/worker.rs) asks for the worker's latch to be set at commit.
 CREATE TRIGGER wake_worker AFTER INSERT ON cdp.change_queue FOR EACH STATEMENT EXECUTE FUNCTION cdp._wake_worker();
 CREATE TRIGGER wake_worker AFTER INSERT ON cdp.activity_queue FOR EACH STATEMENT EXECUTE FUNCTION cdp._wake_worker();
-REVOKE ALL ON FUNCTION cdp._wake_worker(), cdp._wake_worker_at_commit() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cdp._wake_worker(), cdp._wake_worker_at_commit() TO cdp_admin, cdp_capture;
+REVOKE ALL ON FUNCTION cdp._wake_worker() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._wake_worker() TO cdp_admin, cdp_capture;
+
+-- the capture trigger reads the transition tables in Rust and queues the keys with one insert
+-- planned once per session (it was PL/pgSQL with dynamic SQL and a subtransaction)
+CREATE OR REPLACE FUNCTION cdp._capture_changes() RETURNS trigger LANGUAGE c AS 'MODULE_PATHNAME', '_capture_changes_wrapper';
+ALTER FUNCTION cdp._capture_changes() RESET ALL;
+ALTER FUNCTION cdp._capture_changes() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- descriptions of the tables and functions that had none
 COMMENT ON FUNCTION cdp.normalise(text, text) IS 'The normalised matching form of one value of an identity attribute (email, phone, full_name, birth_date, ...), and the reason when it cannot be used.';

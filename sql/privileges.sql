@@ -27,7 +27,7 @@ REVOKE EXECUTE ON FUNCTION cdp._capture_changes(), cdp._capture_activity(), cdp.
        cdp._stage_as_owner(oid, text, text, text[]) FROM cdp_admin;
 -- the capture triggers run as cdp_capture
 GRANT EXECUTE ON FUNCTION cdp._changed_keys_sql(text, name, boolean) TO cdp_capture;
-GRANT EXECUTE ON FUNCTION cdp._wake_worker(), cdp._wake_worker_at_commit() TO cdp_capture;
+GRANT EXECUTE ON FUNCTION cdp._wake_worker() TO cdp_capture;
 GRANT SELECT ON ALL TABLES IN SCHEMA cdp TO cdp_admin;
 GRANT INSERT, UPDATE, DELETE ON cdp.rfm, cdp.clv, cdp.clv_model, cdp.profile_traits,
       cdp.currency_rates, cdp.rfm_segment_map TO cdp_admin;

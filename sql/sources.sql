@@ -245,18 +245,8 @@ SELECT pg_catalog.pg_extension_config_dump('cdp.change_queue', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.change_queue_change_id_seq', '');
 
 -- A statement that queues changes wakes the worker when its transaction commits, so they are
--- applied at once instead of at the worker's next poll (cdp.worker_naptime). Runs as the role
--- that queued them (cdp_capture, or pg_cdp's owner re-queueing failed keys).
-CREATE FUNCTION cdp._wake_worker()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM cdp._wake_worker_at_commit();
-    RETURN NULL;
-END
-$$;
+-- applied at once instead of at the worker's next poll (cdp.worker_naptime): the statement
+-- trigger cdp._wake_worker (src/api/worker.rs) asks for the worker's latch to be set at commit.
 CREATE TRIGGER wake_worker AFTER INSERT ON cdp.change_queue FOR EACH STATEMENT EXECUTE FUNCTION cdp._wake_worker();
 
 -- The keys of the rows a statement changed, as text, NULL keys left out, read from the
@@ -276,62 +266,16 @@ AS $$
                                 UNION SELECT n.%1$I::text FROM cdp_new n WHERE n.%1$I IS NOT NULL', keycol) END
 $$;
 
--- Runs inside the applications' own writes, so it is built to never fail them and to run nothing
--- of theirs with rights they lack: SECURITY DEFINER owned by the NOLOGIN role cdp_capture, whose
--- only right is appending to cdp.change_queue; it queues keys (never row contents) of a type
--- whose text form no session setting changes (cdp.add_source allows only such key types; the
--- settings are pinned besides). The key column is found by number at every call, so renaming it
--- changes nothing; when it is gone, or queueing fails, the whole source is queued for a re-sync
--- and a WARNING says so instead of an error in the application's transaction.
-CREATE FUNCTION cdp._capture_changes()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET DateStyle = 'ISO, YMD'
-SET TimeZone = 'UTC'
-SET IntervalStyle = 'postgres'
-SET extra_float_digits = 1
-SET bytea_output = 'hex'
-AS $$
-DECLARE
-    sid    integer := TG_ARGV[0]::integer;
-    keynum smallint := TG_ARGV[1]::smallint;
-    keycol name;
-BEGIN
-    IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
-        INSERT INTO cdp.change_queue (source_id, source_key, op) VALUES (sid, NULL, 'a');
-        RETURN NULL;
-    END IF;
-    SELECT a.attname INTO keycol FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.=) keynum AND NOT a.attisdropped;
-    IF keycol IS NULL THEN
-        INSERT INTO cdp.change_queue (source_id, source_key, op) VALUES (sid, NULL, 'a');
-        RAISE WARNING 'pg_cdp: the key column of source % (%) is gone; a full re-sync is queued', sid, TG_RELID::regclass
-              USING HINT = 'give the source a key again with cdp.alter_source, or unregister it with cdp.drop_source';
-        RETURN NULL;
-    END IF;
-    BEGIN
-        -- (a source key is unique: the keys of one statement need no de-duplication)
-        EXECUTE pg_catalog.format('INSERT INTO cdp.change_queue (source_id, source_key) SELECT $1, u.k FROM (%s) u(k)',
-                                  cdp._changed_keys_sql(TG_OP, keycol, false)) USING sid;
-        -- A row without a key cannot become a record: the sync keeps it in cdp.quarantine, and
-        -- forgets it when it is deleted or given a key. Either way a sweep of the source's
-        -- null-key rows is queued.
-        EXECUTE pg_catalog.format(
-            'INSERT INTO cdp.change_queue (source_id, source_key, op)
-             SELECT $1, NULL, ''n'' WHERE EXISTS (SELECT 1 FROM %2$s n WHERE n.%1$I IS NULL)', keycol,
-            CASE TG_OP WHEN 'INSERT' THEN 'cdp_new' WHEN 'DELETE' THEN 'cdp_old'
-                       ELSE '(SELECT * FROM cdp_new UNION ALL SELECT * FROM cdp_old)' END) USING sid;
-    EXCEPTION WHEN OTHERS THEN
-        -- e.g. a key whose type was changed to one without a text form: keep the change by
-        -- re-syncing the whole source rather than failing the application's write
-        INSERT INTO cdp.change_queue (source_id, source_key, op) VALUES (sid, NULL, 'a');
-        RAISE WARNING 'pg_cdp: could not queue the changed keys of source % (SQLSTATE %); a full re-sync is queued', sid, SQLSTATE;
-    END;
-    RETURN NULL;
-END
-$$;
+-- The capture trigger function, cdp._capture_changes (src/api/capture.rs), runs inside the
+-- applications' own writes, so it is built to cost little and never to fail them, and to run
+-- nothing of theirs with rights they lack: SECURITY DEFINER owned by the NOLOGIN role
+-- cdp_capture, whose only right is appending to cdp.change_queue; it queues keys (never row
+-- contents) of a type whose text form no session setting changes (cdp.add_source allows only
+-- such key types), read from the statement's transition tables with one insert planned once per
+-- session. The key column is found by number at every call, so renaming it changes nothing; when
+-- it is gone, or no longer of a key type, the whole source is queued for a re-sync and a WARNING
+-- says so instead of an error in the application's transaction.
+ALTER FUNCTION cdp._capture_changes() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION cdp._capture_changes() FROM PUBLIC;
 ALTER FUNCTION cdp._capture_changes() OWNER TO cdp_capture;
 

@@ -214,7 +214,7 @@ mod tests {
     }
 
     /// Rust raises only through `Kind`: no other file names a PostgreSQL error code to raise it
-    /// (the worker reads codes to classify failures; notices use successful_completion).
+    /// (the worker reads codes to classify failures; notices and warnings are not errors).
     #[test]
     fn rust_raises_only_through_the_catalog() {
         fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
@@ -238,7 +238,11 @@ mod tests {
             let text = std::fs::read_to_string(&f).unwrap();
             for code in text.split("ERRCODE_").skip(1) {
                 let name: String = code.chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
-                assert_eq!(name, "SUCCESSFUL_COMPLETION", "{} raises ERRCODE_{name} outside src/error.rs", f.display());
+                assert!(
+                    ["SUCCESSFUL_COMPLETION", "WARNING"].contains(&name.as_str()),
+                    "{} raises ERRCODE_{name} outside src/error.rs",
+                    f.display()
+                );
             }
         }
     }

@@ -28,6 +28,7 @@ extension_sql_file!(
     "../sql/sources.sql",
     name = "sources",
     requires = [
+        api::capture::_capture_changes,
         api::normalise::normalise,
         api::sources::_add_source,
         api::sources::_alter_source,
@@ -35,7 +36,8 @@ extension_sql_file!(
         api::sources::_quarantine_null_keys,
         api::sources::_recapture,
         api::sources::_sync_keys,
-        api::sources::_sync_source
+        api::sources::_sync_source,
+        api::worker::_wake_worker
     ]
 );
 extension_sql_file!(

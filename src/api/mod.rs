@@ -2,6 +2,7 @@
 //! does. Public signatures with defaults live in the `sql/` file of the same domain.
 
 pub mod activity;
+pub mod capture;
 pub mod normalise;
 pub mod privilege;
 pub mod resolve;

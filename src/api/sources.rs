@@ -35,7 +35,7 @@ struct CatalogColumn {
 /// Key types whose text form no session setting (DateStyle, TimeZone, extra_float_digits,
 /// bytea_output, ...) changes and that equal values share: the record of a key is found again
 /// by whichever session writes, deletes or syncs it.
-const KEY_TYPES: [pg_sys::Oid; 7] = [
+pub(crate) const KEY_TYPES: [pg_sys::Oid; 7] = [
     pg_sys::INT2OID,
     pg_sys::INT4OID,
     pg_sys::INT8OID,

@@ -50,10 +50,13 @@ fn _worker_state() -> TableIterator<
     ))
 }
 
-/// Wake the background worker when the calling transaction commits (called by the statement
-/// triggers on the change queues, so a captured change is applied at once, not at the next
-/// poll). Does nothing when pg_cdp is not preloaded.
-#[pg_extern(volatile, parallel_unsafe)]
-fn _wake_worker_at_commit() {
+/// Wake the background worker when the calling transaction commits: the statement trigger on the
+/// change queues (`cdp.change_queue`, `cdp.activity_queue`), so a captured change is applied at
+/// once, not at the next poll. Does nothing when pg_cdp is not preloaded.
+#[pg_trigger]
+fn _wake_worker<'a>(
+    _trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::PgTriggerError> {
     crate::worker_state::wake_worker_at_commit();
+    Ok(None)
 }

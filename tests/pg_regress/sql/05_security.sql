@@ -249,6 +249,19 @@ SELECT cdp.alter_source('public.shop', key_column => 'new_code') - 'sync';
 SELECT source_key, email FROM cdp.records r JOIN cdp.sources s USING (source_id)
  WHERE s.source_table = 'public.shop'::regclass ORDER BY 1;
 SELECT count(*) AS queued FROM cdp.change_queue;
+-- the key column's type changed to one that is no key type: the write succeeds, a whole
+-- re-sync is queued with a warning
+CREATE TABLE public.typed (id integer PRIMARY KEY, mail text);
+SELECT cdp.add_source('public.typed', 'id', '{"email":"mail"}') > 0 AS registered;
+INSERT INTO public.typed VALUES (1, 'a@gmail.com'), (2, NULL);
+SELECT op, source_key FROM cdp.change_queue ORDER BY change_id;
+DELETE FROM cdp.change_queue;
+ALTER TABLE public.typed ALTER COLUMN id TYPE numeric;
+INSERT INTO public.typed VALUES (3.5, 'b@gmail.com');
+SELECT op, source_key FROM cdp.change_queue ORDER BY change_id;
+DELETE FROM cdp.change_queue;
+SELECT cdp.drop_source('public.typed');
+DROP TABLE public.typed;
 
 -- ---------------------------------------------------------------------------------------------
 -- Nothing is lost: a failing key is isolated and retried with back-off, then kept in quarantine
