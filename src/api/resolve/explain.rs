@@ -61,7 +61,7 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
         let tf_u = if lv.get(Field::Name) == Some(resolve::levels::NAME_EXACT) { tf.u(&pa.name_key) } else { None };
         let weight = model.weight_tf(&lv, tf_u);
         let tf_adjustment = weight - model.weight(&lv);
-        let threshold = gucs::MATCH_THRESHOLD.get();
+        let cfg = gucs::resolve_config();
         let round = |w: f64| (w * 100.0).round() / 100.0;
         let fields: Vec<Value> = model
             .explain(&lv)
@@ -91,7 +91,7 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
         )?)?;
         let (pa_id, pb_id) = (loaded.previous[ia], loaded.previous[ib]);
         let same_profile = pa_id.is_some() && pa_id == pb_id;
-        let matched = weight >= threshold;
+        let matched = cfg.is_match(weight);
         let pending = loaded.pending[ia] || loaded.pending[ib];
         let note = match (matched, same_profile, manual.as_deref()) {
             (_, _, Some(kind)) => format!("a steward decision ({kind}) overrides the weight"),
@@ -105,7 +105,7 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
             "record_a": record_a,
             "record_b": record_b,
             "weight": round(weight),
-            "threshold": threshold,
+            "threshold": cfg.threshold,
             "decision": if matched { "match" } else { "no match" },
             "fields": fields,
             "missing_fields": missing,

@@ -141,8 +141,9 @@ pub fn plan_batch<S: BatchStore>(
             e.2 += n;
         }
     }
-    // what the changed records held before: the groups (phones, devices) they leave
-    let old_keys = store.stored_keys(&pending_ids)?;
+    // what the changed and the deleted records held before: the groups (phones, devices) they
+    // leave, whose members weigh each other anew
+    let old_keys = store.stored_keys(&excluding)?;
     let keys = plan_keys(held, &old_keys, cfg);
     let neighbours = store.holders(&keys.neighbour_keys)?;
     let seeds = sorted(neighbours.iter().chain(&pending_ids).copied().collect());
@@ -358,5 +359,24 @@ mod tests {
         st.keys.push((keys::key_hash(KeyKind::Email, "b@example.com"), 2));
         let plan = plan_batch(&mut st, std::slice::from_ref(&moved), &[(Some(20), 3)], &cfg).unwrap();
         assert_eq!(plan.keys.hubs, vec![(KeyKind::Email, "b@example.com".to_string(), 3)]);
+    }
+
+    #[test]
+    fn a_deleted_record_has_the_group_it_leaves_scored_again() {
+        // 1 and 2 are one person on one phone; 5 is someone else who shared that phone, so the
+        // phone weighed as shared; 5 is deleted: the phone is no longer shared, and the pairs of
+        // its remaining holders are scored again, as a full run would score them
+        let recs = vec![
+            rec(1, &[(Attr::Email, "a@example.com"), (Attr::Phone, "+905321110001")]),
+            rec(2, &[(Attr::Email, "a2@example.com"), (Attr::Phone, "+905321110001")]),
+            rec(5, &[(Attr::Email, "c@example.com"), (Attr::Phone, "+905321110001")]),
+        ];
+        let mut st = store(&recs);
+        st.profile.remove(&5);
+        let plan = plan_batch(&mut st, &[], &[(Some(30), 5)], &Config::default()).unwrap();
+        let phone = keys::key_hash(KeyKind::Phone, "+905321110001");
+        assert!(plan.keys.rescore_keys.contains(&phone), "{:?}", plan.keys);
+        assert!(plan.neighbours.contains(&1) && plan.neighbours.contains(&2), "{:?}", plan.neighbours);
+        assert!(plan.batch.contains(&1) && plan.batch.contains(&2));
     }
 }

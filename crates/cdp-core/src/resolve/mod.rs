@@ -122,6 +122,13 @@ pub struct Config {
     pub term_frequency: bool,
 }
 
+impl Config {
+    /// Whether a pair of this weight is a match (an edge the clustering may follow).
+    pub fn is_match(&self, weight: f64) -> bool {
+        weight >= self.threshold
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -545,7 +552,7 @@ pub fn resolve_batch(
         .iter()
         .zip(&weights)
         .zip(&levels)
-        .filter(|((_, w), _)| **w >= cfg.threshold)
+        .filter(|((_, w), _)| cfg.is_match(**w))
         .map(|((&(a, b), &w), lv)| (a, b, w, *lv))
         .collect();
     let candidate_count = blocking.pairs.len();

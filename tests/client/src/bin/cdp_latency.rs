@@ -179,10 +179,13 @@ fn main() {
                     || ', p99 ' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY (summary->>'seconds')::float8)::numeric, 3)
                FROM runs
              UNION ALL
-             SELECT '  phase ' || rpad(p->>'phase', 22) || ' mean ' || round(avg((p->>'seconds')::float8)::numeric, 4) || ' s, max '
-                    || round(max((p->>'seconds')::float8)::numeric, 3) || ' s'
-               FROM runs, jsonb_array_elements(summary->'phases') p
-              GROUP BY p->>'phase'",
+             SELECT line FROM (
+               SELECT '  phase ' || rpad(p->>'phase', 22) || ' mean ' || round(avg((p->>'seconds')::float8)::numeric, 4) || ' s, max '
+                      || round(max((p->>'seconds')::float8)::numeric, 3) || ' s' AS line, avg((p->>'seconds')::float8) AS mean
+                 FROM runs, jsonb_array_elements(summary->'phases') p
+                GROUP BY p->>'phase'
+               HAVING avg((p->>'seconds')::float8) >= 0.0001
+                ORDER BY mean DESC) ph",
             &[&(start.elapsed().as_secs_f64() + 1.0)],
         )
         .unwrap()
