@@ -382,6 +382,9 @@ mod tests {
         assert!(shop["fields"].as_array().unwrap().iter().all(|f| f["field"] != "phone"), "{shop}");
         assert_eq!(shop["hub_values_ignored"][0]["key"], "phone", "{shop}");
         assert_eq!(shop["hub_values_ignored"][0]["records"], 12, "{shop}");
+        assert_eq!(shop["hub_values_ignored"].as_array().unwrap().len(), 1, "only the hubs the pair holds: {shop}");
+        // a pair that holds no hub lists none, whatever hubs the database has
+        assert_eq!(common["hub_values_ignored"].as_array().unwrap().len(), 0, "{common}");
         assert!(!shop["shared_blocking_keys"].as_array().unwrap().iter().any(|k| k == "phone"), "{shop}");
         assert_eq!(shop["decision"], "no match");
     }

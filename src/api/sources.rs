@@ -807,8 +807,12 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
     if !keyed {
         // Queued changes committed before this statement are covered by the read of the whole
         // table that follows it (a later snapshot); those committed after the read stay queued.
+        // Keys a worker has taken (locked) are left to it: it applies them after this commits
+        // (it waits for the lock above), and waiting for them here would be a deadlock.
         client.update(
-            "DELETE FROM cdp.change_queue WHERE source_id OPERATOR(pg_catalog.=) $1",
+            "DELETE FROM cdp.change_queue q WHERE q.change_id OPERATOR(pg_catalog.=) ANY (ARRAY(
+                 SELECT c.change_id FROM cdp.change_queue c WHERE c.source_id OPERATOR(pg_catalog.=) $1
+                    FOR UPDATE SKIP LOCKED))",
             None,
             &[source_id.into()],
         )?;

@@ -53,6 +53,7 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
         // hub values (placeholders, a shop's phone, shared devices) are no evidence, as in a run
         let mut keys = vec![resolve::record_keys(a), resolve::record_keys(b)];
         let hubs = known_hubs(client)?;
+        let held = resolve::held_hubs(&keys, &hubs);
         resolve::apply_hubs(&mut keys, &mut group, &hubs);
         let (pa, pb) = (&group[0], &group[1]);
         let lv = resolve::compare(pa, pb);
@@ -77,7 +78,7 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
             .collect();
         let missing: Vec<&str> = Field::ALL.iter().filter(|f| lv.get(**f).is_none()).map(|f| f.name()).collect();
         let shared: Vec<&str> = keys[0].iter().filter(|k| keys[1].contains(k)).map(|(k, _)| k.name()).collect();
-        let hub_values: Vec<Value> = hubs.iter().map(|(k, _, n)| json!({"key": k.name(), "records": n})).collect();
+        let hub_values: Vec<Value> = held.iter().map(|(k, n)| json!({"key": k.name(), "records": n})).collect();
         let (lo, hi) = (record_a.min(record_b), record_a.max(record_b));
         let manual = first_one::<String>(client.select(
             "SELECT kind FROM cdp.manual_link_records WHERE record_a OPERATOR(pg_catalog.=) $1 AND record_b OPERATOR(pg_catalog.=) $2 LIMIT 1",

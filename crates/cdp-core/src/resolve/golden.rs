@@ -160,6 +160,8 @@ pub fn golden(members: &[&Rec], rules: &[Rule; 15]) -> [Option<(String, i64)>; 1
 /// Of several spellings of one value ("AYSE YILMAZ", "Ayşe Yılmaz", "ayse yilmaz"), the one a
 /// person would rather read: mixed case over all-lower over ALL-CAPS, then the one keeping more
 /// letters with diacritics; ties keep the earlier candidate (the provenance record comes first).
+/// When every spelling is in one case, the chosen one is written with capitals
+/// ([`proper_case`]): "ayşe kaya" and "AYŞE KAYA" read "Ayşe Kaya".
 pub fn best_display(candidates: &[String]) -> Option<String> {
     let score = |s: &str| {
         let upper = s.chars().any(char::is_uppercase);
@@ -178,7 +180,42 @@ pub fn best_display(candidates: &[String]) -> Option<String> {
             best = Some(c);
         }
     }
-    best.cloned()
+    best.map(|b| if score(b) >= 20 { b.clone() } else { proper_case(b) })
+}
+
+/// A value written in one case, with a capital at the start of each word (after a space, a
+/// hyphen or an apostrophe) and small letters elsewhere: "mary-jane o'brien" → "Mary-Jane
+/// O'Brien". Turkish dotted and dotless i are cased the Turkish way (i ↔ İ, ı ↔ I) when the value
+/// shows it is Turkish (it has ş, ğ, ı or İ); a value already in mixed case is kept as it is.
+pub fn proper_case(s: &str) -> String {
+    let upper = s.chars().any(char::is_uppercase);
+    let lower = s.chars().any(char::is_lowercase);
+    if upper && lower {
+        return s.to_string();
+    }
+    let turkish = s.chars().any(|c| matches!(c, 'ş' | 'Ş' | 'ğ' | 'Ğ' | 'ı' | 'İ'));
+    let mut out = String::with_capacity(s.len());
+    let mut start = true;
+    for c in s.chars() {
+        if start && c.is_alphabetic() {
+            match (turkish, c) {
+                (true, 'i') => out.push('İ'),
+                (true, 'ı') => out.push('I'),
+                _ => out.extend(c.to_uppercase()),
+            }
+            start = false;
+        } else if c.is_alphabetic() {
+            match (turkish, c) {
+                (true, 'I') => out.push('ı'),
+                (true, 'İ') => out.push('i'),
+                _ => out.extend(c.to_lowercase()),
+            }
+        } else {
+            out.push(c);
+            start = c.is_whitespace() || c == '-' || c == '\'';
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -192,6 +229,23 @@ mod tests {
         // ties keep the first (provenance) candidate
         assert_eq!(best_display(&c(&["Can Demir", "Can Demır"][..1])).as_deref(), Some("Can Demir"));
         assert_eq!(best_display(&[]), None);
+    }
+
+    #[test]
+    fn a_value_in_one_case_is_written_with_capitals() {
+        let c = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(best_display(&c(&["ayşe kaya", "AYSE KAYA"])).as_deref(), Some("Ayşe Kaya"));
+        assert_eq!(best_display(&c(&["AYŞE KAYA"])).as_deref(), Some("Ayşe Kaya"));
+        // Turkish i and ı, when the value is Turkish
+        assert_eq!(proper_case("ilker yılmaz"), "İlker Yılmaz");
+        assert_eq!(proper_case("IŞIL İNCE"), "Işıl İnce");
+        // otherwise the usual casing
+        assert_eq!(proper_case("PHILIP IVES"), "Philip Ives");
+        assert_eq!(proper_case("mary-jane o'brien"), "Mary-Jane O'Brien");
+        assert_eq!(proper_case("atatürk cad. no:5"), "Atatürk Cad. No:5");
+        // mixed case is the writer's choice and stays
+        assert_eq!(proper_case("McDonald"), "McDonald");
+        assert_eq!(best_display(&c(&["van der Berg", "VAN DER BERG"])).as_deref(), Some("van der Berg"));
     }
 
     use super::*;

@@ -308,6 +308,15 @@ pub fn score_pairs(
 
 /// Remove hub values: from the keys (with the keys derived from them) and from the prepared
 /// records (so a shared placeholder is no evidence either).
+/// The hubs among the values these records hold (what `apply_hubs` leaves out for them), each
+/// once, as (kind, records holding it).
+pub fn held_hubs(keys: &[Vec<(KeyKind, String)>], hubs: &[(KeyKind, String, usize)]) -> Vec<(KeyKind, usize)> {
+    hubs.iter()
+        .filter(|(k, v, _)| keys.iter().any(|ks| ks.iter().any(|(kk, vv)| kk == k && vv == v)))
+        .map(|(k, _, n)| (*k, *n))
+        .collect()
+}
+
 pub fn apply_hubs(
     keys: &mut [Vec<(KeyKind, String)>],
     prepared: &mut [Prepared],
@@ -1144,6 +1153,22 @@ mod tests {
     /// batch is selected the way `cdp.resolve_changes` selects it (keys of the changed records
     /// looked up among the stored keys, whole profiles, deleted records' profiles, one step along
     /// stored edges), and the result must be the full run's partition and ids.
+    #[test]
+    fn held_hubs_are_only_those_the_records_hold() {
+        let keys = vec![
+            vec![(KeyKind::Phone, "+905321110001".to_string()), (KeyKind::Email, "a@example.com".to_string())],
+            vec![(KeyKind::AnonymousId, "device-1".to_string())],
+        ];
+        let hubs = vec![
+            (KeyKind::Phone, "+905321110001".to_string(), 60),
+            (KeyKind::AnonymousId, "device-9".to_string(), 4),
+            (KeyKind::AnonymousId, "device-1".to_string(), 3),
+            (KeyKind::Email, "b@example.com".to_string(), 80),
+        ];
+        assert_eq!(held_hubs(&keys, &hubs), vec![(KeyKind::Phone, 60), (KeyKind::AnonymousId, 3)]);
+        assert!(held_hubs(&keys, &[]).is_empty());
+    }
+
     #[test]
     fn scoped_batch_equals_full_run_on_changed_data() {
         use std::collections::{BTreeMap, BTreeSet, HashMap};
