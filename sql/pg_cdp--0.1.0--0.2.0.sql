@@ -526,6 +526,14 @@ COMMENT ON FUNCTION cdp.worker_status() IS
 
 REVOKE ALL ON FUNCTION cdp._worker_state(), cdp.worker_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp._worker_state(), cdp.worker_status() TO cdp_admin;
+-- and where its time goes, step by step
+CREATE FUNCTION cdp.worker_steps() RETURNS TABLE ("step" text, "runs" bigint, "seconds" double precision)
+STRICT VOLATILE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'worker_steps_wrapper';
+ALTER FUNCTION cdp.worker_steps() SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION cdp.worker_steps() IS
+'Where the background worker''s time goes: each step (applying changes, resolving, refreshing traits, evaluating segments, idle, waiting for ALTER EXTENSION UPDATE) with the number of times it ran and its total seconds since the worker started. Errors with a hint when pg_cdp is not preloaded.';
+REVOKE ALL ON FUNCTION cdp.worker_steps() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.worker_steps() TO cdp_admin;
 
 -- a transaction that queues changes wakes the worker at commit
 CREATE FUNCTION cdp._wake_worker() RETURNS trigger LANGUAGE c AS 'MODULE_PATHNAME', '_wake_worker_wrapper';

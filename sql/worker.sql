@@ -38,3 +38,5 @@ AS $$
 $$;
 COMMENT ON FUNCTION cdp.worker_status() IS
 'The background worker: its pid, database, the changes waiting for it, what it is doing (state: idle, applying changes, resolving, refreshing traits, evaluating segments, waiting for ALTER EXTENSION UPDATE), the rows a second it applied over the last minute, its last batch and its last error. Errors with a hint when pg_cdp is not preloaded.';
+COMMENT ON FUNCTION cdp.worker_steps() IS
+'Where the background worker''s time goes: each step (applying changes, resolving, refreshing traits, evaluating segments, idle, waiting for ALTER EXTENSION UPDATE) with the number of times it ran and its total seconds since the worker started. Errors with a hint when pg_cdp is not preloaded.';

@@ -85,7 +85,11 @@ extension_sql_file!(
         api::segments::_slot_texts
     ]
 );
-extension_sql_file!("../sql/worker.sql", name = "worker", requires = ["segments", api::worker::_require_worker, api::worker::_worker_state]);
+extension_sql_file!(
+    "../sql/worker.sql",
+    name = "worker",
+    requires = ["segments", api::worker::_require_worker, api::worker::_worker_state, api::worker::worker_steps]
+);
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
 /// Set in the postmaster when loaded through shared_preload_libraries; inherited by every backend.

@@ -187,7 +187,7 @@ const RETRY_AFTER_ERROR: Duration = Duration::from_secs(10);
 /// Say what the worker is doing: in `cdp.worker_status()` (shared memory) and in
 /// `pg_stat_activity.state` and `.query` (the statements it runs through SPI are not shown there).
 fn doing(step: u8, activity: &'static std::ffi::CStr) {
-    STATE.exclusive().step = step;
+    STATE.exclusive().enter(step, ws::unix_now());
     let state = if step == ws::IDLE || step == ws::UPDATE_PENDING { pg_sys::BackendState::STATE_IDLE } else { pg_sys::BackendState::STATE_RUNNING };
     // SAFETY: a static string, copied by PostgreSQL into the backend's status entry
     unsafe { pg_sys::pgstat_report_activity(state, activity.as_ptr()) };

@@ -31,6 +31,11 @@ pub struct WorkerState {
     applied: [i64; 60],
     /// the unix second of the newest slot
     newest: i64,
+    /// per step (index as STEPS), since the worker started: how many times it ran and for how
+    /// long in all; `step_since` is when the current step began
+    pub step_runs: [i64; 6],
+    pub step_seconds: [f64; 6],
+    step_since: f64,
 }
 
 impl Default for WorkerState {
@@ -44,6 +49,9 @@ impl Default for WorkerState {
             last_error_at: 0.0,
             applied: [0; 60],
             newest: 0,
+            step_runs: [0; 6],
+            step_seconds: [0.0; 6],
+            step_since: 0.0,
         }
     }
 }
@@ -87,6 +95,17 @@ impl WorkerState {
 
     pub fn last_error_sqlstate(&self) -> Option<String> {
         (self.last_error_at > 0.0).then(|| String::from_utf8_lossy(&self.last_error).into_owned())
+    }
+
+    /// Begin `step` at `now`, adding the time of the step it ends to that step's total.
+    pub fn enter(&mut self, step: u8, now: f64) {
+        let old = self.step as usize;
+        if old < STEPS.len() && self.step_since > 0.0 && now >= self.step_since {
+            self.step_runs[old] += 1;
+            self.step_seconds[old] += now - self.step_since;
+        }
+        self.step = step;
+        self.step_since = now;
     }
 
     pub fn step_name(&self) -> &'static str {
@@ -162,5 +181,23 @@ mod tests {
         assert_eq!(s.step_name(), "idle");
         s.step = SEGMENTS;
         assert_eq!(s.step_name(), "evaluating segments");
+    }
+
+    #[test]
+    fn each_step_adds_its_time_when_the_next_begins() {
+        let mut st = WorkerState::default();
+        st.enter(APPLYING, 100.0);
+        st.enter(RESOLVING, 100.5);
+        st.enter(IDLE, 100.75);
+        st.enter(APPLYING, 101.0);
+        st.enter(IDLE, 101.25);
+        assert_eq!(st.step_runs[APPLYING as usize], 2);
+        assert!((st.step_seconds[APPLYING as usize] - 0.75).abs() < 1e-9);
+        assert_eq!(st.step_runs[RESOLVING as usize], 1);
+        assert!((st.step_seconds[RESOLVING as usize] - 0.25).abs() < 1e-9);
+        assert_eq!(st.step, IDLE);
+        // a clock that went back adds nothing
+        st.enter(APPLYING, 50.0);
+        assert_eq!(st.step_runs[IDLE as usize], 1);
     }
 }

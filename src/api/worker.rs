@@ -50,6 +50,21 @@ fn _worker_state() -> TableIterator<
     ))
 }
 
+/// Each step of the worker since it started: how many times it ran and for how long in all
+/// (shared memory; the current step counts once it ends).
+#[pg_extern(volatile, parallel_safe)]
+fn worker_steps() -> TableIterator<'static, (name!(step, String), name!(runs, i64), name!(seconds, f64))> {
+    _require_worker();
+    let st = *crate::worker_state::STATE.share();
+    TableIterator::new(
+        crate::worker_state::STEPS
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.to_string(), st.step_runs[i], st.step_seconds[i]))
+            .collect::<Vec<_>>(),
+    )
+}
+
 /// Wake the background worker when the calling transaction commits: the statement trigger on the
 /// change queues (`cdp.change_queue`, `cdp.activity_queue`), so a captured change is applied at
 /// once, not at the next poll. Does nothing when pg_cdp is not preloaded.

@@ -159,6 +159,13 @@ fn worker_status_names_the_worker_and_its_database() {
         .unwrap()
         .get(0);
     assert!(activity.starts_with("pg_cdp worker: "), "pg_stat_activity says what the worker does: {activity}");
+    // and where its time went, step by step: applying took some, and every step is listed
+    let steps: Vec<(String, i64, f64)> =
+        c.query("SELECT step, runs, seconds FROM cdp.worker_steps()", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    assert_eq!(steps.len(), 6, "{steps:?}");
+    let applying = steps.iter().find(|s| s.0 == "applying changes").expect("the apply step");
+    assert!(applying.1 >= 1 && applying.2 > 0.0, "{steps:?}");
+    assert!(steps.iter().find(|s| s.0 == "idle").is_some_and(|s| s.1 >= 1), "{steps:?}");
     c.batch_execute("SELECT cdp.drop_source('public.status_t'); DROP TABLE public.status_t;").unwrap();
 }
 

@@ -102,6 +102,14 @@ fn main() {
     });
     std::thread::sleep(Duration::from_millis(500));
 
+    // the worker's time by step, read before and after the run
+    let steps = |c: &mut Client| -> Vec<(String, i64, f64)> {
+        c.query("SELECT step, runs, seconds FROM cdp.worker_steps()", &[])
+            .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+            .unwrap_or_default()
+    };
+    let steps_before = steps(&mut c);
+
     // the writer: one row per transaction, at the rate asked
     let mut w = Client::connect(&dsn, NoTls).expect("writer connects");
     let start = Instant::now();
@@ -167,6 +175,18 @@ fn main() {
         percentile(&lat, 0.99),
         lat.last().copied().unwrap_or(f64::NAN)
     );
+    let run_seconds = start.elapsed().as_secs_f64();
+    for ((name, runs, secs), (_, runs0, secs0)) in steps(&mut c).into_iter().zip(steps_before) {
+        let (n, t) = (runs - runs0, secs - secs0);
+        if n > 0 {
+            println!(
+                "worker step {name:<20} {n:>6} times, mean {:.4} s, {:.1} s in all ({:.0}% of the run)",
+                t / n as f64,
+                t,
+                100.0 * t / run_seconds
+            );
+        }
+    }
     // where the worker's time went: its incremental resolve batches during the run, by phase
     // (the apply step before them and the segment step after are in the same worker loop)
     for r in c
