@@ -546,6 +546,57 @@ CREATE TRIGGER wake_worker AFTER INSERT ON cdp.activity_queue FOR EACH STATEMENT
 REVOKE ALL ON FUNCTION cdp._wake_worker() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp._wake_worker() TO cdp_admin, cdp_capture;
 
+-- a statement that changed many rows queues its keys as one row
+ALTER TABLE cdp.change_queue ADD COLUMN source_keys text[];
+COMMENT ON TABLE cdp.change_queue IS 'Keys of source rows changed since they were last synced (one row per key, or one row with source_keys for a statement that changed many rows); drained by the background worker or cdp.process_changes(). A key that failed waits with its attempts and SQLSTATE.';
+CREATE OR REPLACE FUNCTION cdp.process_changes(max_changes integer DEFAULT 10000)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    batch   record;
+    applied bigint := 0;
+    keep    interval := pg_catalog.current_setting('cdp.quarantine_retention')::interval;
+BEGIN
+    IF max_changes IS NULL OR max_changes OPERATOR(pg_catalog.<) 1 THEN
+        RAISE EXCEPTION 'max_changes must be at least 1, not %', max_changes
+              USING ERRCODE = '22023';
+    END IF;
+    IF keep OPERATOR(pg_catalog.>) interval '0' THEN
+        DELETE FROM cdp.quarantine q
+         WHERE q.created_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) keep);
+    END IF;
+    FOR batch IN
+        WITH picked AS (
+            DELETE FROM cdp.change_queue q
+             WHERE q.change_id OPERATOR(pg_catalog.=) ANY (ARRAY(
+                   SELECT c.change_id FROM cdp.change_queue c
+                    WHERE c.next_attempt_at IS NULL OR c.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+                    ORDER BY c.change_id LIMIT max_changes
+                      FOR UPDATE SKIP LOCKED))
+            RETURNING q.source_id, q.source_key, q.op, q.attempts, q.source_keys
+        ), per_key AS (
+            SELECT p.source_id, p.op, k.source_key, pg_catalog.max(p.attempts) AS attempts
+              FROM picked p
+             CROSS JOIN LATERAL pg_catalog.unnest(CASE WHEN p.source_keys IS NULL THEN ARRAY[p.source_key]
+                                                       ELSE p.source_keys END) k(source_key)
+             GROUP BY 1, 2, 3
+        )
+        SELECT k.source_id, k.op, pg_catalog.array_agg(k.source_key ORDER BY k.source_key) AS keys,
+               pg_catalog.array_agg(k.attempts ORDER BY k.source_key) AS attempts
+          FROM per_key k GROUP BY 1, 2
+         -- a whole-source re-sync covers the keys of its source: run it first
+         ORDER BY 1, CASE k.op WHEN 'a' THEN 0 WHEN 'n' THEN 1 ELSE 2 END
+    LOOP
+        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.source_id OPERATOR(pg_catalog.=) batch.source_id);
+        applied := applied OPERATOR(pg_catalog.+) cdp._apply_changes(batch.source_id, batch.op, batch.keys, batch.attempts);
+    END LOOP;
+    RETURN applied;
+END
+$$;
+
 -- the capture trigger reads the transition tables in Rust and queues the keys with one insert
 -- planned once per session (it was PL/pgSQL with dynamic SQL and a subtransaction)
 CREATE OR REPLACE FUNCTION cdp._capture_changes() RETURNS trigger LANGUAGE c AS 'MODULE_PATHNAME', '_capture_changes_wrapper';

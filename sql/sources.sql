@@ -235,10 +235,12 @@ CREATE TABLE cdp.change_queue (
     queued_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
     attempts        integer NOT NULL DEFAULT 0,
     next_attempt_at timestamptz,            -- a failed key waits until then (back-off)
-    last_sqlstate   text
+    last_sqlstate   text,
+    source_keys     text[]                  -- op k with source_key NULL: the keys of one statement
+                                            -- that changed many rows, queued as one row
 );
 CREATE INDEX change_queue_source_idx ON cdp.change_queue (source_id);
-COMMENT ON TABLE cdp.change_queue IS 'Keys of source rows changed since they were last synced; drained by the background worker or cdp.process_changes(). A key that failed waits with its attempts and SQLSTATE.';
+COMMENT ON TABLE cdp.change_queue IS 'Keys of source rows changed since they were last synced (one row per key, or one row with source_keys for a statement that changed many rows); drained by the background worker or cdp.process_changes(). A key that failed waits with its attempts and SQLSTATE.';
 REVOKE ALL ON cdp.change_queue FROM PUBLIC;
 GRANT INSERT ON cdp.change_queue TO cdp_capture;
 SELECT pg_catalog.pg_extension_config_dump('cdp.change_queue', '');
@@ -370,10 +372,13 @@ BEGIN
                     WHERE c.next_attempt_at IS NULL OR c.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()
                     ORDER BY c.change_id LIMIT max_changes
                       FOR UPDATE SKIP LOCKED))
-            RETURNING q.source_id, q.source_key, q.op, q.attempts
+            RETURNING q.source_id, q.source_key, q.op, q.attempts, q.source_keys
         ), per_key AS (
-            SELECT p.source_id, p.op, p.source_key, pg_catalog.max(p.attempts) AS attempts
-              FROM picked p GROUP BY 1, 2, 3
+            SELECT p.source_id, p.op, k.source_key, pg_catalog.max(p.attempts) AS attempts
+              FROM picked p
+             CROSS JOIN LATERAL pg_catalog.unnest(CASE WHEN p.source_keys IS NULL THEN ARRAY[p.source_key]
+                                                       ELSE p.source_keys END) k(source_key)
+             GROUP BY 1, 2, 3
         )
         SELECT k.source_id, k.op, pg_catalog.array_agg(k.source_key ORDER BY k.source_key) AS keys,
                pg_catalog.array_agg(k.attempts ORDER BY k.source_key) AS attempts

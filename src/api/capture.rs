@@ -24,13 +24,19 @@ use pgrx::{pg_sys, PgOid};
 use super::sources::KEY_TYPES;
 
 thread_local! {
-    /// The queue insert, planned once per session ($1 source id, $2 the keys; a NULL key asks
-    /// for a sweep of the source's rows without a key, op 'n').
+    /// The queue insert, planned once per session ($1 source id; $2 keys queued one row each,
+    /// where a NULL key asks for a sweep of the source's rows without a key, op 'n'; $3 the keys
+    /// of a statement that changed many rows, queued as one row, or NULL).
     static QUEUE_KEYS: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
 }
 
-const QUEUE_KEYS_SQL: &str = "INSERT INTO cdp.change_queue (source_id, source_key, op)
-     SELECT $1, k.k, CASE WHEN k.k IS NULL THEN 'n' ELSE 'k' END::\"char\" FROM pg_catalog.unnest($2::pg_catalog.text[]) k(k)";
+const QUEUE_KEYS_SQL: &str = "INSERT INTO cdp.change_queue (source_id, source_key, op, source_keys)
+     SELECT $1, k.k, CASE WHEN k.k IS NULL THEN 'n' ELSE 'k' END::\"char\", NULL FROM pg_catalog.unnest($2::pg_catalog.text[]) k(k)
+     UNION ALL SELECT $1, NULL, 'k', $3::pg_catalog.text[] WHERE $3 IS NOT NULL";
+
+/// A statement that changed more rows than this queues their keys as one row: writing a queue
+/// row per key would cost a bulk statement as much again as its own writes.
+const ONE_ROW_FROM: usize = 32;
 
 /// What a statement's capture queues.
 enum Capture {
@@ -60,8 +66,15 @@ fn _capture_changes<'a>(
         }
         Capture::Whole(warning) => (Vec::new(), warning),
     };
+    // many keys go as one row (a NULL key, sorted first, stays a row of its own)
+    let (rows, bulk): (Vec<Option<String>>, Option<Vec<String>>) = if rows.len() > ONE_ROW_FROM {
+        let (nulls, keys): (Vec<_>, Vec<_>) = rows.into_iter().partition(Option::is_none);
+        (nulls, Some(keys.into_iter().flatten().collect()))
+    } else {
+        (rows, None)
+    };
     Spi::connect_mut(|client| -> Result<(), pgrx::spi::Error> {
-        if rows.is_empty() {
+        if rows.is_empty() && bulk.is_none() {
             client.update(
                 "INSERT INTO cdp.change_queue (source_id, source_key, op) VALUES ($1, NULL, 'a')",
                 None,
@@ -72,10 +85,10 @@ fn _capture_changes<'a>(
         QUEUE_KEYS.with(|plan| -> Result<(), pgrx::spi::Error> {
             let mut plan = plan.borrow_mut();
             if plan.is_none() {
-                let prepared = client.prepare_mut(QUEUE_KEYS_SQL, &[PgOid::from(pg_sys::INT4OID), PgOid::from(pg_sys::TEXTARRAYOID)])?;
-                *plan = Some(prepared.keep());
+                let types = [PgOid::from(pg_sys::INT4OID), PgOid::from(pg_sys::TEXTARRAYOID), PgOid::from(pg_sys::TEXTARRAYOID)];
+                *plan = Some(client.prepare_mut(QUEUE_KEYS_SQL, &types)?.keep());
             }
-            client.update(plan.as_ref().expect("prepared above"), None, &[source_id.into(), rows.into()])?;
+            client.update(plan.as_ref().expect("prepared above"), None, &[source_id.into(), rows.into(), bulk.into()])?;
             Ok(())
         })
     })

@@ -357,8 +357,18 @@ fn a_failing_worker_step_neither_stops_nor_restarts_the_worker() {
     let pid_before = worker_pid(&mut c).expect("the worker runs");
     // the worker's call now fails with 42883 (undefined function) on every poll, as it would
     // with the extension dropped between its check and its call
-    c.batch_execute("ALTER FUNCTION cdp.process_changes(integer) RENAME TO process_changes_away;
-                     INSERT INTO public.werr_t VALUES (201, 'werr.new@gmail.com', 'Deniz', 'Aksoy', '0532 999 0201', '1990-02-01');")
+    let renamed_at: String = c.query_one("SELECT clock_timestamp()::text", &[]).unwrap().get(0);
+    c.batch_execute("ALTER FUNCTION cdp.process_changes(integer) RENAME TO process_changes_away;").unwrap();
+    // once the worker has met the failure (a step it was already running when the rename
+    // committed could still apply a change queued meanwhile), a new change waits
+    let failed = wait_for_i64(
+        &mut c,
+        &format!("SELECT count(*) FROM cdp.worker_status() WHERE last_error_sqlstate = '42883' AND last_error_at > '{renamed_at}'"),
+        1,
+        Duration::from_secs(30),
+    );
+    assert_eq!(failed, 1, "the worker's step fails with 42883");
+    c.batch_execute("INSERT INTO public.werr_t VALUES (201, 'werr.new@gmail.com', 'Deniz', 'Aksoy', '0532 999 0201', '1990-02-01');")
         .unwrap();
     // several polls' time (cdp.worker_naptime is 200 ms in the project cluster; a failed poll
     // is retried after 10 s)

@@ -262,6 +262,18 @@ SELECT op, source_key FROM cdp.change_queue ORDER BY change_id;
 DELETE FROM cdp.change_queue;
 SELECT cdp.drop_source('public.typed');
 DROP TABLE public.typed;
+-- a statement that changes many rows queues their keys as one row; every key is applied
+CREATE TABLE public.bulk (id integer PRIMARY KEY, mail text);
+SELECT cdp.add_source('public.bulk', 'id', '{"email":"mail"}') > 0 AS registered;
+INSERT INTO public.bulk SELECT g, 'bulk' || g || '@gmail.com' FROM generate_series(1, 100) g;
+SELECT op, source_key, pg_catalog.cardinality(source_keys) AS keys FROM cdp.change_queue ORDER BY change_id;
+UPDATE public.bulk SET mail = 'changed' || id || '@gmail.com' WHERE id <= 40;
+SELECT cdp.process_changes() AS applied;
+SELECT count(*) AS records, count(*) FILTER (WHERE email LIKE 'changed%') AS changed
+  FROM cdp.records r JOIN cdp.sources s USING (source_id) WHERE s.source_table = 'public.bulk'::regclass;
+SELECT count(*) AS queued FROM cdp.change_queue;
+SELECT cdp.drop_source('public.bulk');
+DROP TABLE public.bulk;
 
 -- ---------------------------------------------------------------------------------------------
 -- Nothing is lost: a failing key is isolated and retried with back-off, then kept in quarantine
