@@ -843,15 +843,15 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
     if !keyed && !key_not_null {
         stats.quarantined = quarantine_null_keys(client, &plan, source_id)?;
     }
-    stats.records = client
-        .select(
-            "SELECT pg_catalog.count(*) FROM cdp.records WHERE source_id OPERATOR(pg_catalog.=) $1",
-            Some(1),
-            &[source_id.into()],
-        )?
-        .first()
-        .get_one::<i64>()?
-        .unwrap_or(0);
+    // the records of the source after a whole sync; after a keyed one (a worker batch), those of
+    // the keys synced: counting a whole large source at every batch cost more than the batch
+    let count_sql = if keyed {
+        "SELECT pg_catalog.count(*) FROM cdp.records
+          WHERE source_id OPERATOR(pg_catalog.=) $1 AND source_key OPERATOR(pg_catalog.=) ANY ($2)"
+    } else {
+        "SELECT pg_catalog.count(*) FROM cdp.records WHERE source_id OPERATOR(pg_catalog.=) $1"
+    };
+    stats.records = client.select(count_sql, Some(1), &args)?.first().get_one::<i64>()?.unwrap_or(0);
     stats.seconds = started.elapsed().as_secs_f64();
     Ok(stats)
 }
