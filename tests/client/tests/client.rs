@@ -1590,13 +1590,15 @@ fn worker_mid_step(c: &mut Client) -> i32 {
     panic!("the worker is busy with the steady load");
 }
 
-/// Each profile as its sorted record ids, and each record's profile id.
-fn partition(c: &mut Client, table: &str) -> (std::collections::BTreeSet<Vec<i64>>, std::collections::BTreeMap<i64, i64>) {
+/// Over the records of the given source tables together: each profile as its sorted record ids,
+/// and each record's profile id.
+fn partition(c: &mut Client, tables: &[&str]) -> (std::collections::BTreeSet<Vec<i64>>, std::collections::BTreeMap<i64, i64>) {
+    let tables: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
     let rows = c
         .query(
             "SELECT r.record_id, r.profile_id FROM cdp.records r JOIN cdp.sources s USING (source_id)
-              WHERE s.source_table = $1::text::regclass ORDER BY 1",
-            &[&table],
+              WHERE s.source_table = ANY ($1::text[]::regclass[]) ORDER BY 1",
+            &[&tables],
         )
         .unwrap();
     let ids: std::collections::BTreeMap<i64, i64> = rows.iter().map(|r| (r.get(0), r.get::<_, Option<i64>>(1).expect("every record has a profile"))).collect();
@@ -1643,10 +1645,10 @@ fn records_differing_from_source(c: &mut Client, table: &str) -> i64 {
 fn assert_records_equal_source_and_full_run(c: &mut Client, table: &str) {
     let diff = records_differing_from_source(c, table);
     assert_eq!(diff, 0, "one record per source row, with the row's current e-mail");
-    let (incremental, ids_before) = partition(c, &format!("public.{table}"));
+    let (incremental, ids_before) = partition(c, &[&format!("public.{table}")]);
     assert!(incremental.len() > 50, "the load made people: {}", incremental.len());
     c.query_one("SELECT cdp.resolve()", &[]).unwrap();
-    let (full, ids_after) = partition(c, &format!("public.{table}"));
+    let (full, ids_after) = partition(c, &[&format!("public.{table}")]);
     let only_inc: Vec<_> = incremental.difference(&full).take(5).collect();
     let only_full: Vec<_> = full.difference(&incremental).take(5).collect();
     assert!(only_inc.is_empty() && only_full.is_empty(), "incremental only {only_inc:?}, full run only {only_full:?}");
@@ -1681,55 +1683,50 @@ fn crashes() -> usize {
     std::env::var("CDP_TEST_CRASHES").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
 }
 
-#[test]
-fn twenty_worker_kills_under_a_steady_load_lose_and_double_nothing_and_equal_a_full_run() {
+/// The faults tests: a load source, a steady writer, then `crashes()` times: wait until the
+/// worker is in the middle of a step, `fault` (given a connection it may drop and the worker's
+/// pid), reconnect once a new worker runs, let the load go on. Then the queue drains and the
+/// records must equal the table and a full run.
+fn faults_under_a_steady_load(table: &'static str, owner: &str, seed: u64, mut fault: impl FnMut(Client, i32)) {
     let mut c = connect();
-    load_source(&mut c, "kill_load", "cdp_test_kill_owner", 200);
+    load_source(&mut c, table, owner, 200);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = steady_writer("kill_load", 7, 1000, stop.clone());
-    drop(c);
-    let mut c = connect();
+    let writer = steady_writer(table, seed, 1000, stop.clone());
     for _ in 0..crashes() {
         let pid = worker_mid_step(&mut c);
-        let killed = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
-        assert!(killed.success());
+        fault(c, pid);
         c = reconnect_after_crash(pid);
-        // the load goes on for a while before the next crash
+        // the load goes on for a while before the next fault
         std::thread::sleep(Duration::from_millis(700));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let committed = writer.join().unwrap();
-    assert!(committed > 100, "the writer kept writing between the crashes: {committed}");
-    unstick(&mut c, "kill_load");
-    wait_until_drained(&mut c, "kill_load", Duration::from_secs(120));
-    assert_records_equal_source_and_full_run(&mut c, "kill_load");
-    drop_stuck(&mut c, "kill_load", "cdp_test_kill_owner");
+    assert!(committed > 100, "the writer kept writing between the faults: {committed}");
+    unstick(&mut c, table);
+    wait_until_drained(&mut c, table, Duration::from_secs(120));
+    assert_records_equal_source_and_full_run(&mut c, table);
+    drop_stuck(&mut c, table, owner);
+}
+
+#[test]
+fn twenty_worker_kills_under_a_steady_load_lose_and_double_nothing_and_equal_a_full_run() {
+    faults_under_a_steady_load("kill_load", "cdp_test_kill_owner", 7, |c, pid| {
+        drop(c);
+        let killed = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
+        assert!(killed.success());
+    });
 }
 
 /// `pg_ctl stop -m immediate` (every process ends without cleanup, crash recovery at start)
 /// in the middle of the worker's steps under the same load.
 #[test]
 fn immediate_server_stops_under_a_steady_load_lose_and_double_nothing_and_equal_a_full_run() {
-    let mut c = connect();
-    load_source(&mut c, "stop_load", "cdp_test_stop_owner", 200);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = steady_writer("stop_load", 11, 1000, stop.clone());
     let cluster = format!("{}/../../.ci/cluster", env!("CARGO_MANIFEST_DIR"));
-    for _ in 0..crashes() {
-        let pid = worker_mid_step(&mut c);
+    faults_under_a_steady_load("stop_load", "cdp_test_stop_owner", 11, |c, _| {
         drop(c);
         let stopped = std::process::Command::new(&cluster).arg("crash").status().expect(".ci/cluster crash");
         assert!(stopped.success());
-        c = reconnect_after_crash(pid);
-        std::thread::sleep(Duration::from_millis(700));
-    }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let committed = writer.join().unwrap();
-    assert!(committed > 100, "the writer kept writing between the stops: {committed}");
-    unstick(&mut c, "stop_load");
-    wait_until_drained(&mut c, "stop_load", Duration::from_secs(120));
-    assert_records_equal_source_and_full_run(&mut c, "stop_load");
-    drop_stuck(&mut c, "stop_load", "cdp_test_stop_owner");
+    });
 }
 
 /// Application writes to two sources, the worker, manual full resolves, syncs, and a source
@@ -1971,15 +1968,7 @@ fn random_change_sequences_through_the_worker_end_as_a_full_run_would() {
     }
     c.batch_execute(&(setup + "SELECT cdp.resolve(reestimate => true);")).unwrap();
     // the profiles over both sources together (a profile joins rows of both)
-    let state = |c: &mut Client| -> (std::collections::BTreeSet<Vec<i64>>, std::collections::BTreeMap<i64, i64>) {
-        let (_, mut ids) = partition(c, "public.prop_a");
-        ids.extend(partition(c, "public.prop_b").1);
-        let mut groups: std::collections::BTreeMap<i64, Vec<i64>> = std::collections::BTreeMap::new();
-        for (r, p) in &ids {
-            groups.entry(*p).or_default().push(*r);
-        }
-        (groups.into_values().collect(), ids)
-    };
+    let state = |c: &mut Client| partition(c, &["public.prop_a", "public.prop_b"]);
     for seq in 0..prop_sequences() {
         let seed = 0x5eed_0000 + seq;
         let mut rng = Rng(seed);
