@@ -538,13 +538,19 @@ GRANT EXECUTE ON FUNCTION cdp.worker_steps() TO cdp_admin;
 -- a transaction that queues changes wakes the worker at commit
 CREATE FUNCTION cdp._wake_worker() RETURNS trigger LANGUAGE c AS 'MODULE_PATHNAME', '_wake_worker_wrapper';
 ALTER FUNCTION cdp._wake_worker() SET search_path = pg_catalog, pg_temp;
--- A statement that queues changes wakes the worker when its transaction commits, so they are
--- applied at once instead of at the worker's next poll (cdp.worker_naptime): the statement
--- trigger cdp._wake_worker (src/api/worker.rs) asks for the worker's latch to be set at commit.
-CREATE TRIGGER wake_worker AFTER INSERT ON cdp.change_queue FOR EACH STATEMENT EXECUTE FUNCTION cdp._wake_worker();
+CREATE FUNCTION cdp._wake_worker_at_commit() RETURNS void
+STRICT VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '_wake_worker_at_commit_wrapper';
+ALTER FUNCTION cdp._wake_worker_at_commit() SET search_path = pg_catalog, pg_temp;
+-- Whatever queues changes wakes the worker when its transaction commits, so they are applied at
+-- once instead of at the worker's next poll (cdp.worker_naptime): the capture trigger and the
+-- Rust functions ask for the worker's latch to be set at commit themselves, the SQL functions
+-- call cdp._wake_worker_at_commit() (src/api/worker.rs). The queue has no trigger (and no CHECK
+-- constraint): the executor would read its stored expression again on every application write.
+ALTER TABLE cdp.change_queue DROP CONSTRAINT change_queue_op_check;
 CREATE TRIGGER wake_worker AFTER INSERT ON cdp.activity_queue FOR EACH STATEMENT EXECUTE FUNCTION cdp._wake_worker();
-REVOKE ALL ON FUNCTION cdp._wake_worker() FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp._wake_worker(), cdp._wake_worker_at_commit() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp._wake_worker() TO cdp_admin, cdp_capture;
+GRANT EXECUTE ON FUNCTION cdp._wake_worker_at_commit() TO cdp_admin;
 
 -- a statement that changed many rows queues its keys as one row
 ALTER TABLE cdp.change_queue ADD COLUMN source_keys text[];
@@ -594,6 +600,33 @@ BEGIN
         applied := applied OPERATOR(pg_catalog.+) cdp._apply_changes(batch.source_id, batch.op, batch.keys, batch.attempts);
     END LOOP;
     RETURN applied;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cdp.retry_quarantine(source_table regclass DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    n bigint;
+BEGIN
+    WITH gone AS (
+        DELETE FROM cdp.quarantine q
+         USING cdp.sources s
+         WHERE s.source_id OPERATOR(pg_catalog.=) q.source_id
+           AND q.reason OPERATOR(pg_catalog.=) ANY (ARRAY['apply_failed', 'resync_failed'])
+           AND (source_table IS NULL OR s.source_table OPERATOR(pg_catalog.=) source_table)
+        RETURNING q.source_id, q.source_key, q.reason
+    )
+    INSERT INTO cdp.change_queue (source_id, source_key, op)
+    SELECT DISTINCT g.source_id, g.source_key, CASE WHEN g.reason OPERATOR(pg_catalog.=) 'apply_failed' THEN 'k' ELSE 'a' END::"char"
+      FROM gone g;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM cdp._wake_worker_at_commit();
+    RETURN n;
 END
 $$;
 

@@ -228,7 +228,7 @@ CREATE TABLE cdp.change_queue (
     change_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     source_id       integer NOT NULL,
     source_key      text,                   -- NULL for the ops 'a' and 'n'
-    op              "char" NOT NULL DEFAULT 'k' CHECK (op IN ('k', 'a', 'n')),
+    op              "char" NOT NULL DEFAULT 'k',
                                             -- k: this key; a: the whole source (TRUNCATE, a partition
                                             -- attached or detached, the key column gone); n: look for
                                             -- rows with a NULL key
@@ -246,10 +246,11 @@ GRANT INSERT ON cdp.change_queue TO cdp_capture;
 SELECT pg_catalog.pg_extension_config_dump('cdp.change_queue', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.change_queue_change_id_seq', '');
 
--- A statement that queues changes wakes the worker when its transaction commits, so they are
--- applied at once instead of at the worker's next poll (cdp.worker_naptime): the statement
--- trigger cdp._wake_worker (src/api/worker.rs) asks for the worker's latch to be set at commit.
-CREATE TRIGGER wake_worker AFTER INSERT ON cdp.change_queue FOR EACH STATEMENT EXECUTE FUNCTION cdp._wake_worker();
+-- Whatever queues changes wakes the worker when its transaction commits, so they are applied at
+-- once instead of at the worker's next poll (cdp.worker_naptime): the capture trigger and the
+-- Rust functions ask for the worker's latch to be set at commit themselves, the SQL functions
+-- call cdp._wake_worker_at_commit() (src/api/worker.rs). The queue has no trigger (and no CHECK
+-- constraint): the executor would read its stored expression again on every application write.
 
 -- The keys of the rows a statement changed, as text, NULL keys left out, read from the
 -- transition tables of a capture trigger (cdp_new, cdp_old): the one form both capture triggers
@@ -418,6 +419,7 @@ BEGIN
     SELECT DISTINCT g.source_id, g.source_key, CASE WHEN g.reason OPERATOR(pg_catalog.=) 'apply_failed' THEN 'k' ELSE 'a' END::"char"
       FROM gone g;
     GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM cdp._wake_worker_at_commit();
     RETURN n;
 END
 $$;

@@ -111,7 +111,12 @@ pub extern "C-unwind" fn _PG_init() {
             pgrx::pg_shmem_init!(STATE);
             pgrx::pg_shmem_init!(WORKER_PROCNO = std::sync::atomic::AtomicI32::new(-1));
         }
-        worker::register();
+        // not in pg_upgrade's servers (started with -b): the worker would write into a database
+        // whose schema pg_upgrade is still restoring, or read one it is about to copy
+        // SAFETY: a flag the postmaster sets from its command line before loading libraries
+        if !unsafe { pg_sys::IsBinaryUpgrade } {
+            worker::register();
+        }
     }
 }
 

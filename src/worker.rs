@@ -206,7 +206,7 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
     unsafe { pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(postgres_die)) };
     let database = gucs::worker_database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
-    ws::announce_worker();
+    ws::announce_worker(true);
     log!("pg_cdp worker started in database \"{}\"", database);
 
     let mut busy = false;
@@ -230,6 +230,9 @@ pub extern "C-unwind" fn pg_cdp_worker_main(_arg: pg_sys::Datum) {
         if BackgroundWorker::sighup_received() {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
+        // a disabled worker is not woken by every committing transaction (a wake is a signal,
+        // some 20 us of the committing backend's time): it waits for a reload or its nap
+        ws::announce_worker(gucs::WORKER_ENABLED.get());
         if !gucs::WORKER_ENABLED.get() {
             busy = false;
             continue;

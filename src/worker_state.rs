@@ -118,10 +118,11 @@ impl WorkerState {
 /// latch.
 pub static WORKER_PROCNO: PgAtomic<AtomicI32> = unsafe { PgAtomic::new(c"pg_cdp worker procno") };
 
-/// Called by the worker at start: committing transactions that queued changes wake it.
-pub fn announce_worker() {
+/// Called by the worker: while it is `awake` (enabled), committing transactions that queued
+/// changes wake it; while not, they leave it alone.
+pub fn announce_worker(awake: bool) {
     // SAFETY: MyProc is this process's PGPROC, set up before a background worker runs
-    let procno = unsafe { (*pg_sys::MyProc).pgprocno };
+    let procno = if awake { unsafe { (*pg_sys::MyProc).pgprocno } } else { -1 };
     WORKER_PROCNO.get().store(procno, Ordering::Relaxed);
 }
 

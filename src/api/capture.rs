@@ -28,10 +28,15 @@ thread_local! {
     /// where a NULL key asks for a sweep of the source's rows without a key, op 'n'; $3 the keys
     /// of a statement that changed many rows, queued as one row, or NULL).
     static QUEUE_KEYS: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+    /// The queue insert of the commonest case, a statement that changed one key ($1 source id,
+    /// $2 the key): a plain one-row insert, whose plan costs less to run than the general one.
+    static QUEUE_KEY: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
 }
 
+const QUEUE_KEY_SQL: &str = "INSERT INTO cdp.change_queue (source_id, source_key) VALUES ($1, $2)";
+
 const QUEUE_KEYS_SQL: &str = "INSERT INTO cdp.change_queue (source_id, source_key, op, source_keys)
-     SELECT $1, k.k, CASE WHEN k.k IS NULL THEN 'n' ELSE 'k' END::\"char\", NULL FROM pg_catalog.unnest($2::pg_catalog.text[]) k(k)
+     SELECT $1, k.k, CASE WHEN k.k IS NULL THEN 'n' ELSE 'k' END::pg_catalog.\"char\", NULL FROM pg_catalog.unnest($2::pg_catalog.text[]) k(k)
      UNION ALL SELECT $1, NULL, 'k', $3::pg_catalog.text[] WHERE $3 IS NOT NULL";
 
 /// A statement that changed more rows than this queues their keys as one row: writing a queue
@@ -82,23 +87,42 @@ fn _capture_changes<'a>(
             )?;
             return Ok(());
         }
-        QUEUE_KEYS.with(|plan| -> Result<(), pgrx::spi::Error> {
-            let mut plan = plan.borrow_mut();
-            if plan.is_none() {
-                let types = [PgOid::from(pg_sys::INT4OID), PgOid::from(pg_sys::TEXTARRAYOID), PgOid::from(pg_sys::TEXTARRAYOID)];
-                *plan = Some(client.prepare_mut(QUEUE_KEYS_SQL, &types)?.keep());
-            }
-            client.update(plan.as_ref().expect("prepared above"), None, &[source_id.into(), rows.into(), bulk.into()])?;
-            Ok(())
+        if let ([Some(key)], None) = (rows.as_slice(), &bulk) {
+            return QUEUE_KEY.with(|plan| {
+                let types = [PgOid::from(pg_sys::INT4OID), PgOid::from(pg_sys::TEXTOID)];
+                run_kept(client, plan, QUEUE_KEY_SQL, &types, &[source_id.into(), key.as_str().into()])
+            });
+        }
+        QUEUE_KEYS.with(|plan| {
+            let types = [PgOid::from(pg_sys::INT4OID), PgOid::from(pg_sys::TEXTARRAYOID), PgOid::from(pg_sys::TEXTARRAYOID)];
+            run_kept(client, plan, QUEUE_KEYS_SQL, &types, &[source_id.into(), rows.into(), bulk.into()])
         })
     })
     .unwrap_or_else(|e| error!("pg_cdp: could not queue the changes of source {source_id}: {e}"));
+    // the worker applies the change once this transaction commits
+    crate::worker_state::wake_worker_at_commit();
     if let Some(w) = warning {
         pgrx::pg_sys::panic::ErrorReport::new(PgSqlErrorCode::ERRCODE_WARNING, w, "pg_cdp")
             .set_hint("give the source a key again with cdp.alter_source, or unregister it with cdp.drop_source")
             .report(PgLogLevel::WARNING);
     }
     Ok(None)
+}
+
+/// Run a statement whose plan is kept for the session in `plan`, preparing it on first use.
+fn run_kept(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    plan: &RefCell<Option<OwnedPreparedStatement>>,
+    sql: &str,
+    types: &[PgOid],
+    args: &[pgrx::datum::DatumWithOid<'_>],
+) -> Result<(), pgrx::spi::Error> {
+    let mut plan = plan.borrow_mut();
+    if plan.is_none() {
+        *plan = Some(client.prepare_mut(sql, types)?.keep());
+    }
+    client.update(plan.as_ref().expect("prepared above"), None, args)?;
+    Ok(())
 }
 
 /// The keys a statement changed, read from its transition tables.

@@ -549,6 +549,7 @@ fn _recapture(source_id: i32) -> bool {
                 None,
                 &[source_id.into()],
             )?;
+            crate::worker_state::wake_worker_at_commit();
         }
         Ok(changed)
     })

@@ -65,13 +65,22 @@ fn worker_steps() -> TableIterator<'static, (name!(step, String), name!(runs, i6
     )
 }
 
-/// Wake the background worker when the calling transaction commits: the statement trigger on the
-/// change queues (`cdp.change_queue`, `cdp.activity_queue`), so a captured change is applied at
-/// once, not at the next poll. Does nothing when pg_cdp is not preloaded.
+/// Wake the background worker when the calling transaction commits: the statement trigger on
+/// `cdp.activity_queue`, so a captured change is applied at once, not at the next poll. Does
+/// nothing when pg_cdp is not preloaded.
 #[pg_trigger]
 fn _wake_worker<'a>(
     _trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::PgTriggerError> {
     crate::worker_state::wake_worker_at_commit();
     Ok(None)
+}
+
+/// Wake the background worker when the calling transaction commits: called by the SQL functions
+/// that queue changes in `cdp.change_queue` (the capture trigger and the Rust functions wake it
+/// directly; the queue has no trigger of its own, which would cost every application write a
+/// trigger call).
+#[pg_extern(volatile, parallel_unsafe)]
+fn _wake_worker_at_commit() {
+    crate::worker_state::wake_worker_at_commit();
 }

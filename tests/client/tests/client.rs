@@ -565,6 +565,23 @@ fn a_dump_and_restore_keeps_records_profile_ids_lineage_model_decisions_and_capt
     admin.batch_execute("DROP DATABASE cdp_dump_dst").unwrap();
 }
 
+/// pg_upgrade, as a DBA runs it between clusters, keeps everything of pg_cdp's, and the worker
+/// stays out of pg_upgrade's own servers: tests/upgrade/pg_upgrade_check does it on scratch
+/// clusters of its own (ports and directories apart from the project cluster's).
+#[test]
+fn pg_upgrade_keeps_every_table_and_the_worker_goes_on() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../upgrade/pg_upgrade_check");
+    let out = std::process::Command::new(script).output().expect("tests/upgrade/pg_upgrade_check runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "pg_upgrade check failed:\n{stdout}\n{stderr}");
+    let compared: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pg_upgrade check: ")?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no summary line in:\n{stdout}"));
+    assert!(compared >= 40, "every table and sequence of schema cdp is compared, not {compared}");
+}
+
 /// The (channel, payload) of the notifications on `l` until none arrives for `quiet` (the first
 /// may take `first`).
 fn channel_notifications(l: &mut Client, first: Duration, quiet: Duration) -> Vec<(String, String)> {
