@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PGRX_HOME := $(CURDIR)/pgrx-config
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 
-.PHONY: setup install install-release demo test test-long listener cluster-start cluster-stop bench-sync bench-capture bench-segments bench-live bench-restore bench-resolve bench-incremental bench-value clean
+.PHONY: setup install install-release demo test test-long listener cluster-start cluster-stop bench-sync bench-capture bench-segments bench-live bench-restore bench-resolve bench-registry bench-incremental bench-value clean
 
 setup:
 	@.ci/setup
@@ -70,6 +70,12 @@ bench-live: install-release
 bench-resolve: install-release
 	@.ci/cluster restart
 	@CDP_THRESHOLDS="$(BENCH_THRESHOLDS)" bench/resolve_bench $(or $(BENCH_PEOPLE),100000)
+
+# identity resolution on registry-style data (hand-typed ids, no e-mail or phone), 5k and 100k
+bench-registry: install-release
+	@.ci/cluster restart
+	@bench/registry_bench $(or $(BENCH_RECORDS),5000)
+	@bench/registry_bench 100000
 
 # BENCH_PEOPLE=485000 for ~1M channel records; BENCH_CHANGES source rows changed
 bench-incremental: install-release

@@ -13,6 +13,17 @@ pub enum DateOrderGuc {
     Mdy,
 }
 
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TrustGuc {
+    #[name = c"auto"]
+    Auto,
+    #[name = c"veto"]
+    Veto,
+    #[name = c"evidence"]
+    Evidence,
+}
+
+pub static NATIONAL_ID_TRUST: GucSetting<TrustGuc> = GucSetting::<TrustGuc>::new(TrustGuc::Auto);
 pub static DEFAULT_COUNTRY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"TR"));
 pub static DATE_ORDER: GucSetting<DateOrderGuc> = GucSetting::<DateOrderGuc>::new(DateOrderGuc::Dmy);
 pub static MAX_VALUE_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(200);
@@ -184,6 +195,14 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_enum_guc(
+        c"cdp.national_id_trust",
+        c"Whether two different national ids keep records apart: auto (decided from the data), veto or evidence.",
+        c"auto: trusted when the estimated share of one person's record pairs whose ids differ is at most 5%. Decided when cdp.resolve fits a model.",
+        &NATIONAL_ID_TRUST,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"cdp.max_block_size",
         c"Blocking-key blocks with more records than this are skipped and reported, never compared pairwise.",
@@ -276,6 +295,11 @@ pub fn resolve_config() -> crate::resolve::Config {
         max_profile_size: MAX_PROFILE_SIZE.get().max(1) as usize,
         hub_min_count: HUB_MIN_RECORDS.get().max(2) as usize,
         threads: RESOLVE_THREADS.get().max(1) as usize,
+        national_id_trust: match NATIONAL_ID_TRUST.get() {
+            TrustGuc::Auto => crate::resolve::model::Trust::Auto,
+            TrustGuc::Veto => crate::resolve::model::Trust::Veto,
+            TrustGuc::Evidence => crate::resolve::model::Trust::Evidence,
+        },
         ..default
     }
 }

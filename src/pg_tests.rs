@@ -656,4 +656,68 @@ mod tests {
         assert_ne!(pid("public.s", "S2"), pid("public.s", "S3"));
         assert_full_run_agrees();
     }
+
+    /// Registry-style rows: three copies of one person whose hand-typed national ids all
+    /// differ, and a namesake born elsewhere and on another day.
+    fn setup_registry() {
+        Spi::run(
+            "CREATE TABLE public.reg (id int PRIMARY KEY, given text, family text, born text, street text, pc text, suburb text, nid text);
+             INSERT INTO public.reg VALUES
+               (1, 'Margaret', 'Thompson', '14/07/1952', '14 Wattle Street', '3121', 'Richmond', '4412907'),
+               (2, 'Margaret', 'Thompson', '14/07/1952', '14 Wattle St', '3121', 'Richmond', '8830561'),
+               (3, 'Margaret', 'Thompson', '14/07/1952', '14 Wattle Street', '3121', 'Richmond', '2290478'),
+               (4, 'Margaret', 'Thompson', '03/02/1988', '2 Ocean Parade', '2034', 'Coogee', '5521093');
+             SELECT cdp.add_source('public.reg', 'id', '{\"first_name\":\"given\",\"last_name\":\"family\",\"birth_date\":\"born\",
+                \"street\":\"street\",\"postcode\":\"pc\",\"city\":\"suburb\",\"national_id\":\"nid\"}');
+             SELECT cdp.sync_source('public.reg');",
+        )
+        .unwrap();
+    }
+
+    #[pg_test]
+    fn national_id_trust_decides_whether_a_conflict_keeps_records_apart() {
+        setup_registry();
+        Spi::run("SET cdp.national_id_trust = 'veto'").unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(out["national_id_trusted"], true, "{out}");
+        assert!(out["rejected"]["id_conflict"].as_u64().unwrap_or(0) >= 2, "{out}");
+        assert_eq!(one::<i64>("SELECT count(DISTINCT profile_id) FROM cdp.records"), Some(4));
+        // the conflict as evidence (the choice is made when a model is fitted)
+        Spi::run("SET cdp.national_id_trust = 'evidence'").unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve(reestimate => true)").unwrap().0;
+        assert_eq!(out["national_id_trusted"], false, "{out}");
+        assert_eq!(out["rejected"]["id_conflict"], 0, "{out}");
+        assert_eq!(pid("public.reg", "1"), pid("public.reg", "2"));
+        assert_eq!(pid("public.reg", "1"), pid("public.reg", "3"));
+        assert_ne!(pid("public.reg", "1"), pid("public.reg", "4"), "the namesake stays apart");
+        // the stored model says why, and keeps the decision for incremental runs
+        assert_eq!(one::<bool>("SELECT (params->>'national_id_trusted')::boolean FROM cdp.model ORDER BY model_id DESC LIMIT 1"), Some(false));
+        let e = explain(("public.reg", "1"), ("public.reg", "2"));
+        assert_eq!(e["decision"], "match", "{e}");
+    }
+
+    #[pg_test]
+    fn name_frequency_counts_people_not_one_persons_duplicates() {
+        // one person with five records (same name and birth date), five namesakes (one record
+        // each, different birth dates), among 1,200 other people
+        Spi::run(
+            "CREATE TABLE public.people (id int PRIMARY KEY, given text, family text, born date);
+             INSERT INTO public.people SELECT g, 'Zeynep', 'Kocabıyık', DATE '1985-03-01' FROM generate_series(1, 5) g;
+             INSERT INTO public.people SELECT 10 + g, 'Ayşe', 'Demir', DATE '1970-01-01' + 400 * g FROM generate_series(1, 5) g;
+             INSERT INTO public.people SELECT 100 + g, translate(md5(g::text), '0123456789', 'ghijklmnop'),
+                    translate(md5('x' || g), '0123456789', 'ghijklmnop'), DATE '1960-01-01' + g FROM generate_series(1, 1200) g;
+             SELECT cdp.add_source('public.people', 'id', '{\"first_name\":\"given\",\"last_name\":\"family\",\"birth_date\":\"born\"}');
+             SELECT cdp.sync_source('public.people');
+             SELECT cdp.resolve();",
+        )
+        .unwrap();
+        let name_of = |e: &serde_json::Value| e["fields"].as_array().unwrap().iter().find(|f| f["field"] == "name").cloned().unwrap();
+        let own = name_of(&explain(("public.people", "1"), ("public.people", "2")));
+        let shared = name_of(&explain(("public.people", "11"), ("public.people", "12")));
+        assert_eq!(own["records_with_name"], 1, "one person's five records count once: {own}");
+        assert_eq!(shared["records_with_name"], 5, "five people: {shared}");
+        let (a, b) = (own["name_frequency_adjustment"].as_f64().unwrap(), shared["name_frequency_adjustment"].as_f64().unwrap());
+        assert!((a - b - 5f64.log2()).abs() < 0.05, "a name held by five people weighs log2(5) bits less: {a} vs {b}");
+        assert_eq!(one::<i64>("SELECT count(DISTINCT profile_id) FROM cdp.records WHERE source_key::int <= 5"), Some(1));
+    }
 }

@@ -210,7 +210,8 @@ pub(super) fn known_hubs(client: &SpiClient<'_>) -> CdpResult<Vec<(resolve::KeyK
 /// full run, or the batch's own count where that is larger (a name new since then).
 pub(super) fn term_freq_for(client: &SpiClient<'_>, loaded: &Loaded) -> CdpResult<resolve::TermFreq> {
     let names: Vec<String> = loaded.recs.iter().map(resolve::compare::name_key).collect();
-    let mut tf = resolve::TermFreq::build(names.iter().map(String::as_str));
+    let births = loaded.recs.iter().map(|r| r.values[crate::normalise::Attr::BirthDate.index()].as_deref());
+    let mut tf = resolve::TermFreq::build_people(names.iter().map(String::as_str).zip(births));
     let mut wanted: Vec<&str> = tf.counts.keys().map(String::as_str).collect();
     wanted.push("");
     let mut total = None;

@@ -51,10 +51,14 @@ pub enum KeyKind {
     /// ("ays|y|34710"): nicknames and first-name typos in one postcode area (the last initial
     /// keeps blocks small in dense urban postcodes)
     FirstPrefixPostcode,
+    /// birth date + postcode ("1964-06-18|3014"): a name mistyped beyond the phonetic code, or
+    /// missing, in registry-style data without e-mail or phone (blocks stay small: one birth
+    /// date among the people of one postcode)
+    BirthDatePostcode,
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 11] = [
+    pub const ALL: [KeyKind; 12] = [
         KeyKind::Email,
         KeyKind::EmailLocal,
         KeyKind::Phone,
@@ -66,6 +70,7 @@ impl KeyKind {
         KeyKind::PhoneticNameBirthDate,
         KeyKind::PhoneticFullName,
         KeyKind::FirstPrefixPostcode,
+        KeyKind::BirthDatePostcode,
     ];
 
     /// The identifier kinds checked for hub values by default.
@@ -90,6 +95,7 @@ impl KeyKind {
             KeyKind::PhoneticNameBirthDate => "phonetic_name_birth_date",
             KeyKind::PhoneticFullName => "phonetic_full_name",
             KeyKind::FirstPrefixPostcode => "first_prefix_postcode",
+            KeyKind::BirthDatePostcode => "birth_date_postcode",
         }
     }
 
@@ -275,6 +281,9 @@ pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
     if let (Some(f), Some(li), Some(pc)) = (first_tok, initial(last), val(rec, Attr::Postcode)) {
         let prefix: String = f.chars().take(3).collect();
         push(KeyKind::FirstPrefixPostcode, format!("{prefix}|{li}|{pc}"));
+    }
+    if let (Some(b), Some(pc)) = (birth, val(rec, Attr::Postcode)) {
+        push(KeyKind::BirthDatePostcode, format!("{b}|{pc}"));
     }
     out
 }

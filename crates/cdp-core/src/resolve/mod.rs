@@ -120,6 +120,9 @@ pub struct Config {
     pub em_tol: f64,
     /// Apply the name term-frequency adjustment.
     pub term_frequency: bool,
+    /// Whether two different national ids keep records apart, decided when a model is fitted
+    /// (`cdp.national_id_trust`).
+    pub national_id_trust: model::Trust,
 }
 
 impl Config {
@@ -156,6 +159,7 @@ impl Default for Config {
             em_max_iter: 1000,
             em_tol: 1e-6,
             term_frequency: true,
+            national_id_trust: model::Trust::Auto,
         }
     }
 }
@@ -393,7 +397,7 @@ pub fn fit_model(
         notes.push("given model has the wrong shape: ignored".to_string());
     }
     if prepared.len() < cfg.min_records_for_estimation || levels.is_empty() {
-        return (Model::default_model(), ModelSource::Default, notes);
+        return (default_model(cfg), ModelSource::Default, notes);
     }
     let samples = model::sample_u_patterns(prepared, cfg.u_sample_pairs, cfg.seed);
     let mut u = model::laplace_u(&samples);
@@ -413,8 +417,28 @@ pub fn fit_model(
             "u corrected for matches among random pairs (largest share {max:.2e})"
         ));
     }
+    let observed = model::id_disagreement_of_sure_matches(&pats);
+    m.decide_trust(cfg.national_id_trust, observed.map(|(share, _)| share));
+    notes.push(format!(
+        "national id {}: {} (cdp.national_id_trust = {})",
+        if m.national_id_trusted { "trusted (a conflict keeps records apart)" } else { "not trusted (a conflict is evidence)" },
+        match observed {
+            Some((share, pairs)) => format!("ids differ in {share:.3} of {pairs} pairs agreeing on name, birth date and address"),
+            None => format!("EM estimates one person's ids to differ in {:.3} of pairs", m.national_id_disagreement()),
+        },
+        cfg.national_id_trust.name()
+    ));
     notes.extend(model::apply_safeguards(&mut m));
     (m, ModelSource::Estimated, notes)
+}
+
+/// [`Model::default_model`], with the national id's trust as `cfg` says (auto: trusted, the
+/// default model's ids rarely disagree).
+pub fn default_model(cfg: &Config) -> Model {
+    let mut m = Model::default_model();
+    m.decide_trust(cfg.national_id_trust, None);
+    model::apply_safeguards(&mut m);
+    m
 }
 
 /// What an incremental run knows about the records it does not load: the same pipeline as a
@@ -539,7 +563,7 @@ pub fn resolve_batch(
 
     let (model, model_source, model_notes) = match (scope, model) {
         // a part of the data is no sample to estimate from
-        (Some(_), None) => (Model::default_model(), ModelSource::Default, Vec::new()),
+        (Some(_), None) => (default_model(cfg), ModelSource::Default, Vec::new()),
         _ => fit_model(&prepared, &levels, cfg, model),
     };
     lap("model", &mut timings);
@@ -577,7 +601,12 @@ pub fn resolve_batch(
         cl_edges.extend(sc.stored_edges.iter().filter(|e| !rescored.contains(&(e.a, e.b))).copied());
         cl_edges.sort_by_key(|e| (e.a, e.b));
     }
-    let nids: Vec<Option<&str>> = prepared.iter().map(|p| p.national_id.as_deref()).collect();
+    // an untrusted national id keeps nothing apart (its conflicts were weighed as evidence)
+    let nids: Vec<Option<&str>> = if model.national_id_trusted {
+        prepared.iter().map(|p| p.national_id.as_deref()).collect()
+    } else {
+        Vec::new()
+    };
     let clustering = cluster_guarded(
         recs.len(),
         &cl_edges,
@@ -1074,6 +1103,95 @@ mod tests {
         assert!(out.keys[0]
             .iter()
             .all(|(k, _)| !matches!(k, KeyKind::Phone | KeyKind::PhoneLast7LastInitial)));
+    }
+
+    /// Registry-style copies of one person: the same name, birth date and address, a hand-typed
+    /// national id that differs on each (not a one-character typo), and a namesake at another
+    /// address with another birth date.
+    fn hand_typed_ids() -> Vec<Rec> {
+        let person = |id: i64, nid: &str| {
+            Rec::new(id)
+                .with(Attr::FirstName, "margaret")
+                .with(Attr::LastName, "thompson")
+                .with(Attr::BirthDate, "1952-07-14")
+                .with(Attr::Street, "14 wattle street")
+                .with(Attr::Postcode, "3121")
+                .with(Attr::City, "richmond")
+                .with(Attr::NationalId, nid)
+        };
+        vec![
+            person(1, "4412907"),
+            person(2, "8830561"),
+            person(3, "2290478"),
+            Rec::new(4)
+                .with(Attr::FirstName, "margaret")
+                .with(Attr::LastName, "thompson")
+                .with(Attr::BirthDate, "1988-02-03")
+                .with(Attr::Street, "2 ocean parade")
+                .with(Attr::Postcode, "2034")
+                .with(Attr::City, "coogee")
+                .with(Attr::NationalId, "5521093"),
+        ]
+    }
+
+    #[test]
+    fn an_untrusted_national_id_does_not_veto_what_everything_else_agrees_on() {
+        let recs = hand_typed_ids();
+        let run = |trust: model::Trust| {
+            let cfg = Config { national_id_trust: trust, ..Config::default() };
+            let mut next = 1;
+            resolve_batch(&recs, &vec![None; recs.len()], &[], &[], &cfg, &mut next, None, None)
+        };
+        // trusted (the default model's ids rarely disagree, so auto trusts them too): the
+        // conflicting ids keep the copies apart, as before
+        for trust in [model::Trust::Veto, model::Trust::Auto] {
+            let out = run(trust);
+            assert!(out.model.national_id_trusted);
+            let c = &out.component;
+            assert!(c[0] != c[1] && c[1] != c[2] && c[0] != c[2], "{trust:?}: {c:?}");
+        }
+        // evidence: name, birth date and address outweigh a conflict; the namesake stays apart
+        let out = run(model::Trust::Evidence);
+        assert!(!out.model.national_id_trusted);
+        let c = &out.component;
+        assert!(c[0] == c[1] && c[1] == c[2], "{c:?}");
+        assert_ne!(c[0], c[3], "{c:?}");
+        assert_eq!(out.counters.rejected_by_id_conflict, 0);
+    }
+
+    #[test]
+    fn auto_trust_follows_how_often_sure_matches_disagree() {
+        use levels::{ADDRESS_STREET_POSTCODE, BIRTH_EXACT, ID_DIFFERENT, ID_EXACT, NAME_EXACT};
+        let sure = |id: u8| {
+            let mut l = Levels::default();
+            l.set(Field::Name, Some(NAME_EXACT));
+            l.set(Field::BirthDate, Some(BIRTH_EXACT));
+            l.set(Field::Address, Some(ADDRESS_STREET_POSTCODE));
+            l.set(Field::NationalId, Some(id));
+            l
+        };
+        // 40 near-certain matches, 24 of them with different ids: hand-typed ids
+        let noisy = [(sure(ID_EXACT), 16.0), (sure(ID_DIFFERENT), 24.0)];
+        let (share, pairs) = model::id_disagreement_of_sure_matches(&noisy).expect("enough pairs");
+        assert!((share - 0.6).abs() < 1e-12 && pairs == 40.0);
+        // too few to say anything
+        assert_eq!(model::id_disagreement_of_sure_matches(&noisy[..1].iter().map(|(l, _)| (*l, 10.0)).collect::<Vec<_>>()), None);
+        let mut m = Model::default_model();
+        m.decide_trust(model::Trust::Auto, Some(share));
+        assert!(!m.national_id_trusted);
+        assert!((m.national_id_disagreement() - 0.6).abs() < 1e-9, "the observed share becomes m");
+        let total: f64 = m.m[Field::NationalId.index()].iter().sum();
+        assert!((total - 1.0).abs() < 1e-9);
+        // clean ids: 1 of 40 differs
+        let mut m = Model::default_model();
+        m.decide_trust(model::Trust::Auto, Some(1.0 / 40.0));
+        assert!(m.national_id_trusted);
+        // the setting overrides the data either way
+        let mut m = Model::default_model();
+        m.decide_trust(model::Trust::Veto, Some(0.6));
+        assert!(m.national_id_trusted);
+        m.decide_trust(model::Trust::Evidence, Some(0.0));
+        assert!(!m.national_id_trusted);
     }
 
     #[test]

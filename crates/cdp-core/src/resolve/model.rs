@@ -57,6 +57,35 @@ pub const TYPO_MIN_BITS: f64 = 2.0;
 pub const CONCLUSIVE_MIN_BITS: f64 = DEFAULT_THRESHOLD + 6.0;
 /// Two different national ids weigh at most minus this many bits.
 pub const NATIONAL_ID_CONFLICT_BITS: f64 = 12.0;
+/// A national id on which more than this share of one person's record pairs disagree (m of its
+/// "different" level, as estimated) is not trusted to keep two records apart: hand-typed ids
+/// in registry data, where most copies of a person carry another id. A trusted id vetoes
+/// ([`Trust`]); an untrusted one is evidence weighed by its estimated m and u.
+pub const MAX_TRUSTED_DISAGREEMENT: f64 = 0.05;
+
+/// How far a conflict between two national ids keeps records apart (`cdp.national_id_trust`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Trust {
+    /// decided from the data when the model is fitted: trusted when the estimated share of one
+    /// person's pairs that disagree is at most [`MAX_TRUSTED_DISAGREEMENT`]
+    #[default]
+    Auto,
+    /// trusted: two different ids (more than a one-character typo apart) never share a profile,
+    /// and a conflict weighs at most −[`NATIONAL_ID_CONFLICT_BITS`]
+    Veto,
+    /// not trusted: a conflict is evidence like any other field's disagreement
+    Evidence,
+}
+
+impl Trust {
+    pub fn name(self) -> &'static str {
+        match self {
+            Trust::Auto => "auto",
+            Trust::Veto => "veto",
+            Trust::Evidence => "evidence",
+        }
+    }
+}
 /// A rare name may weigh at most log2(1/this) = 2 bits more than the average exact-name weight
 /// under the term-frequency adjustment: a name seen once in a batch may still be common in the
 /// population, and duplicates of one person make counts noisy.
@@ -82,6 +111,15 @@ pub struct Model {
     pub iterations: u32,
     pub converged: bool,
     pub log_likelihood: f64,
+    /// Whether two different national ids keep records apart (see [`Trust`]); decided when the
+    /// model is fitted, kept with it so incremental runs decide as the full run did. Models
+    /// stored before it existed trusted the id.
+    #[serde(default = "trusted_by_default")]
+    pub national_id_trusted: bool,
+}
+
+fn trusted_by_default() -> bool {
+    true
 }
 
 /// Precomputed log2(m/u) per field and level (the hot path of scoring).
@@ -133,9 +171,36 @@ impl Model {
             iterations: 0,
             converged: true,
             log_likelihood: 0.0,
+            national_id_trusted: true,
         };
         apply_safeguards(&mut model);
         model
+    }
+
+    /// The estimated share of one person's record pairs whose national ids differ (m of the
+    /// "different" level).
+    pub fn national_id_disagreement(&self) -> f64 {
+        self.m[Field::NationalId.index()][super::levels::ID_DIFFERENT as usize]
+    }
+
+    /// Decide whether the national id is trusted, before the safeguards (which cap a trusted
+    /// id's conflict weight). `observed`: the share of near-certain matches whose ids differ
+    /// ([`id_disagreement_of_sure_matches`]), when there were enough of them. [`Trust::Auto`]
+    /// trusts the id when that share (else EM's estimate) is at most
+    /// [`MAX_TRUSTED_DISAGREEMENT`]. An untrusted id's "different" level takes the observed
+    /// share as m: EM cannot estimate it where the id is the only identifier left in its
+    /// session (it calls "match" exactly the pairs whose ids agree).
+    pub fn decide_trust(&mut self, trust: Trust, observed: Option<f64>) {
+        let disagreement = observed.unwrap_or_else(|| self.national_id_disagreement());
+        self.national_id_trusted = match trust {
+            Trust::Veto => true,
+            Trust::Evidence => false,
+            Trust::Auto => disagreement <= MAX_TRUSTED_DISAGREEMENT,
+        };
+        if let (false, Some(share)) = (self.national_id_trusted, observed) {
+            let row = &mut self.m[Field::NationalId.index()];
+            set_m(row, super::levels::ID_DIFFERENT as usize, share.clamp(M_MIN, 1.0 - 2.0 * M_MIN), &[]);
+        }
     }
 
     /// log2(m/u) of one field level.
@@ -575,6 +640,7 @@ fn em_patterns(
             iterations: 0,
             converged: true,
             log_likelihood: 0.0,
+            national_id_trusted: true,
         };
     }
     let lpu = ln_p(pats, u_fixed);
@@ -624,6 +690,7 @@ fn em_patterns(
         iterations,
         converged,
         log_likelihood,
+        national_id_trusted: true,
     }
 }
 
@@ -800,6 +867,7 @@ pub fn estimate_m_patterns(
             iterations,
             converged,
             log_likelihood,
+            national_id_trusted: true,
         },
         notes,
     )
@@ -816,6 +884,33 @@ fn log_likelihood(pats: &[(Levels, f64)], lpu: &[f64], lpm: &[f64], prior: f64) 
             c * (hi + ((a - hi).exp() + (b - hi).exp()).ln())
         })
         .sum()
+}
+
+/// Fewest near-certain matches with a national id on both sides for
+/// [`id_disagreement_of_sure_matches`] to say anything.
+pub const MIN_SURE_MATCHES: f64 = 30.0;
+
+/// Among the candidate pairs that agree exactly on the name, the birth date and the street and
+/// postcode (one person but for twins at one address: no other evidence needed) and that both
+/// have a national id: the share whose ids differ by more than a typo, with their number. None
+/// below [`MIN_SURE_MATCHES`] such pairs.
+pub fn id_disagreement_of_sure_matches(pats: &[(Levels, f64)]) -> Option<(f64, f64)> {
+    use super::levels::{ADDRESS_STREET_POSTCODE, BIRTH_EXACT, ID_DIFFERENT, NAME_EXACT};
+    let (mut sure, mut differ) = (0.0, 0.0);
+    for (lv, n) in pats {
+        if lv.get(Field::Name) == Some(NAME_EXACT)
+            && lv.get(Field::BirthDate) == Some(BIRTH_EXACT)
+            && lv.get(Field::Address) == Some(ADDRESS_STREET_POSTCODE)
+        {
+            if let Some(l) = lv.get(Field::NationalId) {
+                sure += n;
+                if l == ID_DIFFERENT {
+                    differ += n;
+                }
+            }
+        }
+    }
+    (sure >= MIN_SURE_MATCHES).then(|| (differ / sure, sure))
 }
 
 /// Set `m[level] = value` and rescale the other levels (except `keep`) so that m sums to 1.
@@ -911,7 +1006,8 @@ pub fn apply_safeguards(model: &mut Model) -> Vec<String> {
                 model.u[fi][l] = max_u;
             }
         }
-        for l in flagged(f, CONFLICT_CAP) {
+        // an untrusted id's conflict keeps the weight EM estimated for it
+        for l in flagged(f, CONFLICT_CAP).filter(|_| model.national_id_trusted) {
             let ul = model.u[fi][l];
             let max_m = (ul * (-NATIONAL_ID_CONFLICT_BITS).exp2()).max(M_MIN);
             if model.m[fi][l] > max_m * (1.0 + 1e-9) {
@@ -963,9 +1059,21 @@ impl TermFreq {
         }
     }
 
-    /// Frequencies of the prepared records' names.
+    /// Count how many different people hold each name key: records with the same name and the
+    /// same birth date (`Some`) count once, as one person's duplicates; a record without a birth
+    /// date (`None`) counts on its own. Counting rows instead made a person with five records
+    /// make their own name "common" and weigh it down in exactly the pairs that should match.
+    pub fn build_people<'a, B: std::hash::Hash + Eq>(items: impl IntoIterator<Item = (&'a str, Option<B>)>) -> TermFreq {
+        let mut seen: std::collections::HashSet<(&'a str, B)> = std::collections::HashSet::new();
+        TermFreq::build(items.into_iter().filter_map(|(name, birth)| match birth {
+            Some(b) if !name.is_empty() => seen.insert((name, b)).then_some(name),
+            _ => Some(name),
+        }))
+    }
+
+    /// Frequencies of the prepared records' names, by people ([`TermFreq::build_people`]).
     pub fn from_prepared(prepared: &[Prepared]) -> TermFreq {
-        TermFreq::build(prepared.iter().map(|p| p.name_key.as_str()))
+        TermFreq::build_people(prepared.iter().map(|p| (p.name_key.as_str(), p.birth)))
     }
 
     /// u_tf = max(count / total, floor): the chance that a random record has this exact name.
@@ -1199,6 +1307,31 @@ mod tests {
     }
 
     #[test]
+    fn tf_counts_people_not_a_persons_own_duplicates() {
+        // one person with five records of one name and birth date, among 2,000 unique names
+        let mut items: Vec<(String, Option<&str>)> = vec![("ayse kaya".to_string(), Some("1985-03-01")); 5];
+        // two namesakes: the same name with other birth dates, and one record without a date
+        items.push(("mehmet demir".to_string(), Some("1970-01-01")));
+        items.push(("mehmet demir".to_string(), Some("1990-02-02")));
+        items.push(("mehmet demir".to_string(), None));
+        for i in 0..2000 {
+            items.push((format!("name{i} surname{i}"), Some("2000-01-01")));
+        }
+        let people = TermFreq::build_people(items.iter().map(|(n, b)| (n.as_str(), *b)));
+        assert_eq!(people.counts.get("ayse kaya"), Some(&1), "one person's duplicates count once");
+        assert_eq!(people.counts.get("mehmet demir"), Some(&3), "namesakes (and a record without a date) count apart");
+        assert_eq!(people.total, 2004);
+        let rows = TermFreq::build(items.iter().map(|(n, _)| n.as_str()));
+        assert_eq!(rows.counts.get("ayse kaya"), Some(&5));
+        // so the person's own exact-name pairs are no longer weighed down by their duplicates
+        let model = Model::default_model();
+        let exact = lv(&[(Field::Name, 0), (Field::BirthDate, 0)]);
+        let by_people = model.weight_tf(&exact, people.u("ayse kaya"));
+        let by_rows = model.weight_tf(&exact, rows.u("ayse kaya"));
+        assert!(by_people > by_rows + 2.0, "{by_people} vs {by_rows}");
+    }
+
+    #[test]
     fn strong_identifier_safeguards() {
         let (m, u) = true_params();
         let mut model = Model {
@@ -1208,6 +1341,7 @@ mod tests {
             iterations: 1,
             converged: true,
             log_likelihood: 0.0,
+            national_id_trusted: true,
         };
         // a degenerate EM result: e-mail exact no likelier for matches than for non-matches,
         // national id conflicts common among "matches", e-mail typo level at the floor
