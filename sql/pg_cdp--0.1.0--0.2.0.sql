@@ -417,6 +417,108 @@ BEGIN
 END
 $$;
 
+-- a steward's review queue: the least certain pairs, and a pair-level cannot-link
+-- Pairs the last full run scored a little below cdp.match_threshold (within 4 bits): the least
+-- certain rejections, for cdp.review_queue. Same columns as cdp.match_edges.
+CREATE TABLE cdp.near_matches (
+    record_a bigint NOT NULL,
+    record_b bigint NOT NULL,
+    weight   double precision NOT NULL,
+    levels   smallint[] NOT NULL,
+    PRIMARY KEY (record_a, record_b)
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp.near_matches', '');
+GRANT SELECT ON cdp.near_matches TO cdp_admin;
+
+-- A steward's decision on a pair of records ('force_link' or 'cannot_link'): replaces the
+-- opposite decision on the same pair, and marks both records pending for the next incremental
+-- run (the worker's), which re-clusters their profiles.
+CREATE FUNCTION cdp._decide_pair(record_a bigint, record_b bigint, kind text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    PERFORM cdp._check_records(record_a, record_b);
+    IF record_a OPERATOR(pg_catalog.=) record_b THEN
+        RAISE EXCEPTION 'cannot link record % to itself', record_a USING ERRCODE = '22023';
+    END IF;
+    DELETE FROM cdp.manual_links l USING cdp._row_pair(record_a, record_b) p
+     WHERE (l.source_a, l.key_a, l.source_b, l.key_b) OPERATOR(pg_catalog.=) (p.source_a, p.key_a, p.source_b, p.key_b)
+       AND l.kind OPERATOR(pg_catalog.<>) kind;
+    INSERT INTO cdp.manual_links (source_a, key_a, source_b, key_b, kind, created_by)
+    SELECT p.source_a, p.key_a, p.source_b, p.key_b, kind, cdp._acting_role()
+      FROM cdp._row_pair(record_a, record_b) p
+    ON CONFLICT DO NOTHING;
+    UPDATE cdp.records r SET resolve_pending = true
+     WHERE r.record_id OPERATOR(pg_catalog.=) ANY (ARRAY[record_a, record_b]) AND NOT r.resolve_pending;
+    RETURN true;
+END
+$$;
+
+DROP FUNCTION cdp.force_link(bigint, bigint);
+CREATE FUNCTION cdp.force_link(record_a bigint, record_b bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._decide_pair(record_a, record_b, 'force_link') $$;
+COMMENT ON FUNCTION cdp.force_link(bigint, bigint) IS
+'Steward decision: these two records are one person. Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the two records are marked pending).';
+
+CREATE FUNCTION cdp.cannot_link(record_a bigint, record_b bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._decide_pair(record_a, record_b, 'cannot_link') $$;
+COMMENT ON FUNCTION cdp.cannot_link(bigint, bigint) IS
+'Steward decision: these two records are not one person (they never share a profile, whatever links them through other records). Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the two records are marked pending).';
+
+-- The pairs whose decision is least certain, for a data steward: accepted pairs within 4 bits
+-- above the threshold, rejected ones within 4 bits below it (the last full run's), and accepted
+-- pairs that a clustering guard keeps in two profiles; without the pairs a steward has decided.
+CREATE FUNCTION cdp.review_queue(max_pairs integer DEFAULT 50)
+RETURNS TABLE (record_a bigint, record_b bigint, profile_a bigint, profile_b bigint, weight double precision,
+               margin double precision, reason text, evidence jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH t AS (SELECT pg_catalog.current_setting('cdp.match_threshold')::float8 AS th),
+    pairs AS (
+        SELECT e.record_a, e.record_b, e.weight, e.levels, true AS accepted FROM cdp.match_edges e
+        UNION ALL
+        SELECT n.record_a, n.record_b, n.weight, n.levels, false FROM cdp.near_matches n
+    ),
+    judged AS (
+        SELECT p.record_a, p.record_b, ra.profile_id AS profile_a, rb.profile_id AS profile_b, p.weight,
+               p.weight OPERATOR(pg_catalog.-) t.th AS margin, p.levels,
+               CASE WHEN p.accepted AND p.weight OPERATOR(pg_catalog.>=) t.th
+                         AND ra.profile_id IS DISTINCT FROM rb.profile_id THEN 'kept_apart_by_a_guard'
+                    WHEN p.weight OPERATOR(pg_catalog.>=) t.th THEN 'accepted_near_threshold'
+                    ELSE 'rejected_near_threshold' END AS reason
+          FROM pairs p CROSS JOIN t
+          JOIN cdp.records ra ON ra.record_id OPERATOR(pg_catalog.=) p.record_a
+          JOIN cdp.records rb ON rb.record_id OPERATOR(pg_catalog.=) p.record_b
+         WHERE pg_catalog.abs(p.weight OPERATOR(pg_catalog.-) t.th) OPERATOR(pg_catalog.<) 4
+            OR (p.accepted AND p.weight OPERATOR(pg_catalog.>=) t.th AND ra.profile_id IS DISTINCT FROM rb.profile_id)
+    )
+    SELECT j.record_a, j.record_b, j.profile_a, j.profile_b, j.weight, j.margin, j.reason, cdp._edge_evidence(j.levels)
+      FROM judged j
+     WHERE NOT EXISTS (SELECT 1 FROM cdp.manual_link_records m
+                        WHERE m.record_a OPERATOR(pg_catalog.=) LEAST(j.record_a, j.record_b)
+                          AND m.record_b OPERATOR(pg_catalog.=) GREATEST(j.record_a, j.record_b))
+     ORDER BY (j.reason OPERATOR(pg_catalog.<>) 'kept_apart_by_a_guard'), pg_catalog.abs(j.margin), j.record_a, j.record_b
+     LIMIT GREATEST(max_pairs, 0)
+$$;
+COMMENT ON FUNCTION cdp.review_queue(integer) IS
+'The record pairs whose decision is least certain, for a data steward: accepted pairs a clustering guard keeps apart first, then pairs within 4 bits of cdp.match_threshold (accepted, or rejected by the last full run), closest first, with their evidence per field; pairs already decided (cdp.force_link, cdp.cannot_link) are left out.';
+REVOKE ALL ON FUNCTION cdp._decide_pair(bigint, bigint, text), cdp.force_link(bigint, bigint), cdp.cannot_link(bigint, bigint),
+       cdp.review_queue(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._decide_pair(bigint, bigint, text), cdp.force_link(bigint, bigint), cdp.cannot_link(bigint, bigint),
+      cdp.review_queue(integer) TO cdp_admin;
+
 -- the registration checks of order and event tables, column types included, are made once, in Rust
 DROP FUNCTION cdp._check_activity_table(oid, oid, text, text[]);
 CREATE FUNCTION cdp._check_activity_table("source_table" oid, "customer_source" oid, "customer_key_column" text,
@@ -640,6 +742,7 @@ ALTER FUNCTION cdp._capture_changes() SECURITY DEFINER SET search_path = pg_cata
 COMMENT ON FUNCTION cdp.normalise(text, text) IS 'The normalised matching form of one value of an identity attribute (email, phone, full_name, birth_date, ...), and the reason when it cannot be used.';
 COMMENT ON TABLE cdp.hubs IS 'Identifier values shared by implausibly many records (placeholders, a shop''s phone) and anonymous ids seen with several people: excluded from matching.';
 COMMENT ON TABLE cdp.match_edges IS 'Accepted record pairs with their evidence (what cdp.explain_match and cdp.explain_profile read).';
+COMMENT ON TABLE cdp.near_matches IS 'Pairs the last full cdp.resolve() scored within 4 bits below cdp.match_threshold, with their evidence: the least certain rejections, for cdp.review_queue.';
 COMMENT ON TABLE cdp.name_frequencies IS 'Name frequencies of the last full run, for the term-frequency adjustment of cdp.resolve_changes.';
 COMMENT ON TABLE cdp.resolve_gone IS 'Records deleted since the last resolve run, with the profile they left: cdp.resolve_changes re-checks those profiles.';
 COMMENT ON TABLE cdp.resolve_runs IS 'One row per resolution run (full or incremental): its summary.';

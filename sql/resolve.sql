@@ -36,6 +36,16 @@ CREATE TABLE cdp.match_edges (
 );
 CREATE INDEX match_edges_b_idx ON cdp.match_edges (record_b);
 
+-- Pairs the last full run scored a little below cdp.match_threshold (within 4 bits): the least
+-- certain rejections, for cdp.review_queue. Same columns as cdp.match_edges.
+CREATE TABLE cdp.near_matches (
+    record_a bigint NOT NULL,
+    record_b bigint NOT NULL,
+    weight   double precision NOT NULL,
+    levels   smallint[] NOT NULL,
+    PRIMARY KEY (record_a, record_b)
+);
+
 -- Unified profiles: golden record (matching forms), display values and where each came from.
 CREATE SEQUENCE cdp.profile_id_seq;
 CREATE TABLE cdp.profiles (
@@ -174,6 +184,7 @@ SELECT pg_catalog.pg_extension_config_dump('cdp.record_keys', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.model', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.model_model_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.match_edges', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.near_matches', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.profiles', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.profile_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.profile_lineage', '');
@@ -319,10 +330,12 @@ AS $$
        AND (a.source_id, a.source_key) OPERATOR(pg_catalog.<) (b.source_id, b.source_key)
 $$;
 
-CREATE FUNCTION cdp.force_link(record_a bigint, record_b bigint)
+-- A steward's decision on a pair of records ('force_link' or 'cannot_link'): replaces the
+-- opposite decision on the same pair, and marks both records pending for the next incremental
+-- run (the worker's), which re-clusters their profiles.
+CREATE FUNCTION cdp._decide_pair(record_a bigint, record_b bigint, kind text)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
@@ -333,19 +346,73 @@ BEGIN
     END IF;
     DELETE FROM cdp.manual_links l USING cdp._row_pair(record_a, record_b) p
      WHERE (l.source_a, l.key_a, l.source_b, l.key_b) OPERATOR(pg_catalog.=) (p.source_a, p.key_a, p.source_b, p.key_b)
-       AND l.kind OPERATOR(pg_catalog.=) 'cannot_link';
+       AND l.kind OPERATOR(pg_catalog.<>) kind;
     INSERT INTO cdp.manual_links (source_a, key_a, source_b, key_b, kind, created_by)
-    SELECT p.source_a, p.key_a, p.source_b, p.key_b, 'force_link', cdp._acting_role()
+    SELECT p.source_a, p.key_a, p.source_b, p.key_b, kind, cdp._acting_role()
       FROM cdp._row_pair(record_a, record_b) p
     ON CONFLICT DO NOTHING;
-    -- the next incremental run (the worker's) re-clusters both profiles
     UPDATE cdp.records r SET resolve_pending = true
      WHERE r.record_id OPERATOR(pg_catalog.=) ANY (ARRAY[record_a, record_b]) AND NOT r.resolve_pending;
     RETURN true;
 END
 $$;
+
+CREATE FUNCTION cdp.force_link(record_a bigint, record_b bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._decide_pair(record_a, record_b, 'force_link') $$;
 COMMENT ON FUNCTION cdp.force_link(bigint, bigint) IS
 'Steward decision: these two records are one person. Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the two records are marked pending).';
+
+CREATE FUNCTION cdp.cannot_link(record_a bigint, record_b bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._decide_pair(record_a, record_b, 'cannot_link') $$;
+COMMENT ON FUNCTION cdp.cannot_link(bigint, bigint) IS
+'Steward decision: these two records are not one person (they never share a profile, whatever links them through other records). Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the two records are marked pending).';
+
+-- The pairs whose decision is least certain, for a data steward: accepted pairs within 4 bits
+-- above the threshold, rejected ones within 4 bits below it (the last full run's), and accepted
+-- pairs that a clustering guard keeps in two profiles; without the pairs a steward has decided.
+CREATE FUNCTION cdp.review_queue(max_pairs integer DEFAULT 50)
+RETURNS TABLE (record_a bigint, record_b bigint, profile_a bigint, profile_b bigint, weight double precision,
+               margin double precision, reason text, evidence jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH t AS (SELECT pg_catalog.current_setting('cdp.match_threshold')::float8 AS th),
+    pairs AS (
+        SELECT e.record_a, e.record_b, e.weight, e.levels, true AS accepted FROM cdp.match_edges e
+        UNION ALL
+        SELECT n.record_a, n.record_b, n.weight, n.levels, false FROM cdp.near_matches n
+    ),
+    judged AS (
+        SELECT p.record_a, p.record_b, ra.profile_id AS profile_a, rb.profile_id AS profile_b, p.weight,
+               p.weight OPERATOR(pg_catalog.-) t.th AS margin, p.levels,
+               CASE WHEN p.accepted AND p.weight OPERATOR(pg_catalog.>=) t.th
+                         AND ra.profile_id IS DISTINCT FROM rb.profile_id THEN 'kept_apart_by_a_guard'
+                    WHEN p.weight OPERATOR(pg_catalog.>=) t.th THEN 'accepted_near_threshold'
+                    ELSE 'rejected_near_threshold' END AS reason
+          FROM pairs p CROSS JOIN t
+          JOIN cdp.records ra ON ra.record_id OPERATOR(pg_catalog.=) p.record_a
+          JOIN cdp.records rb ON rb.record_id OPERATOR(pg_catalog.=) p.record_b
+         WHERE pg_catalog.abs(p.weight OPERATOR(pg_catalog.-) t.th) OPERATOR(pg_catalog.<) 4
+            OR (p.accepted AND p.weight OPERATOR(pg_catalog.>=) t.th AND ra.profile_id IS DISTINCT FROM rb.profile_id)
+    )
+    SELECT j.record_a, j.record_b, j.profile_a, j.profile_b, j.weight, j.margin, j.reason, cdp._edge_evidence(j.levels)
+      FROM judged j
+     WHERE NOT EXISTS (SELECT 1 FROM cdp.manual_link_records m
+                        WHERE m.record_a OPERATOR(pg_catalog.=) LEAST(j.record_a, j.record_b)
+                          AND m.record_b OPERATOR(pg_catalog.=) GREATEST(j.record_a, j.record_b))
+     ORDER BY (j.reason OPERATOR(pg_catalog.<>) 'kept_apart_by_a_guard'), pg_catalog.abs(j.margin), j.record_a, j.record_b
+     LIMIT GREATEST(max_pairs, 0)
+$$;
+COMMENT ON FUNCTION cdp.review_queue(integer) IS
+'The record pairs whose decision is least certain, for a data steward: accepted pairs a clustering guard keeps apart first, then pairs within 4 bits of cdp.match_threshold (accepted, or rejected by the last full run), closest first, with their evidence per field; pairs already decided (cdp.force_link, cdp.cannot_link) are left out.';
 
 CREATE FUNCTION cdp.force_split(record_id bigint)
 RETURNS integer
@@ -383,6 +450,7 @@ COMMENT ON FUNCTION cdp.force_split(bigint) IS
 -- Descriptions (\d+ shows them; the reference test requires one for every table and function).
 COMMENT ON TABLE cdp.hubs IS 'Identifier values shared by implausibly many records (placeholders, a shop''s phone) and anonymous ids seen with several people: excluded from matching.';
 COMMENT ON TABLE cdp.match_edges IS 'Accepted record pairs with their evidence (what cdp.explain_match and cdp.explain_profile read).';
+COMMENT ON TABLE cdp.near_matches IS 'Pairs the last full cdp.resolve() scored within 4 bits below cdp.match_threshold, with their evidence: the least certain rejections, for cdp.review_queue.';
 COMMENT ON TABLE cdp.name_frequencies IS 'Name frequencies of the last full run, for the term-frequency adjustment of cdp.resolve_changes.';
 COMMENT ON TABLE cdp.resolve_gone IS 'Records deleted since the last resolve run, with the profile they left: cdp.resolve_changes re-checks those profiles.';
 COMMENT ON TABLE cdp.resolve_runs IS 'One row per resolution run (full or incremental): its summary.';

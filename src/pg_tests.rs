@@ -720,4 +720,66 @@ mod tests {
         assert!((a - b - 5f64.log2()).abs() < 0.05, "a name held by five people weighs log2(5) bits less: {a} vs {b}");
         assert_eq!(one::<i64>("SELECT count(DISTINCT profile_id) FROM cdp.records WHERE source_key::int <= 5"), Some(1));
     }
+
+    #[pg_test]
+    fn the_review_queue_lists_uncertain_pairs_and_decisions_take_them_out() {
+        Spi::run(
+            "CREATE TABLE public.rq (id int PRIMARY KEY, given text, family text, born text, street text, pc text, suburb text, mail text, nid text);
+             INSERT INTO public.rq VALUES
+               -- accepted a little above the threshold: a misspelt name and the same address
+               (1, 'Margaret', 'Thompson', '14/07/1952', '14 Wattle Street', '3121', 'Richmond', 'mthompson@example-mail.com', NULL),
+               (2, 'Margret', 'Thomson', NULL, '14 Wattle Street', '3121', 'Richmond', NULL, NULL),
+               -- rejected a little below it: the name and the postcode only
+               (3, 'Margaret', 'Thompson', NULL, '99 Other Road', '3121', 'Richmond', NULL, NULL),
+               -- one e-mail, two different national ids: accepted, kept apart by the id guard
+               (4, 'Peter', 'Jones', '01/01/1970', NULL, NULL, 'Carlton', 'pj@example-mail.com', '4412907'),
+               (5, 'Peter', 'Jones', '01/01/1970', NULL, NULL, 'Carlton', 'pj@example-mail.com', '8830561');
+             SELECT cdp.add_source('public.rq', 'id', '{\"first_name\":\"given\",\"last_name\":\"family\",\"birth_date\":\"born\",
+                \"street\":\"street\",\"postcode\":\"pc\",\"city\":\"suburb\",\"email\":\"mail\",\"national_id\":\"nid\"}');
+             SELECT cdp.sync_source('public.rq');
+             SELECT cdp.resolve();",
+        )
+        .unwrap();
+        let (r1, r2, r3, r4, r5) = (rid("public.rq", "1"), rid("public.rq", "2"), rid("public.rq", "3"), rid("public.rq", "4"), rid("public.rq", "5"));
+        let queue = || -> Vec<(i64, i64, String)> {
+            Spi::connect(|c| {
+                c.select("SELECT record_a, record_b, reason FROM cdp.review_queue()", None, &[])
+                    .unwrap()
+                    .map(|r| {
+                        let (a, b): (i64, i64) = (r.get(1).unwrap().unwrap(), r.get(2).unwrap().unwrap());
+                        (a.min(b), a.max(b), r.get::<String>(3).unwrap().unwrap())
+                    })
+                    .collect()
+            })
+        };
+        let pair = |a: i64, b: i64| (a.min(b), a.max(b));
+        let q = queue();
+        let has = |q: &[(i64, i64, String)], p: (i64, i64), why: &str| q.iter().any(|x| (x.0, x.1) == p && x.2 == why);
+        // the guard's refusal comes first, then the pairs by their distance from the threshold
+        assert_eq!(q.first().map(|x| (x.0, x.1, x.2.as_str())), Some((r4.min(r5), r4.max(r5), "kept_apart_by_a_guard")), "{q:?}");
+        assert!(has(&q, pair(r1, r2), "accepted_near_threshold"), "{q:?}");
+        assert!(has(&q, pair(r1, r3), "rejected_near_threshold"), "{q:?}");
+        // every listed pair is within 4 bits of the threshold, or kept apart by a guard
+        assert_eq!(
+            one::<i64>("SELECT count(*) FROM cdp.review_queue() WHERE abs(margin) >= 4 AND reason <> 'kept_apart_by_a_guard'"),
+            Some(0)
+        );
+        let ev = one::<pgrx::JsonB>(&format!("SELECT evidence FROM cdp.review_queue() WHERE least(record_a, record_b) = {}", r1.min(r3))).unwrap().0;
+        assert!(ev.get("name").is_some(), "the evidence names the fields: {ev}");
+        // the steward decides: not the same person, the same person
+        Spi::run(&format!("SELECT cdp.cannot_link({r1}, {r2}); SELECT cdp.force_link({r3}, {r1})")).unwrap();
+        let q = queue();
+        assert!(!q.iter().any(|x| (x.0, x.1) == pair(r1, r2) || (x.0, x.1) == pair(r1, r3)), "decided pairs leave the queue: {q:?}");
+        Spi::run("SELECT cdp.resolve_changes()").unwrap();
+        assert_ne!(pid("public.rq", "1"), pid("public.rq", "2"), "cannot_link keeps them apart");
+        assert_eq!(pid("public.rq", "1"), pid("public.rq", "3"), "force_link joins them");
+        // a later decision on the pair replaces the earlier one
+        Spi::run(&format!("SELECT cdp.force_link({r1}, {r2})")).unwrap();
+        assert_eq!(
+            one::<String>(&format!("SELECT string_agg(kind, ',') FROM cdp.manual_link_records WHERE record_a = {} AND record_b = {}", r1.min(r2), r1.max(r2))).as_deref(),
+            Some("force_link")
+        );
+        Spi::run("SELECT cdp.resolve_changes()").unwrap();
+        assert_eq!(pid("public.rq", "1"), pid("public.rq", "2"));
+    }
 }

@@ -103,6 +103,7 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
     drop(rows);
     phases.push(("write_profiles_sql".into(), profiles_sql));
     step("profiles", &mut phases);
+    write_near_matches(client, &loaded, &out.near_misses)?;
     write_lineage(client, &out.lineage, run_id)?;
     write_hubs(client, &out, true)?;
     let names_written = write_name_frequencies(client, out.term_freq.as_ref())?;

@@ -157,14 +157,29 @@ pub(super) fn edge_rows(loaded: &Loaded, edges: &[(u32, u32, f64, resolve::Level
 }
 
 pub(super) fn insert_edges(client: &mut SpiClient<'_>, rows: &[(i64, i64, f64, String)]) -> CdpResult<()> {
+    insert_pairs(client, "cdp.match_edges", rows)
+}
+
+/// Rewrite cdp.near_matches: the pairs a full run scored a little below the threshold.
+pub(super) fn write_near_matches(client: &mut SpiClient<'_>, loaded: &Loaded, pairs: &[(u32, u32, f64, resolve::Levels)]) -> CdpResult<()> {
+    client.update("TRUNCATE cdp.near_matches", None, &[])?;
+    insert_pairs(client, "cdp.near_matches", &edge_rows(loaded, pairs))
+}
+
+/// Insert scored pairs (record ids, weight, encoded levels) into `table`, one of pg_cdp's pair
+/// tables (cdp.match_edges, cdp.near_matches).
+fn insert_pairs(client: &mut SpiClient<'_>, table: &'static str, rows: &[(i64, i64, f64, String)]) -> CdpResult<()> {
+    let sql = format!(
+        "INSERT INTO {table} (record_a, record_b, weight, levels)
+         SELECT a, b, w, pg_catalog.string_to_array(l, ',', '')::smallint[]
+           FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[]) u(a, b, w, l)"
+    );
     let mut scratch = PgMemoryContexts::new("cdp resolve edges");
     for chunk in rows.chunks(WRITE_CHUNK) {
         bulk(
             client,
             &mut scratch,
-            "INSERT INTO cdp.match_edges (record_a, record_b, weight, levels)
-             SELECT a, b, w, pg_catalog.string_to_array(l, ',', '')::smallint[]
-               FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[]) u(a, b, w, l)",
+            &sql,
             || {
                 let a: Vec<i64> = chunk.iter().map(|r| r.0).collect();
                 let b: Vec<i64> = chunk.iter().map(|r| r.1).collect();

@@ -164,6 +164,10 @@ impl Default for Config {
     }
 }
 
+/// How far below the match threshold a candidate pair is kept for review
+/// (`cdp.review_queue`): the least certain rejections.
+pub const REVIEW_MARGIN: f64 = 4.0;
+
 /// Where the model of a run came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ModelSource {
@@ -220,6 +224,9 @@ pub struct Outcome {
     pub pairs_by_kind: Vec<(KeyKind, usize)>,
     /// Accepted pairs (a < b, sorted): weight (term-frequency adjusted) and levels.
     pub edges: Vec<(u32, u32, f64, Levels)>,
+    /// Pairs a little below the threshold (within [`REVIEW_MARGIN`] bits), for a steward's
+    /// review queue: a full run's only (an incremental run leaves it empty).
+    pub near_misses: Vec<(u32, u32, f64, Levels)>,
     pub model: Model,
     pub model_source: ModelSource,
     /// Safeguards applied to the estimated model ([`model::apply_safeguards`]).
@@ -588,6 +595,18 @@ pub fn resolve_batch(
         .filter(|((_, w), _)| cfg.is_match(**w))
         .map(|((&(a, b), &w), lv)| (a, b, w, *lv))
         .collect();
+    let near_misses: Vec<(u32, u32, f64, Levels)> = if scope.is_none() {
+        blocking
+            .pairs
+            .iter()
+            .zip(&weights)
+            .zip(&levels)
+            .filter(|((_, w), _)| !cfg.is_match(**w) && **w >= cfg.threshold - REVIEW_MARGIN)
+            .map(|((&(a, b), &w), lv)| (a, b, w, *lv))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let candidate_count = blocking.pairs.len();
     drop(weights);
     drop(levels);
@@ -651,6 +670,7 @@ pub fn resolve_batch(
         skipped_blocks: blocking.skipped_blocks,
         pairs_by_kind: blocking.pairs_by_kind,
         edges,
+        near_misses,
         model,
         model_source,
         model_notes,
