@@ -198,7 +198,7 @@ pub fn init() {
     GucRegistry::define_enum_guc(
         c"cdp.national_id_trust",
         c"Whether two different national ids keep records apart: auto (decided from the data), veto or evidence.",
-        c"auto: trusted when the estimated share of one person's record pairs whose ids differ is at most 5%. Decided when cdp.resolve fits a model.",
+        c"auto: trusted unless more than 5% of the pairs agreeing on name, birth date and address carry different ids. Decided when cdp.resolve fits a model.",
         &NATIONAL_ID_TRUST,
         GucContext::Userset,
         GucFlags::default(),

@@ -782,4 +782,33 @@ mod tests {
         Spi::run("SELECT cdp.resolve_changes()").unwrap();
         assert_eq!(pid("public.rq", "1"), pid("public.rq", "2"));
     }
+
+    #[pg_test]
+    fn two_namesakes_bridged_by_a_sparse_record_stay_two_profiles() {
+        // two women named Ayşe Kaya, born 1985 and 1990, two records each; a fifth record without
+        // a birth date carries the first one's phone and the second one's e-mail
+        Spi::run(
+            "CREATE TABLE public.ns (id int PRIMARY KEY, name text, born text, mail text, gsm text);
+             INSERT INTO public.ns VALUES
+               (1, 'Ayşe Kaya', '01.03.1985', 'ayse.k85@example-mail.com', '0532 111 2233'),
+               (2, 'Ayşe Kaya', '01.03.1985', 'ayse.k85@example-mail.com', NULL),
+               (3, 'Ayşe Kaya', '12.07.1990', 'aysekaya90@example-mail.com', '0533 444 5566'),
+               (4, 'Ayşe Kaya', '12.07.1990', 'aysekaya90@example-mail.com', NULL),
+               (5, 'Ayşe Kaya', NULL, 'aysekaya90@example-mail.com', '0532 111 2233');
+             SELECT cdp.add_source('public.ns', 'id', '{\"full_name\":\"name\",\"birth_date\":\"born\",\"email\":\"mail\",\"phone\":\"gsm\"}');
+             SELECT cdp.sync_source('public.ns');",
+        )
+        .unwrap();
+        let out = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(out["rejected"]["birth_date_conflict"], 1, "{out}");
+        assert_eq!(pid("public.ns", "1"), pid("public.ns", "2"));
+        assert_eq!(pid("public.ns", "3"), pid("public.ns", "4"));
+        assert_ne!(pid("public.ns", "1"), pid("public.ns", "3"), "the chain is cut: {out}");
+        // the refused bridge is the first thing a steward is shown
+        assert_eq!(one::<String>("SELECT reason FROM cdp.review_queue() LIMIT 1").as_deref(), Some("kept_apart_by_a_guard"));
+        // the incremental path keeps them apart too
+        Spi::run("UPDATE public.ns SET gsm = '0532 111 2233' WHERE id = 4").unwrap();
+        Spi::run("SELECT cdp.process_changes(); SELECT cdp.resolve_changes()").unwrap();
+        assert_ne!(pid("public.ns", "1"), pid("public.ns", "3"));
+    }
 }

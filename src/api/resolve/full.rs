@@ -158,5 +158,6 @@ pub(super) fn rejected(c: &resolve::Counters) -> Value {
         "max_profile_size": c.rejected_by_max_size,
         "weak_bridge": c.rejected_weak_bridges,
         "id_conflict": c.rejected_by_id_conflict,
+        "birth_date_conflict": c.rejected_by_birth_conflict,
     })
 }

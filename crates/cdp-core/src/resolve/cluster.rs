@@ -41,6 +41,9 @@ pub struct Clustering {
     /// Edges refused because the two clusters hold conflicting identifiers
     /// ([`cluster_guarded`]).
     pub rejected_by_id_conflict: usize,
+    /// Edges refused because the joined cluster would hold two different birth dates, each on
+    /// at least two of its records ([`cluster_guarded`]): two people bridged by sparse records.
+    pub rejected_by_birth_conflict: usize,
 }
 
 /// Minimum size of both clusters for the weak-bridge rule.
@@ -93,10 +96,12 @@ struct Dsu<'a> {
     partners: HashMap<u32, Vec<u32>>,
     /// Per root: the distinct conflict ids (national ids) of the cluster's members.
     ids: HashMap<u32, Vec<&'a str>>,
+    /// Per root: the birth dates of the cluster's members, with how many hold each.
+    births: HashMap<u32, Vec<([u8; 8], u32)>>,
 }
 
 impl<'a> Dsu<'a> {
-    fn new(n: usize, cannot_link: &[(u32, u32)], conflict_ids: &[Option<&'a str>]) -> Dsu<'a> {
+    fn new(n: usize, cannot_link: &[(u32, u32)], conflict_ids: &[Option<&'a str>], births: &[Option<[u8; 8]>]) -> Dsu<'a> {
         let mut partners: HashMap<u32, Vec<u32>> = HashMap::new();
         for &(a, b) in cannot_link {
             if a == b || a as usize >= n || b as usize >= n {
@@ -112,6 +117,12 @@ impl<'a> Dsu<'a> {
             .enumerate()
             .filter_map(|(i, v)| v.filter(|s| !s.is_empty()).map(|s| (i as u32, vec![s])))
             .collect();
+        let births = births
+            .iter()
+            .take(n)
+            .enumerate()
+            .filter_map(|(i, b)| b.map(|b| (i as u32, vec![(b, 1)])))
+            .collect();
         Dsu {
             parent: (0..n as u32).collect(),
             next: (0..n as u32).collect(),
@@ -119,7 +130,35 @@ impl<'a> Dsu<'a> {
             constrained,
             partners,
             ids,
+            births,
         }
+    }
+
+    /// Whether joining roots `ra` and `rb` makes a cluster hold two birth dates that are not a
+    /// typo or a day/month swap of each other, each on at least two records, where neither
+    /// cluster held both already (a steward's forced link, or an earlier union, accepted them
+    /// together): one person's records bridged to another's (namesakes joined through records
+    /// without a birth date). A date on one record only may be a typo.
+    fn births_conflict(&self, ra: u32, rb: u32) -> bool {
+        let (Some(a), Some(b)) = (self.births.get(&ra), self.births.get(&rb)) else {
+            return false;
+        };
+        let count = |v: &[([u8; 8], u32)], d: &[u8; 8]| v.iter().find(|(x, _)| x == d).map_or(0, |(_, n)| *n);
+        let mut merged: Vec<([u8; 8], u32)> = a.clone();
+        for (d, n) in b {
+            match merged.iter_mut().find(|(x, _)| x == d) {
+                Some(e) => e.1 += n,
+                None => merged.push((*d, *n)),
+            }
+        }
+        let supported: Vec<&[u8; 8]> = merged.iter().filter(|(_, n)| *n >= 2).map(|(d, _)| d).collect();
+        supported.iter().enumerate().any(|(i, x)| {
+            supported[i + 1..].iter().any(|y| {
+                different_births(x, y)
+                    && !(count(a, x) >= 1 && count(a, y) >= 1)
+                    && !(count(b, x) >= 1 && count(b, y) >= 1)
+            })
+        })
     }
 
     /// Whether the clusters of roots `ra` and `rb` hold two ids that differ by more than a
@@ -206,6 +245,15 @@ impl<'a> Dsu<'a> {
         if let Some(mut c) = self.constrained.remove(&child) {
             self.constrained.entry(root).or_default().append(&mut c);
         }
+        if let Some(c) = self.births.remove(&child) {
+            let into = self.births.entry(root).or_default();
+            for (d, n) in c {
+                match into.iter_mut().find(|(x, _)| *x == d) {
+                    Some(e) => e.1 += n,
+                    None => into.push((d, n)),
+                }
+            }
+        }
         if let Some(c) = self.ids.remove(&child) {
             let into = self.ids.entry(root).or_default();
             for v in c {
@@ -215,6 +263,13 @@ impl<'a> Dsu<'a> {
             }
         }
     }
+}
+
+/// Two birth dates (YYYYMMDD digits) that are neither equal, nor a one-digit typo, nor a
+/// day/month swap of each other (as the comparison's "swap_or_typo" level).
+fn different_births(a: &[u8; 8], b: &[u8; 8]) -> bool {
+    let swapped = a[..4] == b[..4] && a[4..6] == b[6..8] && a[6..8] == b[4..6];
+    a != b && !swapped && !within_one_edit(&a[..], &b[..])
 }
 
 /// Guarded clustering of `n` records.
@@ -247,12 +302,16 @@ pub fn cluster(
         max_size,
         weak_bridge_weight,
         &[],
+        &[],
     )
 }
 
-/// [`cluster`] with an identifier-conflict guard: `conflict_ids[i]` is record i's national id
-/// (or empty slice for none). An edge never joins two clusters holding ids that differ by more
-/// than a one-character typo; forced links may (a steward's decision overrides a stored id).
+/// [`cluster`] with conflict guards: `conflict_ids[i]` is record i's national id (or empty
+/// slice for none), `births[i]` its birth date digits (or empty slice). An edge never joins two
+/// clusters holding ids that differ by more than a one-character typo, nor makes a cluster hold
+/// two different birth dates each on two or more records (see `Dsu::births_conflict`); since
+/// edges are taken heaviest first, a chain of two people is cut at its weakest links. Forced
+/// links may do either (a steward's decision overrides stored values).
 pub fn cluster_guarded(
     n: usize,
     edges: &[Edge],
@@ -261,8 +320,9 @@ pub fn cluster_guarded(
     max_size: usize,
     weak_bridge_weight: f64,
     conflict_ids: &[Option<&str>],
+    births: &[Option<[u8; 8]>],
 ) -> Clustering {
-    let mut dsu = Dsu::new(n, cannot_link, conflict_ids);
+    let mut dsu = Dsu::new(n, cannot_link, conflict_ids, births);
     let mut out = Clustering::default();
     let max_size = max_size.max(1) as u64;
 
@@ -312,6 +372,8 @@ pub fn cluster_guarded(
             out.rejected_by_cannot_link += 1;
         } else if dsu.ids_conflict(ra, rb) {
             out.rejected_by_id_conflict += 1;
+        } else if dsu.births_conflict(ra, rb) {
+            out.rejected_by_birth_conflict += 1;
         } else if u64::from(dsu.size[ra as usize]) + u64::from(dsu.size[rb as usize]) > max_size {
             out.rejected_by_max_size += 1;
         } else {
@@ -325,7 +387,7 @@ pub fn cluster_guarded(
     let adj = Csr::new(n, weak);
     for _pass in 0..MAX_WEAK_PASSES {
         let mut changed = false;
-        let (mut weak_rej, mut cl_rej, mut size_rej, mut id_rej) = (0, 0, 0, 0);
+        let (mut weak_rej, mut cl_rej, mut size_rej, mut id_rej, mut birth_rej) = (0, 0, 0, 0, 0);
         for e in weak {
             let (ra, rb) = (dsu.find(e.a), dsu.find(e.b));
             if ra == rb {
@@ -341,6 +403,8 @@ pub fn cluster_guarded(
                 cl_rej += 1;
             } else if dsu.ids_conflict(ra, rb) {
                 id_rej += 1;
+            } else if dsu.births_conflict(ra, rb) {
+                birth_rej += 1;
             } else if u64::from(sa) + u64::from(sb) > max_size {
                 size_rej += 1;
             } else {
@@ -354,6 +418,7 @@ pub fn cluster_guarded(
             out.rejected_by_cannot_link += cl_rej;
             out.rejected_by_max_size += size_rej;
             out.rejected_by_id_conflict += id_rej;
+            out.rejected_by_birth_conflict += birth_rej;
             break;
         }
     }
@@ -582,6 +647,34 @@ mod tests {
     }
 
     #[test]
+    fn a_namesake_chain_is_cut_where_two_birth_dates_meet() {
+        let d = |s: &str| -> Option<[u8; 8]> { Some(s.as_bytes().try_into().unwrap()) };
+        // two people of one name: 0, 1 born 1985-03-01; 2, 3 born 1990-07-12; record 4 has no
+        // birth date and weakly matches one record of each (a shared name and city, say)
+        let edges = [e(0, 1, 30.0), e(2, 3, 30.0), e(4, 0, 21.5), e(4, 2, 21.0)];
+        let births = [d("19850301"), d("19850301"), d("19900712"), d("19900712"), None];
+        let c = cluster_guarded(5, &edges, &[], &[], 100, 22.0, &[], &births);
+        assert_eq!(c.component[0], c.component[1]);
+        assert_eq!(c.component[2], c.component[3]);
+        assert_ne!(c.component[0], c.component[2], "{:?}", c.component);
+        assert_eq!(c.component[4], c.component[0], "the bridge joins the heavier side");
+        assert_eq!(c.rejected_by_birth_conflict, 1);
+        // without birth dates the chain joins all five, as before
+        assert_eq!(cluster(5, &edges, &[], &[], 100, 22.0).clusters, 1);
+        // a typo or a day/month swap is one person's date, and a date on one record only may
+        // be a typo: none of these keeps anything apart
+        for other in ["19850307", "19850103", "19911231"] {
+            let births = [d("19850301"), d("19850301"), d(other), if other == "19911231" { None } else { d(other) }, None];
+            let c = cluster_guarded(5, &edges, &[], &[], 100, 22.0, &[], &births);
+            assert_eq!(c.clusters, 1, "{other}: {:?}", c.component);
+            assert_eq!(c.rejected_by_birth_conflict, 0);
+        }
+        // a steward's forced link overrides the guard
+        let c = cluster_guarded(5, &edges, &[], &[(1, 3)], 100, 22.0, &[], &births);
+        assert_eq!(c.clusters, 1);
+    }
+
+    #[test]
     fn max_size_guard_and_forced_links() {
         let edges = [e(0, 1, 30.0), e(1, 2, 29.0), e(2, 3, 28.0)];
         let c = cluster(4, &edges, &[], &[], 2, 20.0);
@@ -654,14 +747,14 @@ mod tests {
             Some("12345678951"),
         ];
         let edges = [e(0, 1, 40.0), e(1, 2, 23.0), e(2, 3, 30.0), e(0, 3, 30.0)];
-        let c = cluster_guarded(4, &edges, &[], &[], 100, 22.0, &ids);
+        let c = cluster_guarded(4, &edges, &[], &[], 100, 22.0, &ids, &[]);
         // 3's id is a one-character typo of 0's: no conflict; 2 conflicts with both
         assert_eq!(c.component, vec![0, 0, 1, 0]);
         assert_eq!(c.rejected_by_id_conflict, 2);
         // without the guard the chain fuses everything
         assert_eq!(cluster(4, &edges, &[], &[], 100, 22.0).clusters, 1);
         // forced links override the guard
-        let c = cluster_guarded(4, &[], &[], &[(0, 2)], 100, 22.0, &ids);
+        let c = cluster_guarded(4, &[], &[], &[(0, 2)], 100, 22.0, &ids, &[]);
         assert_eq!(c.component, vec![0, 1, 0, 2]);
     }
 

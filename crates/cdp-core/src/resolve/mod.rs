@@ -208,6 +208,9 @@ pub struct Counters {
     pub rejected_by_max_size: usize,
     pub rejected_weak_bridges: usize,
     pub rejected_by_id_conflict: usize,
+    /// Edges the clustering refused because they would join two birth dates each held by
+    /// several records (namesake chains).
+    pub rejected_by_birth_conflict: usize,
 }
 
 /// Everything a run produces for the SQL layer to write.
@@ -431,7 +434,7 @@ pub fn fit_model(
         if m.national_id_trusted { "trusted (a conflict keeps records apart)" } else { "not trusted (a conflict is evidence)" },
         match observed {
             Some((share, pairs)) => format!("ids differ in {share:.3} of {pairs} pairs agreeing on name, birth date and address"),
-            None => format!("EM estimates one person's ids to differ in {:.3} of pairs", m.national_id_disagreement()),
+            None => "too few pairs agree on name, birth date and address to judge (EM's estimate is no guide)".to_string(),
         },
         cfg.national_id_trust.name()
     ));
@@ -626,6 +629,7 @@ pub fn resolve_batch(
     } else {
         Vec::new()
     };
+    let births: Vec<Option<[u8; 8]>> = prepared.iter().map(|p| p.birth).collect();
     let clustering = cluster_guarded(
         recs.len(),
         &cl_edges,
@@ -634,6 +638,7 @@ pub fn resolve_batch(
         cfg.max_profile_size,
         cfg.weak_bridge_weight,
         &nids,
+        &births,
     );
     drop(cl_edges);
     lap("cluster", &mut timings);
@@ -662,6 +667,7 @@ pub fn resolve_batch(
         rejected_by_max_size: clustering.rejected_by_max_size,
         rejected_weak_bridges: clustering.rejected_weak_bridges,
         rejected_by_id_conflict: clustering.rejected_by_id_conflict,
+        rejected_by_birth_conflict: clustering.rejected_by_birth_conflict,
     };
     Outcome {
         keys,
@@ -1205,6 +1211,13 @@ mod tests {
         // clean ids: 1 of 40 differs
         let mut m = Model::default_model();
         m.decide_trust(model::Trust::Auto, Some(1.0 / 40.0));
+        assert!(m.national_id_trusted);
+        // nothing to judge by: trusted, whatever EM estimated
+        let mut m = Model::default_model();
+        let row = &mut m.m[Field::NationalId.index()];
+        row[ID_DIFFERENT as usize] = 0.33;
+        row[ID_EXACT as usize] = 0.65;
+        m.decide_trust(model::Trust::Auto, None);
         assert!(m.national_id_trusted);
         // the setting overrides the data either way
         let mut m = Model::default_model();
