@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PGRX_HOME := $(CURDIR)/pgrx-config
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 
-.PHONY: setup install install-release demo test test-long listener cluster-start cluster-stop bench-sync bench-capture bench-segments bench-live bench-restore bench-resolve bench-registry bench-incremental bench-value clean
+.PHONY: setup install install-release demo test test-long listener cluster-start cluster-stop bench-sync bench-capture bench-segments bench-live bench-restore bench-resolve bench-registry bench-steward bench-incremental bench-value clean
 
 setup:
 	@.ci/setup
@@ -70,6 +70,11 @@ bench-live: install-release
 bench-resolve: install-release
 	@.ci/cluster restart
 	@CDP_THRESHOLDS="$(BENCH_THRESHOLDS)" bench/resolve_bench $(or $(BENCH_PEOPLE),100000)
+
+# a data steward deciding 4 rounds of 50 pairs of cdp.review_queue (from the truth table)
+bench-steward: install-release
+	@.ci/cluster restart
+	@bench/steward_bench $(or $(BENCH_PEOPLE),100000)
 
 # identity resolution on registry-style data (hand-typed ids, no e-mail or phone), 5k and 100k
 bench-registry: install-release

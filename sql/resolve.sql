@@ -376,15 +376,17 @@ COMMENT ON FUNCTION cdp.cannot_link(bigint, bigint) IS
 'Steward decision: these two records are not one person (they never share a profile, whatever links them through other records). Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the two records are marked pending).';
 
 -- The pairs whose decision is least certain, for a data steward: accepted pairs within 4 bits
--- above the threshold, rejected ones within 4 bits below it (the last full run's), and accepted
--- pairs that a clustering guard keeps in two profiles; without the pairs a steward has decided.
+-- above the threshold in force (cdp._effective_threshold: cdp.match_threshold as the model's
+-- steward decisions moved it), rejected ones within 4 bits below it (the last full run's), and
+-- accepted pairs that a clustering guard keeps in two profiles; without the pairs a steward has
+-- decided.
 CREATE FUNCTION cdp.review_queue(max_pairs integer DEFAULT 50)
 RETURNS TABLE (record_a bigint, record_b bigint, profile_a bigint, profile_b bigint, weight double precision,
                margin double precision, reason text, evidence jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH t AS (SELECT pg_catalog.current_setting('cdp.match_threshold')::float8 AS th),
+    WITH t AS (SELECT cdp._effective_threshold() AS th),
     pairs AS (
         SELECT e.record_a, e.record_b, e.weight, e.levels, true AS accepted FROM cdp.match_edges e
         UNION ALL

@@ -24,6 +24,7 @@ pub enum TrustGuc {
 }
 
 pub static NATIONAL_ID_TRUST: GucSetting<TrustGuc> = GucSetting::<TrustGuc>::new(TrustGuc::Auto);
+pub static THRESHOLD_FROM_LABELS: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static DEFAULT_COUNTRY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"TR"));
 pub static DATE_ORDER: GucSetting<DateOrderGuc> = GucSetting::<DateOrderGuc>::new(DateOrderGuc::Dmy);
 pub static MAX_VALUE_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(200);
@@ -203,6 +204,14 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_bool_guc(
+        c"cdp.threshold_from_labels",
+        c"Whether the match threshold follows the steward decisions (force_link, cannot_link) a model was fitted with.",
+        c"The threshold moves within 4 bits of cdp.match_threshold to where the decisions are best separated; on: every run with that model uses it.",
+        &THRESHOLD_FROM_LABELS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"cdp.max_block_size",
         c"Blocking-key blocks with more records than this are skipped and reported, never compared pairwise.",
@@ -295,6 +304,7 @@ pub fn resolve_config() -> crate::resolve::Config {
         max_profile_size: MAX_PROFILE_SIZE.get().max(1) as usize,
         hub_min_count: HUB_MIN_RECORDS.get().max(2) as usize,
         threads: RESOLVE_THREADS.get().max(1) as usize,
+        threshold_from_labels: THRESHOLD_FROM_LABELS.get(),
         national_id_trust: match NATIONAL_ID_TRUST.get() {
             TrustGuc::Auto => crate::resolve::model::Trust::Auto,
             TrustGuc::Veto => crate::resolve::model::Trust::Veto,

@@ -62,7 +62,7 @@ fn _explain_match(record_a: i64, record_b: i64) -> JsonB {
         let tf_u = if lv.get(Field::Name) == Some(resolve::levels::NAME_EXACT) { tf.u(&pa.name_key) } else { None };
         let weight = model.weight_tf(&lv, tf_u);
         let tf_adjustment = weight - model.weight(&lv);
-        let cfg = gucs::resolve_config();
+        let cfg = model.effective_config(&gucs::resolve_config());
         let round = |w: f64| (w * 100.0).round() / 100.0;
         let fields: Vec<Value> = model
             .explain(&lv)

@@ -144,7 +144,8 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
         "model_id": model_id,
         "model_source": out.model_source.name(),
         "national_id_trusted": out.model.national_id_trusted,
-        "threshold": cfg.threshold,
+        "threshold": out.threshold,
+        "model_labels": out.model.labels,
         "skipped_block_examples": out.skipped_blocks.iter().take(10)
             .map(|(k, _, n)| json!({"key_kind": k.name(), "records": n})).collect::<Vec<_>>(),
     });

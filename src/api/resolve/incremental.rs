@@ -39,7 +39,10 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
         CdpError::new(Kind::ObjectNotInPrerequisiteState, "no identity model is stored yet")
             .hint("run cdp.resolve() once: it estimates the model that cdp.resolve_changes() uses")
     })?;
+    // the settings; the batch planner reads the stored edges against the threshold as the stored
+    // model's steward decisions moved it (resolve_batch moves it itself)
     let cfg = gucs::resolve_config();
+    let effective = model.effective_config(&cfg);
     let mut phases: Vec<(String, f64)> = Vec::new();
     let mut lap = Instant::now();
     let mut step = |name: &str, phases: &mut Vec<(String, f64)>| {
@@ -69,7 +72,7 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
     // the batch, planned by the pure planner over the stored keys, records and edges
     let gone_with_profile: Vec<(Option<i64>, i64)> = gone.iter().map(|g| (g.1, g.2)).collect();
     let mut store = SqlStore { client, batch: None };
-    let plan = resolve::incremental::plan_batch(&mut store, &pend.recs, &gone_with_profile, &cfg)?;
+    let plan = resolve::incremental::plan_batch(&mut store, &pend.recs, &gone_with_profile, &effective)?;
     let mut batch = store.batch.take().expect("the planner takes a batch in");
     drop(pend);
     let mut scope = resolve::Scope {
@@ -200,7 +203,7 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
         "hubs": c.hubs,
         "rejected": rejected(c),
         "model_id": model_id,
-        "threshold": cfg.threshold,
+        "threshold": effective.threshold,
     });
     finish_run(client, run_id, summary, &phases, started)
 }

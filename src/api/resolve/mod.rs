@@ -94,6 +94,18 @@ fn finish_run(client: &mut SpiClient<'_>, run_id: i64, mut summary: Value, phase
     Ok(summary)
 }
 
+/// The match threshold runs use now: `cdp.match_threshold`, moved by the steward decisions of
+/// the newest model while `cdp.threshold_from_labels` is on (what cdp.review_queue measures
+/// its margins against).
+#[pg_extern(stable, parallel_safe)]
+fn _effective_threshold() -> f64 {
+    let cfg = crate::gucs::resolve_config();
+    match Spi::connect(|client| load::stored_model(client)).or_raise() {
+        Some((_, model)) => model.effective_config(&cfg).threshold,
+        None => cfg.threshold,
+    }
+}
+
 /// Effective survivorship rules, for the cdp.survivorship_rules view.
 #[pg_extern(stable, parallel_safe)]
 fn _survivorship_rules() -> TableIterator<'static, (name!(attribute, String), name!(rule, String), name!(is_default, bool))> {

@@ -123,6 +123,9 @@ pub struct Config {
     /// Whether two different national ids keep records apart, decided when a model is fitted
     /// (`cdp.national_id_trust`).
     pub national_id_trust: model::Trust,
+    /// Whether the threshold follows the steward decisions a model was fitted with
+    /// (`cdp.threshold_from_labels`, see [`model::learn_threshold`]).
+    pub threshold_from_labels: bool,
 }
 
 impl Config {
@@ -160,6 +163,7 @@ impl Default for Config {
             em_tol: 1e-6,
             term_frequency: true,
             national_id_trust: model::Trust::Auto,
+            threshold_from_labels: true,
         }
     }
 }
@@ -229,6 +233,9 @@ pub struct Outcome {
     pub edges: Vec<(u32, u32, f64, Levels)>,
     /// Pairs a little below the threshold (within [`REVIEW_MARGIN`] bits), for a steward's
     /// review queue: a full run's only (an incremental run leaves it empty).
+    /// The match threshold the run used (`cdp.match_threshold`, moved by the steward decisions
+    /// of the model, [`Model::effective_config`]).
+    pub threshold: f64,
     pub near_misses: Vec<(u32, u32, f64, Levels)>,
     pub model: Model,
     pub model_source: ModelSource,
@@ -571,18 +578,43 @@ pub fn resolve_batch(
     let levels = compare_pairs(&prepared, &blocking.pairs, threads);
     lap("compare", &mut timings);
 
-    let (model, model_source, model_notes) = match (scope, model) {
+    let (mut model, model_source, mut model_notes) = match (scope, model) {
         // a part of the data is no sample to estimate from
         (Some(_), None) => (default_model(cfg), ModelSource::Default, Vec::new()),
         _ => fit_model(&prepared, &levels, cfg, model),
     };
-    lap("model", &mut timings);
 
     let tf = cfg.term_frequency.then(|| match scope {
         Some(sc) => sc.term_freq.clone().unwrap_or_default(),
         None => TermFreq::from_prepared(&prepared),
     });
     let table = model.table();
+    // a model fitted now learns the threshold from the steward decisions among these records
+    if model_source == ModelSource::Estimated {
+        let n = prepared.len();
+        let labels: Vec<(f64, bool)> = forced
+            .iter()
+            .map(|p| (p, true))
+            .chain(cannot_link.iter().map(|p| (p, false)))
+            .filter(|((a, b), _)| a != b && (*a as usize) < n && (*b as usize) < n)
+            .map(|(&(a, b), same)| {
+                let (pa, pb) = (&prepared[a as usize], &prepared[b as usize]);
+                let lv = compare(pa, pb);
+                (table.weight(&lv, tf_u(tf.as_ref(), pa, &lv)), same)
+            })
+            .collect();
+        if let Some(fit) = model::learn_threshold(&labels, cfg.threshold) {
+            model.labels = fit.labels as u32;
+            model.label_threshold_offset = fit.threshold - cfg.threshold;
+            model_notes.push(format!(
+                "{} steward decisions: threshold {:+.2} bits; on them precision {:.3} -> {:.3}, recall {:.3} -> {:.3}",
+                fit.labels, model.label_threshold_offset, fit.before.0, fit.after.0, fit.before.1, fit.after.1
+            ));
+        }
+    }
+    let effective = model.effective_config(cfg);
+    let cfg = &effective;
+    lap("model", &mut timings);
     let idx: Vec<usize> = (0..levels.len()).collect();
     let weights: Vec<f64> = par_map(&idx, threads, |&i| {
         let (a, _) = blocking.pairs[i];
@@ -676,6 +708,7 @@ pub fn resolve_batch(
         skipped_blocks: blocking.skipped_blocks,
         pairs_by_kind: blocking.pairs_by_kind,
         edges,
+        threshold: cfg.threshold,
         near_misses,
         model,
         model_source,

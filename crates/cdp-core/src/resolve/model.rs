@@ -116,6 +116,13 @@ pub struct Model {
     /// stored before it existed trusted the id.
     #[serde(default = "trusted_by_default")]
     pub national_id_trusted: bool,
+    /// Steward decisions (labelled pairs) the model was fitted with ([`learn_threshold`]).
+    #[serde(default)]
+    pub labels: u32,
+    /// How far the labels move the match threshold from `cdp.match_threshold` (bits; 0 without
+    /// labels). Applied by [`Model::effective_config`] while `cdp.threshold_from_labels` is on.
+    #[serde(default)]
+    pub label_threshold_offset: f64,
 }
 
 fn trusted_by_default() -> bool {
@@ -172,9 +179,23 @@ impl Model {
             converged: true,
             log_likelihood: 0.0,
             national_id_trusted: true,
+            labels: 0,
+            label_threshold_offset: 0.0,
         };
         apply_safeguards(&mut model);
         model
+    }
+
+    /// The settings of a run with this model: the match threshold (and the weak-bridge weight
+    /// with it) moved by what the steward decisions said when the model was fitted, unless
+    /// `cdp.threshold_from_labels` is off. A changed `cdp.match_threshold` still moves it.
+    pub fn effective_config(&self, cfg: &super::Config) -> super::Config {
+        let mut out = cfg.clone();
+        if cfg.threshold_from_labels {
+            out.threshold += self.label_threshold_offset;
+            out.weak_bridge_weight += self.label_threshold_offset;
+        }
+        out
     }
 
     /// The estimated share of one person's record pairs whose national ids differ (m of the
@@ -642,6 +663,8 @@ fn em_patterns(
             converged: true,
             log_likelihood: 0.0,
             national_id_trusted: true,
+            labels: 0,
+            label_threshold_offset: 0.0,
         };
     }
     let lpu = ln_p(pats, u_fixed);
@@ -692,6 +715,8 @@ fn em_patterns(
         converged,
         log_likelihood,
         national_id_trusted: true,
+        labels: 0,
+        label_threshold_offset: 0.0,
     }
 }
 
@@ -869,6 +894,8 @@ pub fn estimate_m_patterns(
             converged,
             log_likelihood,
             national_id_trusted: true,
+            labels: 0,
+            label_threshold_offset: 0.0,
         },
         notes,
     )
@@ -886,6 +913,57 @@ fn log_likelihood(pats: &[(Levels, f64)], lpu: &[f64], lpm: &[f64], prior: f64) 
         })
         .sum()
 }
+
+/// Fewest steward decisions for [`learn_threshold`] to move the threshold, and fewest of each
+/// kind (same person, not the same person).
+pub const MIN_LABELS: usize = 20;
+pub const MIN_LABELS_OF_EACH: usize = 3;
+
+/// What the steward decisions say about the threshold ([`learn_threshold`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LabelFit {
+    /// the threshold that misclassifies the fewest labelled pairs
+    pub threshold: f64,
+    pub labels: usize,
+    /// (precision, recall) over the labelled pairs at the configured threshold and at `threshold`
+    pub before: (f64, f64),
+    pub after: (f64, f64),
+}
+
+/// The match threshold that the labelled pairs (`(weight, same person)`: force_link and
+/// cannot_link decisions, weighed by the model) support: among the configured threshold and the
+/// labelled weights within [`REVIEW_BAND`] bits of it, the one misclassifying the fewest labels
+/// (ties: the closest to the configured one). The threshold only moves inside the band the
+/// labels cover, where the review queue chose them. None with fewer than [`MIN_LABELS`] labels
+/// or [`MIN_LABELS_OF_EACH`] of either kind.
+pub fn learn_threshold(labels: &[(f64, bool)], configured: f64) -> Option<LabelFit> {
+    let same = labels.iter().filter(|l| l.1).count();
+    if labels.len() < MIN_LABELS || same < MIN_LABELS_OF_EACH || labels.len() - same < MIN_LABELS_OF_EACH {
+        return None;
+    }
+    let errors = |t: f64| labels.iter().filter(|(w, m)| (*w >= t) != *m).count();
+    let pr = |t: f64| {
+        let tp = labels.iter().filter(|(w, m)| *m && *w >= t).count() as f64;
+        let fp = labels.iter().filter(|(w, m)| !*m && *w >= t).count() as f64;
+        let precision = if tp + fp > 0.0 { tp / (tp + fp) } else { 1.0 };
+        (precision, tp / same as f64)
+    };
+    let mut best = configured;
+    for &(w, _) in labels {
+        if (w - configured).abs() > REVIEW_BAND || !w.is_finite() {
+            continue;
+        }
+        let (e, eb) = (errors(w), errors(best));
+        if e < eb || (e == eb && (w - configured).abs() < (best - configured).abs()) {
+            best = w;
+        }
+    }
+    Some(LabelFit { threshold: best, labels: labels.len(), before: pr(configured), after: pr(best) })
+}
+
+/// How far from the configured threshold the labels may move it (bits): the band of
+/// `cdp.review_queue`.
+pub const REVIEW_BAND: f64 = 4.0;
 
 /// Fewest near-certain matches with a national id on both sides for
 /// [`id_disagreement_of_sure_matches`] to say anything.
@@ -1308,6 +1386,36 @@ mod tests {
     }
 
     #[test]
+    fn steward_decisions_move_the_threshold_within_their_band() {
+        // near a threshold of 20: matches from 17.5 up, non-matches at 16-17.4 and one at 21
+        let mut labels: Vec<(f64, bool)> = (0..20).map(|i| (17.5 + 0.25 * f64::from(i), true)).collect();
+        labels.extend([(16.0, false), (16.5, false), (17.0, false), (17.4, false), (21.0, false)]);
+        let fit = learn_threshold(&labels, 20.0).expect("enough labels of both kinds");
+        assert_eq!(fit.threshold, 17.5, "the lowest threshold that keeps the four low non-matches out");
+        assert_eq!(fit.labels, 25);
+        // at 20 the matches from 17.5 to 19.75 were missed; at 17.5 none is
+        assert!((fit.before.1 - 10.0 / 20.0).abs() < 1e-12, "{:?}", fit.before);
+        assert!((fit.after.1 - 1.0).abs() < 1e-12, "{:?}", fit.after);
+        // the one non-match above stays above: precision 20/21 at the new threshold
+        assert!((fit.after.0 - 20.0 / 21.0).abs() < 1e-12, "{:?}", fit.after);
+        // the threshold never leaves the band of the review queue, whatever the labels say
+        let far: Vec<(f64, bool)> = (0..20).map(|i| (5.0 + f64::from(i) * 0.01, true)).chain([(1.0, false); 3]).collect();
+        assert_eq!(learn_threshold(&far, 20.0).map(|f| f.threshold), Some(20.0));
+        // too few labels, or only one kind: nothing learned
+        assert_eq!(learn_threshold(&labels[..10], 20.0), None);
+        let same_only: Vec<(f64, bool)> = (0..30).map(|i| (18.0 + f64::from(i) * 0.1, true)).collect();
+        assert_eq!(learn_threshold(&same_only, 20.0), None);
+        // a model applies the offset on top of whatever cdp.match_threshold says, unless told not to
+        let mut m = Model::default_model();
+        m.label_threshold_offset = fit.threshold - 20.0;
+        let cfg = crate::resolve::Config { threshold: 24.0, ..Default::default() };
+        assert_eq!(m.effective_config(&cfg).threshold, 21.5);
+        assert_eq!(m.effective_config(&cfg).weak_bridge_weight, cfg.weak_bridge_weight - 2.5);
+        let off = crate::resolve::Config { threshold_from_labels: false, ..cfg.clone() };
+        assert_eq!(m.effective_config(&off).threshold, 24.0);
+    }
+
+    #[test]
     fn tf_counts_people_not_a_persons_own_duplicates() {
         // one person with five records of one name and birth date, among 2,000 unique names
         let mut items: Vec<(String, Option<&str>)> = vec![("ayse kaya".to_string(), Some("1985-03-01")); 5];
@@ -1343,6 +1451,8 @@ mod tests {
             converged: true,
             log_likelihood: 0.0,
             national_id_trusted: true,
+            labels: 0,
+            label_threshold_offset: 0.0,
         };
         // a degenerate EM result: e-mail exact no likelier for matches than for non-matches,
         // national id conflicts common among "matches", e-mail typo level at the floor
