@@ -43,19 +43,22 @@ END
 $squat$;
 
 -- Roles (cluster-wide, so shared by every database with pg_cdp; kept when the extension is
--- dropped). Both are NOLOGIN groups:
+-- dropped). All are NOLOGIN groups:
 --   cdp_capture  owns the capture trigger function and may only append to cdp.change_queue: the
 --                trigger that runs in the applications' own transactions has no other right.
 --   cdp_admin    may call the API (register and sync sources, resolve, steward decisions, value
 --                computations) and read the cdp tables; it cannot write them except through the
 --                API. GRANT cdp_admin TO a login role to let it administer pg_cdp.
+--   cdp_analyst  reads masked profiles (cdp.profiles_masked) and the value tables (RFM, CLV,
+--                traits, segments), never records, profiles or the secrets; calls nothing that
+--                writes. GRANT cdp_analyst TO a login role for analysts.
 -- An existing role of either name is reused only when it cannot log in and is no superuser; for
 -- cdp_capture also only when no role is a member of it (a member could act as the trigger).
 DO $roles$
 DECLARE
     r record;
 BEGIN
-    FOR r IN SELECT * FROM (VALUES ('cdp_capture'), ('cdp_admin')) v(name) LOOP
+    FOR r IN SELECT * FROM (VALUES ('cdp_capture'), ('cdp_admin'), ('cdp_analyst')) v(name) LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r.name) THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r.name);
         ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_roles
@@ -71,4 +74,4 @@ BEGIN
     END IF;
 END
 $roles$;
-GRANT USAGE ON SCHEMA cdp TO cdp_capture, cdp_admin;
+GRANT USAGE ON SCHEMA cdp TO cdp_capture, cdp_admin, cdp_analyst;

@@ -29,5 +29,12 @@ REVOKE EXECUTE ON FUNCTION cdp._capture_changes(), cdp._capture_activity(), cdp.
 GRANT EXECUTE ON FUNCTION cdp._changed_keys_sql(text, name, boolean) TO cdp_capture;
 GRANT EXECUTE ON FUNCTION cdp._wake_worker() TO cdp_capture;
 GRANT SELECT ON ALL TABLES IN SCHEMA cdp TO cdp_admin;
+-- the salt of the hash masking rule: pg_cdp's owner only (an admin who read it could check a
+-- hashed value against a guess; admins read the unmasked data anyway, analysts must not)
+REVOKE SELECT ON cdp.secrets FROM cdp_admin;
+-- analysts: masked profiles and the value tables, nothing else
+GRANT SELECT ON cdp.profiles_masked, cdp.masking, cdp.rfm, cdp.clv, cdp.profile_traits, cdp.segments,
+      cdp.segment_members TO cdp_analyst;
+GRANT EXECUTE ON FUNCTION cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_analyst;
 GRANT INSERT, UPDATE, DELETE ON cdp.rfm, cdp.clv, cdp.clv_model, cdp.profile_traits,
       cdp.currency_rates, cdp.rfm_segment_map TO cdp_admin;

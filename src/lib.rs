@@ -12,7 +12,7 @@ use pgrx::prelude::*;
 pub mod api;
 // The pure core (normalisation, resolution, value, the expression checker, the sync and segment
 // planners) is its own crate with no pgrx in it; its modules keep their paths here.
-pub use cdp_core::{expr, normalise, resolve, segments, sync, value};
+pub use cdp_core::{expr, mask, normalise, resolve, segments, sync, value};
 pub mod error;
 pub mod gucs;
 pub mod worker;
@@ -50,6 +50,7 @@ extension_sql_file!(
         api::resolve::explain::_explain_match,
         api::resolve::_resolve,
         api::resolve::_check_records,
+        api::resolve::_effective_threshold,
         api::resolve::_resolve_changes,
         api::resolve::_set_survivorship,
         api::resolve::_survivorship_rules,
@@ -89,6 +90,11 @@ extension_sql_file!(
     "../sql/worker.sql",
     name = "worker",
     requires = ["segments", api::worker::_require_worker, api::worker::_worker_state, api::worker::worker_steps]
+);
+extension_sql_file!(
+    "../sql/privacy.sql",
+    name = "privacy",
+    requires = ["worker", api::privacy::_mask_values, api::privacy::_mask_defaults, api::privacy::_set_masking]
 );
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 

@@ -3,6 +3,7 @@
 //! The extension crate (`src/`) reads catalogs, runs SQL and calls into these modules.
 
 pub mod expr;
+pub mod mask;
 pub mod normalise;
 pub mod resolve;
 pub mod segments;

@@ -122,28 +122,13 @@ fn _survivorship_rules() -> TableIterator<'static, (name!(attribute, String), na
 /// Validate and store a survivorship rule (NULL rule: back to the default).
 #[pg_extern(volatile, parallel_unsafe)]
 fn _set_survivorship(attribute: &str, rule: Option<&str>) -> bool {
-    let attr = super::normalise::attr_named(attribute).or_raise();
-    Spi::connect_mut(|client| -> CdpResult<bool> {
-        match rule {
-            None => {
-                client.update("DELETE FROM cdp.survivorship WHERE attribute OPERATOR(pg_catalog.=) $1", None, &[attr.name().into()])?;
-            }
-            Some(r) => {
-                let r = resolve::Rule::from_name(r).ok_or_else(|| {
-                    CdpError::new(Kind::InvalidParameterValue, format!("unknown survivorship rule \"{r}\""))
-                        .hint("rules: source_priority, most_recent, most_frequent, most_complete")
-                })?;
-                client.update(
-                    "INSERT INTO cdp.survivorship (attribute, rule) VALUES ($1, $2)
-                     ON CONFLICT (attribute) DO UPDATE SET rule = EXCLUDED.rule",
-                    None,
-                    &[attr.name().into(), r.name().into()],
-                )?;
-            }
-        }
-        Ok(true)
-    })
-    .or_raise()
+    let rule = rule.map(|r| {
+        resolve::Rule::from_name(r).map(resolve::Rule::name).ok_or_else(|| {
+            CdpError::new(Kind::InvalidParameterValue, format!("unknown survivorship rule \"{r}\""))
+                .hint("rules: source_priority, most_recent, most_frequent, most_complete")
+        })
+    });
+    super::set_attribute_rule("cdp.survivorship", attribute, rule)
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
