@@ -52,13 +52,17 @@ $squat$;
 --   cdp_analyst  reads masked profiles (cdp.profiles_masked) and the value tables (RFM, CLV,
 --                traits, segments), never records, profiles or the secrets; calls nothing that
 --                writes. GRANT cdp_analyst TO a login role for analysts.
+--   cdp_steward  works the review queue (cdp.review_queue, force_link, cannot_link, force_split)
+--                and reads masked profiles.
+--   cdp_app      reads segment events and memberships by profile id (segment_events_since,
+--                ack_events, segments, segment_members, consumer_lag): no personal data at all.
 -- An existing role of either name is reused only when it cannot log in and is no superuser; for
 -- cdp_capture also only when no role is a member of it (a member could act as the trigger).
 DO $roles$
 DECLARE
     r record;
 BEGIN
-    FOR r IN SELECT * FROM (VALUES ('cdp_capture'), ('cdp_admin'), ('cdp_analyst')) v(name) LOOP
+    FOR r IN SELECT * FROM (VALUES ('cdp_capture'), ('cdp_admin'), ('cdp_analyst'), ('cdp_steward'), ('cdp_app')) v(name) LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r.name) THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r.name);
         ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_roles
@@ -74,4 +78,4 @@ BEGIN
     END IF;
 END
 $roles$;
-GRANT USAGE ON SCHEMA cdp TO cdp_capture, cdp_admin, cdp_analyst;
+GRANT USAGE ON SCHEMA cdp TO cdp_capture, cdp_admin, cdp_analyst, cdp_steward, cdp_app;

@@ -486,11 +486,13 @@ COMMENT ON FUNCTION cdp.cannot_link(bigint, bigint) IS
 -- above the threshold in force (cdp._effective_threshold: cdp.match_threshold as the model's
 -- steward decisions moved it), rejected ones within 4 bits below it (the last full run's), and
 -- accepted pairs that a clustering guard keeps in two profiles; without the pairs a steward has
--- decided.
+-- decided. SECURITY DEFINER: it returns record and profile ids, weights and comparison levels,
+-- never values, so a steward needs no right on the records.
 CREATE FUNCTION cdp.review_queue(max_pairs integer DEFAULT 50)
 RETURNS TABLE (record_a bigint, record_b bigint, profile_a bigint, profile_b bigint, weight double precision,
                margin double precision, reason text, evidence jsonb)
 LANGUAGE sql STABLE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH t AS (SELECT cdp._effective_threshold() AS th),
@@ -787,18 +789,22 @@ GRANT SELECT ON cdp.trait_slots, cdp.facts_dirty, cdp.profile_facts TO cdp_admin
 SELECT cdp._refresh_facts(true) FROM cdp.segments LIMIT 1;
 
 -- analysts: the role cdp_analyst, masked profiles and their rules (sql/privacy.sql)
-DO $analyst$
+DO $roles$
+DECLARE
+    r record;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'cdp_analyst') THEN
-        CREATE ROLE cdp_analyst NOLOGIN;
-    ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_roles
-                   WHERE rolname OPERATOR(pg_catalog.=) 'cdp_analyst' AND (rolcanlogin OR rolsuper OR rolbypassrls)) THEN
-        RAISE EXCEPTION 'role cdp_analyst exists and can log in, is a superuser or bypasses row-level security'
-              USING ERRCODE = '42501', HINT = 'pg_cdp uses it as a NOLOGIN group role: ALTER ROLE cdp_analyst NOLOGIN NOSUPERUSER NOBYPASSRLS, or drop it';
-    END IF;
+    FOR r IN SELECT * FROM (VALUES ('cdp_analyst'), ('cdp_steward'), ('cdp_app')) v(name) LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r.name) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r.name);
+        ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+                       WHERE rolname OPERATOR(pg_catalog.=) r.name AND (rolcanlogin OR rolsuper OR rolbypassrls)) THEN
+            RAISE EXCEPTION 'role % exists and can log in, is a superuser or bypasses row-level security', r.name
+                  USING ERRCODE = '42501', HINT = 'pg_cdp uses it as a NOLOGIN group role: ALTER ROLE ' OPERATOR(pg_catalog.||) r.name OPERATOR(pg_catalog.||) ' NOLOGIN NOSUPERUSER NOBYPASSRLS, or drop it';
+        END IF;
+    END LOOP;
 END
-$analyst$;
-GRANT USAGE ON SCHEMA cdp TO cdp_analyst;
+$roles$;
+GRANT USAGE ON SCHEMA cdp TO cdp_analyst, cdp_steward, cdp_app;
 CREATE FUNCTION cdp._mask_defaults() RETURNS TABLE ("attribute" text, "position" integer, "rule" text)
 IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_mask_defaults_wrapper';
 CREATE FUNCTION cdp._mask_values("values" text[], "rules" text[], "salt" text) RETURNS text[]
@@ -879,3 +885,8 @@ GRANT EXECUTE ON FUNCTION cdp._mask_defaults(), cdp._mask_values(text[], text[],
 GRANT SELECT ON cdp.profiles_masked, cdp.masking, cdp.rfm, cdp.clv, cdp.profile_traits, cdp.segments,
       cdp.segment_members TO cdp_analyst;
 GRANT EXECUTE ON FUNCTION cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_analyst;
+GRANT EXECUTE ON FUNCTION cdp.review_queue(integer), cdp.force_link(bigint, bigint), cdp.cannot_link(bigint, bigint),
+      cdp.force_split(bigint), cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_steward;
+GRANT SELECT ON cdp.profiles_masked, cdp.masking TO cdp_steward;
+GRANT EXECUTE ON FUNCTION cdp.segment_events_since(bigint, integer), cdp.ack_events(text, bigint) TO cdp_app;
+GRANT SELECT ON cdp.segments, cdp.segment_members, cdp.consumer_lag TO cdp_app;

@@ -36,5 +36,12 @@ REVOKE SELECT ON cdp.secrets FROM cdp_admin;
 GRANT SELECT ON cdp.profiles_masked, cdp.masking, cdp.rfm, cdp.clv, cdp.profile_traits, cdp.segments,
       cdp.segment_members TO cdp_analyst;
 GRANT EXECUTE ON FUNCTION cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_analyst;
+-- stewards: the review queue and their decisions, masked profiles
+GRANT EXECUTE ON FUNCTION cdp.review_queue(integer), cdp.force_link(bigint, bigint), cdp.cannot_link(bigint, bigint),
+      cdp.force_split(bigint), cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_steward;
+GRANT SELECT ON cdp.profiles_masked, cdp.masking TO cdp_steward;
+-- applications: segment events and memberships by profile id, nothing personal
+GRANT EXECUTE ON FUNCTION cdp.segment_events_since(bigint, integer), cdp.ack_events(text, bigint) TO cdp_app;
+GRANT SELECT ON cdp.segments, cdp.segment_members, cdp.consumer_lag TO cdp_app;
 GRANT INSERT, UPDATE, DELETE ON cdp.rfm, cdp.clv, cdp.clv_model, cdp.profile_traits,
       cdp.currency_rates, cdp.rfm_segment_map TO cdp_admin;

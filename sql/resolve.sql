@@ -379,11 +379,13 @@ COMMENT ON FUNCTION cdp.cannot_link(bigint, bigint) IS
 -- above the threshold in force (cdp._effective_threshold: cdp.match_threshold as the model's
 -- steward decisions moved it), rejected ones within 4 bits below it (the last full run's), and
 -- accepted pairs that a clustering guard keeps in two profiles; without the pairs a steward has
--- decided.
+-- decided. SECURITY DEFINER: it returns record and profile ids, weights and comparison levels,
+-- never values, so a steward needs no right on the records.
 CREATE FUNCTION cdp.review_queue(max_pairs integer DEFAULT 50)
 RETURNS TABLE (record_a bigint, record_b bigint, profile_a bigint, profile_b bigint, weight double precision,
                margin double precision, reason text, evidence jsonb)
 LANGUAGE sql STABLE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH t AS (SELECT cdp._effective_threshold() AS th),
