@@ -66,3 +66,194 @@ SELECT p.profile_id, p.record_count, p.source_count,
         COALESCE(p.display OPERATOR(pg_catalog.->>) 'country', p.country),
         p.national_id, p.external_id, p.anonymous_id], r.rules, s.salt) AS v) m;
 COMMENT ON VIEW cdp.profiles_masked IS 'Every unified profile with each attribute masked by its rule (cdp.masking): what cdp_analyst reads instead of cdp.profiles.';
+
+-- ---------------------------------------------------------------------------------------------
+-- Erasure (GDPR Art. 17, KVKK Art. 7): cdp.forget removes a person from every pg_cdp table, and
+-- their identifiers, as salted hashes, go to a suppression list so that their rows, if they come
+-- again from a source, do not become records. The ledger keeps a salted hash of the profile id
+-- and the time, nothing else of the person.
+-- ---------------------------------------------------------------------------------------------
+
+-- The salt of the suppression hashes: made by the first erasure (not at CREATE EXTENSION, so a
+-- restore brings the database's own salt back and its list keeps matching).
+CREATE TABLE cdp.erasure_salt (
+    salt text NOT NULL
+);
+CREATE UNIQUE INDEX erasure_salt_one_row ON cdp.erasure_salt ((true));
+SELECT pg_catalog.pg_extension_config_dump('cdp.erasure_salt', '');
+COMMENT ON TABLE cdp.erasure_salt IS 'The salt of the suppression list''s hashes (one row, made by the first cdp.forget); dumped with the list.';
+
+CREATE TABLE cdp.erasures (
+    erasure_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    erased_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    session_role        name NOT NULL DEFAULT SESSION_USER,
+    acting_role         name NOT NULL,
+    profile_hash        text NOT NULL,        -- salted hash of the erased profile id
+    records             integer NOT NULL,
+    identifiers         integer NOT NULL,     -- identifier hashes added to cdp.suppressions
+    source_rows_deleted integer NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp.erasures', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.erasures_erasure_id_seq', '');
+COMMENT ON TABLE cdp.erasures IS 'The erasure ledger: one row per cdp.forget, with a salted hash of the profile id, who and when, and counts; nothing else of the person.';
+
+CREATE TABLE cdp.suppressions (
+    key        text PRIMARY KEY,              -- attribute ':' salted hash of its normalised value
+    erasure_id bigint NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp.suppressions', '');
+COMMENT ON TABLE cdp.suppressions IS 'Identifiers of erased people (e-mail, phone, national, external and anonymous ids) as salted hashes: a source row holding one of them does not become a record.';
+
+-- The source rows of a profile's records, for cdp.forget to delete with the caller's rights:
+-- the table, the key column (by number: its current name) and its type.
+CREATE FUNCTION cdp._forget_source_rows(profile_id bigint)
+RETURNS TABLE (source_table regclass, key_column name, key_type text, source_key text)
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.source_table, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), r.source_key
+      FROM cdp.records r
+      JOIN cdp.sources s ON s.source_id OPERATOR(pg_catalog.=) r.source_id
+      JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) s.source_table AND a.attnum OPERATOR(pg_catalog.=) s.key_attnum
+     WHERE r.profile_id OPERATOR(pg_catalog.=) _forget_source_rows.profile_id
+     ORDER BY 1, 4
+$$;
+
+-- Everything pg_cdp holds of one profile, removed; its identifiers suppressed; the ledger row.
+CREATE FUNCTION cdp._forget(profile_id bigint, source_rows_deleted integer)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    pid      bigint := _forget.profile_id;
+    salt     text;
+    eid      bigint;
+    n_rec    integer;
+    n_ids    integer;
+    n_events integer := 0;
+    seg      record;
+BEGIN
+    -- one resolve run at a time: none may be writing this profile meanwhile
+    PERFORM pg_catalog.pg_advisory_xact_lock(868476083206319222);  -- RESOLVE_LOCK_KEY, src/api/resolve/mod.rs
+    IF NOT EXISTS (SELECT 1 FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) pid)
+       AND NOT EXISTS (SELECT 1 FROM cdp.records r WHERE r.profile_id OPERATOR(pg_catalog.=) pid) THEN
+        RAISE EXCEPTION 'profile % does not exist', pid USING ERRCODE = '42704';
+    END IF;
+    INSERT INTO cdp.erasure_salt (salt)
+    SELECT pg_catalog.gen_random_uuid()::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text
+     WHERE NOT EXISTS (SELECT 1 FROM cdp.erasure_salt);
+    SELECT e.salt INTO salt FROM cdp.erasure_salt e;
+
+    CREATE TEMP TABLE IF NOT EXISTS cdp_forget_records (record_id bigint, source_id integer, source_key text,
+                                                         name_key text, person text, ids text[]) ON COMMIT DROP;
+    TRUNCATE cdp_forget_records;
+    INSERT INTO cdp_forget_records
+    SELECT r.record_id, r.source_id, r.source_key, cdp._name_key(r.first_name, r.last_name, r.full_name),
+           COALESCE(r.birth_date::pg_catalog.text, r.record_id::pg_catalog.text),
+           cdp._identifier_hashes(ARRAY[r.first_name, r.last_name, r.full_name, r.email, r.phone,
+               pg_catalog.to_char(r.birth_date, 'YYYY-MM-DD'), r.gender, r.street, r.city, r.postcode, r.region,
+               r.country, r.national_id, r.external_id, r.anonymous_id], salt)
+      FROM cdp.records r WHERE r.profile_id OPERATOR(pg_catalog.=) pid;
+    GET DIAGNOSTICS n_rec = ROW_COUNT;
+
+    INSERT INTO cdp.erasures (acting_role, profile_hash, records, identifiers, source_rows_deleted)
+    VALUES (cdp._acting_role(), 'h:' OPERATOR(pg_catalog.||) pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(
+                pg_catalog.convert_to(salt OPERATOR(pg_catalog.||) '|profile|' OPERATOR(pg_catalog.||) pid::pg_catalog.text, 'UTF8')), 'hex'), 16),
+            n_rec, 0, COALESCE(_forget.source_rows_deleted, 0))
+    RETURNING erasure_id INTO eid;
+    INSERT INTO cdp.suppressions (key, erasure_id)
+    SELECT DISTINCT k, eid FROM cdp_forget_records f, pg_catalog.unnest(f.ids) k
+    ON CONFLICT (key) DO NOTHING;
+    GET DIAGNOSTICS n_ids = ROW_COUNT;
+    UPDATE cdp.erasures e SET identifiers = n_ids WHERE e.erasure_id OPERATOR(pg_catalog.=) eid;
+
+    -- segment consumers learn of it from an exit (reason forgotten); the profile's earlier
+    -- events go
+    DELETE FROM cdp.segment_events e WHERE e.profile_id OPERATOR(pg_catalog.=) pid OR e.merged_into OPERATOR(pg_catalog.=) pid;
+    FOR seg IN SELECT m.segment AS name, m.holdout FROM cdp.segment_members m
+                WHERE m.profile_id OPERATOR(pg_catalog.=) pid ORDER BY m.segment LOOP
+        INSERT INTO cdp.segment_events (event_id, segment, profile_id, op, reason, holdout)
+        VALUES (pg_catalog.nextval('cdp.segment_event_id_seq'), seg.name, pid, 'exit', 'forgotten', seg.holdout);
+        PERFORM cdp._notify_events(seg.name, pg_catalog.currval('cdp.segment_event_id_seq'), pg_catalog.currval('cdp.segment_event_id_seq'));
+        n_events := n_events OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    DELETE FROM cdp.segment_members m WHERE m.profile_id OPERATOR(pg_catalog.=) pid;
+
+    -- the records and everything derived from them
+    DELETE FROM cdp.record_keys k USING cdp_forget_records f WHERE k.record_id OPERATOR(pg_catalog.=) f.record_id;
+    DELETE FROM cdp.match_edges e USING cdp_forget_records f
+     WHERE e.record_a OPERATOR(pg_catalog.=) f.record_id OR e.record_b OPERATOR(pg_catalog.=) f.record_id;
+    DELETE FROM cdp.near_matches e USING cdp_forget_records f
+     WHERE e.record_a OPERATOR(pg_catalog.=) f.record_id OR e.record_b OPERATOR(pg_catalog.=) f.record_id;
+    DELETE FROM cdp.manual_links l USING cdp_forget_records f
+     WHERE (l.source_a OPERATOR(pg_catalog.=) f.source_id AND l.key_a OPERATOR(pg_catalog.=) f.source_key)
+        OR (l.source_b OPERATOR(pg_catalog.=) f.source_id AND l.key_b OPERATOR(pg_catalog.=) f.source_key);
+    DELETE FROM cdp.quarantine q USING cdp_forget_records f
+     WHERE q.source_id OPERATOR(pg_catalog.=) f.source_id AND q.source_key OPERATOR(pg_catalog.=) f.source_key;
+    DELETE FROM cdp.change_queue q USING cdp_forget_records f
+     WHERE q.source_id OPERATOR(pg_catalog.=) f.source_id AND q.source_key OPERATOR(pg_catalog.=) f.source_key;
+    UPDATE cdp.change_queue q SET source_keys = ARRAY(SELECT k FROM pg_catalog.unnest(q.source_keys) k
+                                                       WHERE NOT EXISTS (SELECT 1 FROM cdp_forget_records f
+                                                                          WHERE f.source_id OPERATOR(pg_catalog.=) q.source_id
+                                                                            AND f.source_key OPERATOR(pg_catalog.=) k))
+     WHERE q.source_keys IS NOT NULL
+       AND EXISTS (SELECT 1 FROM cdp_forget_records f WHERE f.source_id OPERATOR(pg_catalog.=) q.source_id
+                      AND f.source_key OPERATOR(pg_catalog.=) ANY (q.source_keys));
+    DELETE FROM cdp.records r USING cdp_forget_records f WHERE r.record_id OPERATOR(pg_catalog.=) f.record_id;
+    -- name frequencies: the person's names counted once less
+    UPDATE cdp.name_frequencies n SET records = n.records OPERATOR(pg_catalog.-) d.people
+      FROM (SELECT f.name_key, pg_catalog.count(DISTINCT f.person) AS people FROM cdp_forget_records f
+             WHERE f.name_key OPERATOR(pg_catalog.<>) '' GROUP BY 1) d
+     WHERE n.name_key OPERATOR(pg_catalog.=) d.name_key;
+    DELETE FROM cdp.name_frequencies n WHERE n.records OPERATOR(pg_catalog.<) 2 AND n.name_key OPERATOR(pg_catalog.<>) '';
+    -- the profile
+    DELETE FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) pid;
+    DELETE FROM cdp.profile_lineage l WHERE l.old_profile_id OPERATOR(pg_catalog.=) pid OR l.new_profile_id OPERATOR(pg_catalog.=) pid;
+    DELETE FROM cdp.resolve_gone g WHERE g.profile_id OPERATOR(pg_catalog.=) pid;
+    DELETE FROM cdp.profile_traits t WHERE t.profile_id OPERATOR(pg_catalog.=) pid;
+    DELETE FROM cdp.rfm t WHERE t.profile_id OPERATOR(pg_catalog.=) pid;
+    DELETE FROM cdp.clv t WHERE t.profile_id OPERATOR(pg_catalog.=) pid;
+    DELETE FROM cdp.profile_facts t WHERE t.profile_id OPERATOR(pg_catalog.=) pid;
+    DELETE FROM cdp.facts_dirty t WHERE t.profile_id OPERATOR(pg_catalog.=) pid;
+    DELETE FROM cdp.trait_dirty t WHERE t.profile_id OPERATOR(pg_catalog.=) pid;
+    DELETE FROM cdp.segment_dirty t WHERE t.profile_id OPERATOR(pg_catalog.=) pid;
+    DELETE FROM cdp.segment_due t WHERE t.profile_id OPERATOR(pg_catalog.=) pid;
+    PERFORM pg_catalog.pg_notify('cdp_profiles', pg_catalog.json_build_object('event', 'forgotten', 'profile_id', pid,
+                                                                               'erasure_id', eid)::pg_catalog.text);
+    RETURN pg_catalog.jsonb_build_object('erasure_id', eid, 'records', n_rec, 'identifiers_suppressed', n_ids,
+                                         'source_rows_deleted', COALESCE(_forget.source_rows_deleted, 0), 'segment_exits', n_events);
+END
+$$;
+
+CREATE FUNCTION cdp.forget(profile_id bigint, delete_source_rows boolean DEFAULT false)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r record;
+    n integer := 0;
+    k integer;
+BEGIN
+    IF profile_id IS NULL THEN
+        RAISE EXCEPTION 'profile_id must be given' USING ERRCODE = '22004';
+    END IF;
+    IF delete_source_rows THEN
+        -- with the caller's own rights: deleting a row of an application's table needs DELETE on it
+        FOR r IN SELECT * FROM cdp._forget_source_rows(profile_id) LOOP
+            EXECUTE pg_catalog.format('DELETE FROM %s WHERE %I OPERATOR(pg_catalog.=) $1::%s', r.source_table, r.key_column, r.key_type)
+              USING r.source_key;
+            GET DIAGNOSTICS k = ROW_COUNT;
+            n := n OPERATOR(pg_catalog.+) k;
+        END LOOP;
+    END IF;
+    RETURN cdp._forget(profile_id, n);
+END
+$$;
+COMMENT ON FUNCTION cdp.forget(bigint, boolean) IS
+'Erase a person (GDPR Art. 17, KVKK Art. 7): remove the profile and everything pg_cdp holds of it, put its identifiers (salted hashes) on the suppression list so their rows do not come back, write the ledger row; with delete_source_rows, also delete the source rows, with the caller''s rights. Returns counts.';

@@ -31,7 +31,7 @@ GRANT EXECUTE ON FUNCTION cdp._wake_worker() TO cdp_capture;
 GRANT SELECT ON ALL TABLES IN SCHEMA cdp TO cdp_admin;
 -- the salt of the hash masking rule: pg_cdp's owner only (an admin who read it could check a
 -- hashed value against a guess; admins read the unmasked data anyway, analysts must not)
-REVOKE SELECT ON cdp.secrets FROM cdp_admin;
+REVOKE SELECT ON cdp.secrets, cdp.erasure_salt FROM cdp_admin;
 -- analysts: masked profiles and the value tables, nothing else
 GRANT SELECT ON cdp.profiles_masked, cdp.masking, cdp.rfm, cdp.clv, cdp.profile_traits, cdp.segments,
       cdp.segment_members TO cdp_analyst;

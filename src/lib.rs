@@ -94,7 +94,14 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/privacy.sql",
     name = "privacy",
-    requires = ["worker", api::privacy::_mask_values, api::privacy::_mask_defaults, api::privacy::_set_masking]
+    requires = [
+        "worker",
+        api::privacy::_mask_values,
+        api::privacy::_mask_defaults,
+        api::privacy::_set_masking,
+        api::privacy::_identifier_hashes,
+        api::privacy::_name_key
+    ]
 );
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 

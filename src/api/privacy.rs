@@ -32,6 +32,37 @@ fn _mask_values(values: Vec<Option<String>>, rules: Vec<Option<String>>, salt: &
         .collect()
 }
 
+/// The identifiers an erased person is suppressed by.
+const SUPPRESSED_BY: [Attr; 5] = [Attr::Email, Attr::Phone, Attr::NationalId, Attr::ExternalId, Attr::AnonymousId];
+
+/// "attribute:hash" of each identifier among `values` (normalised, in attribute order), hashed
+/// with the erasure salt: the suppression list's keys (`cdp.suppressions`). Names and birth dates
+/// are not identifiers: a namesake must not be suppressed.
+#[pg_extern(immutable, parallel_safe)]
+fn _identifier_hashes(values: Vec<Option<String>>, salt: &str) -> Vec<String> {
+    SUPPRESSED_BY
+        .iter()
+        .filter_map(|a| {
+            let v = values.get(a.index()).cloned().flatten()?;
+            let v = v.trim();
+            (!v.is_empty()).then(|| format!("{}:{}", a.name(), salted_hash(salt, a.name(), v)))
+        })
+        .collect()
+}
+
+/// The name key a run counts name frequencies by (`cdp.name_frequencies`), for a record's first,
+/// last and full name: what an erasure takes out of the counts.
+#[pg_extern(immutable, parallel_safe)]
+fn _name_key(first_name: Option<&str>, last_name: Option<&str>, full_name: Option<&str>) -> String {
+    let mut rec = crate::resolve::Rec::new(0);
+    for (a, v) in [(Attr::FirstName, first_name), (Attr::LastName, last_name), (Attr::FullName, full_name)] {
+        if let Some(v) = v {
+            rec = rec.with(a, v);
+        }
+    }
+    crate::resolve::compare::name_key(&rec)
+}
+
 /// "h:" and the first 16 hex digits of SHA-256(salt | attribute | value), with PostgreSQL's own
 /// sha256.
 fn salted_hash(salt: &str, attribute: &str, value: &str) -> String {

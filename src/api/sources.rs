@@ -711,6 +711,8 @@ pub struct SyncStats {
     pub updated: i64,
     pub deleted: i64,
     pub quarantined: i64,
+    /// rows of erased people, left out (`cdp.forget`)
+    pub suppressed: i64,
     pub records: i64,
     pub seconds: f64,
 }
@@ -720,7 +722,7 @@ impl SyncStats {
         json!({
             "inserted": self.inserted, "updated": self.updated,
             "unchanged": (self.records - self.inserted - self.updated).max(0),
-            "deleted": self.deleted, "quarantined": self.quarantined,
+            "deleted": self.deleted, "quarantined": self.quarantined, "suppressed": self.suppressed,
             "records": self.records, "seconds": (self.seconds * 1000.0).round() / 1000.0,
         })
     }
@@ -824,7 +826,38 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
         args.push(k.into());
     }
     stats.updated = client.update(plan.update_sql(renormalise).as_str(), None, &args[..1])?.len() as i64;
-    stats.inserted = client.update(plan.insert_sql().as_str(), None, &args[..1])?.len() as i64;
+    // the rows of erased people do not come back (only while someone has been erased; a
+    // database still at a version without erasure, before ALTER EXTENSION UPDATE, has no list)
+    let has_list = first_one::<bool>(client.select("SELECT pg_catalog.to_regclass('cdp.suppressions') IS NOT NULL", Some(1), &[])?)?
+        .unwrap_or(false);
+    let salt = if has_list {
+        first_one::<String>(client.select(
+            "SELECT e.salt FROM cdp.erasure_salt e WHERE EXISTS (SELECT 1 FROM cdp.suppressions)",
+            Some(1),
+            &[],
+        )?)?
+    } else {
+        None
+    };
+    stats.inserted = match &salt {
+        None => client.update(plan.insert_sql().as_str(), None, &args[..1])?.len() as i64,
+        Some(s) => {
+            let n = client.update(plan.insert_sql_suppressing().as_str(), None, &[source_id.into(), s.as_str().into()])?.len() as i64;
+            // every staged row with a key has a record now, but the suppressed ones
+            stats.suppressed = first_one::<i64>(client.select(
+                &format!(
+                    "SELECT pg_catalog.count(*) FROM {stage} x WHERE x.source_key IS NOT NULL
+                        AND NOT EXISTS (SELECT 1 FROM cdp.records c WHERE c.source_id OPERATOR(pg_catalog.=) $1
+                                          AND c.source_key OPERATOR(pg_catalog.=) x.source_key)",
+                    stage = crate::sync::STAGE
+                ),
+                Some(1),
+                &[source_id.into()],
+            )?)?
+            .unwrap_or(0);
+            n
+        }
+    };
     stats.deleted = client.update(plan.delete_sql(keyed).as_str(), None, &args)?.len() as i64;
     // keys that failed before and have now been applied (or whose row is gone) leave quarantine
     if keyed {
@@ -916,8 +949,9 @@ fn _sync_source(source_table: pg_sys::Oid, renormalise: bool) -> i64 {
             NOTICE,
             Code::ERRCODE_SUCCESSFUL_COMPLETION,
             format!(
-                "source {}: {} records ({} inserted, {} updated, {} deleted, {} quarantined)",
-                source_id, stats.records, stats.inserted, stats.updated, stats.deleted, stats.quarantined
+                "source {}: {} records ({} inserted, {} updated, {} deleted, {} quarantined{})",
+                source_id, stats.records, stats.inserted, stats.updated, stats.deleted, stats.quarantined,
+                if stats.suppressed > 0 { format!(", {} rows of erased people left out", stats.suppressed) } else { String::new() }
             )
         );
         Ok(stats.records)

@@ -128,6 +128,26 @@ impl SourcePlan {
     /// normalised; the anti-join keeps a re-run cheap. ON CONFLICT covers a concurrent sync or
     /// worker batch inserting the same key first.
     pub fn insert_sql(&self) -> String {
+        self.insert_sql_with(false)
+    }
+
+    /// [`SourcePlan::insert_sql`] that also leaves out the rows of erased people: a row any of
+    /// whose identifiers (normalised) is on the suppression list (`cdp.suppressions`, salted
+    /// hashes; `$2` = the salt) does not become a record. Used only while the list is not empty.
+    pub fn insert_sql_suppressing(&self) -> String {
+        self.insert_sql_with(true)
+    }
+
+    fn insert_sql_with(&self, suppressing: bool) -> String {
+        let suppressed = if suppressing {
+            format!(
+                "\n WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(cdp._identifier_hashes(x.n[1:{count}], $2)) h(k)\n\
+                 \x20                  JOIN cdp.suppressions s ON s.key OPERATOR(pg_catalog.=) h.k)",
+                count = Attr::COUNT
+            )
+        } else {
+            String::new()
+        };
         let cols: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
         let values = normalised_values("x");
         format!(
@@ -139,7 +159,7 @@ impl SourcePlan {
              \x20        WHERE NOT EXISTS (SELECT 1 FROM cdp.records c\n\
              \x20                           WHERE c.source_id OPERATOR(pg_catalog.=) $1\n\
              \x20                             AND c.source_key OPERATOR(pg_catalog.=) src.source_key)\n\
-             \x20       OFFSET 0) x\n\
+             \x20       OFFSET 0) x{suppressed}\n\
              ON CONFLICT (source_id, source_key) DO NOTHING",
             src = self.src_cte(),
             cols = cols.join(", "),

@@ -182,3 +182,13 @@ fn blocking_keys(
     .or_raise();
     TableIterator::new(rows)
 }
+
+#[cfg(test)]
+mod lock_tests {
+    #[test]
+    fn the_erasure_takes_the_resolve_lock() {
+        // cdp._forget (sql/privacy.sql) serialises with resolve runs through the same key
+        let sql = include_str!("../../../sql/privacy.sql");
+        assert!(sql.contains(&format!("pg_advisory_xact_lock({})", super::RESOLVE_LOCK_KEY)));
+    }
+}

@@ -565,6 +565,78 @@ fn a_dump_and_restore_keeps_records_profile_ids_lineage_model_decisions_and_capt
     admin.batch_execute("DROP DATABASE cdp_dump_dst").unwrap();
 }
 
+/// GDPR/KVKK erasure: after cdp.forget, a pg_dump of the whole database holds none of the
+/// person's values, and the same rows imported again create nothing.
+#[test]
+fn forget_leaves_nothing_in_a_dump_and_a_reimport_creates_nothing() {
+    let mut admin = connect();
+    empty_databases(&mut admin, &["cdp_forget"]);
+    let mut db = postgres::Client::connect(&dsn_for("cdp_forget"), postgres::NoTls).unwrap();
+    db.batch_execute(
+        "CREATE EXTENSION pg_cdp;
+         CREATE TABLE public.crm (id int PRIMARY KEY, name text, mail text, gsm text, born date, street text, tckn text);
+         INSERT INTO public.crm VALUES
+           (1, 'Zeynep Kocabıyık', 'Zeynep.Kocabiyik.Erasure@example-mail.com', '0532 987 65 43', '1988-04-05', 'Unutulma Sokak 7', '10000000146'),
+           (2, 'ZEYNEP KOCABIYIK', 'zeynep.kocabiyik.erasure@example-mail.com', NULL, '1988-04-05', NULL, NULL),
+           (3, 'Ali Kalıcı', 'ali.kalici@example-mail.com', '0533 111 22 44', '1970-01-01', 'Kalıcı Caddesi 1', NULL);
+         SELECT cdp.add_source('public.crm', 'id', '{\"full_name\":\"name\",\"email\":\"mail\",\"phone\":\"gsm\",\"birth_date\":\"born\",\"street\":\"street\",\"national_id\":\"tckn\"}');
+         SELECT cdp.sync_source('public.crm');
+         SELECT cdp.resolve();
+         SELECT cdp.force_link(1, 2);
+         SELECT cdp.define_segment('everyone', 'record_count >= 1');",
+    )
+    .unwrap();
+    let pid: i64 = db.query_one("SELECT profile_id FROM cdp.records WHERE source_key = '1'", &[]).unwrap().get(0);
+    let out: String = db.query_one("SELECT cdp.forget($1, true)::text", &[&pid]).unwrap().get(0);
+    assert!(out.contains("\"records\": 2") && out.contains("\"source_rows_deleted\": 2"), "{out}");
+    let exits: i64 = db
+        .query_one("SELECT count(*) FROM cdp.segment_events WHERE profile_id = $1 AND op = 'exit' AND reason = 'forgotten'", &[&pid])
+        .unwrap()
+        .get(0);
+    assert_eq!(exits, 1, "segment consumers learn of the erasure");
+
+    let file = "/tmp/pg_cdp_client_forget.sql";
+    let dump = std::process::Command::new("/usr/lib/postgresql/15/bin/pg_dump")
+        .args(["-d", &dsn_for("cdp_forget"), "-f", file])
+        .status()
+        .expect("pg_dump runs");
+    assert!(dump.success(), "pg_dump failed");
+    let text = std::fs::read_to_string(file).unwrap().to_lowercase();
+    // the person's values, in every form pg_cdp keeps (original, normalised, folded, hashed for
+    // matching: the last is what a name key or a blocking key would hold)
+    for value in ["kocabıyık", "kocabiyik", "zeynep.kocabiyik.erasure", "5329876543", "987 65 43", "10000000146",
+                  "unutulma", "1988-04-05"] {
+        assert!(!text.contains(value), "the dump still holds {value:?}");
+    }
+    // and it is a real dump of the rest: the other customer is all there
+    for value in ["ali.kalici@example-mail.com", "kalıcı caddesi", "+905331112244"] {
+        assert!(text.contains(value), "the dump lacks {value:?}: not a dump of the data?");
+    }
+
+    // a re-import of the same person (another case, another phone format) creates nothing
+    db.batch_execute(
+        "INSERT INTO public.crm VALUES
+           (11, 'Zeynep Kocabıyık', 'ZEYNEP.KOCABIYIK.ERASURE@example-mail.com', NULL, '1988-04-05', NULL, NULL),
+           (12, 'Z. Kocabıyık', NULL, '+90 532 987 6543', NULL, NULL, NULL),
+           (13, 'Can Yeni', 'can.yeni@example-mail.com', NULL, NULL, NULL, NULL);
+         SELECT cdp.process_changes();",
+    )
+    .unwrap();
+    let keys: String = db.query_one("SELECT string_agg(source_key, ',' ORDER BY source_key) FROM cdp.records", &[]).unwrap().get(0);
+    assert_eq!(keys, "13,3", "the erased person's rows stay out, a new customer comes in");
+    let last: String = db.query_one("SELECT cdp.sync_source('public.crm')::text", &[]).unwrap().get(0);
+    assert_eq!(last, "2");
+    let suppressed: i64 = db.query_one("SELECT (last_sync->>'suppressed')::bigint FROM cdp.sources", &[]).unwrap().get(0);
+    assert_eq!(suppressed, 2, "left out and counted, not silently dropped");
+    let ledger: (i64, i32) = {
+        let r = db.query_one("SELECT count(*), max(identifiers) FROM cdp.erasures", &[]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(ledger, (1, 3), "one ledger row; e-mail, phone and national id suppressed");
+    drop(db);
+    admin.batch_execute("DROP DATABASE cdp_forget").unwrap();
+}
+
 /// pg_upgrade, as a DBA runs it between clusters, keeps everything of pg_cdp's, and the worker
 /// stays out of pg_upgrade's own servers: tests/upgrade/pg_upgrade_check does it on scratch
 /// clusters of its own (ports and directories apart from the project cluster's).

@@ -31,7 +31,7 @@ INSERT INTO declared VALUES
 -- the owner-only staging step
 INSERT INTO declared
 SELECT 'cdp_admin', c.oid::regclass::text, 'SELECT' FROM pg_class c
- WHERE c.relnamespace = 'cdp'::regnamespace AND c.relkind IN ('r', 'v') AND c.relname <> 'secrets'
+ WHERE c.relnamespace = 'cdp'::regnamespace AND c.relkind IN ('r', 'v') AND c.relname NOT IN ('secrets', 'erasure_salt')
 UNION ALL
 SELECT 'cdp_admin', regexp_replace(p.oid::regprocedure::text, ', ', ',', 'g'), 'EXECUTE' FROM pg_proc p
  WHERE p.pronamespace = 'cdp'::regnamespace
