@@ -104,6 +104,17 @@ CREATE TABLE cdp.suppressions (
 SELECT pg_catalog.pg_extension_config_dump('cdp.suppressions', '');
 COMMENT ON TABLE cdp.suppressions IS 'Identifiers of erased people (e-mail, phone, national, external and anonymous ids) as salted hashes: a source row holding one of them does not become a record.';
 
+-- The suppression keys of a record's identifiers (cdp._identifier_hashes over its values).
+CREATE FUNCTION cdp._record_hashes(r cdp.records, salt text)
+RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT cdp._identifier_hashes(ARRAY[r.first_name, r.last_name, r.full_name, r.email, r.phone,
+               pg_catalog.to_char(r.birth_date, 'YYYY-MM-DD'), r.gender, r.street, r.city, r.postcode, r.region,
+               r.country, r.national_id, r.external_id, r.anonymous_id], salt)
+$$;
+
 -- The source rows of a profile's records, for cdp.forget to delete with the caller's rights:
 -- the table, the key column (by number: its current name) and its type.
 CREATE FUNCTION cdp._forget_source_rows(profile_id bigint)
@@ -154,9 +165,7 @@ BEGIN
     INSERT INTO cdp_forget_records
     SELECT r.record_id, r.source_id, r.source_key, cdp._name_key(r.first_name, r.last_name, r.full_name),
            COALESCE(r.birth_date::pg_catalog.text, r.record_id::pg_catalog.text),
-           cdp._identifier_hashes(ARRAY[r.first_name, r.last_name, r.full_name, r.email, r.phone,
-               pg_catalog.to_char(r.birth_date, 'YYYY-MM-DD'), r.gender, r.street, r.city, r.postcode, r.region,
-               r.country, r.national_id, r.external_id, r.anonymous_id], salt)
+           cdp._record_hashes(r, salt)
       FROM cdp.records r WHERE r.profile_id OPERATOR(pg_catalog.=) pid;
     GET DIAGNOSTICS n_rec = ROW_COUNT;
 
@@ -257,3 +266,108 @@ END
 $$;
 COMMENT ON FUNCTION cdp.forget(bigint, boolean) IS
 'Erase a person (GDPR Art. 17, KVKK Art. 7): remove the profile and everything pg_cdp holds of it, put its identifiers (salted hashes) on the suppression list so their rows do not come back, write the ledger row; with delete_source_rows, also delete the source rows, with the caller''s rights. Returns counts.';
+
+-- Erase everyone holding an identifier value (as given: normalised first, as the records hold it).
+CREATE FUNCTION cdp.forget_by(attribute text, value text, delete_source_rows boolean DEFAULT false)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    v    text;
+    pid  bigint;
+    outs jsonb := '[]'::jsonb;
+BEGIN
+    IF attribute IS NULL OR attribute OPERATOR(pg_catalog.<>) ALL (ARRAY['email', 'phone', 'national_id', 'external_id', 'anonymous_id']) THEN
+        RAISE EXCEPTION 'cdp.forget_by takes an identifier: email, phone, national_id, external_id or anonymous_id, not %', COALESCE(attribute, 'NULL')
+              USING ERRCODE = '22023', HINT = 'to erase a person found otherwise, call cdp.forget with the profile id';
+    END IF;
+    SELECT n.value INTO v FROM cdp.normalise(attribute, value) n;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'the value is not a usable %', attribute USING ERRCODE = '22023';
+    END IF;
+    FOR pid IN EXECUTE pg_catalog.format(
+        'SELECT DISTINCT r.profile_id FROM cdp.records r WHERE r.%I OPERATOR(pg_catalog.=) $1 AND r.profile_id IS NOT NULL ORDER BY 1',
+        attribute) USING v LOOP
+        outs := outs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(cdp.forget(pid, delete_source_rows));
+    END LOOP;
+    RETURN pg_catalog.jsonb_build_object('profiles', pg_catalog.jsonb_array_length(outs), 'erasures', outs);
+END
+$$;
+COMMENT ON FUNCTION cdp.forget_by(text, text, boolean) IS
+'Erase every profile holding an identifier value (email, phone, national_id, external_id, anonymous_id; normalised as the records hold it) with cdp.forget; returns how many and their erasures.';
+
+-- The erasure ledger to keep outside the database: after restoring a backup taken before some
+-- erasures, cdp.reapply_erasures erases those people again. It holds the salt of the hashes
+-- (a restored database older than the first erasure has none): keep it like a backup.
+CREATE FUNCTION cdp.export_erasures()
+RETURNS jsonb
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.jsonb_build_object(
+        'salt', (SELECT e.salt FROM cdp.erasure_salt e),
+        'erasures', COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x) ORDER BY x.erasure_id) FROM cdp.erasures x), '[]'::jsonb),
+        'suppressions', COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('key', s.key, 'erasure_id', s.erasure_id) ORDER BY s.key)
+                                    FROM cdp.suppressions s), '[]'::jsonb))
+$$;
+COMMENT ON FUNCTION cdp.export_erasures() IS
+'The erasure ledger (the erasures, the suppressed identifier hashes and their salt) as one jsonb, to keep outside the database for cdp.reapply_erasures after a restore. Holds the salt: keep it like a backup.';
+
+-- Bring a ledger's erasures into this database (after a restore): its salt, ledger rows and
+-- suppressions, then every profile holding a suppressed identifier is forgotten.
+CREATE FUNCTION cdp._reapply_ledger(ledger jsonb)
+RETURNS SETOF bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ledger_salt text := ledger OPERATOR(pg_catalog.->>) 'salt';
+BEGIN
+    IF ledger_salt IS NULL THEN
+        RETURN;  -- no erasure in the ledger
+    END IF;
+    IF EXISTS (SELECT 1 FROM cdp.erasure_salt e WHERE e.salt OPERATOR(pg_catalog.<>) ledger_salt) THEN
+        RAISE EXCEPTION 'the ledger was hashed with another salt: it comes from another database' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO cdp.erasure_salt (salt) SELECT ledger_salt WHERE NOT EXISTS (SELECT 1 FROM cdp.erasure_salt);
+    INSERT INTO cdp.erasures OVERRIDING SYSTEM VALUE
+    SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::cdp.erasures, ledger OPERATOR(pg_catalog.->) 'erasures')
+    ON CONFLICT (erasure_id) DO NOTHING;
+    PERFORM pg_catalog.setval('cdp.erasures_erasure_id_seq', GREATEST((SELECT pg_catalog.max(e.erasure_id) FROM cdp.erasures e), 1));
+    INSERT INTO cdp.suppressions (key, erasure_id)
+    SELECT x.key, x.erasure_id FROM pg_catalog.jsonb_to_recordset(ledger OPERATOR(pg_catalog.->) 'suppressions') AS x(key text, erasure_id bigint)
+    ON CONFLICT (key) DO NOTHING;
+    RETURN QUERY
+    SELECT DISTINCT r.profile_id FROM cdp.records r
+     WHERE r.profile_id IS NOT NULL
+       AND EXISTS (SELECT 1 FROM pg_catalog.unnest(cdp._record_hashes(r, ledger_salt)) h(k)
+                    JOIN cdp.suppressions s ON s.key OPERATOR(pg_catalog.=) h.k)
+     ORDER BY 1;
+END
+$$;
+
+CREATE FUNCTION cdp.reapply_erasures(ledger jsonb, delete_source_rows boolean DEFAULT false)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    pid  bigint;
+    outs jsonb := '[]'::jsonb;
+BEGIN
+    IF ledger IS NULL THEN
+        RAISE EXCEPTION 'ledger must be given (the output of cdp.export_erasures)' USING ERRCODE = '22004';
+    END IF;
+    FOR pid IN SELECT * FROM cdp._reapply_ledger(ledger) LOOP
+        outs := outs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(cdp.forget(pid, delete_source_rows));
+    END LOOP;
+    RETURN pg_catalog.jsonb_build_object('profiles', pg_catalog.jsonb_array_length(outs), 'erasures', outs);
+END
+$$;
+COMMENT ON FUNCTION cdp.reapply_erasures(jsonb, boolean) IS
+'After restoring a backup taken before some erasures: take the ledger kept with cdp.export_erasures, and forget every profile holding one of its suppressed identifiers (with delete_source_rows, their source rows too, with the caller''s rights).';

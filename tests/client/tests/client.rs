@@ -637,6 +637,66 @@ fn forget_leaves_nothing_in_a_dump_and_a_reimport_creates_nothing() {
     admin.batch_execute("DROP DATABASE cdp_forget").unwrap();
 }
 
+/// A backup taken before an erasure brings the person back; the ledger kept with
+/// cdp.export_erasures erases them again after the restore, leaving nothing in a new dump.
+/// Also cdp.forget_by: everyone holding an identifier value.
+#[test]
+fn the_erasure_ledger_erases_again_after_restoring_an_older_backup() {
+    let mut admin = connect();
+    empty_databases(&mut admin, &["cdp_ledger_src", "cdp_ledger_old"]);
+    let mut db = postgres::Client::connect(&dsn_for("cdp_ledger_src"), postgres::NoTls).unwrap();
+    db.batch_execute(
+        "CREATE EXTENSION pg_cdp;
+         CREATE TABLE public.crm (id int PRIMARY KEY, name text, mail text, gsm text);
+         INSERT INTO public.crm VALUES
+           (1, 'Deniz Silinecek', 'deniz.silinecek@example-mail.com', '0532 765 43 21'),
+           (2, 'Deniz Silinecek', NULL, '+90 532 765 4321'),
+           (3, 'Ece Kalacak', 'ece.kalacak@example-mail.com', '0535 222 33 44'),
+           (4, 'Can Gidecek', 'can.gidecek@example-mail.com', NULL);
+         SELECT cdp.add_source('public.crm', 'id', '{\"full_name\":\"name\",\"email\":\"mail\",\"phone\":\"gsm\"}');
+         SELECT cdp.sync_source('public.crm');
+         SELECT cdp.resolve();",
+    )
+    .unwrap();
+    // the backup, before any erasure
+    let old = "/tmp/pg_cdp_client_ledger_old.sql";
+    let st = std::process::Command::new("/usr/lib/postgresql/15/bin/pg_dump").args(["-d", &dsn_for("cdp_ledger_src"), "-f", old]).status().unwrap();
+    assert!(st.success());
+    // one erasure by profile, one by an identifier value (another spelling of the e-mail)
+    let pid: i64 = db.query_one("SELECT profile_id FROM cdp.records WHERE source_key = '1'", &[]).unwrap().get(0);
+    db.query_one("SELECT cdp.forget($1, true)", &[&pid]).unwrap();
+    let by: String = db.query_one("SELECT cdp.forget_by('email', ' CAN.GIDECEK@Example-Mail.com ', true)::text", &[]).unwrap().get(0);
+    assert!(by.ends_with("\"profiles\": 1}"), "{by}");
+    let ledger: String = db.query_one("SELECT cdp.export_erasures()::text", &[]).unwrap().get(0);
+    drop(db);
+
+    // the old backup restored: both people are back
+    restore("cdp_ledger_old", old);
+    let mut back = postgres::Client::connect(&dsn_for("cdp_ledger_old"), postgres::NoTls).unwrap();
+    let n: i64 = back.query_one("SELECT count(*) FROM cdp.records", &[]).unwrap().get(0);
+    assert_eq!(n, 4, "the backup predates the erasures");
+    let out: String = back.query_one("SELECT cdp.reapply_erasures($1::text::jsonb, true)::text", &[&ledger]).unwrap().get(0);
+    assert!(out.ends_with("\"profiles\": 2}"), "{out}");
+    let keys: String = back.query_one("SELECT string_agg(source_key, ',' ORDER BY source_key) FROM cdp.records", &[]).unwrap().get(0);
+    assert_eq!(keys, "3");
+    let rows: i64 = back.query_one("SELECT count(*) FROM public.crm", &[]).unwrap().get(0);
+    assert_eq!(rows, 1, "the source rows went too");
+    // a second application changes nothing
+    let again: String = back.query_one("SELECT cdp.reapply_erasures($1::text::jsonb)::text", &[&ledger]).unwrap().get(0);
+    assert!(again.ends_with("\"profiles\": 0}"), "{again}");
+    drop(back);
+    let file = "/tmp/pg_cdp_client_ledger_new.sql";
+    let st = std::process::Command::new("/usr/lib/postgresql/15/bin/pg_dump").args(["-d", &dsn_for("cdp_ledger_old"), "-f", file]).status().unwrap();
+    assert!(st.success());
+    let text = std::fs::read_to_string(file).unwrap().to_lowercase();
+    for value in ["silinecek", "7654321", "765 43 21", "gidecek"] {
+        assert!(!text.contains(value), "the restored and re-erased database still holds {value:?}");
+    }
+    assert!(text.contains("ece.kalacak@example-mail.com"));
+    admin.batch_execute("DROP DATABASE cdp_ledger_src").unwrap();
+    admin.batch_execute("DROP DATABASE cdp_ledger_old").unwrap();
+}
+
 /// pg_upgrade, as a DBA runs it between clusters, keeps everything of pg_cdp's, and the worker
 /// stays out of pg_upgrade's own servers: tests/upgrade/pg_upgrade_check does it on scratch
 /// clusters of its own (ports and directories apart from the project cluster's).
