@@ -1187,6 +1187,43 @@ $$;
 COMMENT ON FUNCTION cdp.reapply_erasures(jsonb, boolean) IS
 'After restoring a backup taken before some erasures: take the ledger kept with cdp.export_erasures, and forget every profile holding one of its suppressed identifiers (with delete_source_rows, their source rows too, with the caller''s rights).';
 
+-- A person who comes back (a new consent, a new contract): one identifier off the suppression
+-- list; their rows become records at the next sync of their sources.
+CREATE FUNCTION cdp.unsuppress(attribute text, value text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    v    text;
+    salt text;
+    k    text;
+    n    integer;
+BEGIN
+    IF attribute IS NULL OR attribute OPERATOR(pg_catalog.<>) ALL (ARRAY['email', 'phone', 'national_id', 'external_id', 'anonymous_id']) THEN
+        RAISE EXCEPTION 'cdp.unsuppress takes an identifier: email, phone, national_id, external_id or anonymous_id, not %', COALESCE(attribute, 'NULL')
+              USING ERRCODE = '22023';
+    END IF;
+    SELECT x.value INTO v FROM cdp.normalise(attribute, value) x;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'the value is not a usable %', attribute USING ERRCODE = '22023';
+    END IF;
+    SELECT e.salt INTO salt FROM cdp.erasure_salt e;
+    IF salt IS NULL THEN
+        RETURN false;  -- nobody was ever erased
+    END IF;
+    SELECT (cdp._identifier_hashes(pg_catalog.array_agg(CASE WHEN d.attribute OPERATOR(pg_catalog.=) attribute THEN v END ORDER BY d.position), salt))[1]
+      INTO k FROM cdp._mask_defaults() d;
+    DELETE FROM cdp.suppressions s WHERE s.key OPERATOR(pg_catalog.=) k;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n OPERATOR(pg_catalog.>) 0;
+END
+$$;
+COMMENT ON FUNCTION cdp.unsuppress(text, text) IS
+'Take one identifier value (normalised as records hold it) off the suppression list, for a person who comes back: their rows become records at the next sync of their sources. Returns whether it was on the list; the ledger keeps its rows.';
+
 REVOKE ALL ON cdp.secrets, cdp.masking_rules, cdp.masking, cdp.profiles_masked, cdp.erasure_salt, cdp.erasures,
        cdp.suppressions FROM PUBLIC;
 REVOKE ALL ON SEQUENCE cdp.erasures_erasure_id_seq FROM PUBLIC;
@@ -1195,12 +1232,12 @@ REVOKE ALL ON FUNCTION cdp._mask_defaults(), cdp._mask_values(text[], text[], te
        cdp.set_masking(text, text), cdp._identifier_hashes(text[], text), cdp._name_key(text, text, text),
        cdp._forget_source_rows(bigint), cdp._forget(bigint, integer), cdp.forget(bigint, boolean),
        cdp._record_hashes(cdp.records, text), cdp.forget_by(text, text, boolean), cdp.export_erasures(), cdp._reapply_ledger(jsonb),
-       cdp.reapply_erasures(jsonb, boolean) FROM PUBLIC;
+       cdp.reapply_erasures(jsonb, boolean), cdp.unsuppress(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp._mask_defaults(), cdp._mask_values(text[], text[], text), cdp._set_masking(text, text),
       cdp.set_masking(text, text), cdp._identifier_hashes(text[], text), cdp._name_key(text, text, text),
       cdp._forget_source_rows(bigint), cdp._forget(bigint, integer), cdp.forget(bigint, boolean),
       cdp._record_hashes(cdp.records, text), cdp.forget_by(text, text, boolean), cdp.export_erasures(), cdp._reapply_ledger(jsonb),
-      cdp.reapply_erasures(jsonb, boolean) TO cdp_admin;
+      cdp.reapply_erasures(jsonb, boolean), cdp.unsuppress(text, text) TO cdp_admin;
 GRANT SELECT ON cdp.profiles_masked, cdp.masking, cdp.rfm, cdp.clv, cdp.profile_traits, cdp.segments,
       cdp.segment_members TO cdp_analyst;
 GRANT EXECUTE ON FUNCTION cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_analyst;

@@ -371,3 +371,40 @@ END
 $$;
 COMMENT ON FUNCTION cdp.reapply_erasures(jsonb, boolean) IS
 'After restoring a backup taken before some erasures: take the ledger kept with cdp.export_erasures, and forget every profile holding one of its suppressed identifiers (with delete_source_rows, their source rows too, with the caller''s rights).';
+
+-- A person who comes back (a new consent, a new contract): one identifier off the suppression
+-- list; their rows become records at the next sync of their sources.
+CREATE FUNCTION cdp.unsuppress(attribute text, value text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    v    text;
+    salt text;
+    k    text;
+    n    integer;
+BEGIN
+    IF attribute IS NULL OR attribute OPERATOR(pg_catalog.<>) ALL (ARRAY['email', 'phone', 'national_id', 'external_id', 'anonymous_id']) THEN
+        RAISE EXCEPTION 'cdp.unsuppress takes an identifier: email, phone, national_id, external_id or anonymous_id, not %', COALESCE(attribute, 'NULL')
+              USING ERRCODE = '22023';
+    END IF;
+    SELECT x.value INTO v FROM cdp.normalise(attribute, value) x;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'the value is not a usable %', attribute USING ERRCODE = '22023';
+    END IF;
+    SELECT e.salt INTO salt FROM cdp.erasure_salt e;
+    IF salt IS NULL THEN
+        RETURN false;  -- nobody was ever erased
+    END IF;
+    SELECT (cdp._identifier_hashes(pg_catalog.array_agg(CASE WHEN d.attribute OPERATOR(pg_catalog.=) attribute THEN v END ORDER BY d.position), salt))[1]
+      INTO k FROM cdp._mask_defaults() d;
+    DELETE FROM cdp.suppressions s WHERE s.key OPERATOR(pg_catalog.=) k;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n OPERATOR(pg_catalog.>) 0;
+END
+$$;
+COMMENT ON FUNCTION cdp.unsuppress(text, text) IS
+'Take one identifier value (normalised as records hold it) off the suppression list, for a person who comes back: their rows become records at the next sync of their sources. Returns whether it was on the list; the ledger keeps its rows.';

@@ -633,6 +633,21 @@ fn forget_leaves_nothing_in_a_dump_and_a_reimport_creates_nothing() {
         (r.get(0), r.get(1))
     };
     assert_eq!(ledger, (1, 3), "one ledger row; e-mail, phone and national id suppressed");
+    // the person comes back: their e-mail and phone off the list, their rows in at the next sync
+    let off: (bool, bool, bool) = {
+        let r = db
+            .query_one(
+                "SELECT cdp.unsuppress('email', 'Zeynep.Kocabiyik.Erasure@example-mail.com'),
+                        cdp.unsuppress('phone', '0532 987 65 43'), cdp.unsuppress('phone', '0532 987 65 43')",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(off, (true, true, false), "each was on the list once");
+    db.query_one("SELECT cdp.sync_source('public.crm')", &[]).unwrap();
+    let keys: String = db.query_one("SELECT string_agg(source_key, ',' ORDER BY source_key) FROM cdp.records", &[]).unwrap().get(0);
+    assert_eq!(keys, "11,12,13,3", "the returning person's rows are records again");
     drop(db);
     admin.batch_execute("DROP DATABASE cdp_forget").unwrap();
 }
