@@ -1082,6 +1082,29 @@ $$;
 COMMENT ON FUNCTION cdp.forget(bigint, boolean) IS
 'Erase a person (GDPR Art. 17, KVKK Art. 7): remove the profile and everything pg_cdp holds of it, put its identifiers (salted hashes) on the suppression list so their rows do not come back, write the ledger row; with delete_source_rows, also delete the source rows, with the caller''s rights. Returns counts.';
 
+-- An identifier value as the records hold it (normalised), for cdp.forget_by and
+-- cdp.unsuppress; 22023 for another attribute or a value that cannot be used.
+CREATE FUNCTION cdp._identifier_value(attribute text, value text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    v text;
+BEGIN
+    IF attribute IS NULL OR attribute OPERATOR(pg_catalog.<>) ALL (ARRAY['email', 'phone', 'national_id', 'external_id', 'anonymous_id']) THEN
+        RAISE EXCEPTION 'an identifier is needed: email, phone, national_id, external_id or anonymous_id, not %', COALESCE(attribute, 'NULL')
+              USING ERRCODE = '22023', HINT = 'to erase a person found otherwise, call cdp.forget with the profile id';
+    END IF;
+    SELECT x.value INTO v FROM cdp.normalise(attribute, value) x;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'the value is not a usable %', attribute USING ERRCODE = '22023';
+    END IF;
+    RETURN v;
+END
+$$;
+
 -- Erase everyone holding an identifier value (as given: normalised first, as the records hold it).
 CREATE FUNCTION cdp.forget_by(attribute text, value text, delete_source_rows boolean DEFAULT false)
 RETURNS jsonb
@@ -1094,14 +1117,7 @@ DECLARE
     pid  bigint;
     outs jsonb := '[]'::jsonb;
 BEGIN
-    IF attribute IS NULL OR attribute OPERATOR(pg_catalog.<>) ALL (ARRAY['email', 'phone', 'national_id', 'external_id', 'anonymous_id']) THEN
-        RAISE EXCEPTION 'cdp.forget_by takes an identifier: email, phone, national_id, external_id or anonymous_id, not %', COALESCE(attribute, 'NULL')
-              USING ERRCODE = '22023', HINT = 'to erase a person found otherwise, call cdp.forget with the profile id';
-    END IF;
-    SELECT n.value INTO v FROM cdp.normalise(attribute, value) n;
-    IF v IS NULL THEN
-        RAISE EXCEPTION 'the value is not a usable %', attribute USING ERRCODE = '22023';
-    END IF;
+    v := cdp._identifier_value(attribute, value);
     FOR pid IN EXECUTE pg_catalog.format(
         'SELECT DISTINCT r.profile_id FROM cdp.records r WHERE r.%I OPERATOR(pg_catalog.=) $1 AND r.profile_id IS NOT NULL ORDER BY 1',
         attribute) USING v LOOP
@@ -1202,14 +1218,7 @@ DECLARE
     k    text;
     n    integer;
 BEGIN
-    IF attribute IS NULL OR attribute OPERATOR(pg_catalog.<>) ALL (ARRAY['email', 'phone', 'national_id', 'external_id', 'anonymous_id']) THEN
-        RAISE EXCEPTION 'cdp.unsuppress takes an identifier: email, phone, national_id, external_id or anonymous_id, not %', COALESCE(attribute, 'NULL')
-              USING ERRCODE = '22023';
-    END IF;
-    SELECT x.value INTO v FROM cdp.normalise(attribute, value) x;
-    IF v IS NULL THEN
-        RAISE EXCEPTION 'the value is not a usable %', attribute USING ERRCODE = '22023';
-    END IF;
+    v := cdp._identifier_value(attribute, value);
     SELECT e.salt INTO salt FROM cdp.erasure_salt e;
     IF salt IS NULL THEN
         RETURN false;  -- nobody was ever erased
@@ -1232,12 +1241,12 @@ REVOKE ALL ON FUNCTION cdp._mask_defaults(), cdp._mask_values(text[], text[], te
        cdp.set_masking(text, text), cdp._identifier_hashes(text[], text), cdp._name_key(text, text, text),
        cdp._forget_source_rows(bigint), cdp._forget(bigint, integer), cdp.forget(bigint, boolean),
        cdp._record_hashes(cdp.records, text), cdp.forget_by(text, text, boolean), cdp.export_erasures(), cdp._reapply_ledger(jsonb),
-       cdp.reapply_erasures(jsonb, boolean), cdp.unsuppress(text, text) FROM PUBLIC;
+       cdp.reapply_erasures(jsonb, boolean), cdp.unsuppress(text, text), cdp._identifier_value(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp._mask_defaults(), cdp._mask_values(text[], text[], text), cdp._set_masking(text, text),
       cdp.set_masking(text, text), cdp._identifier_hashes(text[], text), cdp._name_key(text, text, text),
       cdp._forget_source_rows(bigint), cdp._forget(bigint, integer), cdp.forget(bigint, boolean),
       cdp._record_hashes(cdp.records, text), cdp.forget_by(text, text, boolean), cdp.export_erasures(), cdp._reapply_ledger(jsonb),
-      cdp.reapply_erasures(jsonb, boolean), cdp.unsuppress(text, text) TO cdp_admin;
+      cdp.reapply_erasures(jsonb, boolean), cdp.unsuppress(text, text), cdp._identifier_value(text, text) TO cdp_admin;
 GRANT SELECT ON cdp.profiles_masked, cdp.masking, cdp.rfm, cdp.clv, cdp.profile_traits, cdp.segments,
       cdp.segment_members TO cdp_analyst;
 GRANT EXECUTE ON FUNCTION cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_analyst;

@@ -267,6 +267,29 @@ $$;
 COMMENT ON FUNCTION cdp.forget(bigint, boolean) IS
 'Erase a person (GDPR Art. 17, KVKK Art. 7): remove the profile and everything pg_cdp holds of it, put its identifiers (salted hashes) on the suppression list so their rows do not come back, write the ledger row; with delete_source_rows, also delete the source rows, with the caller''s rights. Returns counts.';
 
+-- An identifier value as the records hold it (normalised), for cdp.forget_by and
+-- cdp.unsuppress; 22023 for another attribute or a value that cannot be used.
+CREATE FUNCTION cdp._identifier_value(attribute text, value text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    v text;
+BEGIN
+    IF attribute IS NULL OR attribute OPERATOR(pg_catalog.<>) ALL (ARRAY['email', 'phone', 'national_id', 'external_id', 'anonymous_id']) THEN
+        RAISE EXCEPTION 'an identifier is needed: email, phone, national_id, external_id or anonymous_id, not %', COALESCE(attribute, 'NULL')
+              USING ERRCODE = '22023', HINT = 'to erase a person found otherwise, call cdp.forget with the profile id';
+    END IF;
+    SELECT x.value INTO v FROM cdp.normalise(attribute, value) x;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'the value is not a usable %', attribute USING ERRCODE = '22023';
+    END IF;
+    RETURN v;
+END
+$$;
+
 -- Erase everyone holding an identifier value (as given: normalised first, as the records hold it).
 CREATE FUNCTION cdp.forget_by(attribute text, value text, delete_source_rows boolean DEFAULT false)
 RETURNS jsonb
@@ -279,14 +302,7 @@ DECLARE
     pid  bigint;
     outs jsonb := '[]'::jsonb;
 BEGIN
-    IF attribute IS NULL OR attribute OPERATOR(pg_catalog.<>) ALL (ARRAY['email', 'phone', 'national_id', 'external_id', 'anonymous_id']) THEN
-        RAISE EXCEPTION 'cdp.forget_by takes an identifier: email, phone, national_id, external_id or anonymous_id, not %', COALESCE(attribute, 'NULL')
-              USING ERRCODE = '22023', HINT = 'to erase a person found otherwise, call cdp.forget with the profile id';
-    END IF;
-    SELECT n.value INTO v FROM cdp.normalise(attribute, value) n;
-    IF v IS NULL THEN
-        RAISE EXCEPTION 'the value is not a usable %', attribute USING ERRCODE = '22023';
-    END IF;
+    v := cdp._identifier_value(attribute, value);
     FOR pid IN EXECUTE pg_catalog.format(
         'SELECT DISTINCT r.profile_id FROM cdp.records r WHERE r.%I OPERATOR(pg_catalog.=) $1 AND r.profile_id IS NOT NULL ORDER BY 1',
         attribute) USING v LOOP
@@ -387,14 +403,7 @@ DECLARE
     k    text;
     n    integer;
 BEGIN
-    IF attribute IS NULL OR attribute OPERATOR(pg_catalog.<>) ALL (ARRAY['email', 'phone', 'national_id', 'external_id', 'anonymous_id']) THEN
-        RAISE EXCEPTION 'cdp.unsuppress takes an identifier: email, phone, national_id, external_id or anonymous_id, not %', COALESCE(attribute, 'NULL')
-              USING ERRCODE = '22023';
-    END IF;
-    SELECT x.value INTO v FROM cdp.normalise(attribute, value) x;
-    IF v IS NULL THEN
-        RAISE EXCEPTION 'the value is not a usable %', attribute USING ERRCODE = '22023';
-    END IF;
+    v := cdp._identifier_value(attribute, value);
     SELECT e.salt INTO salt FROM cdp.erasure_salt e;
     IF salt IS NULL THEN
         RETURN false;  -- nobody was ever erased
