@@ -742,6 +742,26 @@ BEGIN
 END
 $$;
 
+-- the quality report also counts the rows of erased people a sync left out
+CREATE OR REPLACE VIEW cdp.quality_report AS
+SELECT s.source_id,
+       s.source_table,
+       s.channel,
+       q.key   AS attribute,
+       q.value AS reason,
+       pg_catalog.count(*) AS records
+  FROM cdp.records r
+  JOIN cdp.sources s ON s.source_id OPERATOR(pg_catalog.=) r.source_id
+ CROSS JOIN LATERAL pg_catalog.jsonb_each_text(r.quality) q
+ GROUP BY s.source_id, s.source_table, s.channel, q.key, q.value
+ UNION ALL
+-- whole rows left out because they hold an erased person's identifier (cdp.forget), as the
+-- last whole sync of the source counted them
+SELECT s.source_id, s.source_table, s.channel, NULL, 'suppressed', (s.last_sync OPERATOR(pg_catalog.->>) 'suppressed')::pg_catalog.int8
+  FROM cdp.sources s
+ WHERE (s.last_sync OPERATOR(pg_catalog.->>) 'suppressed')::pg_catalog.int8 OPERATOR(pg_catalog.>) 0;
+COMMENT ON VIEW cdp.quality_report IS 'Count of unusable values per source, attribute and reason code; and, with reason suppressed and no attribute, the rows of erased people the last whole sync left out.';
+
 -- the capture trigger reads the transition tables in Rust and queues the keys with one insert
 -- planned once per session (it was PL/pgSQL with dynamic SQL and a subtransaction)
 CREATE OR REPLACE FUNCTION cdp._capture_changes() RETURNS trigger LANGUAGE c AS 'MODULE_PATHNAME', '_capture_changes_wrapper';

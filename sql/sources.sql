@@ -129,8 +129,14 @@ SELECT s.source_id,
   FROM cdp.records r
   JOIN cdp.sources s ON s.source_id OPERATOR(pg_catalog.=) r.source_id
  CROSS JOIN LATERAL pg_catalog.jsonb_each_text(r.quality) q
- GROUP BY s.source_id, s.source_table, s.channel, q.key, q.value;
-COMMENT ON VIEW cdp.quality_report IS 'Count of unusable values per source, attribute and reason code.';
+ GROUP BY s.source_id, s.source_table, s.channel, q.key, q.value
+ UNION ALL
+-- whole rows left out because they hold an erased person's identifier (cdp.forget), as the
+-- last whole sync of the source counted them
+SELECT s.source_id, s.source_table, s.channel, NULL, 'suppressed', (s.last_sync OPERATOR(pg_catalog.->>) 'suppressed')::pg_catalog.int8
+  FROM cdp.sources s
+ WHERE (s.last_sync OPERATOR(pg_catalog.->>) 'suppressed')::pg_catalog.int8 OPERATOR(pg_catalog.>) 0;
+COMMENT ON VIEW cdp.quality_report IS 'Count of unusable values per source, attribute and reason code; and, with reason suppressed and no attribute, the rows of erased people the last whole sync left out.';
 
 -- Per source: what is registered and how much of it is synced.
 CREATE VIEW cdp.source_summary AS

@@ -628,6 +628,11 @@ fn forget_leaves_nothing_in_a_dump_and_a_reimport_creates_nothing() {
     assert_eq!(last, "2");
     let suppressed: i64 = db.query_one("SELECT (last_sync->>'suppressed')::bigint FROM cdp.sources", &[]).unwrap().get(0);
     assert_eq!(suppressed, 2, "left out and counted, not silently dropped");
+    let reported: i64 = db
+        .query_one("SELECT records FROM cdp.quality_report WHERE reason = 'suppressed' AND attribute IS NULL", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(reported, 2, "the quality report counts them too");
     let ledger: (i64, i32) = {
         let r = db.query_one("SELECT count(*), max(identifiers) FROM cdp.erasures", &[]).unwrap();
         (r.get(0), r.get(1))
