@@ -839,6 +839,9 @@ IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_identifier_has
 CREATE FUNCTION cdp._name_key("first_name" text, "last_name" text, "full_name" text) RETURNS text
 IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_name_key_wrapper';
 ALTER FUNCTION cdp._identifier_hashes(text[], text) SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION cdp._identifier_hash("attribute" text, "value" text, "salt" text) RETURNS text
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_identifier_hash_wrapper';
+ALTER FUNCTION cdp._identifier_hash(text, text, text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION cdp._name_key(text, text, text) SET search_path = pg_catalog, pg_temp;
 -- The database's secret salt of the `hash` masking rule: a random value made at CREATE
 -- EXTENSION. Readable by pg_cdp's owner only (not by cdp_admin or cdp_analyst), so a hashed
@@ -1243,8 +1246,7 @@ BEGIN
     IF salt IS NULL THEN
         RETURN false;  -- nobody was ever erased
     END IF;
-    SELECT (cdp._identifier_hashes(pg_catalog.array_agg(CASE WHEN d.attribute OPERATOR(pg_catalog.=) attribute THEN v END ORDER BY d.position), salt))[1]
-      INTO k FROM cdp._mask_defaults() d;
+    k := cdp._identifier_hash(attribute, v, salt);
     DELETE FROM cdp.suppressions s WHERE s.key OPERATOR(pg_catalog.=) k;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n OPERATOR(pg_catalog.>) 0;
@@ -1261,12 +1263,12 @@ REVOKE ALL ON FUNCTION cdp._mask_defaults(), cdp._mask_values(text[], text[], te
        cdp.set_masking(text, text), cdp._identifier_hashes(text[], text), cdp._name_key(text, text, text),
        cdp._forget_source_rows(bigint), cdp._forget(bigint, integer), cdp.forget(bigint, boolean),
        cdp._record_hashes(cdp.records, text), cdp.forget_by(text, text, boolean), cdp.export_erasures(), cdp._reapply_ledger(jsonb),
-       cdp.reapply_erasures(jsonb, boolean), cdp.unsuppress(text, text), cdp._identifier_value(text, text) FROM PUBLIC;
+       cdp.reapply_erasures(jsonb, boolean), cdp.unsuppress(text, text), cdp._identifier_value(text, text), cdp._identifier_hash(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp._mask_defaults(), cdp._mask_values(text[], text[], text), cdp._set_masking(text, text),
       cdp.set_masking(text, text), cdp._identifier_hashes(text[], text), cdp._name_key(text, text, text),
       cdp._forget_source_rows(bigint), cdp._forget(bigint, integer), cdp.forget(bigint, boolean),
       cdp._record_hashes(cdp.records, text), cdp.forget_by(text, text, boolean), cdp.export_erasures(), cdp._reapply_ledger(jsonb),
-      cdp.reapply_erasures(jsonb, boolean), cdp.unsuppress(text, text), cdp._identifier_value(text, text) TO cdp_admin;
+      cdp.reapply_erasures(jsonb, boolean), cdp.unsuppress(text, text), cdp._identifier_value(text, text), cdp._identifier_hash(text, text, text) TO cdp_admin;
 GRANT SELECT ON cdp.profiles_masked, cdp.masking, cdp.rfm, cdp.clv, cdp.profile_traits, cdp.segments,
       cdp.segment_members TO cdp_analyst;
 GRANT EXECUTE ON FUNCTION cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_analyst;

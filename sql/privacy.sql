@@ -408,8 +408,7 @@ BEGIN
     IF salt IS NULL THEN
         RETURN false;  -- nobody was ever erased
     END IF;
-    SELECT (cdp._identifier_hashes(pg_catalog.array_agg(CASE WHEN d.attribute OPERATOR(pg_catalog.=) attribute THEN v END ORDER BY d.position), salt))[1]
-      INTO k FROM cdp._mask_defaults() d;
+    k := cdp._identifier_hash(attribute, v, salt);
     DELETE FROM cdp.suppressions s WHERE s.key OPERATOR(pg_catalog.=) k;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n OPERATOR(pg_catalog.>) 0;

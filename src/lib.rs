@@ -100,6 +100,7 @@ extension_sql_file!(
         api::privacy::_mask_defaults,
         api::privacy::_set_masking,
         api::privacy::_identifier_hashes,
+        api::privacy::_identifier_hash,
         api::privacy::_name_key
     ]
 );

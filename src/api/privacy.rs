@@ -42,12 +42,22 @@ const SUPPRESSED_BY: [Attr; 5] = [Attr::Email, Attr::Phone, Attr::NationalId, At
 fn _identifier_hashes(values: Vec<Option<String>>, salt: &str) -> Vec<String> {
     SUPPRESSED_BY
         .iter()
-        .filter_map(|a| {
-            let v = values.get(a.index()).cloned().flatten()?;
-            let v = v.trim();
-            (!v.is_empty()).then(|| format!("{}:{}", a.name(), salted_hash(salt, a.name(), v)))
-        })
+        .filter_map(|a| suppression_key(*a, values.get(a.index())?.as_deref()?, salt))
         .collect()
+}
+
+/// The suppression key of one identifier value (normalised), as `_identifier_hashes` makes it;
+/// None for an attribute that is not an identifier or an empty value.
+#[pg_extern(immutable, parallel_safe)]
+fn _identifier_hash(attribute: &str, value: &str, salt: &str) -> Option<String> {
+    let a = SUPPRESSED_BY.iter().copied().find(|a| a.name() == attribute)?;
+    suppression_key(a, value, salt)
+}
+
+/// "attribute:" and the salted hash of a non-empty value.
+fn suppression_key(a: Attr, value: &str, salt: &str) -> Option<String> {
+    let v = value.trim();
+    (!v.is_empty()).then(|| format!("{}:{}", a.name(), salted_hash(salt, a.name(), v)))
 }
 
 /// The name key a run counts name frequencies by (`cdp.name_frequencies`), for a record's first,
