@@ -9,6 +9,587 @@
 \echo Use "ALTER EXTENSION pg_cdp UPDATE TO '0.2.0'" to load this file. \quit
 
 -- ---------------------------------------------------------------------------------------------
+-- The audit log (sql/audit.sql), first: the functions replaced below write to it.
+-- ---------------------------------------------------------------------------------------------
+-- pg_cdp: the audit log. Every pg_cdp function that changes what pg_cdp does or holds writes one
+-- row here: who (the session's login role and the role acting), what, when. Source registration
+-- and mapping changes, resolve runs started by a user, steward decisions, erasures, segment,
+-- trait, consent, masking and survivorship definitions. Rows are appended by those functions
+-- only (the worker's own steps are not logged here: cdp.resolve_runs and the server log hold
+-- them); nobody updates or deletes them, and the worker deletes those older than
+-- cdp.audit_retention. No attribute value (a name, an e-mail, an erased person's identifier) is
+-- written here: objects are named by table, segment, trait or attribute, records by id.
+
+CREATE TABLE cdp.audit_log (
+    audit_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at           timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    session_role name NOT NULL,     -- session_user: the role that logged in
+    acting_role  name NOT NULL,     -- the role the caller acted as (current_user before pg_cdp's functions ran as its owner)
+    action       text NOT NULL,     -- e.g. source.add, resolve.full, steward.force_link, erasure.forget, segment.define
+    object       text,              -- the table, segment, trait or attribute acted on
+    detail       jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+CREATE INDEX audit_log_at_idx ON cdp.audit_log (at);
+SELECT pg_catalog.pg_extension_config_dump('cdp.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.audit_log_audit_id_seq', '');
+COMMENT ON TABLE cdp.audit_log IS 'Who did what to pg_cdp and when: source, resolve, steward, erasure, segment, trait, consent, masking and survivorship actions. Append-only; the worker deletes rows older than cdp.audit_retention.';
+
+-- Append one row and return detail (so a wrapper can log and return a result in one
+-- expression). Runs as pg_cdp's owner; the caller's roles are read here, not passed in.
+CREATE FUNCTION cdp._audit(action text, object text, detail jsonb DEFAULT '{}'::jsonb)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO cdp.audit_log (session_role, acting_role, action, object, detail)
+    VALUES (SESSION_USER, cdp._acting_role(), action, object, COALESCE(detail, '{}'::jsonb));
+    SELECT detail;
+$$;
+
+-- Nobody changes a row, and only rows older than cdp.audit_retention (when it is not 0) can be
+-- deleted (by the worker; only pg_cdp's owner has the privilege at all). TRUNCATE is refused.
+CREATE FUNCTION cdp._audit_append_only()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keep interval := pg_catalog.current_setting('cdp.audit_retention')::interval;
+BEGIN
+    IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' AND keep OPERATOR(pg_catalog.>) interval '0'
+       AND OLD.at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) keep) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'cdp.audit_log is append-only' USING ERRCODE = '42501',
+          HINT = 'rows older than cdp.audit_retention are deleted by the worker; nothing else changes or removes them';
+END
+$$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON cdp.audit_log
+    FOR EACH ROW EXECUTE FUNCTION cdp._audit_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON cdp.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION cdp._audit_append_only();
+
+-- The worker's retention step: rows older than cdp.audit_retention go. Returns how many.
+CREATE FUNCTION cdp._prune_audit_log()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keep interval := pg_catalog.current_setting('cdp.audit_retention')::interval;
+    n    bigint := 0;
+BEGIN
+    IF keep OPERATOR(pg_catalog.>) interval '0' THEN
+        DELETE FROM cdp.audit_log a WHERE a.at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) keep);
+        GET DIAGNOSTICS n = ROW_COUNT;
+    END IF;
+    RETURN n;
+END
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Consent: statements read from the consent columns of sources, the statement in force per
+-- profile, the profiling policy; segments can require a channel's consent.
+-- ---------------------------------------------------------------------------------------------
+CREATE FUNCTION cdp._consent_statements("raw" text[]) RETURNS TABLE ("purpose" text, "granted" bool, "stated_at" text, "reason" text)
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_consent_statements_wrapper';
+CREATE FUNCTION cdp._check_consent_purpose("purpose" text) RETURNS void
+IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_check_consent_purpose_wrapper';
+CREATE FUNCTION cdp._consent_blocked_sql("profiling_requires_grant" bool, "requires" text, "qualifier" text) RETURNS text
+IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_consent_blocked_sql_wrapper';
+CREATE TABLE cdp.consent_statements (
+    record_id        bigint NOT NULL,      -- no FK (as cdp.records.source_id): removed with their record by cdp._records_deleted
+    purpose          text NOT NULL CHECK (purpose IN ('email', 'sms', 'push', 'profiling')),
+    granted          boolean,              -- NULL: the value could not be read (reason says why)
+    stated_at        timestamptz NOT NULL,
+    stated_by_source boolean NOT NULL,     -- the time is the source's consent_at (false: the sync saw the answer change then)
+    reason           text,                 -- invalid_consent, invalid_consent_time
+    PRIMARY KEY (record_id, purpose)
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp.consent_statements', '');
+COMMENT ON TABLE cdp.consent_statements IS 'Consent statements read from the consent columns of sources: per record and purpose, granted or not, and when; an unreadable value is kept with its reason.';
+
+-- pg_cdp: consent. A source maps consent columns like identity attributes (email_opt_in,
+-- sms_opt_in, push_opt_in, profiling_opt_in, and consent_at, the time of the row's statements);
+-- every sync turns them into statements in cdp.consent_statements (sql/sources.sql;
+-- crates/cdp-core/src/consent.rs reads the values, SourcePlan::consent_sql writes them). Per profile and purpose the most recent statement is in
+-- force (cdp.consent); segments leave out profiles without the consent they need, and a
+-- withdrawal makes them exit (sql/segments.sql).
+
+-- The statement in force per profile and purpose: the most recent readable one (at the same
+-- time, a refusal before a grant).
+CREATE VIEW cdp.consent AS
+SELECT DISTINCT ON (r.profile_id, k.purpose)
+       r.profile_id, k.purpose, k.granted, k.stated_at, k.stated_by_source, k.record_id, r.source_id
+  FROM cdp.consent_statements k
+  JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) k.record_id
+ WHERE k.granted IS NOT NULL AND r.profile_id IS NOT NULL
+ ORDER BY r.profile_id, k.purpose, k.stated_at DESC, k.granted, k.record_id DESC;
+COMMENT ON VIEW cdp.consent IS 'Per profile and purpose (email, sms, push, profiling), the consent statement in force: the most recent one, with the record and source it came from.';
+
+-- The same, one row per profile with a column per purpose (NULL: nothing stated): what
+-- cdp.customer_360 and segment rules read.
+CREATE VIEW cdp.profile_consent AS
+SELECT c.profile_id,
+       pg_catalog.bool_or(c.granted) FILTER (WHERE c.purpose OPERATOR(pg_catalog.=) 'email') AS email_opt_in,
+       pg_catalog.bool_or(c.granted) FILTER (WHERE c.purpose OPERATOR(pg_catalog.=) 'sms') AS sms_opt_in,
+       pg_catalog.bool_or(c.granted) FILTER (WHERE c.purpose OPERATOR(pg_catalog.=) 'push') AS push_opt_in,
+       pg_catalog.bool_or(c.granted) FILTER (WHERE c.purpose OPERATOR(pg_catalog.=) 'profiling') AS profiling_opt_in
+  FROM cdp.consent c
+ GROUP BY c.profile_id;
+COMMENT ON VIEW cdp.profile_consent IS 'The consent in force per profile, one column per purpose (NULL: no statement).';
+
+-- How segments treat profiling consent: refused only (opt_out, the default: a profile is left
+-- out once it refused profiling) or granted required (opt_in: left out until it granted it).
+CREATE TABLE cdp.consent_policy (
+    one                      boolean PRIMARY KEY DEFAULT true CHECK (one),
+    profiling_requires_grant boolean NOT NULL DEFAULT false
+);
+INSERT INTO cdp.consent_policy DEFAULT VALUES;
+SELECT pg_catalog.pg_extension_config_dump('cdp.consent_policy', '');
+COMMENT ON TABLE cdp.consent_policy IS 'Whether segments need a profile''s profiling consent granted (opt_in) or only not refused (opt_out, default); set with cdp.set_profiling_consent.';
+
+-- A changed statement changes the profile's row in cdp.profile_facts and its segments: marked
+-- for the worker (while segments exist), as cdp._mark_dirty marks changed profiles.
+CREATE FUNCTION cdp._consent_dirty()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cdp.segments) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+        WITH x AS (SELECT DISTINCT r.profile_id FROM dirty_old o JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) o.record_id
+                    WHERE r.profile_id IS NOT NULL),
+             f AS (INSERT INTO cdp.facts_dirty (profile_id) SELECT x.profile_id FROM x)
+        INSERT INTO cdp.segment_dirty (profile_id) SELECT x.profile_id FROM x;
+    ELSE
+        WITH x AS (SELECT DISTINCT r.profile_id FROM dirty_new n JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) n.record_id
+                    WHERE r.profile_id IS NOT NULL),
+             f AS (INSERT INTO cdp.facts_dirty (profile_id) SELECT x.profile_id FROM x)
+        INSERT INTO cdp.segment_dirty (profile_id) SELECT x.profile_id FROM x;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER consent_dirty_ins AFTER INSERT ON cdp.consent_statements REFERENCING NEW TABLE AS dirty_new
+    FOR EACH STATEMENT EXECUTE FUNCTION cdp._consent_dirty();
+CREATE TRIGGER consent_dirty_upd AFTER UPDATE ON cdp.consent_statements REFERENCING NEW TABLE AS dirty_new
+    FOR EACH STATEMENT EXECUTE FUNCTION cdp._consent_dirty();
+CREATE TRIGGER consent_dirty_del AFTER DELETE ON cdp.consent_statements REFERENCING OLD TABLE AS dirty_old
+    FOR EACH STATEMENT EXECUTE FUNCTION cdp._consent_dirty();
+
+CREATE OR REPLACE FUNCTION cdp._records_deleted()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- every deleted record, profile or not: a run in progress may be giving it one
+    INSERT INTO cdp.resolve_gone (profile_id, record_id)
+    SELECT g.profile_id, g.record_id FROM gone g;
+    -- their consent statements go with them (sql/consent.sql)
+    IF EXISTS (SELECT 1 FROM cdp.consent_statements) THEN
+        DELETE FROM cdp.consent_statements k USING gone g WHERE k.record_id OPERATOR(pg_catalog.=) g.record_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- the analysts' view shows the consent in force
+CREATE OR REPLACE VIEW cdp.customer_360 AS
+SELECT p.profile_id,
+       p.display OPERATOR(pg_catalog.->>) 'full_name' AS name,
+       p.email, p.phone, p.birth_date, p.city, p.country,
+       p.record_count, p.source_count,
+       r.recency_days, r.frequency, r.monetary_total, r.r_score, r.f_score, r.m_score, r.rfm_cell, r.segment,
+       c.orders, c.historical_value, c.p_alive, c.expected_purchases, c.predicted_clv,
+       (SELECT pg_catalog.jsonb_object_agg(t.trait, COALESCE(pg_catalog.to_jsonb(t.value), pg_catalog.to_jsonb(t.text_value)))
+          FROM cdp.profile_traits t WHERE t.profile_id OPERATOR(pg_catalog.=) p.profile_id) AS traits,
+       p.created_at, p.updated_at,
+       k.email_opt_in, k.sms_opt_in, k.push_opt_in, k.profiling_opt_in
+  FROM cdp.profiles p
+  LEFT JOIN cdp.rfm r ON r.profile_id OPERATOR(pg_catalog.=) p.profile_id
+  LEFT JOIN cdp.clv c ON c.profile_id OPERATOR(pg_catalog.=) p.profile_id
+  LEFT JOIN cdp.profile_consent k ON k.profile_id OPERATOR(pg_catalog.=) p.profile_id;
+COMMENT ON VIEW cdp.customer_360 IS 'Profile, golden record, RFM, lifetime value, traits and consent in force in one row per person.';
+COMMENT ON VIEW cdp.customer_360 IS 'Profile, golden record, RFM, lifetime value, traits and consent in force in one row per person.';
+
+ALTER TABLE cdp.segments ADD COLUMN requires_consent text CHECK (requires_consent IN ('email', 'sms', 'push'));
+DROP FUNCTION cdp.define_segment(text, text, text, numeric);
+DROP FUNCTION cdp.alter_segment(text, text, text, numeric);
+-- The rule a segment's members are found by: its own, and the consent they need (a profile that
+-- refused profiling, or did not grant it under the opt_in policy, and for a segment that
+-- requires a channel one that has not granted it, is left out). cdp._consent_blocked_sql
+-- (crates/cdp-core/src/consent.rs) writes the condition, with the qualifier the caller needs.
+CREATE FUNCTION cdp._consent_blocked(seg cdp.segments, qualifier text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._consent_blocked_sql(p.profiling_requires_grant, seg.requires_consent, qualifier) FROM cdp.consent_policy p $$;
+
+CREATE FUNCTION cdp._member_rule(seg cdp.segments)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.format('(%s) AND NOT %s', seg.rule, cdp._consent_blocked(seg, '')) $$;
+
+CREATE FUNCTION cdp.alter_segment(name text, rule text DEFAULT NULL, description text DEFAULT NULL, holdout_percent numeric DEFAULT NULL,
+                                  requires_consent text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s        cdp.segments := cdp._segment_named(name);
+    r        record;
+    first_id bigint;
+    n        bigint;
+BEGIN
+    IF rule IS NOT NULL THEN
+        PERFORM cdp._check_segment_rule(rule);
+    END IF;
+    IF holdout_percent IS NOT NULL AND (holdout_percent OPERATOR(pg_catalog.<) 0 OR holdout_percent OPERATOR(pg_catalog.>) 100) THEN
+        RAISE EXCEPTION 'holdout_percent must be between 0 and 100, not %', holdout_percent USING ERRCODE = '22023';
+    END IF;
+    IF requires_consent IS DISTINCT FROM 'none' THEN
+        PERFORM cdp._check_consent_purpose(requires_consent);
+    END IF;
+    PERFORM cdp._lock_events();
+    UPDATE cdp.segments x
+       SET rule = COALESCE(rule, x.rule), description = COALESCE(description, x.description),
+           holdout_percent = COALESCE(holdout_percent, x.holdout_percent), updated_at = pg_catalog.now(),
+           requires_consent = CASE WHEN requires_consent IS NULL THEN x.requires_consent
+                                   WHEN requires_consent OPERATOR(pg_catalog.=) 'none' THEN NULL ELSE requires_consent END,
+           reads_clock = cdp._segment_reads_clock(COALESCE(rule, x.rule)),
+           refreshed_at = cdp._clock(), defined_by = cdp._acting_role()
+     WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id
+    RETURNING * INTO s;
+    -- members stay on their side unless the share itself changed; a member who changes side
+    -- leaves on the old one and enters on the new one (reason holdout), so consumers stop or
+    -- start contacting exactly those
+    IF holdout_percent IS NOT NULL THEN
+        first_id := pg_catalog.nextval('cdp.segment_event_id_seq');
+        WITH flip AS (
+            UPDATE cdp.segment_members m SET holdout = NOT m.holdout
+             WHERE m.segment OPERATOR(pg_catalog.=) s.name
+               AND m.holdout OPERATOR(pg_catalog.<>) cdp._holdout(s.name, m.profile_id, s.holdout_percent)
+            RETURNING m.profile_id, m.holdout AS now_held)
+        INSERT INTO cdp.segment_events (event_id, segment, profile_id, op, reason, holdout)
+        SELECT first_id OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY f.profile_id, e.op DESC) OPERATOR(pg_catalog.-) 1,
+               s.name, f.profile_id, e.op, 'holdout', e.held
+          FROM flip f, LATERAL (VALUES ('exit', NOT f.now_held), ('enter', f.now_held)) e(op, held);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n OPERATOR(pg_catalog.>) 0 THEN
+            PERFORM pg_catalog.setval('cdp.segment_event_id_seq', first_id OPERATOR(pg_catalog.+) n OPERATOR(pg_catalog.-) 1);
+            PERFORM cdp._notify_events(s.name, first_id, first_id OPERATOR(pg_catalog.+) n OPERATOR(pg_catalog.-) 1);
+        END IF;
+    END IF;
+    PERFORM cdp._audit('segment.alter', s.name, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                'rule', rule, 'description', description, 'holdout_percent', holdout_percent, 'requires_consent', requires_consent)));
+    SELECT * INTO r FROM cdp._apply_segment(s, NULL, 'altered');
+    RETURN pg_catalog.jsonb_build_object('segment', s.name, 'enters', r.enters, 'exits', r.exits);
+END
+$$;
+
+-- Whether segments need profiling consent granted (opt_in) or only not refused (opt_out, the
+-- default). Every segment is evaluated again at once: who lacks it now exits (reason consent).
+CREATE FUNCTION cdp.set_profiling_consent(mode text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF mode IS NULL OR mode NOT IN ('opt_in', 'opt_out') THEN
+        RAISE EXCEPTION 'unknown profiling consent mode "%"', mode USING ERRCODE = '22023',
+              HINT = 'opt_out: a profile that refused profiling is left out of segments (the default); opt_in: one that has not granted it is left out too';
+    END IF;
+    PERFORM cdp._lock_events();
+    UPDATE cdp.consent_policy SET profiling_requires_grant = (mode OPERATOR(pg_catalog.=) 'opt_in');
+    PERFORM cdp._audit('consent.profiling_policy', NULL, pg_catalog.jsonb_build_object('mode', mode));
+    RETURN cdp.refresh_segments(NULL);
+END
+$$;
+COMMENT ON FUNCTION cdp.set_profiling_consent(text) IS
+'opt_out (default): segments leave out profiles that refused profiling; opt_in: also those that never granted it. Re-evaluates every segment at once (exits with reason consent).';
+
+CREATE OR REPLACE FUNCTION cdp._worker_segments(max_profiles integer)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET lock_timeout = '200ms'
+AS $$
+DECLARE
+    ids     bigint[];
+    s       cdp.segments;
+    r       record;
+    n_in    bigint := 0;
+    n_out   bigint := 0;
+    keep    interval := pg_catalog.current_setting('cdp.segment_event_retention')::interval;
+    pruned  bigint;
+    due     integer[];
+    ticking boolean;
+    due_ids bigint[];
+BEGIN
+    PERFORM cdp._prune_audit_log();
+    IF keep OPERATOR(pg_catalog.>) interval '0' THEN
+        WITH d AS (DELETE FROM cdp.segment_events e
+                    WHERE e.at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) keep)
+                   RETURNING e.event_id)
+        SELECT pg_catalog.max(d.event_id) INTO pruned FROM d;
+        IF pruned IS NOT NULL THEN
+            INSERT INTO cdp.event_state AS st (pruned_through) VALUES (pruned)
+            ON CONFLICT (one) DO UPDATE SET pruned_through = GREATEST(st.pruned_through, EXCLUDED.pruned_through);
+        END IF;
+    END IF;
+    -- failed segments: whole, every cdp.segment_clock_interval
+    SELECT pg_catalog.array_agg(x.segment_id) INTO due FROM cdp.segments x
+     WHERE x.failed_sqlstate IS NOT NULL AND (x.refreshed_at IS NULL OR x.refreshed_at OPERATOR(pg_catalog.<=)
+           (cdp._clock() OPERATOR(pg_catalog.-) pg_catalog.current_setting('cdp.segment_clock_interval')::interval));
+    -- rules that read the clock: the profiles due now, or whole when the due times run out
+    ticking := EXISTS (SELECT 1 FROM cdp.segments x
+                        WHERE x.reads_clock AND x.failed_sqlstate IS NULL
+                          AND (x.due_through IS NULL OR x.due_through OPERATOR(pg_catalog.<=) cdp._clock()
+                               OR EXISTS (SELECT 1 FROM cdp.segment_due sd WHERE sd.segment OPERATOR(pg_catalog.=) x.name
+                                             AND sd.due_at OPERATOR(pg_catalog.<=) cdp._clock())));
+    IF due IS NULL AND NOT ticking AND NOT EXISTS (SELECT 1 FROM cdp.segment_dirty) THEN
+        RETURN '{"profiles": 0}'::jsonb;
+    END IF;
+    IF NOT cdp._lock_events(false) THEN
+        RETURN '{"skipped": "another event writer"}'::jsonb;
+    END IF;
+    FOR s IN SELECT * FROM cdp.segments x WHERE x.segment_id OPERATOR(pg_catalog.=) ANY (due) ORDER BY x.segment_id LOOP
+        SELECT * INTO r FROM cdp._worker_apply(s, NULL, 'clock');
+        n_in := n_in OPERATOR(pg_catalog.+) r.enters;
+        n_out := n_out OPERATOR(pg_catalog.+) r.exits;
+    END LOOP;
+    FOR s IN SELECT * FROM cdp.segments x WHERE ticking AND x.reads_clock AND x.failed_sqlstate IS NULL ORDER BY x.segment_id LOOP
+        due_ids := NULL;
+        IF s.due_through IS NOT NULL AND s.due_through OPERATOR(pg_catalog.>) cdp._clock() THEN
+            SELECT pg_catalog.array_agg(sd.profile_id) INTO due_ids FROM cdp.segment_due sd
+             WHERE sd.segment OPERATOR(pg_catalog.=) s.name AND sd.due_at OPERATOR(pg_catalog.<=) cdp._clock();
+            CONTINUE WHEN due_ids IS NULL;
+        END IF;
+        SELECT * INTO r FROM cdp._worker_apply(s, due_ids, 'clock');
+        n_in := n_in OPERATOR(pg_catalog.+) r.enters;
+        n_out := n_out OPERATOR(pg_catalog.+) r.exits;
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM cdp.segment_dirty) THEN
+        RETURN pg_catalog.jsonb_build_object('profiles', 0, 'enters', n_in, 'exits', n_out, 'more', false);
+    END IF;
+    IF (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM cdp.segment_dirty LIMIT 100001) z) OPERATOR(pg_catalog.>) 100000 THEN
+        RETURN cdp.refresh_segments(NULL) OPERATOR(pg_catalog.||) '{"full": true}'::jsonb;
+    END IF;
+    WITH d AS (
+        DELETE FROM cdp.segment_dirty x
+         WHERE x.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT y.ctid FROM cdp.segment_dirty y LIMIT max_profiles))
+        RETURNING x.profile_id)
+    SELECT pg_catalog.array_agg(DISTINCT d.profile_id) INTO ids FROM d;
+    FOR s IN SELECT * FROM cdp.segments ORDER BY segment_id LOOP
+        SELECT * INTO r FROM cdp._worker_apply(s, ids, 'changed');
+        n_in := n_in OPERATOR(pg_catalog.+) r.enters;
+        n_out := n_out OPERATOR(pg_catalog.+) r.exits;
+    END LOOP;
+    RETURN pg_catalog.jsonb_build_object('profiles', pg_catalog.cardinality(ids), 'enters', n_in, 'exits', n_out,
+                                         'more', EXISTS (SELECT 1 FROM cdp.segment_dirty));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cdp.add_source(
+    source_table regclass,
+    key_column   name,
+    mapping      jsonb,
+    channel      text DEFAULT NULL,
+    priority     integer DEFAULT 0)
+RETURNS integer
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT cdp._audit('source.add', source_table::text,
+                      pg_catalog.jsonb_build_object('key_column', key_column, 'mapping', mapping, 'channel', channel, 'priority', priority));
+    SELECT cdp._add_source(source_table::oid, key_column::text, mapping, channel, priority)
+$$;
+
+CREATE OR REPLACE FUNCTION cdp.alter_source(
+    source_table regclass,
+    mapping      jsonb DEFAULT NULL,
+    channel      text DEFAULT NULL,
+    priority     integer DEFAULT NULL,
+    key_column   name DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT cdp._audit('source.alter', source_table::text, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                      'mapping', mapping, 'channel', channel, 'priority', priority, 'key_column', key_column)));
+    SELECT cdp._alter_source(source_table::oid, mapping, channel, priority, key_column::text)
+$$;
+
+CREATE OR REPLACE FUNCTION cdp.drop_source(source_table regclass)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT cdp._audit('source.drop', source_table::text);
+    SELECT cdp._drop_source(source_table::oid)
+$$;
+
+CREATE OR REPLACE FUNCTION cdp.drop_transaction_source(source_table regclass)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT cdp._audit('transaction_source.drop', source_table::text);
+    SELECT cdp._drop_activity_source(source_table, 'orders')
+$$;
+
+CREATE OR REPLACE FUNCTION cdp.drop_event_source(source_table regclass)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT cdp._audit('event_source.drop', source_table::text);
+    SELECT cdp._drop_activity_source(source_table, 'events')
+$$;
+
+CREATE OR REPLACE FUNCTION cdp.define_trait(name text, expression text, over text DEFAULT 'orders')
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    checked text;
+BEGIN
+    IF name IS NULL OR name !~ '^[a-z_][a-z0-9_]*$' THEN
+        RAISE EXCEPTION 'invalid trait name "%"', name USING ERRCODE = '22023',
+              HINT = 'lowercase letters, digits and underscores, starting with a letter or underscore';
+    END IF;
+    IF name IN ('first_seen', 'last_seen', 'days_since_last_order', 'tenure_days', 'orders', 'revenue',
+                'average_order_value', 'preferred_channel', 'cluster') OR name ~ '^(orders|revenue)_' THEN
+        RAISE EXCEPTION 'trait "%" is built in', name USING ERRCODE = '42710';
+    END IF;
+    over := COALESCE(over, 'orders');
+    checked := cdp._check_trait_expression(expression, over);
+    BEGIN
+        -- the checked expression must also be a valid aggregate over the rows, giving a number
+        EXECUTE pg_catalog.format(
+            'SELECT (%s)::float8 FROM (SELECT NULL::bigint AS profile_id, %s) x GROUP BY x.profile_id', checked,
+            CASE over WHEN 'events' THEN 'NULL::text AS event_type, NULL::timestamptz AS occurred_at, NULL::text AS channel, NULL::integer AS esource_id'
+                      ELSE 'NULL::numeric AS amount, NULL::timestamptz AS occurred_at, NULL::text AS currency, NULL::integer AS tsource_id, NULL::text AS channel' END);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'trait expression "%" is not a numeric aggregate over the %: %', expression, over, SQLERRM
+              USING ERRCODE = '42601', HINT = CASE over WHEN 'events' THEN 'e.g. count(*) FILTER (WHERE event_type = ''add_to_cart'')'
+                                                    ELSE 'e.g. sum(amount) FILTER (WHERE amount > 1000)' END;
+    END;
+    INSERT INTO cdp.trait_definitions (trait, expression, over, defined_by) VALUES (name, expression, over, cdp._acting_role())
+    ON CONFLICT (trait) DO UPDATE SET expression = EXCLUDED.expression, over = EXCLUDED.over, defined_by = EXCLUDED.defined_by,
+                                      created_at = pg_catalog.now();
+    PERFORM cdp._audit('trait.define', name, pg_catalog.jsonb_build_object('expression', expression, 'over', over));
+    RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cdp.set_survivorship(attribute text, rule text)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT cdp._audit('survivorship.set', attribute, pg_catalog.jsonb_build_object('rule', rule));
+    SELECT cdp._set_survivorship(attribute, rule)
+$$;
+
+CREATE OR REPLACE FUNCTION cdp.force_split(record_id bigint)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    record bigint := record_id;
+    pid bigint;
+    n   integer;
+BEGIN
+    PERFORM cdp._check_records(record);
+    SELECT r.profile_id INTO pid FROM cdp.records r WHERE r.record_id OPERATOR(pg_catalog.=) record;
+    DELETE FROM cdp.manual_links l USING cdp.records x
+     WHERE x.record_id OPERATOR(pg_catalog.=) record
+       AND ((l.source_a OPERATOR(pg_catalog.=) x.source_id AND l.key_a OPERATOR(pg_catalog.=) x.source_key)
+            OR (l.source_b OPERATOR(pg_catalog.=) x.source_id AND l.key_b OPERATOR(pg_catalog.=) x.source_key))
+       AND l.kind OPERATOR(pg_catalog.=) 'force_link';
+    INSERT INTO cdp.manual_links (source_a, key_a, source_b, key_b, kind, created_by)
+    SELECT p.source_a, p.key_a, p.source_b, p.key_b, 'cannot_link', cdp._acting_role()
+      FROM cdp.records r, LATERAL cdp._row_pair(record, r.record_id) p
+     WHERE r.profile_id OPERATOR(pg_catalog.=) pid AND r.record_id OPERATOR(pg_catalog.<>) record
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE cdp.records r SET resolve_pending = true
+     WHERE r.record_id OPERATOR(pg_catalog.=) record AND NOT r.resolve_pending;
+    PERFORM cdp._audit('steward.force_split', NULL, pg_catalog.jsonb_build_object('record_id', record, 'cannot_links', n));
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cdp.drop_segment(name text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s        cdp.segments := cdp._segment_named(name);
+    first_id bigint;
+    n        bigint;
+BEGIN
+    PERFORM cdp._lock_events();
+    -- every member exits (reason dropped), then the segment and its memberships go
+    first_id := pg_catalog.nextval('cdp.segment_event_id_seq');
+    INSERT INTO cdp.segment_events (event_id, segment, profile_id, op, reason, holdout)
+    SELECT first_id OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY m.profile_id) OPERATOR(pg_catalog.-) 1,
+           s.name, m.profile_id, 'exit', 'dropped', m.holdout
+      FROM cdp.segment_members m WHERE m.segment OPERATOR(pg_catalog.=) s.name;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM pg_catalog.setval('cdp.segment_event_id_seq', first_id OPERATOR(pg_catalog.+) n OPERATOR(pg_catalog.-) 1);
+        PERFORM cdp._notify_events(s.name, first_id, first_id OPERATOR(pg_catalog.+) n OPERATOR(pg_catalog.-) 1);
+    END IF;
+    DELETE FROM cdp.segments x WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id;
+    PERFORM cdp._audit('segment.drop', s.name, pg_catalog.jsonb_build_object('exits', n));
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cdp.resolve(reestimate boolean DEFAULT false)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._audit('resolve.full', NULL, cdp._resolve(reestimate)) $$;
+
+CREATE OR REPLACE FUNCTION cdp.resolve_changes(max_records integer DEFAULT 10000, wait boolean DEFAULT true)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off   -- many short index look-ups: compiling them costs more than it saves
+AS $$ SELECT cdp._audit('resolve.changes', NULL, cdp._resolve_changes(max_records, wait)) $$;
+
+
+-- ---------------------------------------------------------------------------------------------
 -- Segment rules are evaluated over cdp.profile_facts, one row per profile with every trait at
 -- its slot, kept current from cdp.facts_dirty (1M profiles x 20 segments: one scan each, no join);
 -- a rule on time is read now and at its horizon in the same scan.
@@ -163,7 +744,7 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    probe  text := cdp._segment_query(seg.rule, 'probe');
+    probe  text := cdp._segment_query(cdp._member_rule(seg), 'probe');
     n      bigint;
 BEGIN
     LOOP
@@ -236,6 +817,7 @@ DECLARE
     t_end    timestamptz;      -- a rule on time: the end of its due-time horizon ($6)
     answer   text := '';       -- a rule on time: its answer now and at t_end, in one scan
     now_in   text;             -- the profiles the rule holds for now
+    rule     text := cdp._member_rule(seg);
 BEGIN
     PERFORM cdp._refresh_facts();
     IF seg.reads_clock THEN
@@ -245,10 +827,10 @@ BEGIN
              searched AS (INSERT INTO pg_temp.cdp_due_search (profile_id, lo, hi, held)
                           SELECT a.profile_id, cdp._clock(), $6, a.now_in FROM answer a
                            WHERE a.now_in OPERATOR(pg_catalog.<>) a.later_in),',
-            cdp._segment_query_two_clocks(seg.rule, scope, '$6'));
+            cdp._segment_query_two_clocks(rule, scope, '$6'));
         now_in := 'SELECT a.profile_id FROM answer a WHERE a.now_in';
     ELSE
-        now_in := cdp._segment_query(seg.rule, scope);
+        now_in := cdp._segment_query(rule, scope);
     END IF;
     -- one pass over the rule's answer and the memberships: who is in and not a member (enters),
     -- who is a member and no longer in (exits)
@@ -281,14 +863,17 @@ BEGIN
                        AND l.kind OPERATOR(pg_catalog.=) 'merge'
                      ORDER BY l.lineage_id DESC LIMIT 1) AS merged_into,
                    ch.op OPERATOR(pg_catalog.=) 'exit'
-                   AND NOT EXISTS (SELECT 1 FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) ch.profile_id) AS vanished
+                   AND NOT EXISTS (SELECT 1 FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) ch.profile_id) AS vanished,
+                   ch.op OPERATOR(pg_catalog.=) 'exit'
+                   AND EXISTS (SELECT 1 FROM cdp.profile_facts f WHERE f.profile_id OPERATOR(pg_catalog.=) ch.profile_id AND %s) AS refused
               FROM changes ch)
         INSERT INTO cdp.segment_events (event_id, segment, profile_id, op, reason, merged_into, holdout)
         SELECT x.event_id, $2, x.profile_id, x.op,
-               CASE WHEN x.vanished AND x.merged_into IS NOT NULL THEN 'merged' WHEN x.vanished THEN 'gone' ELSE $4 END,
+               CASE WHEN x.vanished AND x.merged_into IS NOT NULL THEN 'merged' WHEN x.vanished THEN 'gone'
+                    WHEN x.refused THEN 'consent' ELSE $4 END,
                CASE WHEN x.vanished THEN x.merged_into END, x.holdout
           FROM numbered x
-        $q$, answer, now_in)
+        $q$, answer, now_in, cdp._consent_blocked(seg, 'f.'))
     USING ids, seg.name, seg.holdout_percent, why, first_id, t_end;
     SELECT pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'enter'),
            pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'exit')
@@ -308,7 +893,8 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION cdp.define_segment(name text, rule text, description text DEFAULT NULL, holdout_percent numeric DEFAULT 0)
+CREATE OR REPLACE FUNCTION cdp.define_segment(name text, rule text, description text DEFAULT NULL, holdout_percent numeric DEFAULT 0,
+                                   requires_consent text DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
@@ -329,14 +915,17 @@ BEGIN
               HINT = 'change it with cdp.alter_segment';
     END IF;
     PERFORM cdp._check_segment_rule(rule);
+    PERFORM cdp._check_consent_purpose(requires_consent);
     PERFORM cdp._lock_events();
     -- the facts are kept current only while segments exist: the first one rebuilds them
     IF NOT EXISTS (SELECT 1 FROM cdp.segments) THEN
         PERFORM cdp._refresh_facts(true);
     END IF;
-    INSERT INTO cdp.segments (name, rule, description, holdout_percent, reads_clock, defined_by, refreshed_at)
-    VALUES (name, rule, description, holdout_percent, cdp._segment_reads_clock(rule), cdp._acting_role(), cdp._clock())
+    INSERT INTO cdp.segments (name, rule, description, holdout_percent, requires_consent, reads_clock, defined_by, refreshed_at)
+    VALUES (name, rule, description, holdout_percent, requires_consent, cdp._segment_reads_clock(rule), cdp._acting_role(), cdp._clock())
     RETURNING * INTO s;
+    PERFORM cdp._audit('segment.define', name, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                'rule', rule, 'description', description, 'holdout_percent', holdout_percent, 'requires_consent', requires_consent)));
     -- filled at once: each initial member is one enter event (reason defined)
     PERFORM cdp._apply_segment(s, NULL, 'defined');
     RETURN s.segment_id;
@@ -469,7 +1058,10 @@ RETURNS boolean
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._decide_pair(record_a, record_b, 'force_link') $$;
+AS $$
+    SELECT cdp._audit('steward.force_link', NULL, pg_catalog.jsonb_build_object('record_a', record_a, 'record_b', record_b));
+    SELECT cdp._decide_pair(record_a, record_b, 'force_link')
+$$;
 COMMENT ON FUNCTION cdp.force_link(bigint, bigint) IS
 'Steward decision: these two records are one person. Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the two records are marked pending).';
 
@@ -478,7 +1070,10 @@ RETURNS boolean
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._decide_pair(record_a, record_b, 'cannot_link') $$;
+AS $$
+    SELECT cdp._audit('steward.cannot_link', NULL, pg_catalog.jsonb_build_object('record_a', record_a, 'record_b', record_b));
+    SELECT cdp._decide_pair(record_a, record_b, 'cannot_link')
+$$;
 COMMENT ON FUNCTION cdp.cannot_link(bigint, bigint) IS
 'Steward decision: these two records are not one person (they never share a profile, whatever links them through other records). Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the two records are marked pending).';
 
@@ -562,6 +1157,9 @@ BEGIN
             cdp._acting_role()::regrole)
     RETURNING tsource_id INTO id;
     PERFORM cdp._activity_triggers(source_table, csid, customer_key_column);
+    PERFORM cdp._audit('transaction_source.add', source_table::text, pg_catalog.jsonb_build_object(
+                'customer_source', customer_source::text, 'customer_key_column', customer_key_column, 'amount_column', amount_column,
+                'occurred_at_column', occurred_at_column, 'currency_column', currency_column, 'channel', channel));
     RETURN id;
 END
 $$;
@@ -589,6 +1187,9 @@ BEGIN
     VALUES (source_table, csid, customer_key_column, event_type_column, occurred_at_column, channel, cdp._acting_role()::regrole)
     RETURNING esource_id INTO id;
     PERFORM cdp._activity_triggers(source_table, csid, customer_key_column);
+    PERFORM cdp._audit('event_source.add', source_table::text, pg_catalog.jsonb_build_object(
+                'customer_source', customer_source::text, 'customer_key_column', customer_key_column,
+                'event_type_column', event_type_column, 'occurred_at_column', occurred_at_column, 'channel', channel));
     -- the customers who already have events get their event traits at the worker's next step
     INSERT INTO cdp.activity_queue (customer_source_id, source_key) VALUES (csid, NULL);
     RETURN id;
@@ -759,8 +1360,18 @@ SELECT s.source_id,
 -- last whole sync of the source counted them
 SELECT s.source_id, s.source_table, s.channel, NULL, 'suppressed', (s.last_sync OPERATOR(pg_catalog.->>) 'suppressed')::pg_catalog.int8
   FROM cdp.sources s
- WHERE (s.last_sync OPERATOR(pg_catalog.->>) 'suppressed')::pg_catalog.int8 OPERATOR(pg_catalog.>) 0;
-COMMENT ON VIEW cdp.quality_report IS 'Count of unusable values per source, attribute and reason code; and, with reason suppressed and no attribute, the rows of erased people the last whole sync left out.';
+ WHERE (s.last_sync OPERATOR(pg_catalog.->>) 'suppressed')::pg_catalog.int8 OPERATOR(pg_catalog.>) 0
+ UNION ALL
+-- consent values that could not be read (sql/consent.sql), under the mapping key of the column
+SELECT s.source_id, s.source_table, s.channel,
+       CASE WHEN k.reason OPERATOR(pg_catalog.=) 'invalid_consent_time' THEN 'consent_at' ELSE k.purpose OPERATOR(pg_catalog.||) '_opt_in' END,
+       k.reason, pg_catalog.count(*)
+  FROM cdp.consent_statements k
+  JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) k.record_id
+  JOIN cdp.sources s ON s.source_id OPERATOR(pg_catalog.=) r.source_id
+ WHERE k.reason IS NOT NULL
+ GROUP BY 1, 2, 3, 4, 5;
+COMMENT ON VIEW cdp.quality_report IS 'Count of unusable values per source, attribute (or consent column) and reason code; and, with reason suppressed and no attribute, the rows of erased people the last whole sync left out.';
 
 -- the capture trigger reads the transition tables in Rust and queues the keys with one insert
 -- planned once per session (it was PL/pgSQL with dynamic SQL and a subtransaction)
@@ -789,7 +1400,7 @@ COMMENT ON TABLE cdp.clv_model IS 'Lifetime-value fits (BG/NBD and Gamma-Gamma):
 COMMENT ON TABLE cdp.clv IS 'Lifetime value per profile from the latest fit: historical value, P(alive), expected purchases and spend, predicted CLV (cdp.compute_clv).';
 COMMENT ON TABLE cdp.profile_traits IS 'Profile traits in long form: built-in, custom (cdp.define_trait) and cluster labels; numbers in value, text in text_value.';
 COMMENT ON TABLE cdp.trait_definitions IS 'Custom traits (cdp.define_trait): an aggregate expression over a profile''s orders or behaviour events.';
-COMMENT ON FUNCTION cdp.alter_segment(text, text, text, numeric) IS 'Change a segment''s rule, description or holdout share; the difference is written as exit and enter events at once. Returns the enters and exits.';
+COMMENT ON FUNCTION cdp.alter_segment(text, text, text, numeric, text) IS 'Change a segment''s rule, description, holdout share or required consent (''none'' removes it); the difference is written as exit and enter events at once. Returns the enters and exits.';
 COMMENT ON FUNCTION cdp.drop_segment(text) IS 'Drop a segment: every member exits (reason dropped). Returns the number of exits.';
 COMMENT ON TABLE cdp.consumers IS 'Named consumers and the last segment event each acknowledged (cdp.ack_events), for cdp.consumer_lag.';
 COMMENT ON TABLE cdp.event_state IS 'Up to which event id retention (cdp.segment_event_retention) has deleted events; no row while nothing was deleted.';
@@ -875,7 +1486,10 @@ RETURNS boolean
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._set_masking(attribute, rule) $$;
+AS $$
+    SELECT cdp._audit('masking.set', attribute, pg_catalog.jsonb_build_object('rule', rule));
+    SELECT cdp._set_masking(attribute, rule)
+$$;
 COMMENT ON FUNCTION cdp.set_masking(text, text) IS
 'Choose how cdp.profiles_masked shows an attribute: keep, remove, initials, email (a***@d***.com), last_two_digits, year or hash (a salted hash: countable, not readable); NULL: back to the default.';
 
@@ -904,6 +1518,19 @@ SELECT p.profile_id, p.record_count, p.source_count,
         COALESCE(p.display OPERATOR(pg_catalog.->>) 'country', p.country),
         p.national_id, p.external_id, p.anonymous_id], r.rules, s.salt) AS v) m;
 COMMENT ON VIEW cdp.profiles_masked IS 'Every unified profile with each attribute masked by its rule (cdp.masking): what cdp_analyst reads instead of cdp.profiles.';
+
+-- cdp.customer_360 as an analyst may see it: the golden record's values from cdp.profiles_masked
+-- (the same rules, applied once), everything else as it is.
+CREATE VIEW cdp.customer_360_masked AS
+SELECT c.profile_id, m.full_name AS name, m.email, m.phone, m.birth_date, m.city, m.country,
+       c.record_count, c.source_count,
+       c.recency_days, c.frequency, c.monetary_total, c.r_score, c.f_score, c.m_score, c.rfm_cell, c.segment,
+       c.orders, c.historical_value, c.p_alive, c.expected_purchases, c.predicted_clv,
+       c.traits, c.created_at, c.updated_at,
+       c.email_opt_in, c.sms_opt_in, c.push_opt_in, c.profiling_opt_in
+  FROM cdp.customer_360 c
+  JOIN cdp.profiles_masked m ON m.profile_id OPERATOR(pg_catalog.=) c.profile_id;
+COMMENT ON VIEW cdp.customer_360_masked IS 'cdp.customer_360 with the golden record masked as in cdp.profiles_masked (birth_date as text): what cdp_analyst reads instead of cdp.customer_360.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Erasure (GDPR Art. 17, KVKK Art. 7): cdp.forget removes a person from every pg_cdp table, and
@@ -1099,7 +1726,8 @@ BEGIN
             n := n OPERATOR(pg_catalog.+) k;
         END LOOP;
     END IF;
-    RETURN cdp._forget(profile_id, n);
+    -- the audit row holds the ledger's erasure id and counts, never the profile id
+    RETURN cdp._audit('erasure.forget', NULL, cdp._forget(profile_id, n));
 END
 $$;
 COMMENT ON FUNCTION cdp.forget(bigint, boolean) IS
@@ -1146,6 +1774,8 @@ BEGIN
         attribute) USING v LOOP
         outs := outs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(cdp.forget(pid, delete_source_rows));
     END LOOP;
+    -- the attribute only: the value is the person's
+    PERFORM cdp._audit('erasure.forget_by', attribute, pg_catalog.jsonb_build_object('profiles', pg_catalog.jsonb_array_length(outs)));
     RETURN pg_catalog.jsonb_build_object('profiles', pg_catalog.jsonb_array_length(outs), 'erasures', outs);
 END
 $$;
@@ -1220,6 +1850,7 @@ BEGIN
     FOR pid IN SELECT * FROM cdp._reapply_ledger(ledger) LOOP
         outs := outs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(cdp.forget(pid, delete_source_rows));
     END LOOP;
+    PERFORM cdp._audit('erasure.reapply', NULL, pg_catalog.jsonb_build_object('profiles', pg_catalog.jsonb_array_length(outs)));
     RETURN pg_catalog.jsonb_build_object('profiles', pg_catalog.jsonb_array_length(outs), 'erasures', outs);
 END
 $$;
@@ -1249,6 +1880,7 @@ BEGIN
     k := cdp._identifier_hash(attribute, v, salt);
     DELETE FROM cdp.suppressions s WHERE s.key OPERATOR(pg_catalog.=) k;
     GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM cdp._audit('erasure.unsuppress', attribute, pg_catalog.jsonb_build_object('was_suppressed', n OPERATOR(pg_catalog.>) 0));
     RETURN n OPERATOR(pg_catalog.>) 0;
 END
 $$;
@@ -1277,3 +1909,55 @@ GRANT EXECUTE ON FUNCTION cdp.review_queue(integer), cdp.force_link(bigint, bigi
 GRANT SELECT ON cdp.profiles_masked, cdp.masking TO cdp_steward;
 GRANT EXECUTE ON FUNCTION cdp.segment_events_since(bigint, integer), cdp.ack_events(text, bigint) TO cdp_app;
 GRANT SELECT ON cdp.segments, cdp.segment_members, cdp.consumer_lag TO cdp_app;
+
+COMMENT ON FUNCTION cdp.define_segment(text, text, text, numeric, text) IS
+'Define a segment: a boolean rule over the columns of cdp.customer_360 and the traits; requires_consent (email, sms or push) keeps to the profiles that granted it. Filled at once (one enter event per member); kept current by the worker. Returns the segment id.';
+
+-- privileges over every object, new ones included (sql/privileges.sql, as a fresh install sets them)
+
+-- ---------------------------------------------------------------------------------------------
+-- Privileges. Nothing in cdp is PUBLIC. Every function runs with a fixed search_path (the Rust
+-- ones included). cdp_admin may call every function and read every table; it writes no table
+-- pg_cdp trusts (sources, change queue, records, the resolution tables, steward decisions, trait
+-- definitions) except through the functions, which do so as pg_cdp's owner. It does write the
+-- tables that only the caller's own value computations read.
+-- ---------------------------------------------------------------------------------------------
+DO $privileges$
+DECLARE
+    f record;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure AS sig FROM pg_catalog.pg_proc p
+              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'cdp'::regnamespace
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
+    LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f.sig);
+    END LOOP;
+END
+$privileges$;
+REVOKE ALL ON ALL TABLES IN SCHEMA cdp FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA cdp FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cdp FROM PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cdp TO cdp_admin;
+REVOKE EXECUTE ON FUNCTION cdp._capture_changes(), cdp._capture_activity(), cdp._on_sql_drop(), cdp._on_ddl_end(),
+       cdp._stage_as_owner(oid, text, text, text[]) FROM cdp_admin;
+-- the capture triggers run as cdp_capture
+GRANT EXECUTE ON FUNCTION cdp._changed_keys_sql(text, name, boolean) TO cdp_capture;
+GRANT EXECUTE ON FUNCTION cdp._wake_worker() TO cdp_capture;
+GRANT SELECT ON ALL TABLES IN SCHEMA cdp TO cdp_admin;
+-- the salt of the hash masking rule: pg_cdp's owner only (an admin who read it could check a
+-- hashed value against a guess; admins read the unmasked data anyway, analysts must not)
+REVOKE SELECT ON cdp.secrets, cdp.erasure_salt FROM cdp_admin;
+-- analysts: masked profiles and the value tables, nothing else
+GRANT SELECT ON cdp.profiles_masked, cdp.customer_360_masked, cdp.masking, cdp.rfm, cdp.clv, cdp.profile_traits,
+      cdp.segments, cdp.segment_members, cdp.consent, cdp.profile_consent TO cdp_analyst;
+GRANT EXECUTE ON FUNCTION cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_analyst;
+-- stewards: the review queue and their decisions, masked profiles
+GRANT EXECUTE ON FUNCTION cdp.review_queue(integer), cdp.force_link(bigint, bigint), cdp.cannot_link(bigint, bigint),
+      cdp.force_split(bigint), cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_steward;
+GRANT SELECT ON cdp.profiles_masked, cdp.customer_360_masked, cdp.masking TO cdp_steward;
+-- applications: segment events and memberships by profile id, nothing personal
+GRANT EXECUTE ON FUNCTION cdp.segment_events_since(bigint, integer), cdp.ack_events(text, bigint) TO cdp_app;
+-- and the consent in force, by profile id, so no one is contacted without it
+GRANT SELECT ON cdp.segments, cdp.segment_members, cdp.consumer_lag, cdp.consent, cdp.profile_consent TO cdp_app;
+GRANT INSERT, UPDATE, DELETE ON cdp.rfm, cdp.clv, cdp.clv_model, cdp.profile_traits,
+      cdp.currency_rates, cdp.rfm_segment_map TO cdp_admin;

@@ -37,7 +37,10 @@ RETURNS boolean
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._set_masking(attribute, rule) $$;
+AS $$
+    SELECT cdp._audit('masking.set', attribute, pg_catalog.jsonb_build_object('rule', rule));
+    SELECT cdp._set_masking(attribute, rule)
+$$;
 COMMENT ON FUNCTION cdp.set_masking(text, text) IS
 'Choose how cdp.profiles_masked shows an attribute: keep, remove, initials, email (a***@d***.com), last_two_digits, year or hash (a salted hash: countable, not readable); NULL: back to the default.';
 
@@ -66,6 +69,19 @@ SELECT p.profile_id, p.record_count, p.source_count,
         COALESCE(p.display OPERATOR(pg_catalog.->>) 'country', p.country),
         p.national_id, p.external_id, p.anonymous_id], r.rules, s.salt) AS v) m;
 COMMENT ON VIEW cdp.profiles_masked IS 'Every unified profile with each attribute masked by its rule (cdp.masking): what cdp_analyst reads instead of cdp.profiles.';
+
+-- cdp.customer_360 as an analyst may see it: the golden record's values from cdp.profiles_masked
+-- (the same rules, applied once), everything else as it is.
+CREATE VIEW cdp.customer_360_masked AS
+SELECT c.profile_id, m.full_name AS name, m.email, m.phone, m.birth_date, m.city, m.country,
+       c.record_count, c.source_count,
+       c.recency_days, c.frequency, c.monetary_total, c.r_score, c.f_score, c.m_score, c.rfm_cell, c.segment,
+       c.orders, c.historical_value, c.p_alive, c.expected_purchases, c.predicted_clv,
+       c.traits, c.created_at, c.updated_at,
+       c.email_opt_in, c.sms_opt_in, c.push_opt_in, c.profiling_opt_in
+  FROM cdp.customer_360 c
+  JOIN cdp.profiles_masked m ON m.profile_id OPERATOR(pg_catalog.=) c.profile_id;
+COMMENT ON VIEW cdp.customer_360_masked IS 'cdp.customer_360 with the golden record masked as in cdp.profiles_masked (birth_date as text): what cdp_analyst reads instead of cdp.customer_360.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Erasure (GDPR Art. 17, KVKK Art. 7): cdp.forget removes a person from every pg_cdp table, and
@@ -261,7 +277,8 @@ BEGIN
             n := n OPERATOR(pg_catalog.+) k;
         END LOOP;
     END IF;
-    RETURN cdp._forget(profile_id, n);
+    -- the audit row holds the ledger's erasure id and counts, never the profile id
+    RETURN cdp._audit('erasure.forget', NULL, cdp._forget(profile_id, n));
 END
 $$;
 COMMENT ON FUNCTION cdp.forget(bigint, boolean) IS
@@ -308,6 +325,8 @@ BEGIN
         attribute) USING v LOOP
         outs := outs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(cdp.forget(pid, delete_source_rows));
     END LOOP;
+    -- the attribute only: the value is the person's
+    PERFORM cdp._audit('erasure.forget_by', attribute, pg_catalog.jsonb_build_object('profiles', pg_catalog.jsonb_array_length(outs)));
     RETURN pg_catalog.jsonb_build_object('profiles', pg_catalog.jsonb_array_length(outs), 'erasures', outs);
 END
 $$;
@@ -382,6 +401,7 @@ BEGIN
     FOR pid IN SELECT * FROM cdp._reapply_ledger(ledger) LOOP
         outs := outs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(cdp.forget(pid, delete_source_rows));
     END LOOP;
+    PERFORM cdp._audit('erasure.reapply', NULL, pg_catalog.jsonb_build_object('profiles', pg_catalog.jsonb_array_length(outs)));
     RETURN pg_catalog.jsonb_build_object('profiles', pg_catalog.jsonb_array_length(outs), 'erasures', outs);
 END
 $$;
@@ -411,6 +431,7 @@ BEGIN
     k := cdp._identifier_hash(attribute, v, salt);
     DELETE FROM cdp.suppressions s WHERE s.key OPERATOR(pg_catalog.=) k;
     GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM cdp._audit('erasure.unsuppress', attribute, pg_catalog.jsonb_build_object('was_suppressed', n OPERATOR(pg_catalog.>) 0));
     RETURN n OPERATOR(pg_catalog.>) 0;
 END
 $$;

@@ -33,15 +33,16 @@ GRANT SELECT ON ALL TABLES IN SCHEMA cdp TO cdp_admin;
 -- hashed value against a guess; admins read the unmasked data anyway, analysts must not)
 REVOKE SELECT ON cdp.secrets, cdp.erasure_salt FROM cdp_admin;
 -- analysts: masked profiles and the value tables, nothing else
-GRANT SELECT ON cdp.profiles_masked, cdp.masking, cdp.rfm, cdp.clv, cdp.profile_traits, cdp.segments,
-      cdp.segment_members TO cdp_analyst;
+GRANT SELECT ON cdp.profiles_masked, cdp.customer_360_masked, cdp.masking, cdp.rfm, cdp.clv, cdp.profile_traits,
+      cdp.segments, cdp.segment_members, cdp.consent, cdp.profile_consent TO cdp_analyst;
 GRANT EXECUTE ON FUNCTION cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_analyst;
 -- stewards: the review queue and their decisions, masked profiles
 GRANT EXECUTE ON FUNCTION cdp.review_queue(integer), cdp.force_link(bigint, bigint), cdp.cannot_link(bigint, bigint),
       cdp.force_split(bigint), cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_steward;
-GRANT SELECT ON cdp.profiles_masked, cdp.masking TO cdp_steward;
+GRANT SELECT ON cdp.profiles_masked, cdp.customer_360_masked, cdp.masking TO cdp_steward;
 -- applications: segment events and memberships by profile id, nothing personal
 GRANT EXECUTE ON FUNCTION cdp.segment_events_since(bigint, integer), cdp.ack_events(text, bigint) TO cdp_app;
-GRANT SELECT ON cdp.segments, cdp.segment_members, cdp.consumer_lag TO cdp_app;
+-- and the consent in force, by profile id, so no one is contacted without it
+GRANT SELECT ON cdp.segments, cdp.segment_members, cdp.consumer_lag, cdp.consent, cdp.profile_consent TO cdp_app;
 GRANT INSERT, UPDATE, DELETE ON cdp.rfm, cdp.clv, cdp.clv_model, cdp.profile_traits,
       cdp.currency_rates, cdp.rfm_segment_map TO cdp_admin;

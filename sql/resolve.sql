@@ -157,6 +157,10 @@ BEGIN
     -- every deleted record, profile or not: a run in progress may be giving it one
     INSERT INTO cdp.resolve_gone (profile_id, record_id)
     SELECT g.profile_id, g.record_id FROM gone g;
+    -- their consent statements go with them (sql/consent.sql)
+    IF EXISTS (SELECT 1 FROM cdp.consent_statements) THEN
+        DELETE FROM cdp.consent_statements k USING gone g WHERE k.record_id OPERATOR(pg_catalog.=) g.record_id;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -205,7 +209,7 @@ RETURNS jsonb
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._resolve(reestimate) $$;
+AS $$ SELECT cdp._audit('resolve.full', NULL, cdp._resolve(reestimate)) $$;
 COMMENT ON FUNCTION cdp.resolve(boolean) IS
 'Resolve every synced record into unified profiles with stable ids. Uses the newest model in cdp.model (estimating one the first time, or when reestimate is true). Returns a summary; progress as NOTICE lines.';
 
@@ -215,7 +219,7 @@ LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off   -- many short index look-ups: compiling them costs more than it saves
-AS $$ SELECT cdp._resolve_changes(max_records, wait) $$;
+AS $$ SELECT cdp._audit('resolve.changes', NULL, cdp._resolve_changes(max_records, wait)) $$;
 COMMENT ON FUNCTION cdp.resolve_changes(integer, boolean) IS
 'Incremental resolution: match the records changed since the last run (at most max_records, oldest first) against the others through cdp.record_keys and re-cluster only the profiles they touch, with the stored model. Needs one cdp.resolve() first. With wait false, returns at once (skipped) when another resolve run holds the lock. Returns a summary; more_pending says whether records are left.';
 
@@ -309,7 +313,10 @@ RETURNS boolean
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._set_survivorship(attribute, rule) $$;
+AS $$
+    SELECT cdp._audit('survivorship.set', attribute, pg_catalog.jsonb_build_object('rule', rule));
+    SELECT cdp._set_survivorship(attribute, rule)
+$$;
 COMMENT ON FUNCTION cdp.set_survivorship(text, text) IS
 'Choose how the golden value of an attribute is picked: source_priority, most_recent, most_frequent or most_complete (NULL: back to the default). Applied by the next cdp.resolve().';
 
@@ -362,7 +369,10 @@ RETURNS boolean
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._decide_pair(record_a, record_b, 'force_link') $$;
+AS $$
+    SELECT cdp._audit('steward.force_link', NULL, pg_catalog.jsonb_build_object('record_a', record_a, 'record_b', record_b));
+    SELECT cdp._decide_pair(record_a, record_b, 'force_link')
+$$;
 COMMENT ON FUNCTION cdp.force_link(bigint, bigint) IS
 'Steward decision: these two records are one person. Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the two records are marked pending).';
 
@@ -371,7 +381,10 @@ RETURNS boolean
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._decide_pair(record_a, record_b, 'cannot_link') $$;
+AS $$
+    SELECT cdp._audit('steward.cannot_link', NULL, pg_catalog.jsonb_build_object('record_a', record_a, 'record_b', record_b));
+    SELECT cdp._decide_pair(record_a, record_b, 'cannot_link')
+$$;
 COMMENT ON FUNCTION cdp.cannot_link(bigint, bigint) IS
 'Steward decision: these two records are not one person (they never share a profile, whatever links them through other records). Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the two records are marked pending).';
 
@@ -445,6 +458,7 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     UPDATE cdp.records r SET resolve_pending = true
      WHERE r.record_id OPERATOR(pg_catalog.=) record AND NOT r.resolve_pending;
+    PERFORM cdp._audit('steward.force_split', NULL, pg_catalog.jsonb_build_object('record_id', record, 'cannot_links', n));
     RETURN n;
 END
 $$;

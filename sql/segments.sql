@@ -21,7 +21,8 @@ CREATE TABLE cdp.segments (
     defined_by      name NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    refreshed_at    timestamptz
+    refreshed_at    timestamptz,
+    requires_consent text CHECK (requires_consent IN ('email', 'sms', 'push'))   -- members must have granted it (cdp.consent)
 );
 COMMENT ON TABLE cdp.segments IS 'Rule-based segments (cdp.define_segment): a boolean rule over the columns of cdp.customer_360 and the traits, kept current by the worker.';
 
@@ -60,7 +61,7 @@ CREATE TABLE cdp.segment_events (
     segment     text NOT NULL,
     profile_id  bigint NOT NULL,
     op          text NOT NULL CHECK (op IN ('enter', 'exit')),
-    reason      text NOT NULL,      -- defined | refresh | changed | clock | altered | holdout | dropped | merged | gone
+    reason      text NOT NULL,      -- defined | refresh | changed | clock | altered | holdout | dropped | merged | gone | consent | forgotten
     merged_into bigint,             -- exit of a profile merged into another: the surviving id
     holdout     boolean NOT NULL,
     at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
@@ -281,10 +282,26 @@ BEGIN
 END
 $$;
 
+-- The rule a segment's members are found by: its own, and the consent they need (a profile that
+-- refused profiling, or did not grant it under the opt_in policy, and for a segment that
+-- requires a channel one that has not granted it, is left out). cdp._consent_blocked_sql
+-- (crates/cdp-core/src/consent.rs) writes the condition, with the qualifier the caller needs.
+CREATE FUNCTION cdp._consent_blocked(seg cdp.segments, qualifier text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT cdp._consent_blocked_sql(p.profiling_requires_grant, seg.requires_consent, qualifier) FROM cdp.consent_policy p $$;
+
+CREATE FUNCTION cdp._member_rule(seg cdp.segments)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.format('(%s) AND NOT %s', seg.rule, cdp._consent_blocked(seg, '')) $$;
+
 -- Re-evaluate one segment (for every profile, or the profiles in ids) and write the difference:
 -- memberships, one event per enter and exit, and the NOTIFY. An exit of a profile that no longer
--- exists says why (merged, with the surviving id, or gone). Returns enters and exits. The caller
--- holds cdp._lock_events().
+-- exists says why (merged, with the surviving id, or gone), as does one that lacks the consent
+-- the segment needs (consent). Returns enters and exits. The caller holds cdp._lock_events().
 CREATE FUNCTION cdp._apply_segment(seg cdp.segments, ids bigint[], why text)
 RETURNS TABLE (enters bigint, exits bigint)
 LANGUAGE plpgsql VOLATILE
@@ -299,6 +316,7 @@ DECLARE
     t_end    timestamptz;      -- a rule on time: the end of its due-time horizon ($6)
     answer   text := '';       -- a rule on time: its answer now and at t_end, in one scan
     now_in   text;             -- the profiles the rule holds for now
+    rule     text := cdp._member_rule(seg);
 BEGIN
     PERFORM cdp._refresh_facts();
     IF seg.reads_clock THEN
@@ -308,10 +326,10 @@ BEGIN
              searched AS (INSERT INTO pg_temp.cdp_due_search (profile_id, lo, hi, held)
                           SELECT a.profile_id, cdp._clock(), $6, a.now_in FROM answer a
                            WHERE a.now_in OPERATOR(pg_catalog.<>) a.later_in),',
-            cdp._segment_query_two_clocks(seg.rule, scope, '$6'));
+            cdp._segment_query_two_clocks(rule, scope, '$6'));
         now_in := 'SELECT a.profile_id FROM answer a WHERE a.now_in';
     ELSE
-        now_in := cdp._segment_query(seg.rule, scope);
+        now_in := cdp._segment_query(rule, scope);
     END IF;
     -- one pass over the rule's answer and the memberships: who is in and not a member (enters),
     -- who is a member and no longer in (exits)
@@ -344,14 +362,17 @@ BEGIN
                        AND l.kind OPERATOR(pg_catalog.=) 'merge'
                      ORDER BY l.lineage_id DESC LIMIT 1) AS merged_into,
                    ch.op OPERATOR(pg_catalog.=) 'exit'
-                   AND NOT EXISTS (SELECT 1 FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) ch.profile_id) AS vanished
+                   AND NOT EXISTS (SELECT 1 FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) ch.profile_id) AS vanished,
+                   ch.op OPERATOR(pg_catalog.=) 'exit'
+                   AND EXISTS (SELECT 1 FROM cdp.profile_facts f WHERE f.profile_id OPERATOR(pg_catalog.=) ch.profile_id AND %s) AS refused
               FROM changes ch)
         INSERT INTO cdp.segment_events (event_id, segment, profile_id, op, reason, merged_into, holdout)
         SELECT x.event_id, $2, x.profile_id, x.op,
-               CASE WHEN x.vanished AND x.merged_into IS NOT NULL THEN 'merged' WHEN x.vanished THEN 'gone' ELSE $4 END,
+               CASE WHEN x.vanished AND x.merged_into IS NOT NULL THEN 'merged' WHEN x.vanished THEN 'gone'
+                    WHEN x.refused THEN 'consent' ELSE $4 END,
                CASE WHEN x.vanished THEN x.merged_into END, x.holdout
           FROM numbered x
-        $q$, answer, now_in)
+        $q$, answer, now_in, cdp._consent_blocked(seg, 'f.'))
     USING ids, seg.name, seg.holdout_percent, why, first_id, t_end;
     SELECT pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'enter'),
            pg_catalog.count(*) FILTER (WHERE e.op OPERATOR(pg_catalog.=) 'exit')
@@ -417,7 +438,7 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    probe  text := cdp._segment_query(seg.rule, 'probe');
+    probe  text := cdp._segment_query(cdp._member_rule(seg), 'probe');
     n      bigint;
 BEGIN
     LOOP
@@ -512,7 +533,8 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION cdp.define_segment(name text, rule text, description text DEFAULT NULL, holdout_percent numeric DEFAULT 0)
+CREATE FUNCTION cdp.define_segment(name text, rule text, description text DEFAULT NULL, holdout_percent numeric DEFAULT 0,
+                                   requires_consent text DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
@@ -533,23 +555,27 @@ BEGIN
               HINT = 'change it with cdp.alter_segment';
     END IF;
     PERFORM cdp._check_segment_rule(rule);
+    PERFORM cdp._check_consent_purpose(requires_consent);
     PERFORM cdp._lock_events();
     -- the facts are kept current only while segments exist: the first one rebuilds them
     IF NOT EXISTS (SELECT 1 FROM cdp.segments) THEN
         PERFORM cdp._refresh_facts(true);
     END IF;
-    INSERT INTO cdp.segments (name, rule, description, holdout_percent, reads_clock, defined_by, refreshed_at)
-    VALUES (name, rule, description, holdout_percent, cdp._segment_reads_clock(rule), cdp._acting_role(), cdp._clock())
+    INSERT INTO cdp.segments (name, rule, description, holdout_percent, requires_consent, reads_clock, defined_by, refreshed_at)
+    VALUES (name, rule, description, holdout_percent, requires_consent, cdp._segment_reads_clock(rule), cdp._acting_role(), cdp._clock())
     RETURNING * INTO s;
+    PERFORM cdp._audit('segment.define', name, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                'rule', rule, 'description', description, 'holdout_percent', holdout_percent, 'requires_consent', requires_consent)));
     -- filled at once: each initial member is one enter event (reason defined)
     PERFORM cdp._apply_segment(s, NULL, 'defined');
     RETURN s.segment_id;
 END
 $$;
-COMMENT ON FUNCTION cdp.define_segment(text, text, text, numeric) IS
-'Define a segment: a boolean rule over the columns of cdp.customer_360 and the traits. Filled at once (one enter event per member); kept current by the worker. Returns the segment id.';
+COMMENT ON FUNCTION cdp.define_segment(text, text, text, numeric, text) IS
+'Define a segment: a boolean rule over the columns of cdp.customer_360 and the traits; requires_consent (email, sms or push) keeps to the profiles that granted it. Filled at once (one enter event per member); kept current by the worker. Returns the segment id.';
 
-CREATE FUNCTION cdp.alter_segment(name text, rule text DEFAULT NULL, description text DEFAULT NULL, holdout_percent numeric DEFAULT NULL)
+CREATE FUNCTION cdp.alter_segment(name text, rule text DEFAULT NULL, description text DEFAULT NULL, holdout_percent numeric DEFAULT NULL,
+                                  requires_consent text DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
@@ -568,10 +594,15 @@ BEGIN
     IF holdout_percent IS NOT NULL AND (holdout_percent OPERATOR(pg_catalog.<) 0 OR holdout_percent OPERATOR(pg_catalog.>) 100) THEN
         RAISE EXCEPTION 'holdout_percent must be between 0 and 100, not %', holdout_percent USING ERRCODE = '22023';
     END IF;
+    IF requires_consent IS DISTINCT FROM 'none' THEN
+        PERFORM cdp._check_consent_purpose(requires_consent);
+    END IF;
     PERFORM cdp._lock_events();
     UPDATE cdp.segments x
        SET rule = COALESCE(rule, x.rule), description = COALESCE(description, x.description),
            holdout_percent = COALESCE(holdout_percent, x.holdout_percent), updated_at = pg_catalog.now(),
+           requires_consent = CASE WHEN requires_consent IS NULL THEN x.requires_consent
+                                   WHEN requires_consent OPERATOR(pg_catalog.=) 'none' THEN NULL ELSE requires_consent END,
            reads_clock = cdp._segment_reads_clock(COALESCE(rule, x.rule)),
            refreshed_at = cdp._clock(), defined_by = cdp._acting_role()
      WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id
@@ -596,6 +627,8 @@ BEGIN
             PERFORM cdp._notify_events(s.name, first_id, first_id OPERATOR(pg_catalog.+) n OPERATOR(pg_catalog.-) 1);
         END IF;
     END IF;
+    PERFORM cdp._audit('segment.alter', s.name, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                'rule', rule, 'description', description, 'holdout_percent', holdout_percent, 'requires_consent', requires_consent)));
     SELECT * INTO r FROM cdp._apply_segment(s, NULL, 'altered');
     RETURN pg_catalog.jsonb_build_object('segment', s.name, 'enters', r.enters, 'exits', r.exits);
 END
@@ -626,6 +659,7 @@ BEGIN
         PERFORM cdp._notify_events(s.name, first_id, first_id OPERATOR(pg_catalog.+) n OPERATOR(pg_catalog.-) 1);
     END IF;
     DELETE FROM cdp.segments x WHERE x.segment_id OPERATOR(pg_catalog.=) s.segment_id;
+    PERFORM cdp._audit('segment.drop', s.name, pg_catalog.jsonb_build_object('exits', n));
     RETURN n;
 END
 $$;
@@ -663,6 +697,28 @@ END
 $$;
 COMMENT ON FUNCTION cdp.refresh_segments(text) IS
 'Re-evaluate one segment or all, set-based, writing enter and exit events for the difference. Returns enters and exits per segment and the seconds taken.';
+
+-- Whether segments need profiling consent granted (opt_in) or only not refused (opt_out, the
+-- default). Every segment is evaluated again at once: who lacks it now exits (reason consent).
+CREATE FUNCTION cdp.set_profiling_consent(mode text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF mode IS NULL OR mode NOT IN ('opt_in', 'opt_out') THEN
+        RAISE EXCEPTION 'unknown profiling consent mode "%"', mode USING ERRCODE = '22023',
+              HINT = 'opt_out: a profile that refused profiling is left out of segments (the default); opt_in: one that has not granted it is left out too';
+    END IF;
+    PERFORM cdp._lock_events();
+    UPDATE cdp.consent_policy SET profiling_requires_grant = (mode OPERATOR(pg_catalog.=) 'opt_in');
+    PERFORM cdp._audit('consent.profiling_policy', NULL, pg_catalog.jsonb_build_object('mode', mode));
+    RETURN cdp.refresh_segments(NULL);
+END
+$$;
+COMMENT ON FUNCTION cdp.set_profiling_consent(text) IS
+'opt_out (default): segments leave out profiles that refused profiling; opt_in: also those that never granted it. Re-evaluates every segment at once (exits with reason consent).';
 
 -- One segment in the worker's step, in a subtransaction: a segment that fails (a trait its rule
 -- names is gone, say) records the SQLSTATE and is retried whole every
@@ -716,6 +772,7 @@ DECLARE
     ticking boolean;
     due_ids bigint[];
 BEGIN
+    PERFORM cdp._prune_audit_log();
     IF keep OPERATOR(pg_catalog.>) interval '0' THEN
         WITH d AS (DELETE FROM cdp.segment_events e
                     WHERE e.at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) keep)
@@ -897,7 +954,7 @@ SELECT c.consumer, c.last_event_id, c.acked_at,
 COMMENT ON VIEW cdp.consumer_lag IS 'Each named consumer''s position, the events it has not acknowledged, and whether retention deleted some it never saw.';
 
 -- Descriptions (\d+ shows them; the reference test requires one for every table and function).
-COMMENT ON FUNCTION cdp.alter_segment(text, text, text, numeric) IS 'Change a segment''s rule, description or holdout share; the difference is written as exit and enter events at once. Returns the enters and exits.';
+COMMENT ON FUNCTION cdp.alter_segment(text, text, text, numeric, text) IS 'Change a segment''s rule, description, holdout share or required consent (''none'' removes it); the difference is written as exit and enter events at once. Returns the enters and exits.';
 COMMENT ON FUNCTION cdp.drop_segment(text) IS 'Drop a segment: every member exits (reason dropped). Returns the number of exits.';
 COMMENT ON TABLE cdp.consumers IS 'Named consumers and the last segment event each acknowledged (cdp.ack_events), for cdp.consumer_lag.';
 COMMENT ON TABLE cdp.event_state IS 'Up to which event id retention (cdp.segment_event_retention) has deleted events; no row while nothing was deleted.';

@@ -77,6 +77,20 @@ COMMENT ON TABLE cdp.records IS 'One row per source row: normalised identity att
 COMMENT ON COLUMN cdp.records.original IS 'Raw values as read from the source, keyed by attribute name.';
 COMMENT ON COLUMN cdp.records.quality IS 'Attribute -> reason code for each value that could not be used (kept in original, NULL in the normalised column).';
 
+-- Consent statements read from the consent columns a source maps (sql/consent.sql).
+-- One row per source record and purpose it states.
+CREATE TABLE cdp.consent_statements (
+    record_id        bigint NOT NULL,      -- no FK (as cdp.records.source_id): removed with their record by cdp._records_deleted
+    purpose          text NOT NULL CHECK (purpose IN ('email', 'sms', 'push', 'profiling')),
+    granted          boolean,              -- NULL: the value could not be read (reason says why)
+    stated_at        timestamptz NOT NULL,
+    stated_by_source boolean NOT NULL,     -- the time is the source's consent_at (false: the sync saw the answer change then)
+    reason           text,                 -- invalid_consent, invalid_consent_time
+    PRIMARY KEY (record_id, purpose)
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp.consent_statements', '');
+COMMENT ON TABLE cdp.consent_statements IS 'Consent statements read from the consent columns of sources: per record and purpose, granted or not, and when; an unreadable value is kept with its reason.';
+
 -- Unregistering a source (cdp.drop_source, or its table dropped) removes what was derived from it.
 CREATE FUNCTION cdp._source_deleted()
 RETURNS trigger
@@ -135,8 +149,18 @@ SELECT s.source_id,
 -- last whole sync of the source counted them
 SELECT s.source_id, s.source_table, s.channel, NULL, 'suppressed', (s.last_sync OPERATOR(pg_catalog.->>) 'suppressed')::pg_catalog.int8
   FROM cdp.sources s
- WHERE (s.last_sync OPERATOR(pg_catalog.->>) 'suppressed')::pg_catalog.int8 OPERATOR(pg_catalog.>) 0;
-COMMENT ON VIEW cdp.quality_report IS 'Count of unusable values per source, attribute and reason code; and, with reason suppressed and no attribute, the rows of erased people the last whole sync left out.';
+ WHERE (s.last_sync OPERATOR(pg_catalog.->>) 'suppressed')::pg_catalog.int8 OPERATOR(pg_catalog.>) 0
+ UNION ALL
+-- consent values that could not be read (sql/consent.sql), under the mapping key of the column
+SELECT s.source_id, s.source_table, s.channel,
+       CASE WHEN k.reason OPERATOR(pg_catalog.=) 'invalid_consent_time' THEN 'consent_at' ELSE k.purpose OPERATOR(pg_catalog.||) '_opt_in' END,
+       k.reason, pg_catalog.count(*)
+  FROM cdp.consent_statements k
+  JOIN cdp.records r ON r.record_id OPERATOR(pg_catalog.=) k.record_id
+  JOIN cdp.sources s ON s.source_id OPERATOR(pg_catalog.=) r.source_id
+ WHERE k.reason IS NOT NULL
+ GROUP BY 1, 2, 3, 4, 5;
+COMMENT ON VIEW cdp.quality_report IS 'Count of unusable values per source, attribute (or consent column) and reason code; and, with reason suppressed and no attribute, the rows of erased people the last whole sync left out.';
 
 -- Per source: what is registered and how much of it is synced.
 CREATE VIEW cdp.source_summary AS
@@ -182,7 +206,11 @@ CREATE FUNCTION cdp.add_source(
 RETURNS integer
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._add_source(source_table::oid, key_column::text, mapping, channel, priority) $$;
+AS $$
+    SELECT cdp._audit('source.add', source_table::text,
+                      pg_catalog.jsonb_build_object('key_column', key_column, 'mapping', mapping, 'channel', channel, 'priority', priority));
+    SELECT cdp._add_source(source_table::oid, key_column::text, mapping, channel, priority)
+$$;
 COMMENT ON FUNCTION cdp.add_source(regclass, name, jsonb, text, integer) IS
 'Register a table as a source for the calling role (which must be able to read the key and mapped columns, whole, and create triggers on it): key_column must be unique and of a key type; mapping maps identity attributes to columns. Installs change-capture triggers on the table and every partition. Returns the source id.';
 
@@ -195,7 +223,11 @@ CREATE FUNCTION cdp.alter_source(
 RETURNS jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._alter_source(source_table::oid, mapping, channel, priority, key_column::text) $$;
+AS $$
+    SELECT cdp._audit('source.alter', source_table::text, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                      'mapping', mapping, 'channel', channel, 'priority', priority, 'key_column', key_column)));
+    SELECT cdp._alter_source(source_table::oid, mapping, channel, priority, key_column::text)
+$$;
 COMMENT ON FUNCTION cdp.alter_source(regclass, jsonb, text, integer, name) IS
 'Change a source in place (NULL: unchanged): channel and priority at once; a new mapping or key column is checked like cdp.add_source and the source re-synced whole. Records, profile ids and steward decisions stay.';
 
@@ -215,7 +247,10 @@ RETURNS boolean
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._drop_source(source_table::oid) $$;
+AS $$
+    SELECT cdp._audit('source.drop', source_table::text);
+    SELECT cdp._drop_source(source_table::oid)
+$$;
 COMMENT ON FUNCTION cdp.drop_source(regclass) IS
 'Unregister a source: removes its capture triggers, its records, quarantined rows and queued changes. The table itself is untouched.';
 

@@ -178,6 +178,9 @@ BEGIN
             cdp._acting_role()::regrole)
     RETURNING tsource_id INTO id;
     PERFORM cdp._activity_triggers(source_table, csid, customer_key_column);
+    PERFORM cdp._audit('transaction_source.add', source_table::text, pg_catalog.jsonb_build_object(
+                'customer_source', customer_source::text, 'customer_key_column', customer_key_column, 'amount_column', amount_column,
+                'occurred_at_column', occurred_at_column, 'currency_column', currency_column, 'channel', channel));
     RETURN id;
 END
 $$;
@@ -214,7 +217,10 @@ RETURNS boolean
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._drop_activity_source(source_table, 'orders') $$;
+AS $$
+    SELECT cdp._audit('transaction_source.drop', source_table::text);
+    SELECT cdp._drop_activity_source(source_table, 'orders')
+$$;
 COMMENT ON FUNCTION cdp.drop_transaction_source(regclass) IS
 'Unregister an order table (dropping the table unregisters it too). Its capture triggers are removed; the table is untouched.';
 
@@ -241,6 +247,9 @@ BEGIN
     VALUES (source_table, csid, customer_key_column, event_type_column, occurred_at_column, channel, cdp._acting_role()::regrole)
     RETURNING esource_id INTO id;
     PERFORM cdp._activity_triggers(source_table, csid, customer_key_column);
+    PERFORM cdp._audit('event_source.add', source_table::text, pg_catalog.jsonb_build_object(
+                'customer_source', customer_source::text, 'customer_key_column', customer_key_column,
+                'event_type_column', event_type_column, 'occurred_at_column', occurred_at_column, 'channel', channel));
     -- the customers who already have events get their event traits at the worker's next step
     INSERT INTO cdp.activity_queue (customer_source_id, source_key) VALUES (csid, NULL);
     RETURN id;
@@ -254,7 +263,10 @@ RETURNS boolean
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._drop_activity_source(source_table, 'events') $$;
+AS $$
+    SELECT cdp._audit('event_source.drop', source_table::text);
+    SELECT cdp._drop_activity_source(source_table, 'events')
+$$;
 COMMENT ON FUNCTION cdp.drop_event_source(regclass) IS
 'Unregister a behaviour event table (dropping the table unregisters it too). Its capture triggers are removed; the table is untouched.';
 
@@ -935,6 +947,7 @@ BEGIN
     INSERT INTO cdp.trait_definitions (trait, expression, over, defined_by) VALUES (name, expression, over, cdp._acting_role())
     ON CONFLICT (trait) DO UPDATE SET expression = EXCLUDED.expression, over = EXCLUDED.over, defined_by = EXCLUDED.defined_by,
                                       created_at = pg_catalog.now();
+    PERFORM cdp._audit('trait.define', name, pg_catalog.jsonb_build_object('expression', expression, 'over', over));
     RETURN true;
 END
 $$;
@@ -999,11 +1012,13 @@ SELECT p.profile_id,
        c.orders, c.historical_value, c.p_alive, c.expected_purchases, c.predicted_clv,
        (SELECT pg_catalog.jsonb_object_agg(t.trait, COALESCE(pg_catalog.to_jsonb(t.value), pg_catalog.to_jsonb(t.text_value)))
           FROM cdp.profile_traits t WHERE t.profile_id OPERATOR(pg_catalog.=) p.profile_id) AS traits,
-       p.created_at, p.updated_at
+       p.created_at, p.updated_at,
+       k.email_opt_in, k.sms_opt_in, k.push_opt_in, k.profiling_opt_in
   FROM cdp.profiles p
   LEFT JOIN cdp.rfm r ON r.profile_id OPERATOR(pg_catalog.=) p.profile_id
-  LEFT JOIN cdp.clv c ON c.profile_id OPERATOR(pg_catalog.=) p.profile_id;
-COMMENT ON VIEW cdp.customer_360 IS 'Profile, golden record, RFM, lifetime value and traits in one row per person.';
+  LEFT JOIN cdp.clv c ON c.profile_id OPERATOR(pg_catalog.=) p.profile_id
+  LEFT JOIN cdp.profile_consent k ON k.profile_id OPERATOR(pg_catalog.=) p.profile_id;
+COMMENT ON VIEW cdp.customer_360 IS 'Profile, golden record, RFM, lifetime value, traits and consent in force in one row per person.';
 
 -- Descriptions (\d+ shows them; the reference test requires one for every table and function).
 COMMENT ON TABLE cdp.transaction_sources IS 'Registered order tables (cdp.add_transaction_source), attributed to profiles through a customer source''s rows.';

@@ -41,6 +41,7 @@ pub static WORKER_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10000);
 pub static MAX_APPLY_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(3);
 pub static QUARANTINE_RETENTION_MIN: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 60);
 pub static SEGMENT_EVENT_RETENTION_MIN: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 60);
+pub static AUDIT_RETENTION_MIN: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static SEGMENT_CLOCK_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static SEGMENT_DUE_HORIZON_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 pub static CLOCK_OFFSET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"0"));
@@ -171,6 +172,16 @@ pub fn init() {
         c"How long rows stay in cdp.segment_events before the worker deletes them; 0 keeps them.",
         c"A consumer asking for events older than what was deleted gets SQLSTATE 55000.",
         &SEGMENT_EVENT_RETENTION_MIN,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_MIN,
+    );
+    GucRegistry::define_int_guc(
+        c"cdp.audit_retention",
+        c"How long rows stay in cdp.audit_log before the worker deletes them; 0 (the default) keeps them.",
+        c"Set it in postgresql.conf to what your audit policy requires; nothing else deletes audit rows.",
+        &AUDIT_RETENTION_MIN,
         0,
         i32::MAX,
         GucContext::Sighup,

@@ -12,7 +12,7 @@ use pgrx::prelude::*;
 pub mod api;
 // The pure core (normalisation, resolution, value, the expression checker, the sync and segment
 // planners) is its own crate with no pgrx in it; its modules keep their paths here.
-pub use cdp_core::{expr, mask, normalise, resolve, segments, sync, value};
+pub use cdp_core::{consent, expr, mask, normalise, resolve, segments, sync, value};
 pub mod error;
 pub mod gucs;
 pub mod worker;
@@ -24,10 +24,12 @@ pub mod worker_state;
 // functions and comes after the Rust functions it calls (LANGUAGE sql bodies and views are checked
 // when created) and after the domain it builds on. Privileges are set last, over everything.
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("../sql/audit.sql", name = "audit", requires = [api::privilege::_acting_role]);
 extension_sql_file!(
     "../sql/sources.sql",
     name = "sources",
     requires = [
+        "audit",
         api::capture::_capture_changes,
         api::normalise::normalise,
         api::sources::_add_source,
@@ -59,10 +61,15 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!(
+    "../sql/consent.sql",
+    name = "consent",
+    requires = ["resolve", api::normalise::_consent_statements]
+);
+extension_sql_file!(
     "../sql/value.sql",
     name = "value",
     requires = [
-        "resolve",
+        "consent",
         api::sources::_check_activity_table,
         api::value::_check_trait_expression,
         api::value::_clv_fit,
@@ -83,7 +90,9 @@ extension_sql_file!(
         api::segments::_segment_reads_clock,
         api::segments::_facts_sql,
         api::segments::_slot_values,
-        api::segments::_slot_texts
+        api::segments::_slot_texts,
+        api::segments::_check_consent_purpose,
+        api::segments::_consent_blocked_sql
     ]
 );
 extension_sql_file!(

@@ -46,7 +46,9 @@ pub fn current_settings() -> Settings {
 /// the result holds the normalised values in the same order, then the quality flags as JSON text.
 #[pg_extern(stable, parallel_safe, strict)]
 fn _normalise_row(raw: Array<&str>) -> Vec<Option<String>> {
-    if raw.len() != Attr::COUNT {
+    // a source that maps consent columns stages them after the attributes (read by
+    // cdp._consent_statements, not here)
+    if raw.len() != Attr::COUNT && raw.len() != Attr::COUNT + crate::consent::Field::COUNT {
         CdpError::new(
             Kind::InvalidParameterValue,
             format!("expected {} raw attribute values, got {}", Attr::COUNT, raw.len()),
@@ -54,7 +56,7 @@ fn _normalise_row(raw: Array<&str>) -> Vec<Option<String>> {
         .raise();
     }
     let mut vals: [Option<&str>; Attr::COUNT] = [None; Attr::COUNT];
-    for (slot, v) in vals.iter_mut().zip(raw.iter()) {
+    for (slot, v) in vals.iter_mut().zip(raw.iter().take(Attr::COUNT)) {
         *slot = v;
     }
     let settings = current_settings();
@@ -107,4 +109,27 @@ mod tests {
         assert_eq!(civil_from_days(20_454), (2026, 1, 1));
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
     }
+}
+
+/// The consent statements of one source row, from its consent values (`raw[16:20]` of a sync's
+/// stage, in the order of `consent::Field::ALL`): purpose, the answer (NULL: unreadable), the
+/// time the source gives (NULL: none or unreadable) and why a value could not be used.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _consent_statements(
+    raw: Array<&str>,
+) -> TableIterator<
+    'static,
+    (
+        name!(purpose, String),
+        name!(granted, Option<bool>),
+        name!(stated_at, Option<String>),
+        name!(reason, Option<String>),
+    ),
+> {
+    let vals: Vec<Option<&str>> = raw.iter().collect();
+    let rows: Vec<_> = crate::consent::statements(&vals)
+        .into_iter()
+        .map(|s| (s.purpose.name().to_string(), s.granted, s.at, s.reason.map(str::to_string)))
+        .collect();
+    TableIterator::new(rows)
 }

@@ -98,3 +98,27 @@ fn checked_rule(rule: &str) -> crate::segments::Rule {
 fn _segment_reads_clock(rule: &str) -> bool {
     checked_rule(rule).reads_clock
 }
+
+/// The purpose a segment may require (email, sms or push), or 22023 naming them. NULL: none.
+fn channel_named(purpose: Option<&str>) -> Option<crate::consent::Purpose> {
+    let p = purpose?;
+    match crate::consent::Purpose::from_name(p).filter(|p| p.is_channel()) {
+        Some(p) => Some(p),
+        None => crate::error::CdpError::new(Kind::InvalidParameterValue, format!("unknown consent purpose \"{p}\" for a segment"))
+            .hint("a segment can require email, sms or push consent; profiling consent applies to every segment (cdp.set_profiling_consent)")
+            .raise(),
+    }
+}
+
+/// 22023 unless `purpose` is NULL or a channel a segment can require.
+#[pg_extern(immutable, parallel_safe)]
+fn _check_consent_purpose(purpose: Option<&str>) {
+    channel_named(purpose);
+}
+
+/// The condition that leaves a profile out of a segment for want of consent, over the consent
+/// columns of `cdp.profile_facts` (`qualifier`: `f.`, or empty inside a rule).
+#[pg_extern(immutable, parallel_safe)]
+fn _consent_blocked_sql(profiling_requires_grant: bool, requires: Option<&str>, qualifier: &str) -> String {
+    crate::consent::blocked_sql(profiling_requires_grant, channel_named(requires), qualifier)
+}

@@ -12,8 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::first_one;
 use crate::error::{CdpError, CdpResult, OrRaise, Kind};
-use crate::normalise::Attr;
-use crate::sync::{Column, Rows, SourcePlan};
+use crate::sync::{Column, MapKey, Rows, SourcePlan};
 
 use super::privilege;
 
@@ -249,20 +248,29 @@ impl Relation {
     }
 }
 
-/// Validated mapping: attribute -> source column name, in `Attr::ALL` order.
-fn parse_mapping(mapping: &Value, rel: &Relation) -> CdpResult<Vec<(Attr, String)>> {
-    let known = || Attr::ALL.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ");
+/// The mapping key `name`, or 22023 with the known keys as hint.
+fn map_key_named(name: &str) -> CdpResult<MapKey> {
+    MapKey::from_name(name).ok_or_else(|| {
+        CdpError::new(Kind::InvalidParameterValue, format!("unknown attribute \"{name}\""))
+            .hint(format!("known attributes and consent columns: {}", MapKey::known()))
+    })
+}
+
+/// Validated mapping: attribute or consent column -> source column name, identity attributes
+/// first in `Attr::ALL` order.
+fn parse_mapping(mapping: &Value, rel: &Relation) -> CdpResult<Vec<(MapKey, String)>> {
+    let known = MapKey::known;
     let obj: &Map<String, Value> = mapping.as_object().ok_or_else(|| {
         CdpError::new(Kind::InvalidParameterValue, "mapping must be a JSON object")
             .hint(r#"map identity attributes to columns, e.g. '{"email":"mail","phone":"gsm"}'"#)
     })?;
     if obj.is_empty() {
         return Err(CdpError::new(Kind::InvalidParameterValue, "mapping is empty")
-            .hint(format!("map at least one identity attribute to a column; known attributes: {}", known())));
+            .hint(format!("map at least one identity attribute to a column; known attributes and consent columns: {}", known())));
     }
     let mut out = Vec::new();
     for (attr_name, col) in obj {
-        let attr = super::normalise::attr_named(attr_name).map_err(|mut e| {
+        let attr = map_key_named(attr_name).map_err(|mut e| {
             e.message.push_str(" in mapping");
             e
         })?;
@@ -276,6 +284,16 @@ fn parse_mapping(mapping: &Value, rel: &Relation) -> CdpResult<Vec<(Attr, String
         out.push((attr, col_name.to_string()));
     }
     out.sort_by_key(|(a, _)| *a);
+    if !out.iter().any(|(k, _)| matches!(k, MapKey::Attr(_))) {
+        return Err(CdpError::new(Kind::InvalidParameterValue, "mapping names no identity attribute")
+            .hint("consent columns belong to the rows of a source of people: map at least one identity attribute (email, phone, full_name, ...) too"));
+    }
+    if out.iter().any(|(k, _)| *k == MapKey::Consent(crate::consent::Field::At))
+        && !out.iter().any(|(k, _)| matches!(k, MapKey::Consent(crate::consent::Field::OptIn(_))))
+    {
+        return Err(CdpError::new(Kind::InvalidParameterValue, "mapping names consent_at but no consent answer")
+            .hint("consent_at is the time of the row's consent statements: map email_opt_in, sms_opt_in, push_opt_in or profiling_opt_in too"));
+    }
     Ok(out)
 }
 
@@ -298,7 +316,7 @@ fn checked_key<'a>(client: &SpiClient<'_>, rel: &'a Relation, name: &str) -> Cdp
 }
 
 /// The mapping given, checked: known attributes, existing columns of types pg_cdp may read.
-fn checked_mapping<'a>(mapping: &Value, rel: &'a Relation) -> CdpResult<Vec<(Attr, &'a CatalogColumn)>> {
+fn checked_mapping<'a>(mapping: &Value, rel: &'a Relation) -> CdpResult<Vec<(MapKey, &'a CatalogColumn)>> {
     let mut mapped = Vec::new();
     for (attr, col) in parse_mapping(mapping, rel)? {
         let c = rel.column(&col)?;
@@ -320,7 +338,7 @@ fn check_read_rights(
     role: pg_sys::Oid,
     rel: &Relation,
     key: &CatalogColumn,
-    mapped: &[(Attr, &CatalogColumn)],
+    mapped: &[(MapKey, &CatalogColumn)],
 ) -> CdpResult<()> {
     let mut cols: Vec<(i16, &str)> = vec![(key.attnum, key.name.as_str())];
     cols.extend(mapped.iter().map(|(_, c)| (c.attnum, c.name.as_str())));
@@ -432,7 +450,7 @@ fn add_source(
 
 /// The mapping as stored: attribute -> column name (what users read) and attribute -> column
 /// number (what pg_cdp follows through renames).
-fn mapping_objects(mapped: &[(Attr, &CatalogColumn)]) -> (Value, Value) {
+fn mapping_objects(mapped: &[(MapKey, &CatalogColumn)]) -> (Value, Value) {
     let names: Map<String, Value> =
         mapped.iter().map(|(a, c)| (a.name().to_string(), Value::String(c.name.clone()))).collect();
     let nums: Map<String, Value> = mapped.iter().map(|(a, c)| (a.name().to_string(), json!(c.attnum))).collect();
@@ -713,6 +731,8 @@ pub struct SyncStats {
     pub quarantined: i64,
     /// rows of erased people, left out (`cdp.forget`)
     pub suppressed: i64,
+    /// consent statements written (new or changed)
+    pub consent: i64,
     pub records: i64,
     pub seconds: f64,
 }
@@ -723,6 +743,7 @@ impl SyncStats {
             "inserted": self.inserted, "updated": self.updated,
             "unchanged": (self.records - self.inserted - self.updated).max(0),
             "deleted": self.deleted, "quarantined": self.quarantined, "suppressed": self.suppressed,
+            "consent_changed": self.consent,
             "records": self.records, "seconds": (self.seconds * 1000.0).round() / 1000.0,
         })
     }
@@ -757,9 +778,9 @@ fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan
             .hint(format!("give the source a new key with cdp.alter_source('{}', key_column => ...), or unregister it with cdp.drop_source", rel.qualified))
     })?;
     key.check_key_type(&rel.qualified)?;
-    let mut mapped: Vec<(Attr, &CatalogColumn)> = Vec::new();
+    let mut mapped: Vec<(MapKey, &CatalogColumn)> = Vec::new();
     for (name, num) in attnums.as_object().into_iter().flatten() {
-        let attr = super::normalise::attr_named(name)?;
+        let attr = map_key_named(name)?;
         let col = rel.column_by_attnum(num.as_i64().unwrap_or(0) as i16).ok_or_else(|| {
             CdpError::new(
                 Kind::UndefinedColumn,
@@ -785,7 +806,20 @@ fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan
     let plan = SourcePlan {
         table: rel.qualified.clone(),
         key: key.to_sync_column(),
-        mapped: mapped.iter().map(|(a, c)| (*a, c.to_sync_column())).collect(),
+        mapped: mapped
+            .iter()
+            .filter_map(|(k, c)| match k {
+                MapKey::Attr(a) => Some((*a, c.to_sync_column())),
+                MapKey::Consent(_) => None,
+            })
+            .collect(),
+        consent: mapped
+            .iter()
+            .filter_map(|(k, c)| match k {
+                MapKey::Consent(f) => Some((*f, c.to_sync_column())),
+                MapKey::Attr(_) => None,
+            })
+            .collect(),
     };
     Ok((plan, key.not_null, rel.owner))
 }
@@ -859,6 +893,9 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
         }
     };
     stats.deleted = client.update(plan.delete_sql(keyed).as_str(), None, &args)?.len() as i64;
+    if !plan.consent.is_empty() {
+        stats.consent = client.update(plan.consent_sql().as_str(), None, &args[..1])?.len() as i64;
+    }
     // keys that failed before and have now been applied (or whose row is gone) leave quarantine
     if keyed {
         client.update(

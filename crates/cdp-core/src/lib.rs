@@ -2,6 +2,7 @@
 //! compiler (not a comment) keeps it pure and `cargo test -p cdp-core` runs without a server.
 //! The extension crate (`src/`) reads catalogs, runs SQL and calls into these modules.
 
+pub mod consent;
 pub mod expr;
 pub mod mask;
 pub mod normalise;

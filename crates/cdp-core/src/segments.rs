@@ -11,7 +11,7 @@
 use crate::expr::{check_expression, ExprError, ExprSpec};
 
 /// The columns of `cdp.customer_360` a rule may name, with the SQL each is read from.
-pub const BASE_COLUMNS: [(&str, &str); 24] = [
+pub const BASE_COLUMNS: [(&str, &str); 28] = [
     ("profile_id", "p.profile_id"),
     ("name", "p.display OPERATOR(pg_catalog.->>) 'full_name'"),
     ("email", "p.email"),
@@ -36,6 +36,11 @@ pub const BASE_COLUMNS: [(&str, &str); 24] = [
     ("predicted_clv", "c.predicted_clv"),
     ("created_at", "p.created_at"),
     ("updated_at", "p.updated_at"),
+    // the consent in force (`cdp.profile_consent`; NULL: nothing stated)
+    ("email_opt_in", "k.email_opt_in"),
+    ("sms_opt_in", "k.sms_opt_in"),
+    ("push_opt_in", "k.push_opt_in"),
+    ("profiling_opt_in", "k.profiling_opt_in"),
 ];
 
 /// What `now()` in a rule is when the rule is evaluated now: the transaction time moved by
@@ -132,18 +137,20 @@ pub enum FactsSql {
 pub fn facts_sql(which: FactsSql) -> String {
     let names: Vec<String> = BASE_COLUMNS.iter().map(|(c, _)| quote_ident(c)).collect();
     let cols: Vec<String> = BASE_COLUMNS.iter().map(|(c, e)| format!("{e} AS {}", quote_ident(c))).collect();
-    let (p_filter, t_filter) = match which {
+    let (p_filter, t_filter, k_filter) = match which {
         FactsSql::Ids => (
             "\n WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1)",
             "\n              WHERE v.profile_id OPERATOR(pg_catalog.=) ANY ($1)",
+            " WHERE k.profile_id OPERATOR(pg_catalog.=) ANY ($1)",
         ),
-        _ => ("", ""),
+        _ => ("", "", ""),
     };
     let select = format!(
         "SELECT {cols},\n       t.traits, t.text_traits\n\
          \x20 FROM cdp.profiles p\n\
          \x20 LEFT JOIN cdp.rfm r ON r.profile_id OPERATOR(pg_catalog.=) p.profile_id\n\
          \x20 LEFT JOIN cdp.clv c ON c.profile_id OPERATOR(pg_catalog.=) p.profile_id\n\
+         \x20 LEFT JOIN (SELECT k.* FROM cdp.profile_consent k{k_filter}) k ON k.profile_id OPERATOR(pg_catalog.=) p.profile_id\n\
          \x20 LEFT JOIN (SELECT v.profile_id,\n\
          \x20                   cdp._slot_values(pg_catalog.array_agg(s.slot) FILTER (WHERE NOT s.is_text AND v.value IS NOT NULL),\n\
          \x20                                    pg_catalog.array_agg(v.value) FILTER (WHERE NOT s.is_text AND v.value IS NOT NULL)) AS traits,\n\
@@ -390,7 +397,9 @@ mod tests {
         assert!(create.starts_with("CREATE TABLE cdp.profile_facts AS") && create.ends_with("WITH NO DATA"));
         assert!(all.starts_with("INSERT INTO cdp.profile_facts (\"profile_id\", \"name\""), "{all}");
         assert!(!all.contains("$1"));
-        // the profiles and their traits are both restricted to the ids
-        assert_eq!(ids.matches("ANY ($1)").count(), 2, "{ids}");
+        // the profiles, their traits and their consent are all restricted to the ids (the
+        // consent view's DISTINCT ON and GROUP BY take the filter down to the records' index)
+        assert_eq!(ids.matches("ANY ($1)").count(), 3, "{ids}");
+        assert!(ids.contains("FROM cdp.profile_consent k WHERE k.profile_id OPERATOR(pg_catalog.=) ANY ($1)"), "{ids}");
     }
 }

@@ -11,7 +11,35 @@
 //! pg_cdp's rights. The rows go to a session temporary table, [`STAGE`]; the statements that
 //! write `cdp.records` read only that table.
 
+use crate::consent;
 use crate::normalise::Attr;
+
+/// What a source column can be mapped to: an identity attribute or a consent column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MapKey {
+    Attr(Attr),
+    Consent(consent::Field),
+}
+
+impl MapKey {
+    pub fn name(self) -> &'static str {
+        match self {
+            MapKey::Attr(a) => a.name(),
+            MapKey::Consent(f) => f.name(),
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<MapKey> {
+        Attr::from_name(s).map(MapKey::Attr).or_else(|| consent::Field::from_name(s).map(MapKey::Consent))
+    }
+
+    /// Every key a mapping may use, comma-separated (for hints).
+    pub fn known() -> String {
+        let mut names: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
+        names.extend(consent::Field::ALL.iter().map(|f| f.name()));
+        names.join(", ")
+    }
+}
 
 /// A source column as the sync statements need it: already-quoted identifier and its type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +73,9 @@ pub struct SourcePlan {
     pub key: Column,
     /// Mapped attributes, in `Attr::ALL` order.
     pub mapped: Vec<(Attr, Column)>,
+    /// Mapped consent columns, in `consent::Field::ALL` order (staged after the attributes,
+    /// only when there are any).
+    pub consent: Vec<(consent::Field, Column)>,
 }
 
 /// SQL expression giving the raw text of a mapped column: PostgreSQL's own output function
@@ -74,13 +105,16 @@ fn normalised_values(alias: &str) -> Vec<String> {
 
 impl SourcePlan {
     fn raw_items(&self) -> Vec<String> {
-        Attr::ALL
-            .iter()
-            .map(|a| match self.mapped.iter().find(|(m, _)| m == a) {
-                Some((_, col)) => raw_text_expr(col),
-                None => "NULL::pg_catalog.text".to_string(),
-            })
-            .collect()
+        let slot = |col: Option<&Column>| match col {
+            Some(col) => raw_text_expr(col),
+            None => "NULL::pg_catalog.text".to_string(),
+        };
+        let mut items: Vec<String> =
+            Attr::ALL.iter().map(|a| slot(self.mapped.iter().find(|(m, _)| m == a).map(|(_, c)| c))).collect();
+        if !self.consent.is_empty() {
+            items.extend(consent::Field::ALL.iter().map(|f| slot(self.consent.iter().find(|(m, _)| m == f).map(|(_, c)| c))));
+        }
+        items
     }
 
     fn raw_array(&self) -> String {
@@ -208,6 +242,43 @@ impl SourcePlan {
         )
     }
 
+    /// Bring the consent statements of the staged rows' records up to date (only for a source
+    /// that maps consent columns). `$1` = source_id. A statement that changed is written (its
+    /// time: the source's `consent_at`, or the time of this sync when the answer changed and the
+    /// source gives none); a purpose a row no longer states is removed; an unchanged one is not
+    /// touched. Records of rows that were left out (erased people) have none.
+    pub fn consent_sql(&self) -> String {
+        let first = Attr::COUNT + 1;
+        let last = Attr::COUNT + consent::Field::COUNT;
+        format!(
+            "{src},\n\
+             st AS (\n\
+             \x20 SELECT r.record_id, c.purpose, c.granted,\n\
+             \x20        COALESCE(c.stated_at::pg_catalog.timestamptz, pg_catalog.now()) AS stated_at,\n\
+             \x20        c.stated_at IS NOT NULL AS stated_by_source, c.reason\n\
+             \x20   FROM src\n\
+             \x20   JOIN cdp.records r ON r.source_id OPERATOR(pg_catalog.=) $1 AND r.source_key OPERATOR(pg_catalog.=) src.source_key\n\
+             \x20  CROSS JOIN LATERAL cdp._consent_statements(src.raw[{first}:{last}]) c),\n\
+             gone AS (\n\
+             \x20 DELETE FROM cdp.consent_statements k\n\
+             \x20  USING src JOIN cdp.records r ON r.source_id OPERATOR(pg_catalog.=) $1 AND r.source_key OPERATOR(pg_catalog.=) src.source_key\n\
+             \x20  WHERE k.record_id OPERATOR(pg_catalog.=) r.record_id\n\
+             \x20    AND NOT EXISTS (SELECT 1 FROM st WHERE st.record_id OPERATOR(pg_catalog.=) k.record_id\n\
+             \x20                                       AND st.purpose OPERATOR(pg_catalog.=) k.purpose))\n\
+             INSERT INTO cdp.consent_statements AS k (record_id, purpose, granted, stated_at, stated_by_source, reason)\n\
+             SELECT st.record_id, st.purpose, st.granted, st.stated_at, st.stated_by_source, st.reason FROM st\n\
+             \x20WHERE NOT EXISTS (SELECT 1 FROM cdp.consent_statements o\n\
+             \x20                   WHERE o.record_id OPERATOR(pg_catalog.=) st.record_id AND o.purpose OPERATOR(pg_catalog.=) st.purpose\n\
+             \x20                     AND o.granted IS NOT DISTINCT FROM st.granted AND o.reason IS NOT DISTINCT FROM st.reason\n\
+             \x20                     AND (NOT st.stated_by_source OR o.stated_at OPERATOR(pg_catalog.=) st.stated_at))\n\
+             ON CONFLICT (record_id, purpose) DO UPDATE\n\
+             \x20  SET granted = EXCLUDED.granted, reason = EXCLUDED.reason, stated_by_source = EXCLUDED.stated_by_source,\n\
+             \x20      stated_at = CASE WHEN EXCLUDED.stated_by_source OR k.granted IS DISTINCT FROM EXCLUDED.granted\n\
+             \x20                       THEN EXCLUDED.stated_at ELSE k.stated_at END",
+            src = self.src_cte(),
+        )
+    }
+
     /// Keep the staged rows without a key (they cannot become records) in cdp.quarantine, with
     /// their mapped attributes only (never the whole row). Replaces the previous sweep's
     /// null-key entries, so reruns do not pile them up. `$2` = detail text.
@@ -237,7 +308,31 @@ mod tests {
                 (Attr::Email, Column { ident: "email".into(), type_name: "text".into() }),
                 (Attr::BirthDate, Column { ident: "\"Birth Date\"".into(), type_name: "date".into() }),
             ],
+            consent: vec![],
         }
+    }
+
+    #[test]
+    fn consent_columns_are_staged_after_the_attributes_only_when_mapped() {
+        let mut p = plan();
+        assert_eq!(p.raw_items().len(), Attr::COUNT);
+        p.consent = vec![
+            (consent::Field::OptIn(consent::Purpose::Sms), Column { ident: "sms_ok".into(), type_name: "boolean".into() }),
+            (consent::Field::At, Column { ident: "consent_changed".into(), type_name: "timestamp with time zone".into() }),
+        ];
+        let items = p.raw_items();
+        assert_eq!(items.len(), Attr::COUNT + consent::Field::COUNT);
+        assert_eq!(items[Attr::COUNT + 1], "s.sms_ok::pg_catalog.text");
+        assert_eq!(items[Attr::COUNT + 4], "s.consent_changed::pg_catalog.text");
+        assert_eq!(items[Attr::COUNT], "NULL::pg_catalog.text");
+        // consent is not part of the record's original: a changed answer re-matches nothing
+        assert!(!p.original_object().contains("raw[17]"));
+        let sql = p.consent_sql();
+        assert!(sql.contains("cdp._consent_statements(src.raw[16:20])"), "{sql}");
+        assert!(sql.contains(STAGE) && !sql.contains("demo.web_signups"), "{sql}");
+        assert_eq!(MapKey::from_name("sms_opt_in"), Some(MapKey::Consent(consent::Field::OptIn(consent::Purpose::Sms))));
+        assert_eq!(MapKey::from_name("email"), Some(MapKey::Attr(Attr::Email)));
+        assert!(MapKey::known().ends_with("profiling_opt_in, consent_at"));
     }
 
     #[test]

@@ -856,6 +856,75 @@ fn a_listener_hears_the_worker_announce_segment_enters_and_exits_with_ids_only()
 }
 
 #[test]
+fn a_withdrawal_of_consent_reaches_listeners_as_an_exit_through_the_worker() {
+    let mut c = connect();
+    c.batch_execute(
+        "DROP TABLE IF EXISTS public.consent_t;
+         CREATE TABLE public.consent_t (id integer PRIMARY KEY, mail text, first text, last text,
+                                        newsletter text, profiling boolean, changed timestamptz);
+         INSERT INTO public.consent_t
+         SELECT g, 'member' || g || '@consent-mail.com', 'Elif', 'Aydın' || g, 'yes', true, '2026-01-01 09:00+00'
+           FROM generate_series(1, 3) g;",
+    )
+    .unwrap();
+    c.query_one(
+        "SELECT cdp.add_source('public.consent_t', 'id', '{\"email\":\"mail\",\"first_name\":\"first\",\"last_name\":\"last\",
+           \"email_opt_in\":\"newsletter\",\"profiling_opt_in\":\"profiling\",\"consent_at\":\"changed\"}')",
+        &[],
+    )
+    .unwrap();
+    c.query_one("SELECT cdp.sync_source('public.consent_t')", &[]).unwrap();
+    c.query_one("SELECT cdp.resolve()", &[]).unwrap();
+    c.query_one("SELECT cdp.define_segment('consent mailable', 'email LIKE ''%@consent-mail.com''', requires_consent => 'email')", &[])
+        .unwrap();
+    c.query_one("SELECT cdp.define_segment('consent everyone', 'email LIKE ''%@consent-mail.com''')", &[]).unwrap();
+    let members = |c: &mut Client, seg: &str| -> i64 {
+        c.query_one("SELECT count(*) FROM cdp.segment_members WHERE segment = $1", &[&seg]).unwrap().get(0)
+    };
+    assert_eq!((members(&mut c, "consent mailable"), members(&mut c, "consent everyone")), (3, 3));
+    let mut l = listener();
+
+    // the newsletter is withdrawn in the application's table, later than the grant: no cdp call,
+    // the worker applies it and the member leaves the segment that needs it
+    c.batch_execute("UPDATE public.consent_t SET newsletter = 'unsubscribed', changed = '2026-03-01 09:00+00' WHERE id = 1").unwrap();
+    let got = notifications(&mut l, Duration::from_secs(30), Duration::from_secs(2));
+    assert_eq!(got.len(), 1, "one exit event: {got:?}");
+    assert!(!got[0].contains("consent-mail") && !got[0].contains("Elif"), "ids only: {}", got[0]);
+    let (op, segment, pid, event_id, _) = parse_event(&mut c, &got[0]);
+    assert_eq!((op.as_str(), segment.as_str()), ("exit", "consent mailable"));
+    assert_eq!(Some(pid), profile_of(&mut c, "public.consent_t", "1"));
+    let reason: String = c.query_one("SELECT reason FROM cdp.segment_events WHERE event_id = $1", &[&event_id]).unwrap().get(0);
+    assert_eq!(reason, "consent");
+    let in_force: (bool, String) = c
+        .query_one("SELECT granted, stated_at::text FROM cdp.consent WHERE profile_id = $1 AND purpose = 'email'", &[&pid])
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(in_force, (false, "2026-03-01 09:00:00+00".to_string()));
+    assert_eq!(members(&mut c, "consent everyone"), 3, "a segment that needs no e-mail consent keeps the member");
+
+    // profiling refused: out of every segment
+    c.batch_execute("UPDATE public.consent_t SET profiling = false WHERE id = 2").unwrap();
+    let got = notifications(&mut l, Duration::from_secs(30), Duration::from_secs(2));
+    assert_eq!(got.len(), 2, "an exit from each segment: {got:?}");
+    let pid2 = profile_of(&mut c, "public.consent_t", "2").unwrap();
+    for p in &got {
+        let (op, _, pid, event_id, _) = parse_event(&mut c, p);
+        assert_eq!((op.as_str(), pid), ("exit", pid2));
+        let reason: String = c.query_one("SELECT reason FROM cdp.segment_events WHERE event_id = $1", &[&event_id]).unwrap().get(0);
+        assert_eq!(reason, "consent");
+    }
+    // granted again: back in
+    c.batch_execute("UPDATE public.consent_t SET profiling = true WHERE id = 2").unwrap();
+    let got = notifications(&mut l, Duration::from_secs(30), Duration::from_secs(2));
+    assert_eq!(got.len(), 2, "an enter into each segment: {got:?}");
+    assert!(got.iter().all(|p| parse_event(&mut c, p).0 == "enter"));
+    for seg in ["consent mailable", "consent everyone"] {
+        c.query_one("SELECT cdp.drop_segment($1)", &[&seg]).unwrap();
+    }
+    c.query_one("SELECT cdp.drop_source('public.consent_t')", &[]).unwrap();
+}
+
+#[test]
 fn nothing_is_announced_for_a_rollback_and_a_returning_consumer_catches_up_exactly_once() {
     let mut c = connect();
     resolved_table(&mut c, "catch_t");

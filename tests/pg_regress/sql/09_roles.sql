@@ -13,16 +13,19 @@ INSERT INTO declared VALUES
   ('cdp_analyst', 'cdp.profiles_masked', 'SELECT'), ('cdp_analyst', 'cdp.masking', 'SELECT'),
   ('cdp_analyst', 'cdp.rfm', 'SELECT'), ('cdp_analyst', 'cdp.clv', 'SELECT'),
   ('cdp_analyst', 'cdp.profile_traits', 'SELECT'), ('cdp_analyst', 'cdp.segments', 'SELECT'),
-  ('cdp_analyst', 'cdp.segment_members', 'SELECT'),
+  ('cdp_analyst', 'cdp.segment_members', 'SELECT'), ('cdp_analyst', 'cdp.customer_360_masked', 'SELECT'),
+  ('cdp_analyst', 'cdp.consent', 'SELECT'), ('cdp_analyst', 'cdp.profile_consent', 'SELECT'),
   ('cdp_analyst', 'cdp._mask_values(text[],text[],text)', 'EXECUTE'), ('cdp_analyst', 'cdp._mask_defaults()', 'EXECUTE'),
   -- stewards: the review queue, their decisions, masked profiles
   ('cdp_steward', 'cdp.review_queue(integer)', 'EXECUTE'), ('cdp_steward', 'cdp.force_link(bigint,bigint)', 'EXECUTE'),
   ('cdp_steward', 'cdp.cannot_link(bigint,bigint)', 'EXECUTE'), ('cdp_steward', 'cdp.force_split(bigint)', 'EXECUTE'),
   ('cdp_steward', 'cdp.profiles_masked', 'SELECT'), ('cdp_steward', 'cdp.masking', 'SELECT'),
+  ('cdp_steward', 'cdp.customer_360_masked', 'SELECT'),
   ('cdp_steward', 'cdp._mask_values(text[],text[],text)', 'EXECUTE'), ('cdp_steward', 'cdp._mask_defaults()', 'EXECUTE'),
   -- applications: segment events and memberships by profile id
   ('cdp_app', 'cdp.segment_events_since(bigint,integer)', 'EXECUTE'), ('cdp_app', 'cdp.ack_events(text,bigint)', 'EXECUTE'),
   ('cdp_app', 'cdp.segments', 'SELECT'), ('cdp_app', 'cdp.segment_members', 'SELECT'), ('cdp_app', 'cdp.consumer_lag', 'SELECT'),
+  ('cdp_app', 'cdp.consent', 'SELECT'), ('cdp_app', 'cdp.profile_consent', 'SELECT'),
   -- the capture role: append to the queues; it owns the capture trigger functions
   ('cdp_capture', 'cdp.change_queue', 'INSERT'), ('cdp_capture', 'cdp.activity_queue', 'INSERT'),
   ('cdp_capture', 'cdp._capture_changes()', 'EXECUTE'), ('cdp_capture', 'cdp._capture_activity()', 'EXECUTE'),
