@@ -30,11 +30,12 @@ COMMENT ON VIEW cdp.profile_consent IS 'The consent in force per profile, one co
 
 -- How segments treat profiling consent: refused only (opt_out, the default: a profile is left
 -- out once it refused profiling) or granted required (opt_in: left out until it granted it).
+-- One row once cdp.set_profiling_consent was called (none: the default), so a restored dump
+-- brings its row into an empty table.
 CREATE TABLE cdp.consent_policy (
     one                      boolean PRIMARY KEY DEFAULT true CHECK (one),
     profiling_requires_grant boolean NOT NULL DEFAULT false
 );
-INSERT INTO cdp.consent_policy DEFAULT VALUES;
 SELECT pg_catalog.pg_extension_config_dump('cdp.consent_policy', '');
 COMMENT ON TABLE cdp.consent_policy IS 'Whether segments need a profile''s profiling consent granted (opt_in) or only not refused (opt_out, default); set with cdp.set_profiling_consent.';
 

@@ -142,11 +142,12 @@ COMMENT ON VIEW cdp.profile_consent IS 'The consent in force per profile, one co
 
 -- How segments treat profiling consent: refused only (opt_out, the default: a profile is left
 -- out once it refused profiling) or granted required (opt_in: left out until it granted it).
+-- One row once cdp.set_profiling_consent was called (none: the default), so a restored dump
+-- brings its row into an empty table.
 CREATE TABLE cdp.consent_policy (
     one                      boolean PRIMARY KEY DEFAULT true CHECK (one),
     profiling_requires_grant boolean NOT NULL DEFAULT false
 );
-INSERT INTO cdp.consent_policy DEFAULT VALUES;
 SELECT pg_catalog.pg_extension_config_dump('cdp.consent_policy', '');
 COMMENT ON TABLE cdp.consent_policy IS 'Whether segments need a profile''s profiling consent granted (opt_in) or only not refused (opt_out, default); set with cdp.set_profiling_consent.';
 
@@ -230,7 +231,8 @@ CREATE FUNCTION cdp._consent_blocked(seg cdp.segments, qualifier text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._consent_blocked_sql(p.profiling_requires_grant, seg.requires_consent, qualifier) FROM cdp.consent_policy p $$;
+AS $$ SELECT cdp._consent_blocked_sql(COALESCE((SELECT p.profiling_requires_grant FROM cdp.consent_policy p), false),
+                                      seg.requires_consent, qualifier) $$;
 
 CREATE FUNCTION cdp._member_rule(seg cdp.segments)
 RETURNS text
@@ -312,7 +314,8 @@ BEGIN
               HINT = 'opt_out: a profile that refused profiling is left out of segments (the default); opt_in: one that has not granted it is left out too';
     END IF;
     PERFORM cdp._lock_events();
-    UPDATE cdp.consent_policy SET profiling_requires_grant = (mode OPERATOR(pg_catalog.=) 'opt_in');
+    INSERT INTO cdp.consent_policy AS c (profiling_requires_grant) VALUES (mode OPERATOR(pg_catalog.=) 'opt_in')
+    ON CONFLICT (one) DO UPDATE SET profiling_requires_grant = EXCLUDED.profiling_requires_grant;
     PERFORM cdp._audit('consent.profiling_policy', NULL, pg_catalog.jsonb_build_object('mode', mode));
     RETURN cdp.refresh_segments(NULL);
 END

@@ -290,7 +290,8 @@ CREATE FUNCTION cdp._consent_blocked(seg cdp.segments, qualifier text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cdp._consent_blocked_sql(p.profiling_requires_grant, seg.requires_consent, qualifier) FROM cdp.consent_policy p $$;
+AS $$ SELECT cdp._consent_blocked_sql(COALESCE((SELECT p.profiling_requires_grant FROM cdp.consent_policy p), false),
+                                      seg.requires_consent, qualifier) $$;
 
 CREATE FUNCTION cdp._member_rule(seg cdp.segments)
 RETURNS text
@@ -712,7 +713,8 @@ BEGIN
               HINT = 'opt_out: a profile that refused profiling is left out of segments (the default); opt_in: one that has not granted it is left out too';
     END IF;
     PERFORM cdp._lock_events();
-    UPDATE cdp.consent_policy SET profiling_requires_grant = (mode OPERATOR(pg_catalog.=) 'opt_in');
+    INSERT INTO cdp.consent_policy AS c (profiling_requires_grant) VALUES (mode OPERATOR(pg_catalog.=) 'opt_in')
+    ON CONFLICT (one) DO UPDATE SET profiling_requires_grant = EXCLUDED.profiling_requires_grant;
     PERFORM cdp._audit('consent.profiling_policy', NULL, pg_catalog.jsonb_build_object('mode', mode));
     RETURN cdp.refresh_segments(NULL);
 END

@@ -56,7 +56,10 @@ enum Verdict {
 
 impl Verdict {
     fn correct(self) -> bool {
-        matches!(self, Verdict::AcceptedCorrectly | Verdict::RejectedCorrectly)
+        matches!(
+            self,
+            Verdict::AcceptedCorrectly | Verdict::RejectedCorrectly
+        )
     }
     fn label(self) -> &'static str {
         match self {
@@ -261,9 +264,7 @@ fn print_grouped(title: &str, keys: &[String], per_impl: &[(String, BTreeMap<Str
 
 /// Time every implementation on `cases`: a warm-up pass, then `iters` passes.
 fn time_impls(impls: &[Impl], label: &str, cases: &[&Prepared], iters: usize) {
-    println!(
-        "\n## Time per call: {label} x {iters} passes (std::time::Instant, release build)"
-    );
+    println!("\n## Time per call: {label} x {iters} passes (std::time::Instant, release build)");
     let mut ns = Vec::new();
     for im in impls {
         for p in cases {
@@ -298,12 +299,7 @@ fn main() {
     let mut hot_country = "TR".to_string();
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--iters" => {
-                iters = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--iters N")
-            }
+            "--iters" => iters = args.next().and_then(|v| v.parse().ok()).expect("--iters N"),
             "--all" => all = true,
             "--hot" => hot_country = args.next().expect("--hot CC"),
             "-h" | "--help" => {
@@ -454,10 +450,7 @@ fn main() {
             .enumerate()
             .filter(|(i, _)| !results[0][*i].1.correct() && !results[1][*i].1.correct())
             .collect();
-        println!(
-            "\n## Cases both implementations get wrong: {}",
-            both.len()
-        );
+        println!("\n## Cases both implementations get wrong: {}", both.len());
         for (i, c) in both {
             println!(
                 "  L{:<4} {} {:?} expected {} got {} / {} -- {}",
@@ -474,7 +467,13 @@ fn main() {
     if all {
         println!("\n## All cases");
         for (i, c) in cases.iter().enumerate() {
-            print!("  L{:<4} {} {:?} expected {}", c.line, c.country, c.raw, c.expected.as_deref().unwrap_or("reject"));
+            print!(
+                "  L{:<4} {} {:?} expected {}",
+                c.line,
+                c.country,
+                c.raw,
+                c.expected.as_deref().unwrap_or("reject")
+            );
             for (im, res) in impls.iter().zip(&results) {
                 print!(" | {}: {}", im.name, res[i].0);
             }

@@ -506,10 +506,17 @@ fn a_dump_and_restore_keeps_records_profile_ids_lineage_model_decisions_and_capt
          SELECT cdp.process_changes();
          SELECT cdp.force_link(5, 7);
          SELECT cdp.resolve_changes();
-         SELECT cdp.define_segment('dumped', 'record_count >= 2', holdout_percent => 50);",
+         SELECT cdp.define_segment('dumped', 'record_count >= 2', holdout_percent => 50);
+         SELECT cdp.set_profiling_consent('opt_out');",
     )
     .unwrap();
     let before = records_digest(&mut src);
+    // the audit log and the consent policy come back as they were (no row written by the restore)
+    let audit = "SELECT (SELECT string_agg(audit_id || ':' || action || ':' || acting_role, ',' ORDER BY audit_id) FROM cdp.audit_log),
+                        (SELECT profiling_requires_grant FROM cdp.consent_policy)";
+    let row = src.query_one(audit, &[]).unwrap();
+    let audit_before: (String, bool) = (row.get(0), row.get(1));
+    assert!(audit_before.0.contains(":source.add:") && audit_before.0.contains(":steward.force_link:"), "{audit_before:?}");
     let lineage_before: i64 = src.query_one("SELECT count(*) FROM cdp.profile_lineage WHERE kind = 'merge'", &[]).unwrap().get(0);
     assert!(lineage_before > 0, "the setup should merge two profiles");
     let facts = "SELECT (SELECT count(*) FROM cdp.profile_lineage), (SELECT string_agg(model_id::text, ',') FROM cdp.model),
@@ -541,6 +548,8 @@ fn a_dump_and_restore_keeps_records_profile_ids_lineage_model_decisions_and_capt
     let row = dst.query_one(segment_facts, &[]).unwrap();
     let segments_after: (String, String, String) = (row.get(0), row.get(1), row.get(2));
     assert_eq!(segments_after, segments_before, "segments, their members and the event outbox");
+    let row = dst.query_one(audit, &[]).unwrap();
+    assert_eq!((row.get::<_, String>(0), row.get::<_, bool>(1)), audit_before, "the audit log and the consent policy");
     // capture goes on in the restored database, new ids continue after the old ones
     dst.batch_execute(
         "INSERT INTO public.web_1 VALUES (0, 'new.person@gmail.com', 'Deniz Aksoy', '0532 999 0059');
@@ -560,6 +569,10 @@ fn a_dump_and_restore_keeps_records_profile_ids_lineage_model_decisions_and_capt
     assert_eq!(n, 120, "one row inserted straight into a partition, one deleted");
     // the sequence is left at the next id to hand out (setval(next, false))
     assert!(new_pid.expect("the new record gets a profile") >= facts_before.5, "a new profile id comes after the restored ones");
+    // and audit ids continue after the restored ones
+    let last: i64 = dst.query_one("SELECT max(audit_id) FROM cdp.audit_log WHERE action = 'resolve.changes'", &[]).unwrap().get(0);
+    let restored = audit_before.0.split(',').count() as i64;
+    assert!(last > restored, "audit id {last} after {restored} restored rows");
     drop(dst);
     admin.batch_execute("DROP DATABASE cdp_dump_src").unwrap();
     admin.batch_execute("DROP DATABASE cdp_dump_dst").unwrap();
