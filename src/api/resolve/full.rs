@@ -145,6 +145,7 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
         "model_source": out.model_source.name(),
         "national_id_trusted": out.model.national_id_trusted,
         "threshold": out.threshold,
+        "prior_log2_odds": out.prior_log2_odds.map(|l| (l * 1000.0).round() / 1000.0),
         "model_labels": out.model.labels,
         "skipped_block_examples": out.skipped_blocks.iter().take(10)
             .map(|(k, _, n)| json!({"key_kind": k.name(), "records": n})).collect::<Vec<_>>(),

@@ -233,6 +233,9 @@ pub struct Outcome {
     pub edges: Vec<(u32, u32, f64, Levels)>,
     /// Pairs a little below the threshold (within [`REVIEW_MARGIN`] bits), for a steward's
     /// review queue: a full run's only (an incremental run leaves it empty).
+    /// The prior log2-odds that two random records of this batch are one person, estimated
+    /// from the candidate pairs' weights (full runs; see [`model::all_pairs_prior_log2_odds`]).
+    pub prior_log2_odds: Option<f64>,
     /// The match threshold the run used (`cdp.match_threshold`, moved by the steward decisions
     /// of the model, [`Model::effective_config`]).
     pub threshold: f64,
@@ -643,6 +646,7 @@ pub fn resolve_batch(
         Vec::new()
     };
     let candidate_count = blocking.pairs.len();
+    let prior_log2_odds = if scope.is_none() { model::all_pairs_prior_log2_odds(&weights, recs.len()) } else { None };
     drop(weights);
     drop(levels);
     lap("score", &mut timings);
@@ -709,6 +713,7 @@ pub fn resolve_batch(
         pairs_by_kind: blocking.pairs_by_kind,
         edges,
         threshold: cfg.threshold,
+        prior_log2_odds,
         near_misses,
         model,
         model_source,

@@ -914,6 +914,44 @@ fn log_likelihood(pats: &[(Levels, f64)], lpu: &[f64], lpm: &[f64], prior: f64) 
         .sum()
 }
 
+/// log2(p / (1 − p)), the scale of match weights.
+pub fn logit2(p: f64) -> f64 {
+    let p = p.clamp(1e-15, 1.0 - 1e-15);
+    (p / (1.0 - p)).log2()
+}
+
+/// The prior log2-odds that two records drawn at random from `n` are one person, estimated
+/// from the prior-free weights of the candidate pairs: the expected number of matches M is
+/// Σ P(match | w) = Σ 1 / (1 + 2^−(w + logit2 λ)) over the candidate pairs (pairs no blocking
+/// key brings together are taken as non-matches), and λ = M / (n (n − 1) / 2): a fixed point,
+/// found by iterating from the count of pairs at or above [`DEFAULT_THRESHOLD`]. The weights'
+/// u comes from random pairs, so this all-pairs λ is the prior they combine with. None below
+/// two records or without a candidate pair.
+pub fn all_pairs_prior_log2_odds(weights: &[f64], n: usize) -> Option<f64> {
+    if n < 2 || weights.is_empty() {
+        return None;
+    }
+    let pairs = n as f64 * (n as f64 - 1.0) / 2.0;
+    let start = weights.iter().filter(|w| **w >= DEFAULT_THRESHOLD).count().max(1) as f64;
+    let mut l = logit2((start / pairs).min(0.5));
+    for _ in 0..200 {
+        let m: f64 = weights.iter().map(|w| 1.0 / (1.0 + (-(w + l)).exp2())).sum();
+        let next = logit2((m / pairs).clamp(1.0 / pairs, 0.5));
+        let done = (next - l).abs() < 1e-6;
+        l = next;
+        if done {
+            break;
+        }
+    }
+    Some(l)
+}
+
+/// The weight threshold that makes a pair a match when its posterior probability is at least
+/// `probability`, given the prior log2-odds of a random pair: logit2(p) − logit2(λ).
+pub fn posterior_threshold(probability: f64, prior_log2_odds: f64) -> f64 {
+    logit2(probability) - prior_log2_odds
+}
+
 /// Fewest steward decisions for [`learn_threshold`] to move the threshold, and fewest of each
 /// kind (same person, not the same person).
 pub const MIN_LABELS: usize = 20;
@@ -1249,6 +1287,32 @@ mod tests {
     }
 
     /// Synthetic comparison vectors from known m/u and λ (fields missing at random).
+    #[test]
+    fn the_all_pairs_prior_is_the_share_of_matches_among_all_pairs() {
+        // 1,000 records: 300 sure matches (40 bits), 200 clear non-matches among the candidates
+        // (−10 bits): λ = 300 / 499,500
+        let mut w = vec![40.0; 300];
+        w.extend(vec![-10.0; 200]);
+        let l = all_pairs_prior_log2_odds(&w, 1000).unwrap();
+        assert!((l - logit2(300.0 / 499_500.0)).abs() < 0.01, "{l}");
+        // ten times the records with ten times the matches: a random pair is ten times less
+        // likely a match, so the threshold for one posterior rises by log2(10) bits
+        let w10: Vec<f64> = w.iter().cycle().take(w.len() * 10).copied().collect();
+        let l10 = all_pairs_prior_log2_odds(&w10, 10_000).unwrap();
+        let t = posterior_threshold(0.99, l);
+        let t10 = posterior_threshold(0.99, l10);
+        assert!((t10 - t - 10f64.log2()).abs() < 0.02, "{t} {t10}");
+        // a pair at the threshold has the posterior asked for
+        assert!((match_probability(t, 2f64.powf(l) / (1.0 + 2f64.powf(l))) - 0.99).abs() < 1e-6);
+        // borderline pairs count by their probability: the fixed point is between the counts
+        let mut wb = w.clone();
+        wb.extend(vec![posterior_threshold(0.5, l); 100]);
+        let lb = all_pairs_prior_log2_odds(&wb, 1000).unwrap();
+        assert!(lb > logit2(300.0 / 499_500.0) && lb < logit2(400.0 / 499_500.0), "{lb}");
+        assert_eq!(all_pairs_prior_log2_odds(&[], 1000), None);
+        assert_eq!(all_pairs_prior_log2_odds(&w, 1), None);
+    }
+
     fn synth(n: usize, prior: f64, m: &[Vec<f64>], u: &[Vec<f64>], seed: u64) -> Vec<Levels> {
         let mut r = SplitMix64(seed);
         let draw = |p: &[f64], r: &mut SplitMix64| -> u8 {
