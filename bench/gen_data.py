@@ -454,8 +454,13 @@ class Gen:
                 # code of their own (332 / 347), which keeps them unique
                 pre = "332" if sub[0] == "0" else "347"
                 sub = "5" + sub[1:]
-            if c == "DE" and rng.random() < 0.5:
-                sub += str(rng.randrange(10))
+            if c == "DE":
+                if rng.random() < 0.5:
+                    sub += str(rng.randrange(10))
+                elif pre.startswith("15"):
+                    # 015x mobiles have eight digits after the prefix (Bundesnetzagentur plan);
+                    # 016x/017x seven or eight. A fixed digit keeps every other value as it was
+                    sub += str((p.pid + kk) % 10)
             p.mob.append((DIAL[c], pre + sub))
         return p.mob[k]
 

@@ -55,10 +55,17 @@ pub enum KeyKind {
     /// missing, in registry-style data without e-mail or phone (blocks stay small: one birth
     /// date among the people of one postcode)
     BirthDatePostcode,
+    /// house number (the first number in the street) + postcode ("124|2264"): one address
+    /// whatever else was mistyped or left out (the street's name, the name, the birth date), in
+    /// data without e-mail or phone; a block is the records of one house number in one postcode
+    HouseNumberPostcode,
+    /// the whole street + city ("133 swanston road|altona"): the same address when the postcode
+    /// was mistyped or left out
+    StreetCity,
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 12] = [
+    pub const ALL: [KeyKind; 14] = [
         KeyKind::Email,
         KeyKind::EmailLocal,
         KeyKind::Phone,
@@ -71,6 +78,8 @@ impl KeyKind {
         KeyKind::PhoneticFullName,
         KeyKind::FirstPrefixPostcode,
         KeyKind::BirthDatePostcode,
+        KeyKind::HouseNumberPostcode,
+        KeyKind::StreetCity,
     ];
 
     /// The identifier kinds checked for hub values by default.
@@ -96,6 +105,8 @@ impl KeyKind {
             KeyKind::PhoneticFullName => "phonetic_full_name",
             KeyKind::FirstPrefixPostcode => "first_prefix_postcode",
             KeyKind::BirthDatePostcode => "birth_date_postcode",
+            KeyKind::HouseNumberPostcode => "house_number_postcode",
+            KeyKind::StreetCity => "street_city",
         }
     }
 
@@ -285,7 +296,22 @@ pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
     if let (Some(b), Some(pc)) = (birth, val(rec, Attr::Postcode)) {
         push(KeyKind::BirthDatePostcode, format!("{b}|{pc}"));
     }
+    if let (Some(n), Some(pc)) = (val(rec, Attr::Street).and_then(house_number), val(rec, Attr::Postcode)) {
+        push(KeyKind::HouseNumberPostcode, format!("{n}|{pc}"));
+    }
+    if let (Some(st), Some(city)) = (val(rec, Attr::Street), val(rec, Attr::City)) {
+        push(KeyKind::StreetCity, format!("{st}|{city}"));
+    }
     out
+}
+
+/// The first run of digits in a street ("133 swanston road" → "133", "bagdat caddesi no 12" →
+/// "12"); None without one.
+fn house_number(street: &str) -> Option<&str> {
+    let start = street.find(|c: char| c.is_ascii_digit())?;
+    let rest = &street[start..];
+    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 /// Result of [`candidate_pairs`].
@@ -516,6 +542,22 @@ mod tests {
             ]
         );
         assert_eq!(get(KeyKind::FirstPrefixPostcode), ["ays|y|34710"]);
+        assert!(get(KeyKind::HouseNumberPostcode).is_empty()); // no street
+        let addressed = |street: &str, pc: &str| {
+            record_keys(&rec(&[(Attr::LastName, "tan"), (Attr::Street, street), (Attr::Postcode, pc)]))
+                .into_iter()
+                .filter(|(x, _)| *x == KeyKind::HouseNumberPostcode)
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+        };
+        // a mistyped street name keeps the address's key; another number or postcode does not
+        assert_eq!(addressed("133 swanston road", "2215"), ["133|2215"]);
+        assert_eq!(addressed("133 swanstn rd", "2215"), ["133|2215"]);
+        assert_eq!(addressed("bagdat caddesi no 12 d 4", "34710"), ["12|34710"]);
+        assert_ne!(addressed("134 swanston road", "2215"), ["133|2215"]);
+        assert!(addressed("swanston road", "2215").is_empty());
+        let street_city = record_keys(&rec(&[(Attr::Street, "133 swanston road"), (Attr::City, "altona")]));
+        assert_eq!(street_city, [(KeyKind::StreetCity, "133 swanston road|altona".to_string())]);
         assert!(get(KeyKind::PhoneticFullName).is_empty()); // no city
                                                             // deterministic and in kind order
         assert_eq!(k, record_keys(&r));
