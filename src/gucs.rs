@@ -33,6 +33,7 @@ pub static WORKER_RESOLVE: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static WORKER_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
 pub static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static MATCH_THRESHOLD: GucSetting<f64> = GucSetting::<f64>::new(crate::resolve::DEFAULT_THRESHOLD);
+pub static MATCH_PROBABILITY: GucSetting<f64> = GucSetting::<f64>::new(crate::resolve::model::DEFAULT_MATCH_PROBABILITY);
 pub static MAX_BLOCK_SIZE: GucSetting<i32> = GucSetting::<i32>::new(crate::resolve::DEFAULT_MAX_BLOCK as i32);
 pub static MAX_PROFILE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(crate::resolve::DEFAULT_MAX_PROFILE_SIZE as i32);
 pub static HUB_MIN_RECORDS: GucSetting<i32> = GucSetting::<i32>::new(crate::resolve::DEFAULT_HUB_MIN_COUNT as i32);
@@ -207,6 +208,16 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_float_guc(
+        c"cdp.match_probability",
+        c"Posterior probability at or above which two records are one person, with the prior estimated from the data when a model is fitted.",
+        c"Sets the match threshold as log2(p/(1-p)) minus the prior log2-odds of a random pair, within 14..24 bits. Not used while cdp.match_threshold is set, nor for models fitted on fewer than 2000 records.",
+        &MATCH_PROBABILITY,
+        0.5,
+        0.999999,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_enum_guc(
         c"cdp.national_id_trust",
         c"Whether two different national ids keep records apart: auto (decided from the data), veto or evidence.",
@@ -304,11 +315,25 @@ pub fn worker_database() -> String {
 
 /// The parameters of a resolution run as the settings give them (clamped to what the run
 /// accepts); the rest are `Config::default()`.
+/// Whether `cdp.match_threshold` has a value other than its built-in default's source.
+fn match_threshold_is_set() -> bool {
+    pgrx::Spi::get_one::<bool>(
+        "SELECT s.source OPERATOR(pg_catalog.<>) 'default' FROM pg_catalog.pg_settings s
+          WHERE s.name OPERATOR(pg_catalog.=) 'cdp.match_threshold'",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
 pub fn resolve_config() -> crate::resolve::Config {
     let threshold = MATCH_THRESHOLD.get();
     let default = crate::resolve::Config::default();
     crate::resolve::Config {
         threshold,
+        // a cdp.match_threshold set anywhere (postgresql.conf, ALTER DATABASE/ROLE, SET) is used
+        // as it is; otherwise the posterior probability decides
+        match_probability: (!match_threshold_is_set()).then(|| MATCH_PROBABILITY.get()),
         // keep the weak-bridge guard the same distance above the threshold when it is moved
         weak_bridge_weight: threshold + (default.weak_bridge_weight - default.threshold),
         max_block: MAX_BLOCK_SIZE.get().max(2) as usize,

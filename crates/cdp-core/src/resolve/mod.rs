@@ -126,6 +126,11 @@ pub struct Config {
     /// Whether the threshold follows the steward decisions a model was fitted with
     /// (`cdp.threshold_from_labels`, see [`model::learn_threshold`]).
     pub threshold_from_labels: bool,
+    /// The posterior match probability a pair needs, when the model has a prior
+    /// (`cdp.match_probability`; see [`Model::effective_config`]). None: `threshold` decides.
+    /// The library's default is None (the fixed threshold); the extension sets it from its
+    /// settings.
+    pub match_probability: Option<f64>,
 }
 
 impl Config {
@@ -164,6 +169,7 @@ impl Default for Config {
             term_frequency: true,
             national_id_trust: model::Trust::Auto,
             threshold_from_labels: true,
+            match_probability: None,
         }
     }
 }
@@ -592,6 +598,21 @@ pub fn resolve_batch(
         None => TermFreq::from_prepared(&prepared),
     });
     let table = model.table();
+    let idx: Vec<usize> = (0..levels.len()).collect();
+    let weights: Vec<f64> = par_map(&idx, threads, |&i| {
+        let (a, _) = blocking.pairs[i];
+        let lv = &levels[i];
+        table.weight(lv, tf_u(tf.as_ref(), &prepared[a as usize], lv))
+    });
+    drop(idx);
+    // a model fitted now on the whole data learns how likely two random records are one person:
+    // the prior of the posterior threshold (cdp.match_probability)
+    if model_source == ModelSource::Estimated && scope.is_none() {
+        model.prior_log2_odds = model::all_pairs_prior_log2_odds(&weights, recs.len());
+        if let Some(l) = model.prior_log2_odds {
+            model_notes.push(format!("a random pair of records is one person at odds 2^{l:.2}"));
+        }
+    }
     // a model fitted now learns the threshold from the steward decisions among these records
     if model_source == ModelSource::Estimated {
         let n = prepared.len();
@@ -606,9 +627,10 @@ pub fn resolve_batch(
                 (table.weight(&lv, tf_u(tf.as_ref(), pa, &lv)), same)
             })
             .collect();
-        if let Some(fit) = model::learn_threshold(&labels, cfg.threshold) {
+        let base = model.base_config(cfg).threshold;
+        if let Some(fit) = model::learn_threshold(&labels, base) {
             model.labels = fit.labels as u32;
-            model.label_threshold_offset = fit.threshold - cfg.threshold;
+            model.label_threshold_offset = fit.threshold - base;
             model_notes.push(format!(
                 "{} steward decisions: threshold {:+.2} bits; on them precision {:.3} -> {:.3}, recall {:.3} -> {:.3}",
                 fit.labels, model.label_threshold_offset, fit.before.0, fit.after.0, fit.before.1, fit.after.1
@@ -618,13 +640,6 @@ pub fn resolve_batch(
     let effective = model.effective_config(cfg);
     let cfg = &effective;
     lap("model", &mut timings);
-    let idx: Vec<usize> = (0..levels.len()).collect();
-    let weights: Vec<f64> = par_map(&idx, threads, |&i| {
-        let (a, _) = blocking.pairs[i];
-        let lv = &levels[i];
-        table.weight(lv, tf_u(tf.as_ref(), &prepared[a as usize], lv))
-    });
-    drop(idx);
     let edges: Vec<(u32, u32, f64, Levels)> = blocking
         .pairs
         .iter()
@@ -646,7 +661,7 @@ pub fn resolve_batch(
         Vec::new()
     };
     let candidate_count = blocking.pairs.len();
-    let prior_log2_odds = if scope.is_none() { model::all_pairs_prior_log2_odds(&weights, recs.len()) } else { None };
+    let prior_log2_odds = model.prior_log2_odds;
     drop(weights);
     drop(levels);
     lap("score", &mut timings);

@@ -123,6 +123,12 @@ pub struct Model {
     /// labels). Applied by [`Model::effective_config`] while `cdp.threshold_from_labels` is on.
     #[serde(default)]
     pub label_threshold_offset: f64,
+    /// The prior log2-odds that two random records of the data the model was fitted on are one
+    /// person ([`all_pairs_prior_log2_odds`]); with `cdp.match_probability` it sets the match
+    /// threshold ([`Model::effective_config`]). None for hand-set models and models stored
+    /// before it existed: the fixed threshold decides.
+    #[serde(default)]
+    pub prior_log2_odds: Option<f64>,
 }
 
 fn trusted_by_default() -> bool {
@@ -181,19 +187,35 @@ impl Model {
             national_id_trusted: true,
             labels: 0,
             label_threshold_offset: 0.0,
+            prior_log2_odds: None,
         };
         apply_safeguards(&mut model);
         model
     }
 
-    /// The settings of a run with this model: the match threshold (and the weak-bridge weight
-    /// with it) moved by what the steward decisions said when the model was fitted, unless
-    /// `cdp.threshold_from_labels` is off. A changed `cdp.match_threshold` still moves it.
+    /// The settings of a run with this model. The match threshold (and the weak-bridge weight
+    /// with it): with a match probability (`cdp.match_probability`, unless `cdp.match_threshold`
+    /// is set) and a prior estimated when the model was fitted, the weight at which a pair's
+    /// posterior reaches that probability ([`posterior_threshold`], kept within
+    /// [`POSTERIOR_THRESHOLD_MIN`]..[`POSTERIOR_THRESHOLD_MAX`]); otherwise `cdp.match_threshold`.
+    /// Then moved by what the steward decisions said when the model was fitted, unless
+    /// `cdp.threshold_from_labels` is off.
     pub fn effective_config(&self, cfg: &super::Config) -> super::Config {
-        let mut out = cfg.clone();
+        let mut out = self.base_config(cfg);
         if cfg.threshold_from_labels {
             out.threshold += self.label_threshold_offset;
             out.weak_bridge_weight += self.label_threshold_offset;
+        }
+        out
+    }
+
+    /// [`Model::effective_config`] before the steward decisions: the threshold the labels move.
+    pub fn base_config(&self, cfg: &super::Config) -> super::Config {
+        let mut out = cfg.clone();
+        if let (Some(p), Some(prior)) = (cfg.match_probability, self.prior_log2_odds) {
+            let t = posterior_threshold(p, prior).clamp(POSTERIOR_THRESHOLD_MIN, POSTERIOR_THRESHOLD_MAX);
+            out.weak_bridge_weight += t - out.threshold;
+            out.threshold = t;
         }
         out
     }
@@ -665,6 +687,7 @@ fn em_patterns(
             national_id_trusted: true,
             labels: 0,
             label_threshold_offset: 0.0,
+            prior_log2_odds: None,
         };
     }
     let lpu = ln_p(pats, u_fixed);
@@ -717,6 +740,7 @@ fn em_patterns(
         national_id_trusted: true,
         labels: 0,
         label_threshold_offset: 0.0,
+        prior_log2_odds: None,
     }
 }
 
@@ -896,6 +920,7 @@ pub fn estimate_m_patterns(
             national_id_trusted: true,
             labels: 0,
             label_threshold_offset: 0.0,
+            prior_log2_odds: None,
         },
         notes,
     )
@@ -913,6 +938,15 @@ fn log_likelihood(pats: &[(Levels, f64)], lpu: &[f64], lpm: &[f64], prior: f64) 
         })
         .sum()
 }
+
+/// The default posterior match probability (`cdp.match_probability`).
+pub const DEFAULT_MATCH_PROBABILITY: f64 = 0.9;
+/// The bounds of a threshold set from the posterior: never so low that an exact name alone
+/// (≈ 12 bits) or a name and a city make a match, never so high that an exact e-mail or id
+/// ([`CONCLUSIVE_MIN_BITS`]) stops being enough on its own. Reached below ~4,000 records (min)
+/// and above ~2.5 million (max) on typical customer data.
+pub const POSTERIOR_THRESHOLD_MIN: f64 = 14.0;
+pub const POSTERIOR_THRESHOLD_MAX: f64 = 24.0;
 
 /// log2(p / (1 − p)), the scale of match weights.
 pub fn logit2(p: f64) -> f64 {
@@ -1480,6 +1514,32 @@ mod tests {
     }
 
     #[test]
+    fn the_threshold_follows_the_posterior_when_a_prior_was_estimated() {
+        let mut m = Model::default_model();
+        let cfg = crate::resolve::Config { match_probability: Some(0.9), ..Default::default() };
+        // no prior (a hand-set or older model): cdp.match_threshold decides
+        assert_eq!(m.effective_config(&cfg).threshold, DEFAULT_THRESHOLD);
+        // 1 pair in 2^-17 is a match: 0.9 needs log2(9) + 17 bits
+        m.prior_log2_odds = Some(-17.0);
+        let e = m.effective_config(&cfg);
+        assert!((e.threshold - (9f64.log2() + 17.0)).abs() < 1e-9, "{}", e.threshold);
+        assert!((e.weak_bridge_weight - e.threshold - (cfg.weak_bridge_weight - cfg.threshold)).abs() < 1e-9);
+        // ten times the records: the prior odds fall tenfold, the threshold rises log2(10)
+        m.prior_log2_odds = Some(-17.0 - 10f64.log2());
+        assert!((m.effective_config(&cfg).threshold - e.threshold - 10f64.log2()).abs() < 1e-9);
+        // bounded both ways
+        m.prior_log2_odds = Some(-3.0);
+        assert_eq!(m.effective_config(&cfg).threshold, POSTERIOR_THRESHOLD_MIN);
+        m.prior_log2_odds = Some(-40.0);
+        assert_eq!(m.effective_config(&cfg).threshold, POSTERIOR_THRESHOLD_MAX);
+        // cdp.match_threshold set (no probability): it decides, labels on top
+        let fixed = crate::resolve::Config { threshold: 22.0, match_probability: None, ..Default::default() };
+        m.label_threshold_offset = -1.0;
+        assert_eq!(m.effective_config(&fixed).threshold, 21.0);
+        assert_eq!(m.base_config(&fixed).threshold, 22.0);
+    }
+
+    #[test]
     fn tf_counts_people_not_a_persons_own_duplicates() {
         // one person with five records of one name and birth date, among 2,000 unique names
         let mut items: Vec<(String, Option<&str>)> = vec![("ayse kaya".to_string(), Some("1985-03-01")); 5];
@@ -1517,6 +1577,7 @@ mod tests {
             national_id_trusted: true,
             labels: 0,
             label_threshold_offset: 0.0,
+            prior_log2_odds: None,
         };
         // a degenerate EM result: e-mail exact no likelier for matches than for non-matches,
         // national id conflicts common among "matches", e-mail typo level at the floor
