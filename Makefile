@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PGRX_HOME := $(CURDIR)/pgrx-config
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 
-.PHONY: setup install install-release demo test test-long listener cluster-start cluster-stop bench-sync bench-capture bench-segments bench-live bench-restore bench-resolve bench-registry bench-steward bench-incremental bench-value clean
+.PHONY: setup install install-release demo test test-long listener cluster-start cluster-stop bench-sync bench-capture bench-segments bench-live bench-restore bench-resolve bench-registry bench-steward bench-incremental bench-value clean bench-phones
 
 setup:
 	@.ci/setup
@@ -81,6 +81,11 @@ bench-registry: install-release
 	@.ci/cluster restart
 	@bench/registry_bench $(or $(BENCH_RECORDS),5000)
 	@bench/registry_bench 100000
+
+# phone normalisation against libphonenumber (the phonenumber crate) on 503 numbers of 44
+# countries written from the numbering plans; no PostgreSQL
+bench-phones:
+	@bench/phone_eval/run --iters 20
 
 # BENCH_PEOPLE=485000 for ~1M channel records; BENCH_CHANGES source rows changed
 bench-incremental: install-release
