@@ -412,6 +412,7 @@ pub fn shared_devices(prepared: &[Prepared], min_identities: usize) -> Vec<(Stri
 pub fn fit_model(
     prepared: &[Prepared],
     levels: &[Levels],
+    sure: &[Levels],
     cfg: &Config,
     given: Option<&Model>,
 ) -> (Model, ModelSource, Vec<String>) {
@@ -429,15 +430,18 @@ pub fn fit_model(
     let mut u = model::laplace_u(&samples);
     let pats = model::patterns(levels);
     let (mut m, mut session_notes) =
-        model::estimate_m_patterns(&pats, &u, cfg.em_max_iter, cfg.em_tol);
+        model::estimate_m_patterns(&pats, sure, &u, cfg.em_max_iter, cfg.em_tol);
     // u counted from random pairs includes their few true matches; alternate u correction and
     // m estimation (two rounds settle it: the correction only moves rare agreement levels)
     let mut shares = Vec::new();
     for _ in 0..U_REFINE_ROUNDS {
         (u, shares) = model::refine_u(&samples, &m.m, &u, cfg.em_max_iter, 1e-4);
-        (m, session_notes) = model::estimate_m_patterns(&pats, &u, cfg.em_max_iter, cfg.em_tol);
+        (m, session_notes) = model::estimate_m_patterns(&pats, sure, &u, cfg.em_max_iter, cfg.em_tol);
     }
     notes.extend(session_notes);
+    if !sure.is_empty() {
+        notes.push(format!("m estimated with {} steward decisions (same person) counted as sure matches", sure.len()));
+    }
     if let Some(max) = shares.iter().copied().reduce(f64::max) {
         notes.push(format!(
             "u corrected for matches among random pairs (largest share {max:.2e})"
@@ -590,7 +594,16 @@ pub fn resolve_batch(
     let (mut model, model_source, mut model_notes) = match (scope, model) {
         // a part of the data is no sample to estimate from
         (Some(_), None) => (default_model(cfg), ModelSource::Default, Vec::new()),
-        _ => fit_model(&prepared, &levels, cfg, model),
+        _ => {
+            // the steward's same-person decisions inform m (u stays from random pairs: the
+            // decided different-person pairs were chosen near the threshold, no sample of strangers)
+            let sure: Vec<Levels> = forced
+                .iter()
+                .filter(|(a, b)| a != b && (*a as usize) < prepared.len() && (*b as usize) < prepared.len())
+                .map(|&(a, b)| compare(&prepared[a as usize], &prepared[b as usize]))
+                .collect();
+            fit_model(&prepared, &levels, &sure, cfg, model)
+        }
     };
 
     let tf = cfg.term_frequency.then(|| match scope {

@@ -658,11 +658,15 @@ pub fn em_unguarded(
     max_iter: u32,
     tol: f64,
 ) -> Model {
-    em_patterns(&patterns(levels), u_fixed, init_m, max_iter, tol)
+    em_patterns(&patterns(levels), &[], u_fixed, init_m, max_iter, tol)
 }
 
+/// EM over comparison patterns with u fixed. `sure`: patterns of pairs known to be one person
+/// (steward decisions), counted as matches with certainty in every m update and left out of λ
+/// (they are chosen near the threshold, not drawn from the candidate pairs).
 fn em_patterns(
     pats: &[(Levels, f64)],
+    sure: &[(Levels, f64)],
     u_fixed: &[Vec<f64>],
     init_m: Option<&[Vec<f64>]>,
     max_iter: u32,
@@ -705,6 +709,13 @@ fn em_patterns(
             for (f, l) in lv.0.iter().enumerate() {
                 if let Some(l) = l {
                     acc[f][*l as usize] += w;
+                }
+            }
+        }
+        for (lv, c) in sure {
+            for (f, l) in lv.0.iter().enumerate() {
+                if let Some(l) = l {
+                    acc[f][*l as usize] += c;
                 }
             }
         }
@@ -819,12 +830,13 @@ pub fn estimate_m(
     max_iter: u32,
     tol: f64,
 ) -> (Model, Vec<String>) {
-    estimate_m_patterns(&patterns(levels), u, max_iter, tol)
+    estimate_m_patterns(&patterns(levels), &[], u, max_iter, tol)
 }
 
 /// [`estimate_m`] over the candidate pairs' patterns (see [`patterns`]).
 pub fn estimate_m_patterns(
     all: &[(Levels, f64)],
+    sure: &[Levels],
     u: &[Vec<f64>],
     max_iter: u32,
     tol: f64,
@@ -867,7 +879,9 @@ pub fn estimate_m_patterns(
             ));
             continue;
         }
-        let fit = em_patterns(&pats, u, None, max_iter, tol);
+        // the steward's same-person pairs, with the session's fields blanked as its pairs are
+        let sure_pats = select_patterns(&patterns(sure), |_| true, blanked);
+        let fit = em_patterns(&pats, &sure_pats, u, None, max_iter, tol);
         iterations += fit.iterations;
         converged &= fit.converged;
         if !fit.converged {
@@ -1428,6 +1442,26 @@ mod tests {
         // log-likelihood improves over the starting point
         let start = em_unguarded(&data, &u, None, 1, 0.0);
         assert!(model.log_likelihood > start.log_likelihood);
+    }
+
+    #[test]
+    fn steward_decisions_count_as_sure_matches_in_m() {
+        let (m, u) = true_params();
+        let data = synth(60_000, 0.25, &m, &u, 42);
+        let pats = patterns(&data);
+        let (plain, _) = estimate_m_patterns(&pats, &[], &u, 500, 1e-7);
+        // 3,000 decided same-person pairs whose genders differ (a field the identifier session
+        // estimates): the m of that level rises, and nothing of λ's estimate comes from them
+        let mut lv = Levels([None; Field::COUNT]);
+        lv.set(Field::Gender, Some(1));
+        let sure = vec![lv; 3000];
+        let (with, _) = estimate_m_patterns(&pats, &sure, &u, 500, 1e-7);
+        let g = Field::Gender.index();
+        assert!(with.m[g][1] > plain.m[g][1] + 0.05, "{} vs {}", with.m[g][1], plain.m[g][1]);
+        assert!((with.prior - plain.prior).abs() < 1e-3, "{} vs {}", with.prior, plain.prior);
+        // a few decisions move m a little, never past what they say
+        let (few, _) = estimate_m_patterns(&pats, &sure[..30], &u, 500, 1e-7);
+        assert!(few.m[g][1] > plain.m[g][1] && few.m[g][1] < with.m[g][1]);
     }
 
     #[test]
