@@ -895,6 +895,18 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
     stats.deleted = client.update(plan.delete_sql(keyed).as_str(), None, &args)?.len() as i64;
     if !plan.consent.is_empty() {
         stats.consent = client.update(plan.consent_sql().as_str(), None, &args[..1])?.len() as i64;
+    } else if !keyed && has_list {
+        // a mapping that no longer names consent columns (cdp.alter_source) states nothing
+        // any more: its earlier statements go (a database before ALTER EXTENSION UPDATE, which
+        // has no erasure list, has no statements either)
+        stats.consent = client
+            .update(
+                "DELETE FROM cdp.consent_statements k USING cdp.records r
+                  WHERE r.record_id OPERATOR(pg_catalog.=) k.record_id AND r.source_id OPERATOR(pg_catalog.=) $1",
+                None,
+                &args[..1],
+            )?
+            .len() as i64;
     }
     // keys that failed before and have now been applied (or whose row is gone) leave quarantine
     if keyed {

@@ -97,3 +97,10 @@ RESET client_min_messages;
 SELECT count(*) AS app_statements FROM cdp.consent_statements k JOIN cdp.records r USING (record_id)
  WHERE r.source_id = (SELECT source_id FROM cdp.sources WHERE source_table = 'public.app_users'::regclass);
 SELECT count(*) AS orphans FROM cdp.consent_statements k WHERE NOT EXISTS (SELECT 1 FROM cdp.records r WHERE r.record_id = k.record_id);
+-- a mapping without consent columns states nothing any more: the source's statements go
+SET client_min_messages = warning;
+SELECT cdp.alter_source('public.app_users', mapping => '{"email":"email"}') IS NOT NULL AS altered;
+RESET client_min_messages;
+SELECT count(*) AS app_statements_after FROM cdp.consent_statements k JOIN cdp.records r USING (record_id)
+ WHERE r.source_id = (SELECT source_id FROM cdp.sources WHERE source_table = 'public.app_users'::regclass);
+SELECT count(*) AS shop_statements_kept FROM cdp.consent_statements;
