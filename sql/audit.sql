@@ -34,6 +34,15 @@ AS $$
     SELECT detail;
 $$;
 
+-- A rule or expression in the log: its SHA-256 only (a rule may compare a column with a
+-- literal value, an e-mail say, and the log keeps what it holds for good); the definition in
+-- force is in cdp.segments or cdp.trait_definitions, and the same text gives the same digest.
+CREATE FUNCTION cdp._text_digest(t text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(t, 'UTF8')), 'hex') $$;
+
 -- Nobody changes a row, and only rows older than cdp.audit_retention (when it is not 0) can be
 -- deleted (by the worker; only pg_cdp's owner has the privilege at all). TRUNCATE is refused.
 CREATE FUNCTION cdp._audit_append_only()

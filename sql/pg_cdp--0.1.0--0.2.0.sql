@@ -47,6 +47,15 @@ AS $$
     SELECT detail;
 $$;
 
+-- A rule or expression in the log: its SHA-256 only (a rule may compare a column with a
+-- literal value, an e-mail say, and the log keeps what it holds for good); the definition in
+-- force is in cdp.segments or cdp.trait_definitions, and the same text gives the same digest.
+CREATE FUNCTION cdp._text_digest(t text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(t, 'UTF8')), 'hex') $$;
+
 -- Nobody changes a row, and only rows older than cdp.audit_retention (when it is not 0) can be
 -- deleted (by the worker; only pg_cdp's owner has the privilege at all). TRUNCATE is refused.
 CREATE FUNCTION cdp._audit_append_only()
@@ -294,7 +303,8 @@ BEGIN
         END IF;
     END IF;
     PERFORM cdp._audit('segment.alter', s.name, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-                'rule', rule, 'description', description, 'holdout_percent', holdout_percent, 'requires_consent', requires_consent)));
+                'rule_sha256', cdp._text_digest(rule), 'description_changed', description IS NOT NULL,
+                'holdout_percent', holdout_percent, 'requires_consent', requires_consent)));
     SELECT * INTO r FROM cdp._apply_segment(s, NULL, 'altered');
     RETURN pg_catalog.jsonb_build_object('segment', s.name, 'enters', r.enters, 'exits', r.exits);
 END
@@ -499,7 +509,7 @@ BEGIN
     INSERT INTO cdp.trait_definitions (trait, expression, over, defined_by) VALUES (name, expression, over, cdp._acting_role())
     ON CONFLICT (trait) DO UPDATE SET expression = EXCLUDED.expression, over = EXCLUDED.over, defined_by = EXCLUDED.defined_by,
                                       created_at = pg_catalog.now();
-    PERFORM cdp._audit('trait.define', name, pg_catalog.jsonb_build_object('expression', expression, 'over', over));
+    PERFORM cdp._audit('trait.define', name, pg_catalog.jsonb_build_object('expression_sha256', cdp._text_digest(expression), 'over', over));
     RETURN true;
 END
 $$;
@@ -928,7 +938,7 @@ BEGIN
     VALUES (name, rule, description, holdout_percent, requires_consent, cdp._segment_reads_clock(rule), cdp._acting_role(), cdp._clock())
     RETURNING * INTO s;
     PERFORM cdp._audit('segment.define', name, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-                'rule', rule, 'description', description, 'holdout_percent', holdout_percent, 'requires_consent', requires_consent)));
+                'rule_sha256', cdp._text_digest(rule), 'holdout_percent', holdout_percent, 'requires_consent', requires_consent)));
     -- filled at once: each initial member is one enter event (reason defined)
     PERFORM cdp._apply_segment(s, NULL, 'defined');
     RETURN s.segment_id;
@@ -1701,8 +1711,10 @@ BEGIN
     DELETE FROM cdp.segment_due t WHERE t.profile_id OPERATOR(pg_catalog.=) pid;
     PERFORM pg_catalog.pg_notify('cdp_profiles', pg_catalog.json_build_object('event', 'forgotten', 'profile_id', pid,
                                                                                'erasure_id', eid)::pg_catalog.text);
-    RETURN pg_catalog.jsonb_build_object('erasure_id', eid, 'records', n_rec, 'identifiers_suppressed', n_ids,
-                                         'source_rows_deleted', COALESCE(_forget.source_rows_deleted, 0), 'segment_exits', n_events);
+    -- the audit row (written here, where the erasure is, so no path erases without one) holds
+    -- the ledger's erasure id and counts, never the profile id
+    RETURN cdp._audit('erasure.forget', NULL, pg_catalog.jsonb_build_object('erasure_id', eid, 'records', n_rec, 'identifiers_suppressed', n_ids,
+                                         'source_rows_deleted', COALESCE(_forget.source_rows_deleted, 0), 'segment_exits', n_events));
 END
 $$;
 
@@ -1729,8 +1741,7 @@ BEGIN
             n := n OPERATOR(pg_catalog.+) k;
         END LOOP;
     END IF;
-    -- the audit row holds the ledger's erasure id and counts, never the profile id
-    RETURN cdp._audit('erasure.forget', NULL, cdp._forget(profile_id, n));
+    RETURN cdp._forget(profile_id, n);
 END
 $$;
 COMMENT ON FUNCTION cdp.forget(bigint, boolean) IS
@@ -1957,7 +1968,7 @@ GRANT EXECUTE ON FUNCTION cdp._mask_values(text[], text[], text), cdp._mask_defa
 -- stewards: the review queue and their decisions, masked profiles
 GRANT EXECUTE ON FUNCTION cdp.review_queue(integer), cdp.force_link(bigint, bigint), cdp.cannot_link(bigint, bigint),
       cdp.force_split(bigint), cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_steward;
-GRANT SELECT ON cdp.profiles_masked, cdp.customer_360_masked, cdp.masking TO cdp_steward;
+GRANT SELECT ON cdp.profiles_masked, cdp.masking TO cdp_steward;
 -- applications: segment events and memberships by profile id, nothing personal
 GRANT EXECUTE ON FUNCTION cdp.segment_events_since(bigint, integer), cdp.ack_events(text, bigint) TO cdp_app;
 -- and the consent in force, by profile id, so no one is contacted without it

@@ -249,8 +249,10 @@ BEGIN
     DELETE FROM cdp.segment_due t WHERE t.profile_id OPERATOR(pg_catalog.=) pid;
     PERFORM pg_catalog.pg_notify('cdp_profiles', pg_catalog.json_build_object('event', 'forgotten', 'profile_id', pid,
                                                                                'erasure_id', eid)::pg_catalog.text);
-    RETURN pg_catalog.jsonb_build_object('erasure_id', eid, 'records', n_rec, 'identifiers_suppressed', n_ids,
-                                         'source_rows_deleted', COALESCE(_forget.source_rows_deleted, 0), 'segment_exits', n_events);
+    -- the audit row (written here, where the erasure is, so no path erases without one) holds
+    -- the ledger's erasure id and counts, never the profile id
+    RETURN cdp._audit('erasure.forget', NULL, pg_catalog.jsonb_build_object('erasure_id', eid, 'records', n_rec, 'identifiers_suppressed', n_ids,
+                                         'source_rows_deleted', COALESCE(_forget.source_rows_deleted, 0), 'segment_exits', n_events));
 END
 $$;
 
@@ -277,8 +279,7 @@ BEGIN
             n := n OPERATOR(pg_catalog.+) k;
         END LOOP;
     END IF;
-    -- the audit row holds the ledger's erasure id and counts, never the profile id
-    RETURN cdp._audit('erasure.forget', NULL, cdp._forget(profile_id, n));
+    RETURN cdp._forget(profile_id, n);
 END
 $$;
 COMMENT ON FUNCTION cdp.forget(bigint, boolean) IS

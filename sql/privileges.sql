@@ -39,7 +39,7 @@ GRANT EXECUTE ON FUNCTION cdp._mask_values(text[], text[], text), cdp._mask_defa
 -- stewards: the review queue and their decisions, masked profiles
 GRANT EXECUTE ON FUNCTION cdp.review_queue(integer), cdp.force_link(bigint, bigint), cdp.cannot_link(bigint, bigint),
       cdp.force_split(bigint), cdp._mask_values(text[], text[], text), cdp._mask_defaults() TO cdp_steward;
-GRANT SELECT ON cdp.profiles_masked, cdp.customer_360_masked, cdp.masking TO cdp_steward;
+GRANT SELECT ON cdp.profiles_masked, cdp.masking TO cdp_steward;
 -- applications: segment events and memberships by profile id, nothing personal
 GRANT EXECUTE ON FUNCTION cdp.segment_events_since(bigint, integer), cdp.ack_events(text, bigint) TO cdp_app;
 -- and the consent in force, by profile id, so no one is contacted without it

@@ -566,7 +566,7 @@ BEGIN
     VALUES (name, rule, description, holdout_percent, requires_consent, cdp._segment_reads_clock(rule), cdp._acting_role(), cdp._clock())
     RETURNING * INTO s;
     PERFORM cdp._audit('segment.define', name, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-                'rule', rule, 'description', description, 'holdout_percent', holdout_percent, 'requires_consent', requires_consent)));
+                'rule_sha256', cdp._text_digest(rule), 'holdout_percent', holdout_percent, 'requires_consent', requires_consent)));
     -- filled at once: each initial member is one enter event (reason defined)
     PERFORM cdp._apply_segment(s, NULL, 'defined');
     RETURN s.segment_id;
@@ -629,7 +629,8 @@ BEGIN
         END IF;
     END IF;
     PERFORM cdp._audit('segment.alter', s.name, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-                'rule', rule, 'description', description, 'holdout_percent', holdout_percent, 'requires_consent', requires_consent)));
+                'rule_sha256', cdp._text_digest(rule), 'description_changed', description IS NOT NULL,
+                'holdout_percent', holdout_percent, 'requires_consent', requires_consent)));
     SELECT * INTO r FROM cdp._apply_segment(s, NULL, 'altered');
     RETURN pg_catalog.jsonb_build_object('segment', s.name, 'enters', r.enters, 'exits', r.exits);
 END

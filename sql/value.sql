@@ -947,7 +947,7 @@ BEGIN
     INSERT INTO cdp.trait_definitions (trait, expression, over, defined_by) VALUES (name, expression, over, cdp._acting_role())
     ON CONFLICT (trait) DO UPDATE SET expression = EXCLUDED.expression, over = EXCLUDED.over, defined_by = EXCLUDED.defined_by,
                                       created_at = pg_catalog.now();
-    PERFORM cdp._audit('trait.define', name, pg_catalog.jsonb_build_object('expression', expression, 'over', over));
+    PERFORM cdp._audit('trait.define', name, pg_catalog.jsonb_build_object('expression_sha256', cdp._text_digest(expression), 'over', over));
     RETURN true;
 END
 $$;

@@ -895,7 +895,10 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
     stats.deleted = client.update(plan.delete_sql(keyed).as_str(), None, &args)?.len() as i64;
     if !plan.consent.is_empty() {
         stats.consent = client.update(plan.consent_sql().as_str(), None, &args[..1])?.len() as i64;
-    } else if !keyed && has_list {
+    } else if !keyed
+        && has_list
+        && first_one::<bool>(client.select("SELECT EXISTS (SELECT 1 FROM cdp.consent_statements)", Some(1), &[])?)?.unwrap_or(false)
+    {
         // a mapping that no longer names consent columns (cdp.alter_source) states nothing
         // any more: its earlier statements go (a database before ALTER EXTENSION UPDATE, which
         // has no erasure list, has no statements either)

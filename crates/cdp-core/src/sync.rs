@@ -246,7 +246,9 @@ impl SourcePlan {
     /// that maps consent columns). `$1` = source_id. A statement that changed is written (its
     /// time: the source's `consent_at`, or the time of this sync when the answer changed and the
     /// source gives none); a purpose a row no longer states is removed; an unchanged one is not
-    /// touched. Records of rows that were left out (erased people) have none.
+    /// touched. An answer that can no longer be read keeps the one before it in force (with the
+    /// reason recorded): an unreadable withdrawal must not undo a refusal. A time in the future
+    /// is no usable time (reason `invalid_consent_time`): the sync's, as for an unreadable one. Records of rows that were left out (erased people) have none.
     pub fn consent_sql(&self) -> String {
         let first = Attr::COUNT + 1;
         let last = Attr::COUNT + consent::Field::COUNT;
@@ -254,11 +256,15 @@ impl SourcePlan {
             "{src},\n\
              st AS (\n\
              \x20 SELECT r.record_id, c.purpose, c.granted,\n\
-             \x20        COALESCE(c.stated_at::pg_catalog.timestamptz, pg_catalog.now()) AS stated_at,\n\
-             \x20        c.stated_at IS NOT NULL AS stated_by_source, c.reason\n\
+             \x20        CASE WHEN t.usable THEN t.at ELSE pg_catalog.now() END AS stated_at,\n\
+             \x20        t.usable AS stated_by_source,\n\
+             \x20        COALESCE(c.reason, CASE WHEN t.at OPERATOR(pg_catalog.>) pg_catalog.now() THEN 'invalid_consent_time' END) AS reason\n\
              \x20   FROM src\n\
              \x20   JOIN cdp.records r ON r.source_id OPERATOR(pg_catalog.=) $1 AND r.source_key OPERATOR(pg_catalog.=) src.source_key\n\
-             \x20  CROSS JOIN LATERAL cdp._consent_statements(src.raw[{first}:{last}]) c),\n\
+             \x20  CROSS JOIN LATERAL cdp._consent_statements(src.raw[{first}:{last}]) c\n\
+             \x20  CROSS JOIN LATERAL (SELECT c.stated_at::pg_catalog.timestamptz AS at,\n\
+             \x20                             c.stated_at::pg_catalog.timestamptz OPERATOR(pg_catalog.<=) pg_catalog.now() AS usable) t0\n\
+             \x20  CROSS JOIN LATERAL (SELECT t0.at, COALESCE(t0.usable, false) AS usable) t),\n\
              gone AS (\n\
              \x20 DELETE FROM cdp.consent_statements k\n\
              \x20  USING src JOIN cdp.records r ON r.source_id OPERATOR(pg_catalog.=) $1 AND r.source_key OPERATOR(pg_catalog.=) src.source_key\n\
@@ -269,11 +275,14 @@ impl SourcePlan {
              SELECT st.record_id, st.purpose, st.granted, st.stated_at, st.stated_by_source, st.reason FROM st\n\
              \x20WHERE NOT EXISTS (SELECT 1 FROM cdp.consent_statements o\n\
              \x20                   WHERE o.record_id OPERATOR(pg_catalog.=) st.record_id AND o.purpose OPERATOR(pg_catalog.=) st.purpose\n\
-             \x20                     AND o.granted IS NOT DISTINCT FROM st.granted AND o.reason IS NOT DISTINCT FROM st.reason\n\
+             \x20                     AND (st.granted IS NULL OR o.granted IS NOT DISTINCT FROM st.granted)\n\
+             \x20                     AND o.reason IS NOT DISTINCT FROM st.reason\n\
              \x20                     AND (NOT st.stated_by_source OR o.stated_at OPERATOR(pg_catalog.=) st.stated_at))\n\
              ON CONFLICT (record_id, purpose) DO UPDATE\n\
-             \x20  SET granted = EXCLUDED.granted, reason = EXCLUDED.reason, stated_by_source = EXCLUDED.stated_by_source,\n\
-             \x20      stated_at = CASE WHEN EXCLUDED.stated_by_source OR k.granted IS DISTINCT FROM EXCLUDED.granted\n\
+             \x20  SET granted = COALESCE(EXCLUDED.granted, k.granted), reason = EXCLUDED.reason,\n\
+             \x20      stated_by_source = CASE WHEN EXCLUDED.granted IS NULL THEN k.stated_by_source ELSE EXCLUDED.stated_by_source END,\n\
+             \x20      stated_at = CASE WHEN EXCLUDED.granted IS NULL THEN k.stated_at\n\
+             \x20                       WHEN EXCLUDED.stated_by_source OR k.granted IS DISTINCT FROM EXCLUDED.granted\n\
              \x20                       THEN EXCLUDED.stated_at ELSE k.stated_at END",
             src = self.src_cte(),
         )

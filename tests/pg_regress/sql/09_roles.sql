@@ -20,7 +20,6 @@ INSERT INTO declared VALUES
   ('cdp_steward', 'cdp.review_queue(integer)', 'EXECUTE'), ('cdp_steward', 'cdp.force_link(bigint,bigint)', 'EXECUTE'),
   ('cdp_steward', 'cdp.cannot_link(bigint,bigint)', 'EXECUTE'), ('cdp_steward', 'cdp.force_split(bigint)', 'EXECUTE'),
   ('cdp_steward', 'cdp.profiles_masked', 'SELECT'), ('cdp_steward', 'cdp.masking', 'SELECT'),
-  ('cdp_steward', 'cdp.customer_360_masked', 'SELECT'),
   ('cdp_steward', 'cdp._mask_values(text[],text[],text)', 'EXECUTE'), ('cdp_steward', 'cdp._mask_defaults()', 'EXECUTE'),
   -- applications: segment events and memberships by profile id
   ('cdp_app', 'cdp.segment_events_since(bigint,integer)', 'EXECUTE'), ('cdp_app', 'cdp.ack_events(text,bigint)', 'EXECUTE'),

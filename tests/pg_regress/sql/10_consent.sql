@@ -97,6 +97,20 @@ RESET client_min_messages;
 SELECT count(*) AS app_statements FROM cdp.consent_statements k JOIN cdp.records r USING (record_id)
  WHERE r.source_id = (SELECT source_id FROM cdp.sources WHERE source_table = 'public.app_users'::regclass);
 SELECT count(*) AS orphans FROM cdp.consent_statements k WHERE NOT EXISTS (SELECT 1 FROM cdp.records r WHERE r.record_id = k.record_id);
+-- an answer that can no longer be read keeps the one before it in force (Elif's refusal), and a
+-- time in the future counts as now
+UPDATE public.shop SET profiling_ok = 2 WHERE id = 3;
+UPDATE public.shop SET changed = '2099-01-01 00:00+00' WHERE id = 2;
+SET client_min_messages = warning;
+SELECT cdp.sync_source('public.shop');
+SELECT cdp.sync_source('public.shop') AS again;
+RESET client_min_messages;
+SELECT last_sync->>'consent_changed' AS changed_by_the_second_sync FROM cdp.sources WHERE source_table = 'public.shop'::regclass;
+SELECT p.name, k.purpose, k.granted, k.stated_at <= now() AS not_in_the_future
+  FROM cdp.consent k JOIN cdp.customer_360 p USING (profile_id) WHERE p.name IN ('Elif Ak', 'Can Demir') ORDER BY 1, 2;
+SELECT r.source_key, k.purpose, k.granted, k.reason FROM cdp.consent_statements k JOIN cdp.records r USING (record_id)
+ WHERE r.source_key = '3' AND k.purpose = 'profiling';
+
 -- a mapping without consent columns states nothing any more: the source's statements go
 SET client_min_messages = warning;
 SELECT cdp.alter_source('public.app_users', mapping => '{"email":"email"}') IS NOT NULL AS altered;

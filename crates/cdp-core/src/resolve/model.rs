@@ -985,7 +985,7 @@ pub fn all_pairs_prior_log2_odds(weights: &[f64], n: usize) -> Option<f64> {
     for _ in 0..200 {
         let m: f64 = weights.iter().map(|w| 1.0 / (1.0 + (-(w + l)).exp2())).sum();
         let next = logit2((m / pairs).clamp(1.0 / pairs, 0.5));
-        let done = (next - l).abs() < 1e-6;
+        let done = (next - l).abs() < 1e-4;
         l = next;
         if done {
             break;
