@@ -360,6 +360,8 @@ BEGIN
     ON CONFLICT DO NOTHING;
     UPDATE cdp.records r SET resolve_pending = true
      WHERE r.record_id OPERATOR(pg_catalog.=) ANY (ARRAY[record_a, record_b]) AND NOT r.resolve_pending;
+    PERFORM cdp._audit('steward.' OPERATOR(pg_catalog.||) kind, NULL,
+                       pg_catalog.jsonb_build_object('record_a', record_a, 'record_b', record_b));
     RETURN true;
 END
 $$;
@@ -369,10 +371,7 @@ RETURNS boolean
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT cdp._audit('steward.force_link', NULL, pg_catalog.jsonb_build_object('record_a', record_a, 'record_b', record_b));
-    SELECT cdp._decide_pair(record_a, record_b, 'force_link')
-$$;
+AS $$ SELECT cdp._decide_pair(record_a, record_b, 'force_link') $$;
 COMMENT ON FUNCTION cdp.force_link(bigint, bigint) IS
 'Steward decision: these two records are one person. Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the two records are marked pending).';
 
@@ -381,10 +380,7 @@ RETURNS boolean
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT cdp._audit('steward.cannot_link', NULL, pg_catalog.jsonb_build_object('record_a', record_a, 'record_b', record_b));
-    SELECT cdp._decide_pair(record_a, record_b, 'cannot_link')
-$$;
+AS $$ SELECT cdp._decide_pair(record_a, record_b, 'cannot_link') $$;
 COMMENT ON FUNCTION cdp.cannot_link(bigint, bigint) IS
 'Steward decision: these two records are not one person (they never share a profile, whatever links them through other records). Kept across runs; applied by the next cdp.resolve() or cdp.resolve_changes() (the two records are marked pending).';
 

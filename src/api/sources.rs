@@ -803,24 +803,14 @@ fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan
             &[source_id.into(), key.name.as_str().into(), JsonB(names).into()],
         )?;
     }
-    let plan = SourcePlan {
-        table: rel.qualified.clone(),
-        key: key.to_sync_column(),
-        mapped: mapped
-            .iter()
-            .filter_map(|(k, c)| match k {
-                MapKey::Attr(a) => Some((*a, c.to_sync_column())),
-                MapKey::Consent(_) => None,
-            })
-            .collect(),
-        consent: mapped
-            .iter()
-            .filter_map(|(k, c)| match k {
-                MapKey::Consent(f) => Some((*f, c.to_sync_column())),
-                MapKey::Attr(_) => None,
-            })
-            .collect(),
-    };
+    let (mut attrs, mut consent) = (Vec::new(), Vec::new());
+    for (k, c) in &mapped {
+        match k {
+            MapKey::Attr(a) => attrs.push((*a, c.to_sync_column())),
+            MapKey::Consent(f) => consent.push((*f, c.to_sync_column())),
+        }
+    }
+    let plan = SourcePlan { table: rel.qualified.clone(), key: key.to_sync_column(), mapped: attrs, consent };
     Ok((plan, key.not_null, rel.owner))
 }
 

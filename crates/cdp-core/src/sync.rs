@@ -254,21 +254,23 @@ impl SourcePlan {
         let last = Attr::COUNT + consent::Field::COUNT;
         format!(
             "{src},\n\
+             rec AS MATERIALIZED (\n\
+             \x20 SELECT r.record_id, src.raw[{first}:{last}] AS raw\n\
+             \x20   FROM src\n\
+             \x20   JOIN cdp.records r ON r.source_id OPERATOR(pg_catalog.=) $1 AND r.source_key OPERATOR(pg_catalog.=) src.source_key),\n\
              st AS (\n\
-             \x20 SELECT r.record_id, c.purpose, c.granted,\n\
+             \x20 SELECT rec.record_id, c.purpose, c.granted,\n\
              \x20        CASE WHEN t.usable THEN t.at ELSE pg_catalog.now() END AS stated_at,\n\
              \x20        t.usable AS stated_by_source,\n\
              \x20        COALESCE(c.reason, CASE WHEN t.at OPERATOR(pg_catalog.>) pg_catalog.now() THEN 'invalid_consent_time' END) AS reason\n\
-             \x20   FROM src\n\
-             \x20   JOIN cdp.records r ON r.source_id OPERATOR(pg_catalog.=) $1 AND r.source_key OPERATOR(pg_catalog.=) src.source_key\n\
-             \x20  CROSS JOIN LATERAL cdp._consent_statements(src.raw[{first}:{last}]) c\n\
-             \x20  CROSS JOIN LATERAL (SELECT c.stated_at::pg_catalog.timestamptz AS at,\n\
-             \x20                             c.stated_at::pg_catalog.timestamptz OPERATOR(pg_catalog.<=) pg_catalog.now() AS usable) t0\n\
-             \x20  CROSS JOIN LATERAL (SELECT t0.at, COALESCE(t0.usable, false) AS usable) t),\n\
+             \x20   FROM rec\n\
+             \x20  CROSS JOIN LATERAL cdp._consent_statements(rec.raw) c\n\
+             \x20  CROSS JOIN LATERAL (SELECT x.at, COALESCE(x.at OPERATOR(pg_catalog.<=) pg_catalog.now(), false) AS usable\n\
+             \x20                       FROM (SELECT c.stated_at::pg_catalog.timestamptz AS at) x) t),\n\
              gone AS (\n\
              \x20 DELETE FROM cdp.consent_statements k\n\
-             \x20  USING src JOIN cdp.records r ON r.source_id OPERATOR(pg_catalog.=) $1 AND r.source_key OPERATOR(pg_catalog.=) src.source_key\n\
-             \x20  WHERE k.record_id OPERATOR(pg_catalog.=) r.record_id\n\
+             \x20  USING rec\n\
+             \x20  WHERE k.record_id OPERATOR(pg_catalog.=) rec.record_id\n\
              \x20    AND NOT EXISTS (SELECT 1 FROM st WHERE st.record_id OPERATOR(pg_catalog.=) k.record_id\n\
              \x20                                       AND st.purpose OPERATOR(pg_catalog.=) k.purpose))\n\
              INSERT INTO cdp.consent_statements AS k (record_id, purpose, granted, stated_at, stated_by_source, reason)\n\
@@ -337,7 +339,7 @@ mod tests {
         // consent is not part of the record's original: a changed answer re-matches nothing
         assert!(!p.original_object().contains("raw[17]"));
         let sql = p.consent_sql();
-        assert!(sql.contains("cdp._consent_statements(src.raw[16:20])"), "{sql}");
+        assert!(sql.contains("src.raw[16:20] AS raw") && sql.contains("cdp._consent_statements(rec.raw)"), "{sql}");
         assert!(sql.contains(STAGE) && !sql.contains("demo.web_signups"), "{sql}");
         assert_eq!(MapKey::from_name("sms_opt_in"), Some(MapKey::Consent(consent::Field::OptIn(consent::Purpose::Sms))));
         assert_eq!(MapKey::from_name("email"), Some(MapKey::Attr(Attr::Email)));
