@@ -411,13 +411,14 @@ fn partial(fa: &[char], fb: &[char], jf: f64, la: &[char], lb: &[char], jl: f64)
         || (last_close && (jf >= JW_MID || initial_of(fa, fb)))
 }
 
-/// Name levels: 0 exact, 1 first/last swapped, 2 both parts Jaro–Winkler ≥ 0.92 (in either
-/// orientation), 3 partial (see [`partial`]), 4 different.
+/// Name levels: exact, first/last swapped, both parts Jaro–Winkler ≥ 0.92 (in either
+/// orientation), partial (see [`partial`]), one part the same and the other unlike it, different.
 ///
 /// When one side lacks a complete first+last name, a full-name agreement cannot be confirmed:
-/// the level is `None` (neutral) when some present part agrees with some part of the other side,
-/// and 4 (different) when nothing present agrees — so a bare "ayse" never adds evidence, but a
-/// bare "mehmet" still counts against "ayse yilmaz".
+/// the level is "one part, the other missing" when a present part is written alike on both
+/// sides (the model weighs it, usually far below two parts), `None` (neutral) when only an
+/// initial agrees or the two sides hold different parts, and "different" when nothing present
+/// agrees, so a bare "mehmet" still counts against "ayse yilmaz".
 fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
     match (&a.first, &a.last, &b.first, &b.last) {
         (Some(fa), Some(la), Some(fb), Some(lb)) => {
@@ -456,23 +457,33 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             if aligned == Some(NAME_PARTIAL) || partial(fa, fb, jf, la, lb, jl) || partial(fa, lb, jfs, la, fb, jls) {
                 return Some(NAME_PARTIAL);
             }
+            // one part the same (in either orientation), the other unlike it: a name mistyped
+            // twice, or two members of one family; the model weighs which the data holds
+            if fa == fb || la == lb || fa == lb || la == fb {
+                return Some(NAME_ONE_PART_OTHER_DIFFERENT);
+            }
             Some(NAME_DIFFERENT)
         }
         _ => {
             if (a.first.is_none() && a.last.is_none()) || (b.first.is_none() && b.last.is_none()) {
                 return None;
             }
-            // agreement only makes the level neutral, so a one-edit typo is enough ("kya" /
-            // "kaya"), and a nickname of the given name ("ibo" / "ibrahim")
+            // a present part written alike on both sides (a one-edit typo, "kya" / "kaya", or a
+            // nickname of the given name, "ibo" / "ibrahim") is a level of its own, which the
+            // model weighs: one name part says less than two. A bare initial only agrees: neutral
             let (ta, tb) = (&a.name_tokens, &b.name_tokens);
-            let agree = ta.iter().any(|x| tb.iter().any(|y| token_close(x, y) || one_edit_str(x, y) || initial_str(x, y)))
+            let close = ta.iter().any(|x| tb.iter().any(|y| token_close(x, y) || one_edit_str(x, y)))
                 || (a.first.is_some()
                     && b.first.is_some()
                     && matches!((ta.first(), tb.first()), (Some(x), Some(y)) if given_variants(x, y)));
+            if close {
+                return Some(NAME_ONE_PART_OTHER_MISSING);
+            }
+            let initial = ta.iter().any(|x| tb.iter().any(|y| initial_str(x, y)));
             // nothing agrees: evidence against only where both sides hold the same part (a bare
             // first name says nothing about a bare last name)
             let comparable = (a.first.is_some() && b.first.is_some()) || (a.last.is_some() && b.last.is_some());
-            if agree || !comparable {
+            if initial || !comparable {
                 None
             } else {
                 Some(NAME_DIFFERENT)
@@ -613,7 +624,9 @@ pub fn mark_shared_phones(prepared: &mut [Prepared]) {
             continue;
         }
         let differs = members.iter().enumerate().any(|(k, &i)| {
-            members[k + 1..].iter().any(|&j| cmp_name(&prepared[i], &prepared[j]) == Some(NAME_DIFFERENT))
+            members[k + 1..]
+                .iter()
+                .any(|&j| matches!(cmp_name(&prepared[i], &prepared[j]), Some(NAME_DIFFERENT | NAME_ONE_PART_OTHER_DIFFERENT)))
         });
         if differs {
             shared.push(ph.to_vec());
@@ -703,8 +716,8 @@ fn cmp_phone(a: &[u8], b: &[u8]) -> u8 {
     }
 }
 
-/// Birth date levels: 0 equal, 1 day and month swapped or one digit off (a one-edit typo on
-/// "YYYYMMDD"), 2 same year, 3 different.
+/// Birth date levels: equal, day and month swapped or one digit off (a one-edit typo on
+/// "YYYYMMDD"), same day and month in another year (a year typed wrong), same year, different.
 fn cmp_birth(a: &[u8; 8], b: &[u8; 8]) -> u8 {
     if a == b {
         return BIRTH_EXACT;
@@ -712,6 +725,8 @@ fn cmp_birth(a: &[u8; 8], b: &[u8; 8]) -> u8 {
     let swapped = a[..4] == b[..4] && a[4..6] == b[6..8] && a[6..8] == b[4..6];
     if swapped || within_one_edit(&a[..], &b[..]) {
         BIRTH_SWAP_OR_TYPO
+    } else if a[4..] == b[4..] {
+        BIRTH_DAY_MONTH
     } else if a[..4] == b[..4] {
         BIRTH_SAME_YEAR
     } else {
@@ -730,9 +745,14 @@ fn cmp_id(a: &str, b: &str) -> u8 {
     }
 }
 
-/// Address levels: 0 same street and same postcode (or same city when a postcode is missing),
-/// 1 same postcode, or similar street (token Jaccard ≥ 0.6) in a city that does not conflict,
-/// 2 same city, 3 different. `None` when no address part is present on both sides.
+/// Address levels: the same street and the same postcode (or, where the postcode is missing or
+/// one typo off, the same city); the same postcode, or a similar street (token Jaccard ≥ 0.6)
+/// where neither postcode nor city disagrees; the same city; different. `None` when no address
+/// part is present on both sides.
+///
+/// "The same" street allows a typo ([`street_close`]); a postcode or city one typo off does not
+/// disagree, it only confirms less ("3750" / "3150" with the same street and city is one
+/// address; "3750" / "2608" are two).
 fn cmp_address(a: &Prepared, b: &Prepared) -> Option<u8> {
     let street = both(&a.street, &b.street);
     let post = both(&a.postcode, &b.postcode);
@@ -740,29 +760,50 @@ fn cmp_address(a: &Prepared, b: &Prepared) -> Option<u8> {
     if street.is_none() && post.is_none() && city.is_none() {
         return None;
     }
-    let post_eq = post.map(|(x, y)| x == y);
-    let city_eq = city.map(|(x, y)| x == y);
+    let post_eq = post.is_some_and(|(x, y)| x == y);
+    // None: missing on a side; Some(true): equal or one typo off; Some(false): disagrees
+    let post_near = post.map(|(x, y)| x == y || within_one_edit(x.as_bytes(), y.as_bytes()));
+    let city_eq = city.is_some_and(|(x, y)| x == y);
+    let city_near = city.map(|(x, y)| x == y || jw_str(x, y) >= JW_HIGH);
     if let Some((sa, sb)) = street {
-        if sa == sb && (post_eq == Some(true) || (post_eq.is_none() && city_eq == Some(true))) {
+        if street_close(sa, sb) && (post_eq || (post_near != Some(false) && city_near == Some(true))) {
             return Some(ADDRESS_STREET_POSTCODE);
         }
     }
-    if post_eq == Some(true) {
+    if post_eq {
         return Some(ADDRESS_POSTCODE_OR_STREET);
     }
     // a street name repeats in every city ("ataturk caddesi"): only count it where neither
     // postcode nor city disagrees
-    if street.is_some()
-        && post_eq != Some(false)
-        && city_eq != Some(false)
-        && jaccard_sorted(&a.street_tokens, &b.street_tokens) >= STREET_JACCARD
-    {
-        return Some(ADDRESS_POSTCODE_OR_STREET);
+    if let Some((sa, sb)) = street {
+        if post_near != Some(false)
+            && city_near != Some(false)
+            && (street_close(sa, sb) || jaccard_sorted(&a.street_tokens, &b.street_tokens) >= STREET_JACCARD)
+        {
+            return Some(ADDRESS_POSTCODE_OR_STREET);
+        }
     }
-    if city_eq == Some(true) {
+    if city_eq {
         return Some(ADDRESS_CITY);
     }
     Some(ADDRESS_DIFFERENT)
+}
+
+/// The first run of digits in a street ("133 swanston road" → "133", "bagdat caddesi no 12" →
+/// "12"); None without one.
+pub fn house_number(street: &str) -> Option<&str> {
+    let start = street.find(|c: char| c.is_ascii_digit())?;
+    let rest = &street[start..];
+    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// One street written alike: equal, or the same house number (or none on both sides) and
+/// Jaro–Winkler ≥ [`JW_HIGH`] over the whole street ("228 mill court" / "228 mill cuort",
+/// "101 cedar ct" / "101 cedar court"). Another house number is another address, however alike
+/// the rest ("228 mill court" / "229 mill court").
+fn street_close(a: &str, b: &str) -> bool {
+    a == b || (house_number(a) == house_number(b) && jw_str(a, b) >= JW_HIGH)
 }
 
 #[cfg(test)]
@@ -838,14 +879,17 @@ mod tests {
         );
         // same first, short last name one edit apart but JW < 0.80
         assert_eq!(lv(&name("mehmet", "ok"), &name("mehmet", "ak"), n), Some(3));
-        // family members: same last name, different first name
+        // family members, or a first name mistyped twice: same last name, first name unlike
         assert_eq!(
             lv(&name("ayse", "yilmaz"), &name("mehmet", "yilmaz"), n),
-            Some(4)
+            Some(NAME_ONE_PART_OTHER_DIFFERENT)
         );
+        assert_eq!(lv(&name("cheryl", "carpenter"), &name("cnayl", "carpenter"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT));
+        // swapped, and one of them the same
+        assert_eq!(lv(&name("matthews", "jaaema"), &name("james", "matthews"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT));
         assert_eq!(
             lv(&name("ayse", "yilmaz"), &name("fatma", "demir"), n),
-            Some(4)
+            Some(NAME_DIFFERENT)
         );
     }
 
@@ -853,11 +897,19 @@ mod tests {
     fn name_from_full_name_and_partial_names() {
         let full = rec(&[(Attr::FullName, "ayse nur yilmaz")]);
         assert_eq!(lv(&full, &name("ayse", "yilmaz"), Field::Name), Some(0));
-        // only a first name: agreement is neutral, disagreement counts
+        // only a first name: agreement is a level of its own, a bare initial neutral,
+        // disagreement counts
         let only_first = rec(&[(Attr::FirstName, "ayse")]);
-        assert_eq!(lv(&only_first, &name("ayse", "yilmaz"), Field::Name), None);
+        assert_eq!(lv(&only_first, &name("ayse", "yilmaz"), Field::Name), Some(NAME_ONE_PART_OTHER_MISSING));
+        let typo = rec(&[(Attr::FirstName, "jefrfey")]);
+        assert_eq!(lv(&typo, &name("jeffrey", "peters"), Field::Name), Some(NAME_ONE_PART_OTHER_MISSING));
+        let only_last = rec(&[(Attr::LastName, "kaya")]);
+        assert_eq!(lv(&only_last, &rec(&[(Attr::LastName, "kya")]), Field::Name), Some(NAME_ONE_PART_OTHER_MISSING));
+        let initial = rec(&[(Attr::FirstName, "a")]);
+        assert_eq!(lv(&initial, &name("ayse", "yilmaz"), Field::Name), None);
+        assert_eq!(lv(&only_first, &only_last, Field::Name), None, "a first name against a last name");
         let other = rec(&[(Attr::FirstName, "mehmet")]);
-        assert_eq!(lv(&other, &name("ayse", "yilmaz"), Field::Name), Some(4));
+        assert_eq!(lv(&other, &name("ayse", "yilmaz"), Field::Name), Some(NAME_DIFFERENT));
         assert_eq!(lv(&rec(&[]), &name("ayse", "yilmaz"), Field::Name), None);
         // (shared phones: see shared_phones_need_different_people)
         // compound surname against a full name with all three tokens: exact
@@ -872,7 +924,7 @@ mod tests {
         let laura2 = rec(&[(Attr::FirstName, "laura"), (Attr::LastName, "martinez"), (Attr::FullName, "laura martinez")]);
         assert_eq!(lv(&laura3, &laura2, Field::Name), Some(2));
         let other3 = rec(&[(Attr::FullName, "carmen martinez rodriguez")]);
-        assert_eq!(lv(&other3, &laura3, Field::Name), Some(4));
+        assert_eq!(lv(&other3, &laura3, Field::Name), Some(NAME_ONE_PART_OTHER_DIFFERENT));
     }
 
     #[test]
@@ -882,11 +934,11 @@ mod tests {
         assert_eq!(lv(&name("jim", "thomas"), &name("james", "thoms"), n), Some(3));
         assert_eq!(lv(&name("ibo", "cakir"), &name("ibrahim", "cakir"), n), Some(3));
         assert_eq!(lv(&name("mohamed", "ali"), &name("muhammad", "ali"), n), Some(3));
-        assert_eq!(lv(&name("bill", "smith"), &name("robert", "smith"), n), Some(4), "two names");
+        assert_eq!(lv(&name("bill", "smith"), &name("robert", "smith"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT), "two names");
         // "alex" is also alexandra: brother and sister stay different
-        assert_eq!(lv(&name("alex", "ivanova"), &name("aleksandr", "ivanov"), n), Some(4));
+        assert_eq!(lv(&name("alex", "ivanova"), &name("aleksandr", "ivanov"), n), Some(NAME_DIFFERENT));
         // a nickname is read only in the given-name position, not in a swapped name
-        assert_eq!(lv(&name("bill", "smith"), &name("smith", "william"), n), Some(4));
+        assert_eq!(lv(&name("bill", "smith"), &name("smith", "william"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT));
         // non-Latin names compare by character: yusuf / yunus is similar, not the same
         let yusuf = rec(&[(Attr::FullName, "يوسف خان")]);
         let yunus = rec(&[(Attr::FullName, "يونس خان")]);
@@ -900,23 +952,23 @@ mod tests {
         assert_eq!(lv(&name("zehra", "coskun"), &mid, n), Some(3));
         // a token more: the first names must pair ("ali" is not his father "mehmet ali")
         let father = rec(&[(Attr::FullName, "mehmet ali yilmaz")]);
-        assert_eq!(lv(&name("ali", "yilmaz"), &father, n), Some(4));
+        assert_eq!(lv(&name("ali", "yilmaz"), &father, n), Some(NAME_ONE_PART_OTHER_DIFFERENT));
         // swapped, with a typo
         let swapped = rec(&[(Attr::FullName, "el ammin aisha")]);
         assert_eq!(lv(&rec(&[(Attr::FullName, "aisha el amin")]), &swapped, n), Some(2));
-        // partial names: a shared token is neutral, a first name says nothing of a last name
+        // partial names: a shared token is one part, a first name says nothing of a last name
         let first_mid = rec(&[(Attr::FirstName, "hasan ismail")]);
-        assert_eq!(lv(&first_mid, &name("hasan", "yildiz"), n), None);
+        assert_eq!(lv(&first_mid, &name("hasan", "yildiz"), n), Some(NAME_ONE_PART_OTHER_MISSING));
         let only_last = rec(&[(Attr::LastName, "gomez martinez")]);
         assert_eq!(lv(&rec(&[(Attr::FirstName, "isabel")]), &only_last, n), None);
-        assert_eq!(lv(&only_last, &name("jose", "gomez"), n), None, "a surname token agrees");
-        assert_eq!(lv(&only_last, &name("jose", "perez"), n), Some(4));
-        // a typo in a bare name is not evidence against ("kya" / "kaya"), another name is
+        assert_eq!(lv(&only_last, &name("jose", "gomez"), n), Some(NAME_ONE_PART_OTHER_MISSING), "a surname token agrees");
+        assert_eq!(lv(&only_last, &name("jose", "perez"), n), Some(NAME_DIFFERENT));
+        // a typo in a bare name still agrees ("kya" / "kaya"), another name is evidence against
         let bare = rec(&[(Attr::LastName, "kya")]);
-        assert_eq!(lv(&bare, &name("emine", "kaya"), n), None);
-        assert_eq!(lv(&bare, &name("emine", "demir"), n), Some(4));
+        assert_eq!(lv(&bare, &name("emine", "kaya"), n), Some(NAME_ONE_PART_OTHER_MISSING));
+        assert_eq!(lv(&bare, &name("emine", "demir"), n), Some(NAME_DIFFERENT));
         // but only a one-edit typo: "emre" is not "emine"
-        assert_eq!(lv(&rec(&[(Attr::FirstName, "emre")]), &name("emine", "kaya"), n), Some(4));
+        assert_eq!(lv(&rec(&[(Attr::FirstName, "emre")]), &name("emine", "kaya"), n), Some(NAME_DIFFERENT));
     }
 
     #[test]
@@ -1100,8 +1152,9 @@ mod tests {
         assert_eq!(lv(&d("1985-03-12"), &d("1985-12-03"), f), Some(1)); // day/month swap
         assert_eq!(lv(&d("1985-03-12"), &d("1985-03-13"), f), Some(1)); // one digit
         assert_eq!(lv(&d("1985-03-12"), &d("1986-03-12"), f), Some(1)); // one digit (year)
-        assert_eq!(lv(&d("1985-03-12"), &d("1985-07-25"), f), Some(2));
-        assert_eq!(lv(&d("1985-03-12"), &d("1990-07-25"), f), Some(3));
+        assert_eq!(lv(&d("1985-03-12"), &d("1970-03-12"), f), Some(BIRTH_DAY_MONTH)); // another year
+        assert_eq!(lv(&d("1985-03-12"), &d("1985-07-25"), f), Some(BIRTH_SAME_YEAR));
+        assert_eq!(lv(&d("1985-03-12"), &d("1990-07-25"), f), Some(BIRTH_DIFFERENT));
         assert_eq!(lv(&d("1985-03-12"), &d("garbage"), f), None);
     }
 
@@ -1173,6 +1226,18 @@ mod tests {
         );
         assert_eq!(lv(&home, &ad("", "", "izmir"), f), Some(3));
         assert_eq!(lv(&home, &ad("", "", ""), f), None);
+        // a typo in the street is the same street; another house number is another address
+        let house = ad("228 mill court", "3519", "kensington");
+        assert_eq!(lv(&house, &ad("228 mill cuort", "", "kensington"), f), Some(ADDRESS_STREET_POSTCODE));
+        assert_eq!(lv(&house, &ad("228 mill cuort", "3519", ""), f), Some(ADDRESS_STREET_POSTCODE));
+        assert_eq!(lv(&ad("101 cedar court", "3958", "camberwell"), &ad("101 cedar ct", "3958", "camberwell"), f), Some(ADDRESS_STREET_POSTCODE));
+        assert_eq!(lv(&house, &ad("229 mill court", "", "kensington"), f), Some(ADDRESS_CITY));
+        // a postcode one typo off, with the same street and city: the same address; a postcode
+        // that disagrees outright is not
+        assert_eq!(lv(&house, &ad("228 mill court", "3513", "kensington"), f), Some(ADDRESS_STREET_POSTCODE));
+        assert_eq!(lv(&house, &ad("228 mill court", "35199", "kensngton"), f), Some(ADDRESS_STREET_POSTCODE));
+        assert_eq!(lv(&house, &ad("228 mill court", "2604", "kensington"), f), Some(ADDRESS_CITY));
+        assert_eq!(lv(&house, &ad("228 mill court", "3513", ""), f), Some(ADDRESS_POSTCODE_OR_STREET));
     }
 
     #[test]

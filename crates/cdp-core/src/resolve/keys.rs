@@ -15,7 +15,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::compare::{birth_digits, name_parts, MIN_SHARED_LOCAL};
+use super::compare::{birth_digits, house_number, name_parts, MIN_SHARED_LOCAL};
 use super::strdist::hash64;
 use super::Rec;
 use crate::normalise::Attr;
@@ -303,15 +303,6 @@ pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
         push(KeyKind::StreetCity, format!("{st}|{city}"));
     }
     out
-}
-
-/// The first run of digits in a street ("133 swanston road" → "133", "bagdat caddesi no 12" →
-/// "12"); None without one.
-fn house_number(street: &str) -> Option<&str> {
-    let start = street.find(|c: char| c.is_ascii_digit())?;
-    let rest = &street[start..];
-    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-    Some(&rest[..end])
 }
 
 /// Result of [`candidate_pairs`].

@@ -38,12 +38,14 @@ const fn level(name: &'static str, m: f64, u: f64, guards: u8) -> Level {
 // Best first; the last level of every field is "different". The m and u are the default model's
 // (batches too small to estimate from): typical rates of customer data, close to what estimation
 // finds on synthetic Turkish data, before the safeguards.
-const NAME: [Level; 5] = [
+const NAME: [Level; 7] = [
     level("exact", 0.78, 2e-4, TERM_FREQUENCY),
     level("swapped", 0.03, 1e-5, 0),
     level("jw_high", 0.06, 1.5e-4, 0),
-    level("partial", 0.11, 1e-3, 0),
-    level("different", 0.02, 0.99864, 0),
+    level("partial", 0.09, 1e-3, 0),
+    level("one_part_other_missing", 0.015, 2e-3, 0),
+    level("one_part_other_different", 0.005, 0.015, 0),
+    level("different", 0.02, 0.98164, 0),
 ];
 const EMAIL: [Level; 4] = [
     level("exact", 0.70, 1e-6, EXACT_FLOOR | CONCLUSIVE),
@@ -56,11 +58,12 @@ const PHONE: [Level; 3] = [
     level("last7_or_typo", 0.03, 1e-5, TYPO_FLOOR),
     level("different", 0.22, 0.999989, 0),
 ];
-const BIRTH_DATE: [Level; 4] = [
+const BIRTH_DATE: [Level; 5] = [
     level("exact", 0.90, 4e-5, 0),
     level("swap_or_typo", 0.04, 1e-3, 0),
+    level("day_month", 0.01, 2.7e-3, 0),
     level("same_year", 0.03, 0.014, 0),
-    level("different", 0.03, 0.98496, 0),
+    level("different", 0.02, 0.98226, 0),
 ];
 const NATIONAL_ID: [Level; 3] = [
     level("exact", 0.9797, 1e-7, EXACT_FLOOR | CONCLUSIVE),
@@ -136,10 +139,10 @@ const fn at(levels: &[Level], name: &str) -> u8 {
     panic!("no such comparison level")
 }
 
-static NAME_NAMES: [&str; 5] = names(&NAME);
+static NAME_NAMES: [&str; 7] = names(&NAME);
 static EMAIL_NAMES: [&str; 4] = names(&EMAIL);
 static PHONE_NAMES: [&str; 3] = names(&PHONE);
-static BIRTH_DATE_NAMES: [&str; 4] = names(&BIRTH_DATE);
+static BIRTH_DATE_NAMES: [&str; 5] = names(&BIRTH_DATE);
 static NATIONAL_ID_NAMES: [&str; 3] = names(&NATIONAL_ID);
 static EXTERNAL_ID_NAMES: [&str; 3] = names(&EXTERNAL_ID);
 static ANONYMOUS_ID_NAMES: [&str; 2] = names(&ANONYMOUS_ID);
@@ -171,6 +174,8 @@ pub const NAME_EXACT: u8 = at(&NAME, "exact");
 pub const NAME_SWAPPED: u8 = at(&NAME, "swapped");
 pub const NAME_JW_HIGH: u8 = at(&NAME, "jw_high");
 pub const NAME_PARTIAL: u8 = at(&NAME, "partial");
+pub const NAME_ONE_PART_OTHER_MISSING: u8 = at(&NAME, "one_part_other_missing");
+pub const NAME_ONE_PART_OTHER_DIFFERENT: u8 = at(&NAME, "one_part_other_different");
 pub const NAME_DIFFERENT: u8 = at(&NAME, "different");
 pub const EMAIL_EXACT: u8 = at(&EMAIL, "exact");
 pub const EMAIL_MATCH_KEY: u8 = at(&EMAIL, "match_key");
@@ -181,6 +186,7 @@ pub const PHONE_LAST7_OR_TYPO: u8 = at(&PHONE, "last7_or_typo");
 pub const PHONE_DIFFERENT: u8 = at(&PHONE, "different");
 pub const BIRTH_EXACT: u8 = at(&BIRTH_DATE, "exact");
 pub const BIRTH_SWAP_OR_TYPO: u8 = at(&BIRTH_DATE, "swap_or_typo");
+pub const BIRTH_DAY_MONTH: u8 = at(&BIRTH_DATE, "day_month");
 pub const BIRTH_SAME_YEAR: u8 = at(&BIRTH_DATE, "same_year");
 pub const BIRTH_DIFFERENT: u8 = at(&BIRTH_DATE, "different");
 /// National and external ids share their levels' positions (checked by a test).

@@ -1254,6 +1254,7 @@ impl TermFreq {
 
 #[cfg(test)]
 mod tests {
+    use super::super::levels::{BIRTH_DIFFERENT, NAME_DIFFERENT, NAME_ONE_PART_OTHER_DIFFERENT};
     use super::*;
 
     fn lv(pairs: &[(Field, u8)]) -> Levels {
@@ -1278,13 +1279,13 @@ mod tests {
         assert!(m.weight(&lv(&[(Field::Name, 0)])) < t);
         assert!(m.weight(&lv(&[(Field::Email, 0)])) > t);
         // a household landline (seen with several first names: compared at level 1)
-        let family = lv(&[(Field::Phone, 1), (Field::Name, 4), (Field::Gender, 0)]);
+        let family = lv(&[(Field::Phone, 1), (Field::Name, NAME_DIFFERENT), (Field::Gender, 0)]);
         assert!(m.weight(&family) < t);
         // a personal e-mail outweighs a name that disagrees (nickname, transliteration) ...
-        let nickname = lv(&[(Field::Email, 0), (Field::Name, 4)]);
+        let nickname = lv(&[(Field::Email, 0), (Field::Name, NAME_DIFFERENT)]);
         assert!(m.weight(&nickname) > t);
         // ... but not a name and a birth date that both disagree (a family mailbox)
-        let shared_email = lv(&[(Field::Email, 0), (Field::Name, 4), (Field::BirthDate, 3)]);
+        let shared_email = lv(&[(Field::Email, 0), (Field::Name, NAME_DIFFERENT), (Field::BirthDate, BIRTH_DIFFERENT)]);
         assert!(m.weight(&shared_email) < t);
         let namesakes = lv(&[(Field::Name, 0), (Field::Address, 2), (Field::Gender, 0)]);
         assert!(m.weight(&namesakes) < t);
@@ -1309,13 +1310,16 @@ mod tests {
         // pipeline compares a phone seen with two first names at level 1; at either level the
         // phone and the address are one piece of evidence (the household's), counted once
         for phone_level in [0u8, 1] {
-            let family = lv(&[(Field::Phone, phone_level), (Field::Address, 0), (Field::Name, 4)]);
+            let family = lv(&[(Field::Phone, phone_level), (Field::Address, 0), (Field::Name, NAME_DIFFERENT)]);
             let once = m.level_weight(Field::Phone, phone_level).max(m.level_weight(Field::Address, 0))
-                + m.level_weight(Field::Name, 4);
+                + m.level_weight(Field::Name, NAME_DIFFERENT);
             assert!((m.weight(&family) - once).abs() < 1e-9);
         }
-        let family = lv(&[(Field::Phone, 1), (Field::Address, 0), (Field::Name, 4)]);
+        let family = lv(&[(Field::Phone, 1), (Field::Address, 0), (Field::Name, NAME_DIFFERENT)]);
         assert!(m.weight(&family) < DEFAULT_THRESHOLD);
+        // the same surname, another first name: still short of a match
+        let surname = lv(&[(Field::Phone, 1), (Field::Address, 0), (Field::Name, NAME_ONE_PART_OTHER_DIFFERENT), (Field::Gender, 0)]);
+        assert!(m.weight(&surname) < DEFAULT_THRESHOLD - 4.0, "{}", m.weight(&surname));
         let ex = m.explain(&family);
         assert!((ex.iter().map(|e| e.2).sum::<f64>() - m.weight(&family)).abs() < 1e-9);
         // one of them disagreeing: plain sum
