@@ -43,9 +43,9 @@ pub fn is_hub(kind: KeyKind, holders: usize, cfg: &Config) -> bool {
     kind.is_identifier() && holders >= cfg.hub_min_count.max(2)
 }
 
-/// Whether a block of `holders` records is too large to pair.
-pub fn over_cap(holders: usize, cfg: &Config) -> bool {
-    holders > cfg.max_block
+/// Whether a block of `holders` records of this kind is too large to pair.
+pub fn over_cap(kind: KeyKind, holders: usize, cfg: &Config) -> bool {
+    holders > kind.block_cap(cfg.max_block)
 }
 
 /// Plan the keys of a batch. `held`: each key of the pending records with its holders over all
@@ -58,7 +58,7 @@ pub fn plan_keys(held: HashMap<u64, Held>, old_keys: &[u64], cfg: &Config) -> Ke
     for (h, (k, v, n)) in held {
         if is_hub(k, n, cfg) {
             plan.hubs.push((k, v, n));
-        } else if over_cap(n, cfg) {
+        } else if over_cap(k, n, cfg) {
             plan.over_cap.push((k, v, n));
         } else {
             usable.insert(h);
@@ -257,7 +257,7 @@ mod tests {
         assert_eq!(plan.over_cap.len(), others.len());
         assert!(plan.neighbour_keys.is_empty());
         // the same counts one lower are usable: at most the cap pairs, below the hub size
-        assert!(!is_hub(KeyKind::Email, 2, &cfg) && !over_cap(4, &cfg));
+        assert!(!is_hub(KeyKind::Email, 2, &cfg) && !over_cap(KeyKind::Email, 4, &cfg));
         // a hub needs two holders at least, whatever the setting
         assert!(!is_hub(KeyKind::Email, 1, &Config { hub_min_count: 1, ..cfg.clone() }));
         // only identifiers are hubs: a name block is capped, never a hub

@@ -62,10 +62,20 @@ pub enum KeyKind {
     /// the whole street + city ("133 swanston road|altona"): the same address when the postcode
     /// was mistyped or left out
     StreetCity,
+    /// phonetic(first) + postcode and phonetic(last) + postcode (two keys): one name part kept
+    /// while the other was mistyped beyond its code, left out or swapped, with the birth date
+    /// and the street mistyped or missing too. A common name in a dense postcode makes a block
+    /// over [`NAME_PLACE_BLOCK_MAX`]: not paired, and not reported as skipped (it is no sign of a
+    /// placeholder or a cap set too low); the other keys find those people
+    NamePartPostcode,
 }
 
+/// Largest block of the name-part key ([`KeyKind::NamePartPostcode`]): a name part and a
+/// postcode are a weak key, worth pairing only among few records (≤ 1,176 pairs a block).
+pub const NAME_PLACE_BLOCK_MAX: usize = 49;
+
 impl KeyKind {
-    pub const ALL: [KeyKind; 14] = [
+    pub const ALL: [KeyKind; 15] = [
         KeyKind::Email,
         KeyKind::EmailLocal,
         KeyKind::Phone,
@@ -80,6 +90,7 @@ impl KeyKind {
         KeyKind::BirthDatePostcode,
         KeyKind::HouseNumberPostcode,
         KeyKind::StreetCity,
+        KeyKind::NamePartPostcode,
     ];
 
     /// The identifier kinds checked for hub values by default.
@@ -107,11 +118,21 @@ impl KeyKind {
             KeyKind::BirthDatePostcode => "birth_date_postcode",
             KeyKind::HouseNumberPostcode => "house_number_postcode",
             KeyKind::StreetCity => "street_city",
+            KeyKind::NamePartPostcode => "name_part_postcode",
         }
     }
 
     pub fn from_name(s: &str) -> Option<KeyKind> {
         KeyKind::ALL.iter().copied().find(|k| k.name() == s)
+    }
+
+    /// The largest block of this kind that is paired: `max_block` (`cdp.max_block_size`), or
+    /// less for the weak name-part key.
+    pub fn block_cap(self, max_block: usize) -> usize {
+        match self {
+            KeyKind::NamePartPostcode => max_block.min(NAME_PLACE_BLOCK_MAX),
+            _ => max_block,
+        }
     }
 
     /// Whether this kind is an identifier value (candidate hub).
@@ -302,6 +323,12 @@ pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
     if let (Some(st), Some(city)) = (val(rec, Attr::Street), val(rec, Attr::City)) {
         push(KeyKind::StreetCity, format!("{st}|{city}"));
     }
+    if let Some(pc) = val(rec, Attr::Postcode) {
+        // not a bare initial: "a|34710" is everybody's
+        for p in [&pf, &pl].into_iter().flatten().filter(|p| p.len() > 1) {
+            push(KeyKind::NamePartPostcode, format!("{p}|{pc}"));
+        }
+    }
     out
 }
 
@@ -403,9 +430,11 @@ pub fn candidate_pairs(
             continue;
         }
         let h = entries[s].0;
-        if n > max_block {
-            let first = entries[s].1 as usize;
-            skipped.push((kind_of(h), find_value(&keys[first], h), n));
+        if n > kind_of(h).block_cap(max_block) {
+            if n > max_block {
+                let first = entries[s].1 as usize;
+                skipped.push((kind_of(h), find_value(&keys[first], h), n));
+            }
             continue;
         }
         by_kind[(h >> KIND_SHIFT) as usize] += n * (n - 1) / 2;
@@ -533,6 +562,10 @@ mod tests {
             ]
         );
         assert_eq!(get(KeyKind::FirstPrefixPostcode), ["ays|y|34710"]);
+        assert_eq!(
+            get(KeyKind::NamePartPostcode),
+            [format!("{}|34710", phonetic("ayse")), format!("{}|34710", phonetic("yilmaz"))]
+        );
         assert!(get(KeyKind::HouseNumberPostcode).is_empty()); // no street
         let addressed = |street: &str, pc: &str| {
             record_keys(&rec(&[(Attr::LastName, "tan"), (Attr::Street, street), (Attr::Postcode, pc)]))
@@ -592,6 +625,47 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn a_kept_name_part_meets_its_record_in_one_postcode() {
+        let shared = |a: &[(Attr, &str)], b: &[(Attr, &str)]| -> Vec<KeyKind> {
+            let (ka, kb) = (record_keys(&rec(a)), record_keys(&rec(b)));
+            ka.iter().filter(|x| kb.contains(x)).map(|(k, _)| *k).collect()
+        };
+        use Attr::{BirthDate as B, City as C, FirstName as F, LastName as L, Postcode as P, Street as S};
+        // swapped, one part mistyped beyond its code, another birth year, another house number
+        assert_eq!(
+            shared(
+                &[(F, "marie"), (L, "woods"), (B, "1931-01-09"), (S, "16 high terrace"), (C, "altona"), (P, "2796")],
+                &[(F, "woocs"), (L, "marie"), (B, "1921-01-09"), (S, "228 high terrrace"), (C, "altona"), (P, "2796")]
+            ),
+            [KeyKind::NamePartPostcode]
+        );
+        // a lost first name and birth date, another house number
+        assert_eq!(
+            shared(&[(L, "allen"), (S, "211 burwood streey"), (P, "3554")], &[(F, "thomas"), (L, "allen"), (B, "1993-07-05"), (S, "55 burwood street"), (P, "3554")]),
+            [KeyKind::NamePartPostcode]
+        );
+        // a bare initial is nobody's key
+        assert!(shared(&[(F, "j"), (P, "2715")], &[(F, "jane"), (L, "jones"), (P, "2715")]).is_empty());
+    }
+
+    #[test]
+    fn name_part_blocks_are_capped_below_max_block() {
+        let cap = NAME_PLACE_BLOCK_MAX;
+        let keys = |n: usize, kind: KeyKind| -> Vec<Vec<(KeyKind, String)>> { (0..n).map(|_| vec![k(kind, "s53|2796")]).collect() };
+        let b = candidate_pairs(&keys(cap, KeyKind::NamePartPostcode), 500, &HashSet::new());
+        assert_eq!(b.pairs.len(), cap * (cap - 1) / 2);
+        // one more: not paired, and not reported (a common name, no placeholder)
+        let b = candidate_pairs(&keys(cap + 1, KeyKind::NamePartPostcode), 500, &HashSet::new());
+        assert!(b.pairs.is_empty() && b.skipped_blocks.is_empty());
+        // other kinds keep cdp.max_block_size; a smaller max_block_size applies to all, reported
+        assert_eq!(candidate_pairs(&keys(cap + 1, KeyKind::BirthDatePostcode), 500, &HashSet::new()).pairs.len(), (cap + 1) * cap / 2);
+        let b = candidate_pairs(&keys(cap, KeyKind::NamePartPostcode), 10, &HashSet::new());
+        assert!(b.pairs.is_empty());
+        assert_eq!(b.skipped_blocks.len(), 1);
+        assert_eq!(KeyKind::NamePartPostcode.block_cap(10), 10);
     }
 
     fn k(kind: KeyKind, v: &str) -> (KeyKind, String) {

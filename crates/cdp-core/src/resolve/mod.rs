@@ -584,7 +584,8 @@ pub fn resolve_batch(
             }
             again
         });
-        blocking.skipped_blocks.extend(sc.over_cap.iter().cloned());
+        // reported as a full run reports them: blocks over cdp.max_block_size
+        blocking.skipped_blocks.extend(sc.over_cap.iter().filter(|(_, _, n)| *n > cfg.max_block).cloned());
     }
     lap("blocking", &mut timings);
 
