@@ -1923,6 +1923,18 @@ GRANT SELECT ON cdp.segments, cdp.segment_members, cdp.consumer_lag TO cdp_app;
 COMMENT ON FUNCTION cdp.define_segment(text, text, text, numeric, text) IS
 'Define a segment: a boolean rule over the columns of cdp.customer_360 and the traits; requires_consent (email, sms or push) keeps to the profiles that granted it. Filled at once (one enter event per member); kept current by the worker. Returns the segment id.';
 
+-- ---------------------------------------------------------------------------------------------
+-- Comparison levels added in 0.2.0: name one_part_other_missing and one_part_other_different
+-- before "different", birth date day_month before same_year. The accepted pairs stored by 0.1.0
+-- are renumbered to this version's positions (levels[1] is the name's, levels[4] the birth
+-- date's; cdp.match_fields() names them). 0.1.0's models carry no level names: pg_cdp reads them
+-- with 0.1.0's levels and gives the new ones the default model's weights until a full run.
+-- ---------------------------------------------------------------------------------------------
+UPDATE cdp.match_edges
+   SET levels[1] = CASE levels[1] WHEN 4 THEN 6 ELSE levels[1] END,
+       levels[4] = CASE levels[4] WHEN 2 THEN 3 WHEN 3 THEN 4 ELSE levels[4] END
+ WHERE levels[1] = 4 OR levels[4] IN (2, 3);
+
 -- privileges over every object, new ones included (sql/privileges.sql, as a fresh install sets them)
 
 -- ---------------------------------------------------------------------------------------------

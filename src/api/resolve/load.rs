@@ -113,8 +113,8 @@ pub(super) fn stored_model(client: &SpiClient<'_>) -> CdpResult<Option<(i32, Mod
         return Ok(None);
     }
     let (id, params) = t.first().get_two::<i32, JsonB>()?;
-    Ok(match (id, params.and_then(|p| serde_json::from_value::<Model>(p.0).ok())) {
-        (Some(id), Some(m)) if m.is_compatible() => Some((id, m)),
+    Ok(match (id, params.and_then(|p| Model::from_stored(p.0))) {
+        (Some(id), Some(m)) => Some((id, m)),
         _ => None,
     })
 }

@@ -9,7 +9,7 @@ use pgrx::{JsonB, PgMemoryContexts};
 use serde_json::{json, Map, Value};
 
 use crate::api::first_one;
-use crate::error::{CdpError, CdpResult, Kind};
+use crate::error::CdpResult;
 use crate::normalise::Attr;
 use crate::resolve::{self, Field, LineageKind, Rec};
 use super::*;
@@ -569,7 +569,7 @@ pub(super) fn forget_gone(client: &mut SpiClient<'_>, gone: &[(i64, Option<i64>,
 }
 
 pub(super) fn store_model(client: &mut SpiClient<'_>, out: &resolve::Outcome) -> CdpResult<i32> {
-    let params = serde_json::to_value(&out.model).map_err(|e| CdpError::new(Kind::InternalError, e.to_string()))?;
+    let params = out.model.to_stored();
     let notes: Vec<String> = out.model_notes.clone();
     let id = first_one::<i32>(client.update(
         "INSERT INTO cdp.model (source, records, candidate_pairs, prior, iterations, converged, log_likelihood, params, notes)

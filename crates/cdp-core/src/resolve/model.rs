@@ -321,6 +321,58 @@ impl Model {
         }
     }
 
+    /// The form stored in `cdp.model.params`: the model with the names of every field's levels
+    /// (`level_names`), so a later version with other levels can read it ([`Model::from_stored`]).
+    pub fn to_stored(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            let names: serde_json::Map<String, serde_json::Value> =
+                Field::ALL.iter().map(|f| (f.name().to_string(), serde_json::json!(level_names(*f)))).collect();
+            o.insert("level_names".into(), names.into());
+        }
+        v
+    }
+
+    /// A stored model aligned to this version's levels, or None when it cannot be used. Each
+    /// level takes the stored m and u of the level of the same name; a level the model did not
+    /// have takes the default model's, and m and u are renormalised. A model stored without
+    /// level names is read with the levels pg_cdp 0.1.0 had ([`LEGACY_LEVELS`]).
+    pub fn from_stored(v: serde_json::Value) -> Option<Model> {
+        let stored_names: Option<std::collections::HashMap<String, Vec<String>>> =
+            v.get("level_names").and_then(|n| serde_json::from_value(n.clone()).ok());
+        let mut model: Model = serde_json::from_value(v).ok()?;
+        if model.m.len() != Field::COUNT || model.u.len() != Field::COUNT {
+            return None;
+        }
+        let default = Model::default_model();
+        for f in Field::ALL {
+            let i = f.index();
+            let current = level_names(f);
+            let old: Vec<&str> = match &stored_names {
+                Some(n) => n.get(f.name())?.iter().map(String::as_str).collect(),
+                None => LEGACY_LEVELS.iter().find(|(lf, _)| *lf == f).map(|(_, l)| l.to_vec()).unwrap_or_else(|| current.to_vec()),
+            };
+            if old.len() != model.m[i].len() || old.len() != model.u[i].len() {
+                return None;
+            }
+            if old == current {
+                continue;
+            }
+            let take = |stored: &[f64], default: &[f64]| -> Vec<f64> {
+                let v: Vec<f64> = current
+                    .iter()
+                    .enumerate()
+                    .map(|(l, name)| old.iter().position(|o| o == name).map_or(default[l], |k| stored[k]))
+                    .collect();
+                let total: f64 = v.iter().sum();
+                v.into_iter().map(|x| x / total).collect()
+            };
+            model.m[i] = take(&model.m[i], &default.m[i]);
+            model.u[i] = take(&model.u[i], &default.u[i]);
+        }
+        model.is_compatible().then_some(model)
+    }
+
     /// Whether the shapes match the current [`Field`] levels (a stored model from another
     /// version must not be used).
     pub fn is_compatible(&self) -> bool {
@@ -337,6 +389,13 @@ impl Model {
                 .all(|x| x.is_finite() && *x > 0.0)
     }
 }
+
+/// The levels of the fields whose levels changed since pg_cdp 0.1.0, as 0.1.0 stored them in
+/// its models (which carry no level names); every other field's are this version's.
+pub const LEGACY_LEVELS: [(Field, &[&str]); 2] = [
+    (Field::Name, &["exact", "swapped", "jw_high", "partial", "different"]),
+    (Field::BirthDate, &["exact", "swap_or_typo", "same_year", "different"]),
+];
 
 /// Weight not counted when phone and address both agree (both weights positive): the smaller.
 ///
@@ -1300,6 +1359,58 @@ mod tests {
         let back: Model = serde_json::from_str(&s).unwrap();
         for (x, y) in back.m.iter().flatten().zip(m.m.iter().flatten()) {
             assert!((x - y).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn a_stored_model_is_read_by_its_level_names() {
+        let m = Model::default_model();
+        let back = Model::from_stored(m.to_stored()).expect("this version's model reads back");
+        assert_eq!(back, m);
+        // a model of pg_cdp 0.1.0: no level names, the name and birth-date levels it had
+        let mut legacy = serde_json::to_value(&m).unwrap();
+        let (name, birth) = (Field::Name.index(), Field::BirthDate.index());
+        for key in ["m", "u"] {
+            let fields = legacy[key].as_array_mut().unwrap();
+            fields[name] = serde_json::json!([0.7, 0.05, 0.05, 0.1, 0.1]);
+            fields[birth] = serde_json::json!([0.85, 0.05, 0.05, 0.05]);
+        }
+        let aligned = Model::from_stored(legacy).expect("a 0.1.0 model is aligned, not dropped");
+        assert!(aligned.is_compatible());
+        let names = level_names(Field::Name);
+        let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
+        // the levels it had keep their proportions; the new ones take the default model's mass
+        let mn = &aligned.m[name];
+        assert!((mn[at("exact")] / mn[at("different")] - 7.0).abs() < 1e-9);
+        let ratio = mn[at("one_part_other_missing")] / mn[at("exact")];
+        let default_ratio = m.m[name][at("one_part_other_missing")] / 0.7;
+        assert!((ratio - default_ratio).abs() < 1e-9, "{ratio} {default_ratio}");
+        for f in Field::ALL {
+            assert!((aligned.m[f.index()].iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            assert!((aligned.u[f.index()].iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        }
+        let bd = level_names(Field::BirthDate);
+        assert!((aligned.m[birth][bd.iter().position(|x| *x == "exact").unwrap()] / aligned.m[birth][bd.len() - 1] - 17.0).abs() < 1e-9);
+        // a shape no version had, or names that do not fit their values: not used
+        let mut odd = serde_json::to_value(&m).unwrap();
+        odd["m"].as_array_mut().unwrap()[name] = serde_json::json!([0.5, 0.5]);
+        assert!(Model::from_stored(odd).is_none());
+        let mut wrong = m.to_stored();
+        wrong["level_names"]["name"] = serde_json::json!(["exact", "different"]);
+        assert!(Model::from_stored(wrong).is_none());
+        // a level this version no longer has is dropped, the rest renormalised
+        let mut extra = m.to_stored();
+        let mut names_plus: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        names_plus.insert(1, "retired".into());
+        extra["level_names"]["name"] = serde_json::json!(names_plus);
+        for key in ["m", "u"] {
+            let mut v: Vec<f64> = serde_json::from_value(extra[key][name].clone()).unwrap();
+            v.insert(1, 0.5);
+            extra[key].as_array_mut().unwrap()[name] = serde_json::json!(v);
+        }
+        let dropped = Model::from_stored(extra).unwrap();
+        for key in [(&dropped.m, &m.m), (&dropped.u, &m.u)] {
+            assert!(key.0[name].iter().zip(&key.1[name]).all(|(x, y)| (x - y).abs() < 1e-12));
         }
     }
 
