@@ -457,9 +457,10 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             if aligned == Some(NAME_PARTIAL) || partial(fa, fb, jf, la, lb, jl) || partial(fa, lb, jfs, la, fb, jls) {
                 return Some(NAME_PARTIAL);
             }
-            // one part the same (in either orientation), the other unlike it: a name mistyped
-            // twice, or two members of one family; the model weighs which the data holds
-            if fa == fb || la == lb || fa == lb || la == fb {
+            // one part the same or written alike (in either orientation), the other unlike it: a
+            // name mistyped twice, or two members of one family; the model weighs which the data
+            // holds
+            if [jf, jl, jfs, jls].iter().any(|j| *j >= JW_HIGH) {
                 return Some(NAME_ONE_PART_OTHER_DIFFERENT);
             }
             Some(NAME_DIFFERENT)
@@ -935,8 +936,11 @@ mod tests {
         assert_eq!(lv(&name("ibo", "cakir"), &name("ibrahim", "cakir"), n), Some(3));
         assert_eq!(lv(&name("mohamed", "ali"), &name("muhammad", "ali"), n), Some(3));
         assert_eq!(lv(&name("bill", "smith"), &name("robert", "smith"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT), "two names");
-        // "alex" is also alexandra: brother and sister stay different
-        assert_eq!(lv(&name("alex", "ivanova"), &name("aleksandr", "ivanov"), n), Some(NAME_DIFFERENT));
+        // "alex" is also alexandra: brother and sister are not a similar name, only one family's
+        assert_eq!(lv(&name("alex", "ivanova"), &name("aleksandr", "ivanov"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT));
+        // one part mistyped, the other mistyped twice
+        assert_eq!(lv(&name("timothy", "owens"), &name("timoty", "iwenz"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT));
+        assert_eq!(lv(&name("alex", "ivanova"), &name("boris", "petrov"), n), Some(NAME_DIFFERENT));
         // a nickname is read only in the given-name position, not in a swapped name
         assert_eq!(lv(&name("bill", "smith"), &name("smith", "william"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT));
         // non-Latin names compare by character: yusuf / yunus is similar, not the same
