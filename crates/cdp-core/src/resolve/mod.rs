@@ -408,11 +408,14 @@ pub fn shared_devices(prepared: &[Prepared], min_identities: usize) -> Vec<(Stri
 
 /// Choose the model of a run: the given one if compatible, else defaults for small batches, else
 /// u from random pairs + EM training sessions over the candidate pairs' levels
-/// ([`model::estimate_m`]) + safeguards.
+/// ([`model::estimate_m`]) + safeguards. `sure`: the steward's same-person pairs, counted as
+/// sure matches; `sure_candidates`: those of them that are also among `levels` (counted once, as
+/// sure matches).
 pub fn fit_model(
     prepared: &[Prepared],
     levels: &[Levels],
     sure: &[Levels],
+    sure_candidates: &[Levels],
     cfg: &Config,
     given: Option<&Model>,
 ) -> (Model, ModelSource, Vec<String>) {
@@ -428,7 +431,7 @@ pub fn fit_model(
     }
     let samples = model::sample_u_patterns(prepared, cfg.u_sample_pairs, cfg.seed);
     let mut u = model::laplace_u(&samples);
-    let pats = model::patterns(levels);
+    let pats = model::without_pairs(model::patterns(levels), sure_candidates);
     let (mut m, mut session_notes) =
         model::estimate_m_patterns(&pats, sure, &u, cfg.em_max_iter, cfg.em_tol);
     // u counted from random pairs includes their few true matches; alternate u correction and
@@ -598,12 +601,14 @@ pub fn resolve_batch(
         _ => {
             // the steward's same-person decisions inform m (u stays from random pairs: the
             // decided different-person pairs were chosen near the threshold, no sample of strangers)
-            let sure: Vec<Levels> = forced
-                .iter()
-                .filter(|(a, b)| a != b && (*a as usize) < prepared.len() && (*b as usize) < prepared.len())
-                .map(|&(a, b)| compare(&prepared[a as usize], &prepared[b as usize]))
+            let usable = forced.iter().filter(|(a, b)| a != b && (*a as usize) < prepared.len() && (*b as usize) < prepared.len());
+            let sure: Vec<Levels> = usable.clone().map(|&(a, b)| compare(&prepared[a as usize], &prepared[b as usize])).collect();
+            // the decided pairs that are candidates too: counted once, as sure matches
+            let sure_candidates: Vec<Levels> = usable
+                .filter_map(|&(a, b)| blocking.pairs.binary_search(&(a.min(b), a.max(b))).ok())
+                .map(|i| levels[i])
                 .collect();
-            fit_model(&prepared, &levels, &sure, cfg, model)
+            fit_model(&prepared, &levels, &sure, &sure_candidates, cfg, model)
         }
     };
 

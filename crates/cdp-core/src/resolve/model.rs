@@ -645,6 +645,19 @@ pub fn patterns(levels: &[Levels]) -> Vec<(Levels, f64)> {
     v
 }
 
+/// `pats` without one pair of each of `removed`'s patterns (a pattern whose count falls to zero
+/// is dropped): the candidate pairs that are counted elsewhere, such as a steward's same-person
+/// decisions, which EM counts as sure matches and must not count a second time unlabelled.
+pub fn without_pairs(mut pats: Vec<(Levels, f64)>, removed: &[Levels]) -> Vec<(Levels, f64)> {
+    for lv in removed {
+        if let Ok(i) = pats.binary_search_by_key(lv, |p| p.0) {
+            pats[i].1 -= 1.0;
+        }
+    }
+    pats.retain(|p| p.1 > 0.0);
+    pats
+}
+
 /// The patterns passing `select`, with the fields in `mask` blanked (treated as missing),
 /// re-aggregated.
 fn select_patterns(
@@ -1577,6 +1590,26 @@ mod tests {
         // a few decisions move m a little, never past what they say
         let (few, _) = estimate_m_patterns(&pats, &sure[..30], &u, 500, 1e-7);
         assert!(few.m[g][1] > plain.m[g][1] && few.m[g][1] < with.m[g][1]);
+    }
+
+    #[test]
+    fn a_decided_candidate_pair_counts_once() {
+        let (m, u) = true_params();
+        let data = synth(20_000, 0.25, &m, &u, 7);
+        let pats = patterns(&data);
+        // three of the candidate pairs were decided: they leave the unlabelled patterns
+        let decided = vec![data[0], data[1], data[0]];
+        let left = without_pairs(pats.clone(), &decided);
+        let total = |p: &[(Levels, f64)]| p.iter().map(|x| x.1).sum::<f64>();
+        assert_eq!(total(&left), total(&pats) - 3.0);
+        let count = |p: &[(Levels, f64)], lv: &Levels| p.iter().find(|x| x.0 == *lv).map_or(0.0, |x| x.1);
+        let expect0 = count(&pats, &data[0]) - if data[0] == data[1] { 3.0 } else { 2.0 };
+        assert_eq!(count(&left, &data[0]), expect0.max(0.0));
+        assert!(left.iter().all(|p| p.1 > 0.0), "a pattern whose count falls to zero is dropped");
+        // a pattern that is no candidate's changes nothing
+        let mut stranger = Levels([None; Field::COUNT]);
+        stranger.set(Field::ExternalId, Some(1));
+        assert_eq!(without_pairs(pats.clone(), &[stranger]), pats);
     }
 
     #[test]
