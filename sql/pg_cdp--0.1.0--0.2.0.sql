@@ -1928,7 +1928,8 @@ COMMENT ON FUNCTION cdp.define_segment(text, text, text, numeric, text) IS
 -- before "different", birth date day_month before same_year. The accepted pairs stored by 0.1.0
 -- are renumbered to this version's positions (levels[1] is the name's, levels[4] the birth
 -- date's; cdp.match_fields() names them). 0.1.0's models carry no level names: pg_cdp reads them
--- with 0.1.0's levels and gives the new ones the default model's weights until a full run.
+-- with 0.1.0's levels and gives the new ones the default model's weights until
+-- cdp.resolve(reestimate => true) fits a new model.
 -- ---------------------------------------------------------------------------------------------
 UPDATE cdp.match_edges
    SET levels[1] = CASE levels[1] WHEN 4 THEN 6 ELSE levels[1] END,

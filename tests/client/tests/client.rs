@@ -1491,8 +1491,31 @@ fn an_upgraded_database_equals_a_fresh_install_and_keeps_its_data() {
     assert_eq!(version, "0.1.0");
     let before = user_data(&mut old);
     assert!(before.iter().all(|fact| !fact.is_empty()), "the fixture holds every kind of user data: {before:?}");
+    // two accepted pairs as 0.1.0 stored them with levels whose positions moved since: the name
+    // "different" (4) and the birth dates "same year" (2) and "different" (3)
+    old.batch_execute(
+        "UPDATE cdp.match_edges SET levels = '{4,0,0,2,NULL,NULL,NULL,3,NULL}' WHERE (record_a, record_b) = (SELECT record_a, record_b FROM cdp.match_edges ORDER BY 1, 2 LIMIT 1);
+         UPDATE cdp.match_edges SET levels = '{0,NULL,NULL,3,NULL,NULL,NULL,0,NULL}' WHERE (record_a, record_b) = (SELECT record_a, record_b FROM cdp.match_edges ORDER BY 1, 2 OFFSET 1 LIMIT 1);",
+    )
+    .unwrap();
 
     old.batch_execute("ALTER EXTENSION pg_cdp UPDATE").unwrap();
+    let renumbered: Vec<String> = old
+        .query(
+            "SELECT string_agg(f.levels[e.levels[f.position] + 1], ',' ORDER BY f.position)
+               FROM (SELECT levels, record_a, record_b FROM cdp.match_edges ORDER BY 2, 3 LIMIT 2) e, cdp.match_fields() f
+              WHERE e.levels[f.position] IS NOT NULL GROUP BY e.record_a, e.record_b ORDER BY e.record_a, e.record_b",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        renumbered,
+        ["different,exact,exact,same_year,different", "exact,different,street_postcode"],
+        "the stored pairs' levels read by this version's names"
+    );
     let version: String = old.query_one("SELECT extversion FROM pg_extension WHERE extname = 'pg_cdp'", &[]).unwrap().get(0);
     assert_eq!(version, current, "ALTER EXTENSION ... UPDATE reaches the installed version");
     assert_eq!(user_data(&mut old), before, "sources, records and profile ids, decisions, traits and segments are kept");

@@ -747,13 +747,13 @@ fn cmp_id(a: &str, b: &str) -> u8 {
 }
 
 /// Address levels: the same street and the same postcode (or, where the postcode is missing or
-/// one typo off, the same city); the same postcode, or a similar street (token Jaccard ≥ 0.6)
-/// where neither postcode nor city disagrees; the same city; different. `None` when no address
-/// part is present on both sides.
+/// one typo off, a city written alike: equal or Jaro–Winkler ≥ [`JW_HIGH`]); the same postcode,
+/// or a similar street (token Jaccard ≥ 0.6) where neither postcode nor city disagrees; the same
+/// city; different. `None` when no address part is present on both sides.
 ///
-/// "The same" street allows a typo ([`street_close`]); a postcode or city one typo off does not
-/// disagree, it only confirms less ("3750" / "3150" with the same street and city is one
-/// address; "3750" / "2608" are two).
+/// "The same" street allows a typo ([`street_close`]); a postcode one typo off or a city written
+/// alike does not disagree, it only confirms less ("3750" / "3150" with the same street and city
+/// is one address; "3750" / "2608" are two).
 fn cmp_address(a: &Prepared, b: &Prepared) -> Option<u8> {
     let street = both(&a.street, &b.street);
     let post = both(&a.postcode, &b.postcode);

@@ -30,7 +30,8 @@ pub fn held_keys<'a>(pending: impl IntoIterator<Item = &'a Rec>) -> HashMap<u64,
 pub struct KeyPlan {
     /// identifiers held by `Config::hub_min_count` records or more: left out of matching
     pub hubs: Vec<Held>,
-    /// keys of blocks larger than `Config::max_block`: skipped, as a full run skips them
+    /// keys of blocks larger than their kind's cap (`KeyKind::block_cap`): skipped, as a full
+    /// run skips them
     pub over_cap: Vec<Held>,
     /// key hashes whose stored holders join the batch as neighbours
     pub neighbour_keys: Vec<u64>,

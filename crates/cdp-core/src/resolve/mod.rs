@@ -431,7 +431,8 @@ pub fn fit_model(
     }
     let samples = model::sample_u_patterns(prepared, cfg.u_sample_pairs, cfg.seed);
     let mut u = model::laplace_u(&samples);
-    let pats = model::without_pairs(model::patterns(levels), sure_candidates);
+    let all_pats = model::patterns(levels);
+    let pats = model::without_pairs(all_pats.clone(), sure_candidates);
     let (mut m, mut session_notes) =
         model::estimate_m_patterns(&pats, sure, &u, cfg.em_max_iter, cfg.em_tol);
     // u counted from random pairs includes their few true matches; alternate u correction and
@@ -450,7 +451,8 @@ pub fn fit_model(
             "u corrected for matches among random pairs (largest share {max:.2e})"
         ));
     }
-    let observed = model::id_disagreement_of_sure_matches(&pats);
+    let observed = model::id_disagreement_of_sure_matches(&all_pats);
+    drop(all_pats);
     m.decide_trust(cfg.national_id_trust, observed.map(|(share, _)| share));
     notes.push(format!(
         "national id {}: {} (cdp.national_id_trust = {})",

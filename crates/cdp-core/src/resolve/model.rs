@@ -338,8 +338,11 @@ impl Model {
     /// have takes the default model's, and m and u are renormalised. A model stored without
     /// level names is read with the levels pg_cdp 0.1.0 had ([`LEGACY_LEVELS`]).
     pub fn from_stored(v: serde_json::Value) -> Option<Model> {
-        let stored_names: Option<std::collections::HashMap<String, Vec<String>>> =
-            v.get("level_names").and_then(|n| serde_json::from_value(n.clone()).ok());
+        // names that do not read: the model is not used (never read with another layout)
+        let stored_names: Option<HashMap<String, Vec<String>>> = match v.get("level_names") {
+            Some(n) => Some(serde_json::from_value(n.clone()).ok()?),
+            None => None,
+        };
         let mut model: Model = serde_json::from_value(v).ok()?;
         if model.m.len() != Field::COUNT || model.u.len() != Field::COUNT {
             return None;
@@ -1411,6 +1414,9 @@ mod tests {
         let mut wrong = m.to_stored();
         wrong["level_names"]["name"] = serde_json::json!(["exact", "different"]);
         assert!(Model::from_stored(wrong).is_none());
+        let mut unreadable = m.to_stored();
+        unreadable["level_names"] = serde_json::json!("exact, different");
+        assert!(Model::from_stored(unreadable).is_none(), "never read with 0.1.0's levels instead");
         // a level this version no longer has is dropped, the rest renormalised
         let mut extra = m.to_stored();
         let mut names_plus: Vec<String> = names.iter().map(|s| s.to_string()).collect();
