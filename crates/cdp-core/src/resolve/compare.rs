@@ -457,10 +457,14 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             if aligned == Some(NAME_PARTIAL) || partial(fa, fb, jf, la, lb, jl) || partial(fa, lb, jfs, la, fb, jls) {
                 return Some(NAME_PARTIAL);
             }
-            // one part the same or written alike (in either orientation), the other unlike it: a
+            // one part the same or written alike (in either orientation; as a bare part agrees
+            // below: Jaro–Winkler, one edit, a nickname of the given name), the other unlike it: a
             // name mistyped twice, or two members of one family; the model weighs which the data
             // holds
-            if [jf, jl, jfs, jls].iter().any(|j| *j >= JW_HIGH) {
+            let alike = [jf, jl, jfs, jls].iter().any(|j| *j >= JW_HIGH)
+                || [(fa, fb), (la, lb), (fa, lb), (la, fb)].iter().any(|(x, y)| within_one_edit(x, y))
+                || matches!((ta.first(), tb.first()), (Some(x), Some(y)) if given_variants(x, y));
+            if alike {
                 return Some(NAME_ONE_PART_OTHER_DIFFERENT);
             }
             Some(NAME_DIFFERENT)
@@ -941,6 +945,10 @@ mod tests {
         // one part mistyped, the other mistyped twice
         assert_eq!(lv(&name("timothy", "owens"), &name("timoty", "iwenz"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT));
         assert_eq!(lv(&name("alex", "ivanova"), &name("boris", "petrov"), n), Some(NAME_DIFFERENT));
+        // the same kinds of alike as a bare part: a nickname, a one-edit typo in a short name
+        assert_eq!(lv(&name("ibo", "cakir"), &name("ibrahim", "demir"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT));
+        assert_eq!(lv(&rec(&[(Attr::FirstName, "ibo")]), &name("ibrahim", "demir"), n), Some(NAME_ONE_PART_OTHER_MISSING));
+        assert_eq!(lv(&name("ali", "ok"), &name("veli", "ak"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT));
         // a nickname is read only in the given-name position, not in a swapped name
         assert_eq!(lv(&name("bill", "smith"), &name("smith", "william"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT));
         // non-Latin names compare by character: yusuf / yunus is similar, not the same
