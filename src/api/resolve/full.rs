@@ -146,7 +146,7 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
         "national_id_trusted": out.model.national_id_trusted,
         "threshold": out.threshold,
         "prior_log2_odds": out.prior_log2_odds.map(|l| (l * 1000.0).round() / 1000.0),
-        "threshold_from": if cfg.match_probability.is_some() && out.model.prior_log2_odds.is_some() { "match_probability" } else { "match_threshold" },
+        "threshold_from": out.model.threshold_from(&cfg),
         "model_labels": out.model.labels,
         "skipped_block_examples": out.skipped_blocks.iter().take(10)
             .map(|(k, _, n)| json!({"key_kind": k.name(), "records": n})).collect::<Vec<_>>(),

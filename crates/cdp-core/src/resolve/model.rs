@@ -212,12 +212,27 @@ impl Model {
     /// [`Model::effective_config`] before the steward decisions: the threshold the labels move.
     pub fn base_config(&self, cfg: &super::Config) -> super::Config {
         let mut out = cfg.clone();
-        if let (Some(p), Some(prior)) = (cfg.match_probability, self.prior_log2_odds) {
+        if let Some((p, prior)) = self.posterior_basis(cfg) {
             let t = posterior_threshold(p, prior).clamp(POSTERIOR_THRESHOLD_MIN, POSTERIOR_THRESHOLD_MAX);
             out.weak_bridge_weight += t - out.threshold;
             out.threshold = t;
         }
         out
+    }
+
+    /// The match probability and the prior the threshold follows, when both apply (the setting
+    /// asks for a posterior and the model has a prior); None: `cdp.match_threshold` decides.
+    fn posterior_basis(&self, cfg: &super::Config) -> Option<(f64, f64)> {
+        cfg.match_probability.zip(self.prior_log2_odds)
+    }
+
+    /// Which setting decides the threshold of a run with this model (a run's `threshold_from`).
+    pub fn threshold_from(&self, cfg: &super::Config) -> &'static str {
+        if self.posterior_basis(cfg).is_some() {
+            "match_probability"
+        } else {
+            "match_threshold"
+        }
     }
 
     /// The estimated share of one person's record pairs whose national ids differ (m of the
