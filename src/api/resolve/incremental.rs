@@ -138,7 +138,7 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
         .collect();
     let (kh, kr): (Vec<i64>, Vec<i64>) = key_rows.iter().copied().unzip();
     client.update(
-        "INSERT INTO cdp.record_keys (key_hash, record_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])",
+        &insert_keys_sql(),
         None,
         &[kh.into(), kr.into()],
     )?;

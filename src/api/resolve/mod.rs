@@ -39,6 +39,27 @@ const RESOLVE_LOCK_KEY: i64 = 0x0c0d_7265_736f_6c76; // "cdp resolv"
 /// Rows per array-parameter statement when writing results.
 const WRITE_CHUNK: usize = 200_000;
 
+/// The rows of a bulk statement's array parameters: `SELECT` of the arrays unnested in the
+/// select list, where they advance in lockstep (a shorter array gives NULLs, as
+/// `unnest(a, b, ...)` in `FROM` does). `cols`: (column name, array expression). Callers cast
+/// elements in an outer `SELECT ... FROM (...) u`, not whole arrays.
+///
+/// Both choices are measured at a million records (docs/benchmarks.md): `unnest` in `FROM` first
+/// copies every row into a tuplestore, and casting an array (`$2::jsonb[]`) builds a second
+/// array of converted elements before any row is read.
+fn unnest_select(cols: &[(&str, String)]) -> String {
+    let cols: Vec<String> = cols.iter().map(|(name, array)| format!("pg_catalog.unnest({array}) AS {name}")).collect();
+    format!("SELECT {}", cols.join(", "))
+}
+
+/// Insert blocking keys (hash, record id) from two arrays ($1, $2).
+fn insert_keys_sql() -> String {
+    format!(
+        "INSERT INTO cdp.record_keys (key_hash, record_id) {}",
+        unnest_select(&[("key_hash", "$1::bigint[]".into()), ("record_id", "$2::bigint[]".into())])
+    )
+}
+
 /// Run one bulk statement with its array arguments built in a scratch memory context, then free
 /// them: SPI keeps everything allocated in its own context until the function returns, which at
 /// a million records is gigabytes of spent arrays.

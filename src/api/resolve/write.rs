@@ -44,10 +44,38 @@ pub(super) fn decode_levels(levels: &[Option<i16>]) -> Vec<(Field, &'static str)
 
 /// Indexes of cdp.record_keys, rebuilt after the bulk load: building an index over sorted data
 /// is several times faster than maintaining it row by row.
-pub(super) const RECORD_KEY_INDEXES: [(&str, &str); 2] = [
-    ("record_keys_lookup_idx", "(key_hash)"),
-    ("record_keys_record_idx", "(record_id)"),
+const RECORD_KEY_INDEXES: [(&str, &str); 2] = [
+    ("DROP INDEX IF EXISTS cdp.record_keys_lookup_idx", "CREATE INDEX record_keys_lookup_idx ON cdp.record_keys (key_hash)"),
+    ("DROP INDEX IF EXISTS cdp.record_keys_record_idx", "CREATE INDEX record_keys_record_idx ON cdp.record_keys (record_id)"),
 ];
+
+/// The indexes of cdp.match_edges (as in `sql/resolve.sql`), dropped and built again like
+/// [`RECORD_KEY_INDEXES`].
+const MATCH_EDGE_INDEXES: [(&str, &str); 2] = [
+    (
+        "ALTER TABLE cdp.match_edges DROP CONSTRAINT IF EXISTS match_edges_pkey",
+        "ALTER TABLE cdp.match_edges ADD CONSTRAINT match_edges_pkey PRIMARY KEY (record_a, record_b)",
+    ),
+    ("DROP INDEX IF EXISTS cdp.match_edges_b_idx", "CREATE INDEX match_edges_b_idx ON cdp.match_edges (record_b)"),
+];
+
+/// Rewrite a table that `TRUNCATE` has just emptied: drop its indexes, `write` the rows, build
+/// the indexes again (one sorted build each, in parallel where PostgreSQL can, instead of an
+/// index insertion per row). `indexes`: (statement dropping one, statement building it).
+fn rewrite_without_indexes(
+    client: &mut SpiClient<'_>,
+    indexes: &[(&str, &str)],
+    write: impl FnOnce(&mut SpiClient<'_>) -> CdpResult<()>,
+) -> CdpResult<()> {
+    for &(drop, _) in indexes {
+        client.update(drop, None, &[])?;
+    }
+    write(client)?;
+    for &(_, build) in indexes {
+        client.update(build, None, &[])?;
+    }
+    Ok(())
+}
 
 /// Whether `table` already holds exactly the `rows` rows whose digest is `digest`: the digest
 /// and row count recorded in cdp.resolve_state when the table was last written (same
@@ -100,24 +128,17 @@ pub(super) fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Ve
         return Ok((total, digest, false));
     }
     client.update("TRUNCATE cdp.record_keys", None, &[])?;
-    for (name, _) in RECORD_KEY_INDEXES {
-        client.update(format!("DROP INDEX IF EXISTS cdp.{name}").as_str(), None, &[])?;
-    }
-    let mut scratch = PgMemoryContexts::new("cdp resolve keys");
-    for chunk in rows.chunks(WRITE_CHUNK * 5) {
-        bulk(
-            client,
-            &mut scratch,
-            "INSERT INTO cdp.record_keys (key_hash, record_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])",
-            || {
+    rewrite_without_indexes(client, &RECORD_KEY_INDEXES, |client| {
+        let mut scratch = PgMemoryContexts::new("cdp resolve keys");
+        let insert_sql = insert_keys_sql();
+        for chunk in rows.chunks(WRITE_CHUNK * 5) {
+            bulk(client, &mut scratch, &insert_sql, || {
                 let (h, i): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
                 vec![h.into(), i.into()]
-            },
-        )?;
-    }
-    for (name, cols) in RECORD_KEY_INDEXES {
-        client.update(format!("CREATE INDEX {name} ON cdp.record_keys {cols}").as_str(), None, &[])?;
-    }
+            })?;
+        }
+        Ok(())
+    })?;
     // statistics for the incremental look-ups that follow (a sample: a fraction of a second)
     client.update("ANALYZE cdp.record_keys", None, &[])?;
     remember(client, "cdp.record_keys", &digest, total)?;
@@ -140,7 +161,7 @@ pub(super) fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[
         return Ok((digest, false));
     }
     client.update("TRUNCATE cdp.match_edges", None, &[])?;
-    insert_edges(client, &rows)?;
+    rewrite_without_indexes(client, &MATCH_EDGE_INDEXES, |client| insert_edges(client, &rows))?;
     remember(client, "cdp.match_edges", &digest, edges.len())?;
     Ok((digest, true))
 }
@@ -169,10 +190,15 @@ pub(super) fn write_near_matches(client: &mut SpiClient<'_>, loaded: &Loaded, pa
 /// Insert scored pairs (record ids, weight, encoded levels) into `table`, one of pg_cdp's pair
 /// tables (cdp.match_edges, cdp.near_matches).
 fn insert_pairs(client: &mut SpiClient<'_>, table: &'static str, rows: &[(i64, i64, f64, String)]) -> CdpResult<()> {
+    let rows_sql = unnest_select(&[
+        ("a", "$1::bigint[]".into()),
+        ("b", "$2::bigint[]".into()),
+        ("w", "$3::float8[]".into()),
+        ("l", "$4::text[]".into()),
+    ]);
     let sql = format!(
         "INSERT INTO {table} (record_a, record_b, weight, levels)
-         SELECT a, b, w, pg_catalog.string_to_array(l, ',', '')::smallint[]
-           FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[]) u(a, b, w, l)"
+         SELECT u.a, u.b, u.w, pg_catalog.string_to_array(u.l, ',', '')::pg_catalog.int2[] FROM ({rows_sql}) u"
     );
     let mut scratch = PgMemoryContexts::new("cdp resolve edges");
     for chunk in rows.chunks(WRITE_CHUNK) {
@@ -219,6 +245,7 @@ pub(super) fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids
         client.update(&format!("DROP INDEX IF EXISTS cdp.{PROFILE_ID_INDEX}"), None, &[])?;
     }
     let mut scratch = PgMemoryContexts::new("cdp resolve memberships");
+    let rows = unnest_select(&[("rid", "$1::bigint[]".into()), ("pid", "$2::bigint[]".into()), ("x", "$3::bigint[]".into())]);
     // large chunks: each statement hash-joins its ids against all of cdp.records
     for chunk in changed.chunks(WRITE_CHUNK * 10) {
         let rid: Vec<i64> = chunk.iter().map(|c| c.0).collect();
@@ -228,10 +255,10 @@ pub(super) fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids
         bulk(
             client,
             &mut scratch,
-            "UPDATE cdp.records r SET profile_id = u.pid,
+            &format!("UPDATE cdp.records r SET profile_id = u.pid,
                     resolve_pending = r.resolve_pending AND r.xmin::text::bigint OPERATOR(pg_catalog.<>) u.x
-               FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) u(rid, pid, x)
-              WHERE r.record_id OPERATOR(pg_catalog.=) u.rid",
+               FROM ({rows}) u
+              WHERE r.record_id OPERATOR(pg_catalog.=) u.rid"),
             || vec![rid.into(), pid.into(), xmin.into()],
         )?;
     }
@@ -354,87 +381,125 @@ pub(super) fn write_profiles(client: &mut SpiClient<'_>, rows: &[ProfileRow], on
         Some(ids) => (" WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1)", vec![ids.to_vec().into()]),
         None => ("", vec![]),
     };
-    // only what changed: a re-run on unchanged data writes nothing
+    // only what changed: a re-run on unchanged data writes nothing. `stored` holds every
+    // profile of the scope (all of them in a full run), and the rows' ids are in the scope: a
+    // row whose id is not stored is new, and since only a resolve run (holding the resolve
+    // lock) writes cdp.profiles, it is inserted without the cost of ON CONFLICT.
     let mut stored: HashMap<i64, i64> = HashMap::new();
     for row in client.select(&format!("SELECT p.profile_id, p.content_hash FROM cdp.profiles p{scope_sql}"), None, &scope_args)? {
-        if let (Some(p), Some(h)) = (row.get::<i64>(1)?, row.get::<i64>(2)?) {
-            stored.insert(p, h);
+        if let (Some(p), h) = (row.get::<i64>(1)?, row.get::<i64>(2)?) {
+            stored.insert(p, h.unwrap_or(0));
         }
     }
-    let changed: Vec<&ProfileRow> = rows.iter().filter(|r| stored.get(&r.pid) != Some(&r.hash)).collect();
-    drop(stored);
+    let (mut new, mut changed): (Vec<&ProfileRow>, Vec<&ProfileRow>) = (Vec::new(), Vec::new());
+    for r in rows {
+        match stored.remove(&r.pid) {
+            None => new.push(r),
+            Some(h) if h != r.hash => changed.push(r),
+            Some(_) => {}
+        }
+    }
+    // what is left in `stored` has no row: in a full run these profiles lost their records
+    let vanished: Vec<i64> = stored.into_keys().collect();
     let names: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
-    let types: Vec<&str> = Attr::ALL.iter().map(|a| if *a == Attr::BirthDate { "date" } else { "text" }).chain(["jsonb", "jsonb"]).collect();
     let n = Attr::COUNT;
-    // Two forms of the same upsert: text columns as arrays, or (much cheaper to build: one
+    let element_type = |i: usize| match i {
+        _ if i < n && Attr::ALL[i] == Attr::BirthDate => "pg_catalog.date",
+        _ if i < n => "",
+        _ if i < n + 2 => "pg_catalog.jsonb",
+        _ => "",
+    };
+    // Two forms of the same rows: text columns as arrays, or (much cheaper to build: one
     // string per column instead of an element-by-element array) packed into one text split by
     // string_to_array, used when no value holds a separator or is empty.
-    let upsert = |packed: bool| {
-        let cols: Vec<String> = types
+    let statement = |packed: bool, upsert: bool| {
+        let mut cols: Vec<(&str, String)> = vec![("profile_id", "$1::bigint[]".into())];
+        let text_cols = names.iter().copied().chain(["display", "provenance"]);
+        cols.extend(text_cols.enumerate().map(|(i, name)| {
+            let array = if packed {
+                format!("pg_catalog.string_to_array(${}, {PACK_SEP_SQL}, {PACK_NULL_SQL})", i + 2)
+            } else {
+                format!("${}::text[]", i + 2)
+            };
+            (name, array)
+        }));
+        cols.extend([("record_count", format!("${}::int[]", n + 4)), ("source_count", format!("${}::int[]", n + 5)), ("content_hash", format!("${}::bigint[]", n + 6))]);
+        let select: Vec<String> = cols
             .iter()
             .enumerate()
-            .map(|(i, t)| {
-                if packed {
-                    format!("pg_catalog.string_to_array(${}, {PACK_SEP_SQL}, {PACK_NULL_SQL})::{t}[]", i + 2)
-                } else {
-                    format!("${}::{t}[]", i + 2)
-                }
+            .map(|(i, (name, _))| match i.checked_sub(1).map(element_type) {
+                Some(t) if !t.is_empty() => format!("u.{name}::{t}"),
+                _ => format!("u.{name}"),
             })
             .collect();
-        format!(
-            "INSERT INTO cdp.profiles AS p (profile_id, {names}, display, provenance, record_count, source_count, content_hash)
-             SELECT u.* FROM unnest($1::bigint[], {cols}, ${c}::int[], ${s}::int[], ${h}::bigint[])
-                    AS u(profile_id, {names}, display, provenance, record_count, source_count, content_hash)
-             ON CONFLICT (profile_id) DO UPDATE SET {set}, display = EXCLUDED.display, provenance = EXCLUDED.provenance,
+        let conflict = if upsert {
+            format!(
+                " ON CONFLICT (profile_id) DO UPDATE SET {set}, display = EXCLUDED.display, provenance = EXCLUDED.provenance,
                     record_count = EXCLUDED.record_count, source_count = EXCLUDED.source_count,
                     content_hash = EXCLUDED.content_hash, updated_at = pg_catalog.now()",
+                set = names.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "INSERT INTO cdp.profiles AS p (profile_id, {names}, display, provenance, record_count, source_count, content_hash)
+             SELECT {select} FROM ({rows}) u{conflict}",
             names = names.join(", "),
-            cols = cols.join(", "),
-            c = n + 4,
-            s = n + 5,
-            h = n + 6,
-            set = names.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+            select = select.join(", "),
+            rows = unnest_select(&cols),
         )
     };
-    let (sql_packed, sql_arrays) = (upsert(true), upsert(false));
     let mut scratch = PgMemoryContexts::new("cdp resolve profiles");
     let mut upserted = 0usize;
-    for chunk in changed.chunks(WRITE_CHUNK / 4) {
-        // the text columns of the chunk, in statement order: attributes, display, provenance
-        let column = |i: usize| -> Vec<Option<&str>> {
-            chunk
-                .iter()
-                .map(|r| match i {
-                    _ if i < n => r.values[i].as_deref(),
-                    _ if i == n => Some(r.display.as_str()),
-                    _ => Some(r.provenance.as_str()),
-                })
-                .collect()
-        };
-        let packed: Option<Vec<String>> = (0..n + 2).map(|i| pack_texts(&column(i))).collect();
-        let sql = if packed.is_some() { &sql_packed } else { &sql_arrays };
-        upserted += bulk(client, &mut scratch, sql.as_str(), || {
-            let mut args: Vec<pgrx::datum::DatumWithOid> = vec![chunk.iter().map(|r| r.pid).collect::<Vec<i64>>().into()];
-            match packed {
-                Some(texts) => args.extend(texts.into_iter().map(Into::into)),
-                None => args.extend((0..n + 2).map(|i| column(i).into())),
-            }
-            args.push(chunk.iter().map(|r| r.records).collect::<Vec<i32>>().into());
-            args.push(chunk.iter().map(|r| r.sources).collect::<Vec<i32>>().into());
-            args.push(chunk.iter().map(|r| r.hash).collect::<Vec<i64>>().into());
-            args
-        })?;
+    for (part, upsert) in [(&new, false), (&changed, true)] {
+        let (sql_packed, sql_arrays) = (statement(true, upsert), statement(false, upsert));
+        for chunk in part.chunks(WRITE_CHUNK / 4) {
+            // the text columns of the chunk, in statement order: attributes, display, provenance
+            let column = |i: usize| -> Vec<Option<&str>> {
+                chunk
+                    .iter()
+                    .map(|r| match i {
+                        _ if i < n => r.values[i].as_deref(),
+                        _ if i == n => Some(r.display.as_str()),
+                        _ => Some(r.provenance.as_str()),
+                    })
+                    .collect()
+            };
+            let packed: Option<Vec<String>> = (0..n + 2).map(|i| pack_texts(&column(i))).collect();
+            let sql = if packed.is_some() { &sql_packed } else { &sql_arrays };
+            upserted += bulk(client, &mut scratch, sql.as_str(), || {
+                let mut args: Vec<pgrx::datum::DatumWithOid> = vec![chunk.iter().map(|r| r.pid).collect::<Vec<i64>>().into()];
+                match packed {
+                    Some(texts) => args.extend(texts.into_iter().map(Into::into)),
+                    None => args.extend((0..n + 2).map(|i| column(i).into())),
+                }
+                args.push(chunk.iter().map(|r| r.records).collect::<Vec<i32>>().into());
+                args.push(chunk.iter().map(|r| r.sources).collect::<Vec<i32>>().into());
+                args.push(chunk.iter().map(|r| r.hash).collect::<Vec<i64>>().into());
+                args
+            })?;
+        }
     }
+    // Profiles left without records. An incremental run checks its scope; a full run only the
+    // profiles it read and wrote no row for (on a first run: none), rather than joining every
+    // profile against every record.
     let gone = "NOT EXISTS (SELECT 1 FROM cdp.records r WHERE r.profile_id OPERATOR(pg_catalog.=) p.profile_id)";
-    let deleted = match only {
-        Some(ids) => client.update(
-            &format!("DELETE FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1) AND {gone}"),
-            None,
-            &[ids.to_vec().into()],
-        )?,
-        None => client.update(&format!("DELETE FROM cdp.profiles p WHERE {gone}"), None, &[])?,
-    }
-    .len();
+    let candidates = match only {
+        Some(ids) => ids.to_vec(),
+        None => vanished,
+    };
+    let deleted = if candidates.is_empty() {
+        0
+    } else {
+        client
+            .update(
+                &format!("DELETE FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) ANY ($1) AND {gone}"),
+                None,
+                &[candidates.into()],
+            )?
+            .len()
+    };
     Ok((upserted, deleted, t.elapsed().as_secs_f64()))
 }
 
@@ -548,7 +613,10 @@ pub(super) fn write_name_frequencies(client: &mut SpiClient<'_>, tf: Option<&res
         bulk(
             client,
             &mut scratch,
-            "INSERT INTO cdp.name_frequencies (name_key, records) SELECT * FROM unnest($1::text[], $2::bigint[])",
+            &format!(
+                "INSERT INTO cdp.name_frequencies (name_key, records) {}",
+                unnest_select(&[("name_key", "$1::text[]".into()), ("records", "$2::bigint[]".into())])
+            ),
             || {
                 let (k, c): (Vec<&str>, Vec<i64>) = chunk.iter().copied().unzip();
                 vec![k.into(), c.into()]
