@@ -769,7 +769,8 @@ fn cmp_address(a: &Prepared, b: &Prepared) -> Option<u8> {
     // None: missing on a side; Some(true): equal or one typo off; Some(false): disagrees
     let post_near = post.map(|(x, y)| x == y || within_one_edit(x.as_bytes(), y.as_bytes()));
     let city_eq = city.is_some_and(|(x, y)| x == y);
-    let city_near = city.map(|(x, y)| x == y || jw_str(x, y) >= JW_HIGH);
+    // a city written alike: Jaro–Winkler, or one edit for short names ("box" / "obx")
+    let city_near = city.map(|(x, y)| x == y || jw_str(x, y) >= JW_HIGH || within_one_edit(x.as_bytes(), y.as_bytes()));
     if let Some((sa, sb)) = street {
         if street_close(sa, sb) && (post_eq || (post_near != Some(false) && city_near == Some(true))) {
             return Some(ADDRESS_STREET_POSTCODE);
@@ -1250,6 +1251,12 @@ mod tests {
         assert_eq!(lv(&house, &ad("228 mill court", "35199", "kensngton"), f), Some(ADDRESS_STREET_POSTCODE));
         assert_eq!(lv(&house, &ad("228 mill court", "2604", "kensington"), f), Some(ADDRESS_CITY));
         assert_eq!(lv(&house, &ad("228 mill court", "3513", ""), f), Some(ADDRESS_POSTCODE_OR_STREET));
+        // a short city name one edit off is written alike too (Jaro–Winkler is low on three
+        // letters); another city is not
+        let short = ad("162 lonsdale place", "3698", "box");
+        assert_eq!(lv(&short, &ad("162 lonsdale place", "8698", "obx"), f), Some(ADDRESS_STREET_POSTCODE));
+        assert_eq!(lv(&ad("55 burwood street", "3554", "noble"), &ad("55 burwood street", "3654", "joble"), f), Some(ADDRESS_STREET_POSTCODE));
+        assert_eq!(lv(&short, &ad("162 lonsdale place", "8698", "ryde"), f), Some(ADDRESS_DIFFERENT));
     }
 
     #[test]

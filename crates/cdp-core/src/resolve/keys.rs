@@ -59,9 +59,10 @@ pub enum KeyKind {
     /// whatever else was mistyped or left out (the street's name, the name, the birth date), in
     /// data without e-mail or phone; a block is the records of one house number in one postcode
     HouseNumberPostcode,
-    /// the whole street + city ("133 swanston road|altona"): the same address when the postcode
-    /// was mistyped or left out
-    StreetCity,
+    /// the whole street, with its house number ("133 swanston road"): the same address when
+    /// the postcode and the city were mistyped or left out. A street without a number is no key
+    /// (everyone living in it, in every town)
+    Street,
     /// phonetic(first) + postcode and phonetic(last) + postcode (two keys): one name part kept
     /// while the other was mistyped beyond its code, left out or swapped, with the birth date
     /// and the street mistyped or missing too. A common name in a dense postcode makes a block
@@ -89,7 +90,7 @@ impl KeyKind {
         KeyKind::FirstPrefixPostcode,
         KeyKind::BirthDatePostcode,
         KeyKind::HouseNumberPostcode,
-        KeyKind::StreetCity,
+        KeyKind::Street,
         KeyKind::NamePartPostcode,
     ];
 
@@ -117,7 +118,7 @@ impl KeyKind {
             KeyKind::FirstPrefixPostcode => "first_prefix_postcode",
             KeyKind::BirthDatePostcode => "birth_date_postcode",
             KeyKind::HouseNumberPostcode => "house_number_postcode",
-            KeyKind::StreetCity => "street_city",
+            KeyKind::Street => "street",
             KeyKind::NamePartPostcode => "name_part_postcode",
         }
     }
@@ -320,8 +321,8 @@ pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
     if let (Some(n), Some(pc)) = (val(rec, Attr::Street).and_then(house_number), val(rec, Attr::Postcode)) {
         push(KeyKind::HouseNumberPostcode, format!("{n}|{pc}"));
     }
-    if let (Some(st), Some(city)) = (val(rec, Attr::Street), val(rec, Attr::City)) {
-        push(KeyKind::StreetCity, format!("{st}|{city}"));
+    if let Some(st) = val(rec, Attr::Street).filter(|st| house_number(st).is_some()) {
+        push(KeyKind::Street, st.to_string());
     }
     if let Some(pc) = val(rec, Attr::Postcode) {
         // not a bare initial: "a|34710" is everybody's
@@ -580,8 +581,11 @@ mod tests {
         assert_eq!(addressed("bagdat caddesi no 12 d 4", "34710"), ["12|34710"]);
         assert_ne!(addressed("134 swanston road", "2215"), ["133|2215"]);
         assert!(addressed("swanston road", "2215").is_empty());
-        let street_city = record_keys(&rec(&[(Attr::Street, "133 swanston road"), (Attr::City, "altona")]));
-        assert_eq!(street_city, [(KeyKind::StreetCity, "133 swanston road|altona".to_string())]);
+        // the street alone, whatever the city says; not without a house number
+        let street = |st: &str, city: &str| record_keys(&rec(&[(Attr::Street, st), (Attr::City, city)]));
+        assert_eq!(street("133 swanston road", "altona"), [(KeyKind::Street, "133 swanston road".to_string())]);
+        assert_eq!(street("133 swanston road", "altonna"), street("133 swanston road", "altona"));
+        assert!(street("swanston road", "altona").is_empty());
         assert!(get(KeyKind::PhoneticFullName).is_empty()); // no city
                                                             // deterministic and in kind order
         assert_eq!(k, record_keys(&r));
