@@ -69,14 +69,23 @@ pub enum KeyKind {
     /// over [`NAME_PLACE_BLOCK_MAX`]: not paired, and not reported as skipped (it is no sign of a
     /// placeholder or a cap set too low); the other keys find those people
     NamePartPostcode,
+    /// phonetic(last) + city ("fox|mentone"): the first name mistyped beyond its code or
+    /// shortened, the birth date and the street changed, the postcode left out. Weak like
+    /// [`KeyKind::NamePartPostcode`], with the same block cap: a common surname in a large city
+    /// is no block
+    LastNameCity,
 }
 
 /// Largest block of the name-part key ([`KeyKind::NamePartPostcode`]): a name part and a
 /// postcode are a weak key, worth pairing only among few records (≤ 1,176 pairs a block).
 pub const NAME_PLACE_BLOCK_MAX: usize = 49;
 
+/// Largest block of the surname + city key ([`KeyKind::LastNameCity`]): a city holds more
+/// people than a postcode, so fewer of one surname are worth pairing (≤ 190 pairs a block).
+pub const NAME_CITY_BLOCK_MAX: usize = 20;
+
 impl KeyKind {
-    pub const ALL: [KeyKind; 15] = [
+    pub const ALL: [KeyKind; 16] = [
         KeyKind::Email,
         KeyKind::EmailLocal,
         KeyKind::Phone,
@@ -92,6 +101,7 @@ impl KeyKind {
         KeyKind::HouseNumberPostcode,
         KeyKind::Street,
         KeyKind::NamePartPostcode,
+        KeyKind::LastNameCity,
     ];
 
     /// The identifier kinds checked for hub values by default.
@@ -120,6 +130,7 @@ impl KeyKind {
             KeyKind::HouseNumberPostcode => "house_number_postcode",
             KeyKind::Street => "street",
             KeyKind::NamePartPostcode => "name_part_postcode",
+            KeyKind::LastNameCity => "last_name_city",
         }
     }
 
@@ -127,13 +138,27 @@ impl KeyKind {
         KeyKind::ALL.iter().copied().find(|k| k.name() == s)
     }
 
-    /// The largest block of this kind that is paired: `max_block` (`cdp.max_block_size`), or
-    /// less for the weak name-part key.
-    pub fn block_cap(self, max_block: usize) -> usize {
+    /// The cap of a weak key's blocks (a name part and a place), whatever `cdp.max_block_size`
+    /// says; None for the others.
+    pub fn own_cap(self) -> Option<usize> {
         match self {
-            KeyKind::NamePartPostcode => max_block.min(NAME_PLACE_BLOCK_MAX),
-            _ => max_block,
+            KeyKind::NamePartPostcode => Some(NAME_PLACE_BLOCK_MAX),
+            KeyKind::LastNameCity => Some(NAME_CITY_BLOCK_MAX),
+            _ => None,
         }
+    }
+
+    /// The largest block of this kind that is paired: `max_block` (`cdp.max_block_size`), or
+    /// less for the weak keys.
+    pub fn block_cap(self, max_block: usize) -> usize {
+        self.own_cap().map_or(max_block, |c| c.min(max_block))
+    }
+
+    /// Whether a block of `n` records of this kind, not paired, is reported as skipped: when
+    /// `cdp.max_block_size` is what left it out. A weak key's block over its own cap is a common
+    /// name, no placeholder or cap set too low.
+    pub fn reported_when_skipped(self, n: usize, max_block: usize) -> bool {
+        n > max_block && self.own_cap().is_none_or(|c| c > max_block)
     }
 
     /// Whether this kind is an identifier value (candidate hub).
@@ -330,6 +355,9 @@ pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
             push(KeyKind::NamePartPostcode, format!("{p}|{pc}"));
         }
     }
+    if let (Some(l), Some(city)) = (pl.as_ref().filter(|p| p.len() > 1), val(rec, Attr::City)) {
+        push(KeyKind::LastNameCity, format!("{l}|{city}"));
+    }
     out
 }
 
@@ -432,7 +460,7 @@ pub fn candidate_pairs(
         }
         let h = entries[s].0;
         if n > kind_of(h).block_cap(max_block) {
-            if n > max_block {
+            if kind_of(h).reported_when_skipped(n, max_block) {
                 let first = entries[s].1 as usize;
                 skipped.push((kind_of(h), find_value(&keys[first], h), n));
             }
@@ -653,6 +681,16 @@ mod tests {
         );
         // a bare initial is nobody's key
         assert!(shared(&[(F, "j"), (P, "2715")], &[(F, "jane"), (L, "jones"), (P, "2715")]).is_empty());
+        // without a postcode: the surname in one town, the first name mistyped beyond its code,
+        // another birth year and house number
+        assert_eq!(
+            shared(
+                &[(F, "jessica"), (L, "fox"), (B, "1950-01-17"), (S, "150 eucalypt parade"), (P, "2909"), (C, "mentone")],
+                &[(F, "jessika"), (L, "fox"), (B, "1940-01-17"), (S, "11 eucalypt parade"), (C, "mentone")]
+            ),
+            [KeyKind::LastNameCity]
+        );
+        assert!(shared(&[(L, "fox"), (C, "mentone")], &[(L, "fox"), (C, "toorak")]).is_empty());
     }
 
     #[test]
@@ -670,6 +708,13 @@ mod tests {
         assert!(b.pairs.is_empty());
         assert_eq!(b.skipped_blocks.len(), 1);
         assert_eq!(KeyKind::NamePartPostcode.block_cap(10), 10);
+        // the surname + city key has a smaller cap of its own, not reported either
+        let city = NAME_CITY_BLOCK_MAX;
+        assert_eq!(candidate_pairs(&keys(city, KeyKind::LastNameCity), 500, &HashSet::new()).pairs.len(), city * (city - 1) / 2);
+        let b = candidate_pairs(&keys(city + 1, KeyKind::LastNameCity), 500, &HashSet::new());
+        assert!(b.pairs.is_empty() && b.skipped_blocks.is_empty());
+        let b = candidate_pairs(&keys(600, KeyKind::LastNameCity), 500, &HashSet::new());
+        assert!(b.pairs.is_empty() && b.skipped_blocks.is_empty());
     }
 
     fn k(kind: KeyKind, v: &str) -> (KeyKind, String) {

@@ -589,8 +589,8 @@ pub fn resolve_batch(
             }
             again
         });
-        // reported as a full run reports them: blocks over cdp.max_block_size
-        blocking.skipped_blocks.extend(sc.over_cap.iter().filter(|(_, _, n)| *n > cfg.max_block).cloned());
+        // reported as a full run reports them
+        blocking.skipped_blocks.extend(sc.over_cap.iter().filter(|(k, _, n)| k.reported_when_skipped(*n, cfg.max_block)).cloned());
     }
     lap("blocking", &mut timings);
 
