@@ -349,16 +349,28 @@ pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
     if let Some(st) = val(rec, Attr::Street).filter(|st| house_number(st).is_some()) {
         push(KeyKind::Street, st.to_string());
     }
+    let (kf, kl) = (first_tok.and_then(place_key_part), last.and_then(place_key_part));
     if let Some(pc) = val(rec, Attr::Postcode) {
-        // not a bare initial: "a|34710" is everybody's
-        for p in [&pf, &pl].into_iter().flatten().filter(|p| p.len() > 1) {
+        for p in [&kf, &kl].into_iter().flatten() {
             push(KeyKind::NamePartPostcode, format!("{p}|{pc}"));
         }
     }
-    if let (Some(l), Some(city)) = (pl.as_ref().filter(|p| p.len() > 1), val(rec, Attr::City)) {
+    if let (Some(l), Some(city)) = (&kl, val(rec, Attr::City)) {
         push(KeyKind::LastNameCity, format!("{l}|{city}"));
     }
     out
+}
+
+/// A name part as the weak name + place keys hold it: its phonetic code, or where the code is a
+/// single letter ("bui" → "b", "li" → "l": a short name's code says little) the folded name
+/// itself; None for a bare initial ("a|34710" is everybody's).
+fn place_key_part(part: &str) -> Option<String> {
+    let code = phonetic(part);
+    if code.len() > 1 {
+        return Some(code);
+    }
+    let letters: String = part.chars().filter(|c| c.is_alphabetic()).collect();
+    (letters.chars().count() > 1).then_some(letters)
 }
 
 /// Result of [`candidate_pairs`].
@@ -691,6 +703,12 @@ mod tests {
             [KeyKind::LastNameCity]
         );
         assert!(shared(&[(L, "fox"), (C, "mentone")], &[(L, "fox"), (C, "toorak")]).is_empty());
+        // a short surname whose code is one letter keys by the name itself, not by "b"
+        assert_eq!(
+            shared(&[(F, "elizabeth"), (L, "bui"), (S, "205 ridge parade"), (P, "3926"), (C, "waterloo")], &[(F, "liz"), (L, "bui"), (S, "205 ridgeparade"), (C, "waterloo")]),
+            [KeyKind::LastNameCity]
+        );
+        assert!(shared(&[(L, "bui"), (C, "waterloo")], &[(L, "bay"), (C, "waterloo")]).is_empty());
     }
 
     #[test]
