@@ -74,18 +74,27 @@ pub enum KeyKind {
     /// [`KeyKind::NamePartPostcode`], with the same block cap: a common surname in a large city
     /// is no block
     LastNameCity,
+    /// house number + city ("139|doncaster"): one house whose street name was mistyped
+    /// ("grevillea" / "grevilela", "ct" / "court") and whose postcode was mistyped or left out.
+    /// Weak, with the surname + city key's cap: a house number in a large city is no block
+    HouseNumberCity,
 }
 
 /// Largest block of the name-part key ([`KeyKind::NamePartPostcode`]): a name part and a
 /// postcode are a weak key, worth pairing only among few records (≤ 1,176 pairs a block).
 pub const NAME_PLACE_BLOCK_MAX: usize = 49;
 
-/// Largest block of the surname + city key ([`KeyKind::LastNameCity`]): a city holds more
-/// people than a postcode, so fewer of one surname are worth pairing (≤ 190 pairs a block).
+/// Largest block of the house number + city key ([`KeyKind::HouseNumberCity`]): one house
+/// number is shared by many streets of a town, so only a small town's are worth pairing.
+pub const HOUSE_CITY_BLOCK_MAX: usize = 10;
+
+/// Largest block of the keys on a city ([`KeyKind::LastNameCity`], [`KeyKind::HouseNumberCity`]):
+/// a city holds more people than a postcode, so fewer of one surname or one house number are
+/// worth pairing (≤ 190 pairs a block).
 pub const NAME_CITY_BLOCK_MAX: usize = 20;
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 16] = [
+    pub const ALL: [KeyKind; 17] = [
         KeyKind::Email,
         KeyKind::EmailLocal,
         KeyKind::Phone,
@@ -102,6 +111,7 @@ impl KeyKind {
         KeyKind::Street,
         KeyKind::NamePartPostcode,
         KeyKind::LastNameCity,
+        KeyKind::HouseNumberCity,
     ];
 
     /// The identifier kinds checked for hub values by default.
@@ -131,6 +141,7 @@ impl KeyKind {
             KeyKind::Street => "street",
             KeyKind::NamePartPostcode => "name_part_postcode",
             KeyKind::LastNameCity => "last_name_city",
+            KeyKind::HouseNumberCity => "house_number_city",
         }
     }
 
@@ -144,6 +155,7 @@ impl KeyKind {
         match self {
             KeyKind::NamePartPostcode => Some(NAME_PLACE_BLOCK_MAX),
             KeyKind::LastNameCity => Some(NAME_CITY_BLOCK_MAX),
+            KeyKind::HouseNumberCity => Some(HOUSE_CITY_BLOCK_MAX),
             _ => None,
         }
     }
@@ -357,6 +369,9 @@ pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
     }
     if let (Some(l), Some(city)) = (&kl, val(rec, Attr::City)) {
         push(KeyKind::LastNameCity, format!("{l}|{city}"));
+    }
+    if let (Some(n), Some(city)) = (val(rec, Attr::Street).and_then(house_number), val(rec, Attr::City)) {
+        push(KeyKind::HouseNumberCity, format!("{n}|{city}"));
     }
     out
 }
@@ -622,7 +637,9 @@ mod tests {
         assert_ne!(addressed("134 swanston road", "2215"), ["133|2215"]);
         assert!(addressed("swanston road", "2215").is_empty());
         // the street alone, whatever the city says; not without a house number
-        let street = |st: &str, city: &str| record_keys(&rec(&[(Attr::Street, st), (Attr::City, city)]));
+        let street = |st: &str, city: &str| -> Vec<_> {
+            record_keys(&rec(&[(Attr::Street, st), (Attr::City, city)])).into_iter().filter(|(k, _)| *k == KeyKind::Street).collect()
+        };
         assert_eq!(street("133 swanston road", "altona"), [(KeyKind::Street, "133 swanston road".to_string())]);
         assert_eq!(street("133 swanston road", "altonna"), street("133 swanston road", "altona"));
         assert!(street("swanston road", "altona").is_empty());
@@ -705,10 +722,16 @@ mod tests {
         assert!(shared(&[(L, "fox"), (C, "mentone")], &[(L, "fox"), (C, "toorak")]).is_empty());
         // a short surname whose code is one letter keys by the name itself, not by "b"
         assert_eq!(
-            shared(&[(F, "elizabeth"), (L, "bui"), (S, "205 ridge parade"), (P, "3926"), (C, "waterloo")], &[(F, "liz"), (L, "bui"), (S, "205 ridgeparade"), (C, "waterloo")]),
+            shared(&[(F, "elizabeth"), (L, "bui"), (P, "3926"), (C, "waterloo")], &[(F, "liz"), (L, "bui"), (C, "waterloo")]),
             [KeyKind::LastNameCity]
         );
         assert!(shared(&[(L, "bui"), (C, "waterloo")], &[(L, "bay"), (C, "waterloo")]).is_empty());
+        // one house in one town, the street name mistyped and the postcode left out
+        assert_eq!(
+            shared(&[(L, "baker"), (S, "139 grevillea road"), (P, "3957"), (C, "doncaster")], &[(F, "benjamin"), (S, "139 grevilela road"), (C, "doncaster")]),
+            [KeyKind::HouseNumberCity]
+        );
+        assert!(shared(&[(S, "139 grevillea road"), (C, "doncaster")], &[(S, "138 grevillea road"), (C, "doncaster")]).is_empty());
     }
 
     #[test]
@@ -733,6 +756,7 @@ mod tests {
         assert!(b.pairs.is_empty() && b.skipped_blocks.is_empty());
         let b = candidate_pairs(&keys(600, KeyKind::LastNameCity), 500, &HashSet::new());
         assert!(b.pairs.is_empty() && b.skipped_blocks.is_empty());
+        assert_eq!(KeyKind::HouseNumberCity.block_cap(500), HOUSE_CITY_BLOCK_MAX);
     }
 
     fn k(kind: KeyKind, v: &str) -> (KeyKind, String) {
