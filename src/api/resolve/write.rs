@@ -246,21 +246,19 @@ pub(super) fn write_memberships(client: &mut SpiClient<'_>, loaded: &Loaded, ids
     }
     let mut scratch = PgMemoryContexts::new("cdp resolve memberships");
     let rows = unnest_select(&[("rid", "$1::bigint[]".into()), ("pid", "$2::bigint[]".into()), ("x", "$3::bigint[]".into())]);
+    // on a row updated since it was read, the SET sees the new version: still pending
+    let update = format!(
+        "UPDATE cdp.records r SET profile_id = u.pid,
+                resolve_pending = r.resolve_pending AND r.xmin::text::bigint OPERATOR(pg_catalog.<>) u.x
+           FROM ({rows}) u
+          WHERE r.record_id OPERATOR(pg_catalog.=) u.rid"
+    );
     // large chunks: each statement hash-joins its ids against all of cdp.records
     for chunk in changed.chunks(WRITE_CHUNK * 10) {
         let rid: Vec<i64> = chunk.iter().map(|c| c.0).collect();
         let pid: Vec<i64> = chunk.iter().map(|c| c.1).collect();
         let xmin: Vec<i64> = chunk.iter().map(|c| c.2).collect();
-        // on a row updated since it was read, the SET sees the new version: still pending
-        bulk(
-            client,
-            &mut scratch,
-            &format!("UPDATE cdp.records r SET profile_id = u.pid,
-                    resolve_pending = r.resolve_pending AND r.xmin::text::bigint OPERATOR(pg_catalog.<>) u.x
-               FROM ({rows}) u
-              WHERE r.record_id OPERATOR(pg_catalog.=) u.rid"),
-            || vec![rid.into(), pid.into(), xmin.into()],
-        )?;
+        bulk(client, &mut scratch, &update, || vec![rid.into(), pid.into(), xmin.into()])?;
     }
     if rebuild {
         client.update(&format!("CREATE INDEX {PROFILE_ID_INDEX} ON cdp.records (profile_id)"), None, &[])?;

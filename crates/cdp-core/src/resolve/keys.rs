@@ -69,14 +69,15 @@ pub enum KeyKind {
     /// over [`NAME_PLACE_BLOCK_MAX`]: not paired, and not reported as skipped (it is no sign of a
     /// placeholder or a cap set too low); the other keys find those people
     NamePartPostcode,
-    /// phonetic(last) + city ("fox|mentone"): the first name mistyped beyond its code or
-    /// shortened, the birth date and the street changed, the postcode left out. Weak like
-    /// [`KeyKind::NamePartPostcode`], with the same block cap: a common surname in a large city
-    /// is no block
+    /// phonetic(last) + city ("fox|mentone"; a surname whose code is one letter keys by the name
+    /// itself): the first name mistyped beyond its code or shortened, the birth date and the
+    /// street changed, the postcode left out. Weak like [`KeyKind::NamePartPostcode`], with a
+    /// cap of its own ([`NAME_CITY_BLOCK_MAX`]): a common surname in a large city is no block
     LastNameCity,
     /// house number + city ("139|doncaster"): one house whose street name was mistyped
     /// ("grevillea" / "grevilela", "ct" / "court") and whose postcode was mistyped or left out.
-    /// Weak, with the surname + city key's cap: a house number in a large city is no block
+    /// Weak, with a cap of its own ([`HOUSE_CITY_BLOCK_MAX`]): a house number in a large city is
+    /// no block
     HouseNumberCity,
 }
 
@@ -88,9 +89,8 @@ pub const NAME_PLACE_BLOCK_MAX: usize = 49;
 /// number is shared by many streets of a town, so only a small town's are worth pairing.
 pub const HOUSE_CITY_BLOCK_MAX: usize = 10;
 
-/// Largest block of the keys on a city ([`KeyKind::LastNameCity`], [`KeyKind::HouseNumberCity`]):
-/// a city holds more people than a postcode, so fewer of one surname or one house number are
-/// worth pairing (≤ 190 pairs a block).
+/// Largest block of the surname + city key ([`KeyKind::LastNameCity`]): a city holds more
+/// people than a postcode, so fewer of one surname are worth pairing (≤ 190 pairs a block).
 pub const NAME_CITY_BLOCK_MAX: usize = 20;
 
 impl KeyKind {
@@ -355,10 +355,12 @@ pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
     if let (Some(b), Some(pc)) = (birth, val(rec, Attr::Postcode)) {
         push(KeyKind::BirthDatePostcode, format!("{b}|{pc}"));
     }
-    if let (Some(n), Some(pc)) = (val(rec, Attr::Street).and_then(house_number), val(rec, Attr::Postcode)) {
+    let street = val(rec, Attr::Street);
+    let house = street.and_then(house_number);
+    if let (Some(n), Some(pc)) = (house, val(rec, Attr::Postcode)) {
         push(KeyKind::HouseNumberPostcode, format!("{n}|{pc}"));
     }
-    if let Some(st) = val(rec, Attr::Street).filter(|st| house_number(st).is_some()) {
+    if let (Some(st), Some(_)) = (street, house) {
         push(KeyKind::Street, st.to_string());
     }
     let (kf, kl) = (first_tok.and_then(place_key_part), last.and_then(place_key_part));
@@ -370,7 +372,7 @@ pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
     if let (Some(l), Some(city)) = (&kl, val(rec, Attr::City)) {
         push(KeyKind::LastNameCity, format!("{l}|{city}"));
     }
-    if let (Some(n), Some(city)) = (val(rec, Attr::Street).and_then(house_number), val(rec, Attr::City)) {
+    if let (Some(n), Some(city)) = (house, val(rec, Attr::City)) {
         push(KeyKind::HouseNumberCity, format!("{n}|{city}"));
     }
     out
