@@ -1925,16 +1925,18 @@ COMMENT ON FUNCTION cdp.define_segment(text, text, text, numeric, text) IS
 
 -- ---------------------------------------------------------------------------------------------
 -- Comparison levels added in 0.2.0: name one_part_other_missing and one_part_other_different
--- before "different", birth date day_month before same_year. The accepted pairs stored by 0.1.0
--- are renumbered to this version's positions (levels[1] is the name's, levels[4] the birth
--- date's; cdp.match_fields() names them). 0.1.0's models carry no level names: pg_cdp reads them
+-- before "different", birth date day_month before same_year, address street_other_number after
+-- street_postcode. The accepted pairs stored by 0.1.0 are renumbered to this version's positions
+-- (levels[1] is the name's, levels[4] the birth date's, levels[8] the address's;
+-- cdp.match_fields() names them). 0.1.0's models carry no level names: pg_cdp reads them
 -- with 0.1.0's levels and gives the new ones the default model's weights until
 -- cdp.resolve(reestimate => true) fits a new model.
 -- ---------------------------------------------------------------------------------------------
 UPDATE cdp.match_edges
    SET levels[1] = CASE levels[1] WHEN 4 THEN 6 ELSE levels[1] END,
-       levels[4] = CASE levels[4] WHEN 2 THEN 3 WHEN 3 THEN 4 ELSE levels[4] END
- WHERE levels[1] = 4 OR levels[4] IN (2, 3);
+       levels[4] = CASE levels[4] WHEN 2 THEN 3 WHEN 3 THEN 4 ELSE levels[4] END,
+       levels[8] = CASE levels[8] WHEN 1 THEN 2 WHEN 2 THEN 3 WHEN 3 THEN 4 ELSE levels[8] END
+ WHERE levels[1] = 4 OR levels[4] IN (2, 3) OR levels[8] IN (1, 2, 3);
 
 -- privileges over every object, new ones included (sql/privileges.sql, as a fresh install sets them)
 

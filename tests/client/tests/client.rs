@@ -1492,10 +1492,11 @@ fn an_upgraded_database_equals_a_fresh_install_and_keeps_its_data() {
     let before = user_data(&mut old);
     assert!(before.iter().all(|fact| !fact.is_empty()), "the fixture holds every kind of user data: {before:?}");
     // two accepted pairs as 0.1.0 stored them with levels whose positions moved since: the name
-    // "different" (4) and the birth dates "same year" (2) and "different" (3)
+    // "different" (4), the birth dates "same year" (2) and "different" (3), the addresses
+    // "different" (3) and "postcode or street similar" (1)
     old.batch_execute(
         "UPDATE cdp.match_edges SET levels = '{4,0,0,2,NULL,NULL,NULL,3,NULL}' WHERE (record_a, record_b) = (SELECT record_a, record_b FROM cdp.match_edges ORDER BY 1, 2 LIMIT 1);
-         UPDATE cdp.match_edges SET levels = '{0,NULL,NULL,3,NULL,NULL,NULL,0,NULL}' WHERE (record_a, record_b) = (SELECT record_a, record_b FROM cdp.match_edges ORDER BY 1, 2 OFFSET 1 LIMIT 1);",
+         UPDATE cdp.match_edges SET levels = '{0,NULL,NULL,3,NULL,NULL,NULL,1,NULL}' WHERE (record_a, record_b) = (SELECT record_a, record_b FROM cdp.match_edges ORDER BY 1, 2 OFFSET 1 LIMIT 1);",
     )
     .unwrap();
 
@@ -1513,7 +1514,7 @@ fn an_upgraded_database_equals_a_fresh_install_and_keeps_its_data() {
         .collect();
     assert_eq!(
         renumbered,
-        ["different,exact,exact,same_year,different", "exact,different,street_postcode"],
+        ["different,exact,exact,same_year,different", "exact,different,postcode_or_street_similar"],
         "the stored pairs' levels read by this version's names"
     );
     let version: String = old.query_one("SELECT extversion FROM pg_extension WHERE extname = 'pg_cdp'", &[]).unwrap().get(0);

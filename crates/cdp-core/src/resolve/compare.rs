@@ -132,6 +132,9 @@ impl Levels {
 pub const JW_HIGH: f64 = 0.92;
 /// Jaro–Winkler at or above which a name part counts as similar.
 pub const JW_MID: f64 = 0.80;
+/// Shortest name token read as perhaps mistyped twice ([`twice_mistyped`]): on shorter ones
+/// Jaro–Winkler ≥ [`JW_MID`] is as often another name ("emre" / "emine").
+pub const MIN_TWICE_MISTYPED: usize = 5;
 /// Street token-set Jaccard at or above which two streets count as the same street.
 pub const STREET_JACCARD: f64 = 0.6;
 /// Minimum length of an e-mail local part for "same local part, other domain" to count:
@@ -412,13 +415,15 @@ fn partial(fa: &[char], fb: &[char], jf: f64, la: &[char], lb: &[char], jl: f64)
 }
 
 /// Name levels: exact, first/last swapped, both parts Jaro–Winkler ≥ 0.92 (in either
-/// orientation), partial (see [`partial`]), one part the same and the other unlike it, different.
+/// orientation), partial (see [`partial`]), one part the same and the other unlike it (or both
+/// only roughly alike), different.
 ///
 /// When one side lacks a complete first+last name, a full-name agreement cannot be confirmed:
 /// the level is "one part, the other missing" when a present part is written alike on both
 /// sides (the model weighs it, usually far below two parts), `None` (neutral) when only an
-/// initial agrees or the two sides hold different parts, and "different" when nothing present
-/// agrees, so a bare "mehmet" still counts against "ayse yilmaz".
+/// initial agrees, a longer part is perhaps mistyped twice ([`twice_mistyped`]) or the two sides
+/// hold different parts, and "different" when nothing present agrees, so a bare "mehmet" still
+/// counts against "ayse yilmaz".
 fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
     match (&a.first, &a.last, &b.first, &b.last) {
         (Some(fa), Some(la), Some(fb), Some(lb)) => {
@@ -459,12 +464,13 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             }
             // one part the same or written alike (in either orientation; as a bare part agrees
             // below: Jaro–Winkler, one edit, a nickname of the given name), the other unlike it: a
-            // name mistyped twice, or two members of one family; the model weighs which the data
-            // holds
+            // name mistyped twice, or two members of one family; or both parts only roughly
+            // alike (Jaro–Winkler ≥ JW_MID, "coopa stewarf" / "cooper sewart"): each mistyped
+            // twice. The model weighs which the data holds
             let alike = [jf, jl, jfs, jls].iter().any(|j| *j >= JW_HIGH)
                 || [(fa, fb), (la, lb), (fa, lb), (la, fb)].iter().any(|(x, y)| within_one_edit(x, y))
                 || matches!((ta.first(), tb.first()), (Some(x), Some(y)) if given_variants(x, y));
-            if alike {
+            if alike || (jf >= JW_MID && jl >= JW_MID) || (jfs >= JW_MID && jls >= JW_MID) {
                 return Some(NAME_ONE_PART_OTHER_DIFFERENT);
             }
             Some(NAME_DIFFERENT)
@@ -484,7 +490,8 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             if close {
                 return Some(NAME_ONE_PART_OTHER_MISSING);
             }
-            let initial = ta.iter().any(|x| tb.iter().any(|y| initial_str(x, y)));
+            // a longer part mistyped twice ("sssott" / "scott") is neither: neutral too
+            let initial = ta.iter().any(|x| tb.iter().any(|y| initial_str(x, y) || twice_mistyped(x, y)));
             // nothing agrees: evidence against only where both sides hold the same part (a bare
             // first name says nothing about a bare last name)
             let comparable = (a.first.is_some() && b.first.is_some()) || (a.last.is_some() && b.last.is_some());
@@ -517,6 +524,12 @@ fn jw_str(x: &str, y: &str) -> f64 {
 /// [`within_one_edit`] of two name tokens, by character.
 fn one_edit_str(x: &str, y: &str) -> bool {
     by_char(x, y, within_one_edit, within_one_edit)
+}
+
+/// Two name tokens of at least [`MIN_TWICE_MISTYPED`] letters each with Jaro–Winkler ≥
+/// [`JW_MID`]: perhaps one name mistyped twice ("lqtricia" / "patricia"), perhaps two names.
+fn twice_mistyped(x: &str, y: &str) -> bool {
+    x.chars().count() >= MIN_TWICE_MISTYPED && y.chars().count() >= MIN_TWICE_MISTYPED && jw_str(x, y) >= JW_MID
 }
 
 /// Two name tokens that are one name written alike: equal or Jaro–Winkler ≥ [`JW_HIGH`].
@@ -751,8 +764,10 @@ fn cmp_id(a: &str, b: &str) -> u8 {
 }
 
 /// Address levels: the same street and the same postcode (or, where the postcode is missing or
-/// one typo off, a city written alike: equal or Jaro–Winkler ≥ [`JW_HIGH`]); the same postcode,
-/// or a similar street (token Jaccard ≥ 0.6) where neither postcode nor city disagrees; the same
+/// one typo off, a city written alike: equal or Jaro–Winkler ≥ [`JW_HIGH`]); the same street
+/// with another house number in the same postcode ([`street_name_close`]: a neighbour, or one
+/// person's mistyped number; the model learns which the data holds); the same postcode, or a
+/// similar street (token Jaccard ≥ 0.6) where neither postcode nor city disagrees; the same
 /// city; different. `None` when no address part is present on both sides.
 ///
 /// "The same" street allows a typo ([`street_close`]); a postcode one typo off or a city written
@@ -776,6 +791,11 @@ fn cmp_address(a: &Prepared, b: &Prepared) -> Option<u8> {
             return Some(ADDRESS_STREET_POSTCODE);
         }
     }
+    if let Some((sa, sb)) = street {
+        if post_eq && street_name_close(sa, sb) {
+            return Some(ADDRESS_STREET_OTHER_NUMBER);
+        }
+    }
     if post_eq {
         return Some(ADDRESS_POSTCODE_OR_STREET);
     }
@@ -795,6 +815,19 @@ fn cmp_address(a: &Prepared, b: &Prepared) -> Option<u8> {
     Some(ADDRESS_DIFFERENT)
 }
 
+/// A value that two records at the field's best level always share, where one exists: the pairs
+/// at that level are then all within the groups of records holding one value, and u of the level
+/// can be measured by sampling pairs inside the groups (see `model::sample_u_patterns`). For the
+/// address, the house number of the street ("" for a street without one): the best level needs
+/// the street written alike, which needs the same house number. None where the record has no
+/// such value (no street) or the field has no such key.
+pub fn best_level_stratum(p: &Prepared, f: Field) -> Option<&str> {
+    match f {
+        Field::Address => p.street.as_deref().map(|s| house_number(s).unwrap_or("")),
+        _ => None,
+    }
+}
+
 /// The first run of digits in a street ("133 swanston road" → "133", "bagdat caddesi no 12" →
 /// "12"); None without one.
 pub fn house_number(street: &str) -> Option<&str> {
@@ -810,6 +843,22 @@ pub fn house_number(street: &str) -> Option<&str> {
 /// the rest ("228 mill court" / "229 mill court").
 fn street_close(a: &str, b: &str) -> bool {
     a == b || (house_number(a) == house_number(b) && jw_str(a, b) >= JW_HIGH)
+}
+
+/// The street without its house number ("133 swanston road" → " swanston road"; the caller
+/// trims).
+fn street_name(street: &str) -> String {
+    match house_number(street) {
+        Some(n) => street.replacen(n, "", 1),
+        None => street.to_string(),
+    }
+}
+
+/// Two streets of one name, written alike, whatever their house numbers.
+fn street_name_close(a: &str, b: &str) -> bool {
+    let (x, y) = (street_name(a), street_name(b));
+    let (x, y) = (x.trim(), y.trim());
+    !x.is_empty() && (x == y || jw_str(x, y) >= JW_HIGH)
 }
 
 #[cfg(test)]
@@ -982,6 +1031,16 @@ mod tests {
         assert_eq!(lv(&bare, &name("emine", "demir"), n), Some(NAME_DIFFERENT));
         // but only a one-edit typo: "emre" is not "emine"
         assert_eq!(lv(&rec(&[(Attr::FirstName, "emre")]), &name("emine", "kaya"), n), Some(NAME_DIFFERENT));
+        // both parts mistyped twice, in either order: no longer "different" (the model weighs
+        // the level); two other names still are
+        assert_eq!(lv(&name("coopa", "stewarf"), &name("cooper", "sewart"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT));
+        assert_eq!(lv(&name("hendersen", "sophia"), &name("zopphia", "henddrson"), n), Some(NAME_ONE_PART_OTHER_DIFFERENT));
+        assert_eq!(lv(&name("ayse", "yilmaz"), &name("fatma", "kaya"), n), Some(NAME_DIFFERENT));
+        // a longer bare name mistyped twice ("sssott" / "scott", "lqtricia" / "patricia") is
+        // no evidence either way: neither the same name nor another one
+        assert_eq!(lv(&rec(&[(Attr::LastName, "sssott")]), &name("danyl", "scott"), n), None);
+        assert_eq!(lv(&rec(&[(Attr::FirstName, "patricia")]), &name("lqtricia", "roberts"), n), None);
+        assert_eq!(lv(&rec(&[(Attr::LastName, "sssott")]), &name("danyl", "smith"), n), Some(NAME_DIFFERENT));
     }
 
     #[test]
@@ -1214,30 +1273,30 @@ mod tests {
         let home = ad("ataturk caddesi no 12", "34710", "istanbul");
         assert_eq!(
             lv(&home, &ad("ataturk caddesi no 12", "34710", "istanbul"), f),
-            Some(0)
+            Some(ADDRESS_STREET_POSTCODE)
         );
         assert_eq!(
             lv(&home, &ad("ataturk caddesi no 12", "", "istanbul"), f),
-            Some(0)
+            Some(ADDRESS_STREET_POSTCODE)
         );
         assert_eq!(
             lv(&home, &ad("bagdat caddesi no 5", "34710", "istanbul"), f),
-            Some(1)
+            Some(ADDRESS_POSTCODE_OR_STREET)
         );
         assert_eq!(
             lv(&home, &ad("ataturk caddesi no 14", "", "istanbul"), f),
-            Some(1)
+            Some(ADDRESS_POSTCODE_OR_STREET)
         );
         // the same street name in another city is not the same street
         assert_eq!(
             lv(&home, &ad("ataturk caddesi no 12", "06100", "ankara"), f),
-            Some(3)
+            Some(ADDRESS_DIFFERENT)
         );
         assert_eq!(
             lv(&home, &ad("bagdat caddesi no 5", "34000", "istanbul"), f),
-            Some(2)
+            Some(ADDRESS_CITY)
         );
-        assert_eq!(lv(&home, &ad("", "", "izmir"), f), Some(3));
+        assert_eq!(lv(&home, &ad("", "", "izmir"), f), Some(ADDRESS_DIFFERENT));
         assert_eq!(lv(&home, &ad("", "", ""), f), None);
         // a typo in the street is the same street; another house number is another address
         let house = ad("228 mill court", "3519", "kensington");
@@ -1257,6 +1316,50 @@ mod tests {
         assert_eq!(lv(&short, &ad("162 lonsdale place", "8698", "obx"), f), Some(ADDRESS_STREET_POSTCODE));
         assert_eq!(lv(&ad("55 burwood street", "3554", "noble"), &ad("55 burwood street", "3654", "joble"), f), Some(ADDRESS_STREET_POSTCODE));
         assert_eq!(lv(&short, &ad("162 lonsdale place", "8698", "ryde"), f), Some(ADDRESS_DIFFERENT));
+        // the same street in the same postcode, another house number: a level of its own, which
+        // the model weighs (neighbours in most data, one person's mistyped number in some)
+        assert_eq!(lv(&house, &ad("229 mill court", "3519", "kensington"), f), Some(ADDRESS_STREET_OTHER_NUMBER));
+        assert_eq!(lv(&house, &ad("53 mill cuort", "3519", ""), f), Some(ADDRESS_STREET_OTHER_NUMBER));
+        assert_eq!(lv(&home, &ad("ataturk caddesi no 7", "34710", "istanbul"), f), Some(ADDRESS_STREET_OTHER_NUMBER));
+        // another street in that postcode, or the same street without the postcode, is less
+        assert_eq!(lv(&house, &ad("229 mill road", "3519", "kensington"), f), Some(ADDRESS_POSTCODE_OR_STREET));
+        assert_eq!(lv(&house, &ad("229 mill court", "3591", "kensington"), f), Some(ADDRESS_CITY));
+    }
+
+    #[test]
+    fn the_address_stratum_holds_every_pair_at_the_best_level() {
+        // the u sample draws the best level's pairs within these groups: a pair at that level
+        // outside them would never be drawn there
+        let streets = ["228 mill court", "228 mill cuort", "229 mill court", "mill court", "ataturk caddesi no 12", "ataturk cad no 12", "12 ataturk caddesi", "101 cedar ct", "101 cedar court"];
+        let posts = ["", "3519", "3591"];
+        let cities = ["", "kensington", "kensngton"];
+        let mut recs = Vec::new();
+        for s in streets {
+            for p in posts {
+                for c in cities {
+                    let mut v = vec![(Attr::Street, s)];
+                    if !p.is_empty() { v.push((Attr::Postcode, p)); }
+                    if !c.is_empty() { v.push((Attr::City, c)); }
+                    recs.push(rec(&v));
+                }
+            }
+        }
+        recs.push(rec(&[(Attr::Postcode, "3519"), (Attr::City, "kensington")]));
+        let mut best = 0;
+        for a in &recs {
+            for b in &recs {
+                if lv(a, b, Field::Address) == Some(ADDRESS_STREET_POSTCODE) {
+                    best += 1;
+                    let (x, y) = (best_level_stratum(a, Field::Address), best_level_stratum(b, Field::Address));
+                    assert!(x.is_some() && x == y, "{a:?} / {b:?}");
+                }
+            }
+        }
+        assert!(best > 100, "{best}");
+        assert_eq!(best_level_stratum(&recs[0], Field::Address), Some("228"));
+        assert_eq!(best_level_stratum(&recs[3 * 9], Field::Address), Some(""));
+        assert_eq!(best_level_stratum(recs.last().unwrap(), Field::Address), None);
+        assert_eq!(best_level_stratum(&recs[0], Field::Name), None);
     }
 
     #[test]

@@ -74,11 +74,17 @@ pub enum KeyKind {
     /// street changed, the postcode left out. Weak like [`KeyKind::NamePartPostcode`], with a
     /// cap of its own ([`NAME_CITY_BLOCK_MAX`]): a common surname in a large city is no block
     LastNameCity,
-    /// house number + city ("139|doncaster"): one house whose street name was mistyped
-    /// ("grevillea" / "grevilela", "ct" / "court") and whose postcode was mistyped or left out.
-    /// Weak, with a cap of its own ([`HOUSE_CITY_BLOCK_MAX`]): a house number in a large city is
-    /// no block
+    /// house number + first letter of the street's name + city ("139|g|doncaster"): one house
+    /// whose street name was mistyped past its first letter ("grevillea" / "grevilela", "ct" /
+    /// "court", "latrobe" / "lartobe") and whose postcode was mistyped or left out. Weak, with a
+    /// cap of its own ([`HOUSE_CITY_BLOCK_MAX`]): one house number and initial in a large city
+    /// can still be many streets
     HouseNumberCity,
+    /// birth date + city ("1937-04-11|zetland"): a name mistyped beyond its code or missing,
+    /// with the postcode and the street mistyped too (blocks stay small: one birth date among
+    /// the people of one town). Last in the order, so the hashes of the kinds before it did not
+    /// change when it came
+    BirthDateCity,
 }
 
 /// Largest block of the name-part key ([`KeyKind::NamePartPostcode`]): a name part and a
@@ -94,7 +100,7 @@ pub const HOUSE_CITY_BLOCK_MAX: usize = 10;
 pub const NAME_CITY_BLOCK_MAX: usize = 20;
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 17] = [
+    pub const ALL: [KeyKind; 18] = [
         KeyKind::Email,
         KeyKind::EmailLocal,
         KeyKind::Phone,
@@ -112,6 +118,7 @@ impl KeyKind {
         KeyKind::NamePartPostcode,
         KeyKind::LastNameCity,
         KeyKind::HouseNumberCity,
+        KeyKind::BirthDateCity,
     ];
 
     /// The identifier kinds checked for hub values by default.
@@ -142,6 +149,7 @@ impl KeyKind {
             KeyKind::NamePartPostcode => "name_part_postcode",
             KeyKind::LastNameCity => "last_name_city",
             KeyKind::HouseNumberCity => "house_number_city",
+            KeyKind::BirthDateCity => "birth_date_city",
         }
     }
 
@@ -372,8 +380,15 @@ pub fn record_keys(rec: &Rec) -> Vec<(KeyKind, String)> {
     if let (Some(l), Some(city)) = (&kl, val(rec, Attr::City)) {
         push(KeyKind::LastNameCity, format!("{l}|{city}"));
     }
-    if let (Some(n), Some(city)) = (house, val(rec, Attr::City)) {
-        push(KeyKind::HouseNumberCity, format!("{n}|{city}"));
+    // the street name's first letter: its first word with a letter ("139 grevillea road" → 'g')
+    let initial_of_street = street
+        .and_then(|st| st.split_whitespace().find(|w| w.chars().any(char::is_alphabetic)))
+        .and_then(|w| w.chars().find(|c| c.is_alphabetic()));
+    if let (Some(n), Some(w), Some(city)) = (house, initial_of_street, val(rec, Attr::City)) {
+        push(KeyKind::HouseNumberCity, format!("{n}|{w}|{city}"));
+    }
+    if let (Some(b), Some(city)) = (birth, val(rec, Attr::City)) {
+        push(KeyKind::BirthDateCity, format!("{b}|{city}"));
     }
     out
 }
@@ -734,6 +749,23 @@ mod tests {
             [KeyKind::HouseNumberCity]
         );
         assert!(shared(&[(S, "139 grevillea road"), (C, "doncaster")], &[(S, "138 grevillea road"), (C, "doncaster")]).is_empty());
+        // a transposition past the street's first letter, the postcode mistyped: still one house
+        assert_eq!(
+            shared(&[(F, "mary"), (S, "189 latrobe place"), (P, "2437"), (C, "campbelltown")], &[(F, "mray"), (S, "189 lartobe place"), (P, "24377"), (C, "campbelltown")]),
+            [KeyKind::HouseNumberCity]
+        );
+        // one house number on two streets of one town is two houses
+        assert!(shared(&[(S, "139 grevillea road"), (C, "doncaster")], &[(S, "139 acacia road"), (C, "doncaster")]).is_empty());
+        // the name lost, the house number and the postcode mistyped: the birth date in one town
+        assert_eq!(
+            shared(
+                &[(F, "michelle"), (L, "turner"), (B, "1937-04-11"), (S, "114 valley avenue"), (P, "3459"), (C, "zetland")],
+                &[(B, "1937-04-11"), (S, "1114 valley avenue"), (P, "3359"), (C, "zetland")]
+            ),
+            [KeyKind::BirthDateCity]
+        );
+        assert!(shared(&[(B, "1937-04-11"), (C, "zetland")], &[(B, "1937-04-11"), (C, "waterloo")]).is_empty());
+        assert!(shared(&[(B, "1937-04-11"), (C, "zetland")], &[(B, "1937-11-04"), (C, "zetland")]).is_empty());
     }
 
     #[test]

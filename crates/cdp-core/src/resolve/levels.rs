@@ -79,9 +79,10 @@ const ANONYMOUS_ID: [Level; 2] = [
     level("exact", 0.60, 1e-6, EXACT_FLOOR | CONCLUSIVE),
     level("different", 0.40, 0.999999, 0),
 ];
-const ADDRESS: [Level; 4] = [
+const ADDRESS: [Level; 5] = [
     level("street_postcode", 0.60, 5e-5, 0),
-    level("postcode_or_street_similar", 0.10, 2e-3, 0),
+    level("street_other_number", 0.03, 2e-4, 0),
+    level("postcode_or_street_similar", 0.07, 1.8e-3, 0),
     level("city", 0.10, 0.05, 0),
     level("different", 0.20, 0.94795, 0),
 ];
@@ -146,7 +147,7 @@ static BIRTH_DATE_NAMES: [&str; 5] = names(&BIRTH_DATE);
 static NATIONAL_ID_NAMES: [&str; 3] = names(&NATIONAL_ID);
 static EXTERNAL_ID_NAMES: [&str; 3] = names(&EXTERNAL_ID);
 static ANONYMOUS_ID_NAMES: [&str; 2] = names(&ANONYMOUS_ID);
-static ADDRESS_NAMES: [&str; 4] = names(&ADDRESS);
+static ADDRESS_NAMES: [&str; 5] = names(&ADDRESS);
 static GENDER_NAMES: [&str; 2] = names(&GENDER);
 
 /// Names of the levels of a field, best first.
@@ -196,6 +197,7 @@ pub const ID_DIFFERENT: u8 = at(&NATIONAL_ID, "different");
 pub const ANONYMOUS_EXACT: u8 = at(&ANONYMOUS_ID, "exact");
 pub const ANONYMOUS_DIFFERENT: u8 = at(&ANONYMOUS_ID, "different");
 pub const ADDRESS_STREET_POSTCODE: u8 = at(&ADDRESS, "street_postcode");
+pub const ADDRESS_STREET_OTHER_NUMBER: u8 = at(&ADDRESS, "street_other_number");
 pub const ADDRESS_POSTCODE_OR_STREET: u8 = at(&ADDRESS, "postcode_or_street_similar");
 pub const ADDRESS_CITY: u8 = at(&ADDRESS, "city");
 pub const ADDRESS_DIFFERENT: u8 = at(&ADDRESS, "different");

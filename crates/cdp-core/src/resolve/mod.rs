@@ -437,8 +437,14 @@ pub fn fit_model(
         model::estimate_m_patterns(&pats, sure, &u, cfg.em_max_iter, cfg.em_tol);
     // u counted from random pairs includes their few true matches; alternate u correction and
     // m estimation (two rounds settle it: the correction only moves rare agreement levels)
+    // The national id's trust is decided from the sure matches among the candidate pairs; an
+    // untrusted id's m of disagreement is what the u correction judges random pairs by (EM's own
+    // estimate is no guide, see `Model::decide_trust`), or a pair of one person's copies agreeing
+    // on the address but with other ids is counted as two people, and u of the address with it.
+    let observed = model::id_disagreement_of_sure_matches(&all_pats);
     let mut shares = Vec::new();
     for _ in 0..U_REFINE_ROUNDS {
+        m.decide_trust(cfg.national_id_trust, observed.map(|(share, _)| share));
         (u, shares) = model::refine_u(&samples, &m.m, &u, cfg.em_max_iter, 1e-4);
         (m, session_notes) = model::estimate_m_patterns(&pats, sure, &u, cfg.em_max_iter, cfg.em_tol);
     }
@@ -451,7 +457,6 @@ pub fn fit_model(
             "u corrected for matches among random pairs (largest share {max:.2e})"
         ));
     }
-    let observed = model::id_disagreement_of_sure_matches(&all_pats);
     drop(all_pats);
     m.decide_trust(cfg.national_id_trust, observed.map(|(share, _)| share));
     notes.push(format!(

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::compare::{compare, compare_field, level_names, Field, Levels, Prepared};
+use super::compare::{best_level_stratum, compare, compare_field, level_names, Field, Levels, Prepared};
 use super::levels::{flagged, levels, CONCLUSIVE, CONFLICT_CAP, EXACT_FLOOR, NAME_EXACT, TYPO_FLOOR};
 use super::strdist::{FastMap, SplitMix64};
 
@@ -410,9 +410,10 @@ impl Model {
 
 /// The levels of the fields whose levels changed since pg_cdp 0.1.0, as 0.1.0 stored them in
 /// its models (which carry no level names); every other field's are this version's.
-pub const LEGACY_LEVELS: [(Field, &[&str]); 2] = [
+pub const LEGACY_LEVELS: [(Field, &[&str]); 3] = [
     (Field::Name, &["exact", "swapped", "jw_high", "partial", "different"]),
     (Field::BirthDate, &["exact", "swap_or_typo", "same_year", "different"]),
+    (Field::Address, &["street_postcode", "postcode_or_street_similar", "city", "different"]),
 ];
 
 /// Weight not counted when phone and address both agree (both weights positive): the smaller.
@@ -463,104 +464,189 @@ fn present(p: &Prepared, f: Field) -> bool {
     }
 }
 
-/// The random pairs behind u, as comparison patterns with counts: for each field f (outer
-/// index), `per_field` uniformly random pairs (i ≠ j) of records that both have f, compared on
-/// all fields. Sampling per field gives every field the same number of comparable pairs, so a
-/// sparse identifier (national id on 15 % of records) is measured as precisely as gender.
-/// Deterministic for a seed (fixed halves with derived seeds, run on two threads).
-pub fn sample_u_patterns(
-    prepared: &[Prepared],
-    per_field: usize,
-    seed: u64,
-) -> Vec<Vec<(Levels, f64)>> {
-    Field::ALL
-        .iter()
-        .map(|&f| {
-            let holders: Vec<u32> = (0..prepared.len() as u32)
-                .filter(|&i| present(&prepared[i as usize], f))
-                .collect();
-            let n = holders.len() as u64;
-            if n < 2 || per_field == 0 {
-                return Vec::new();
-            }
-            let halves = [per_field / 2, per_field - per_field / 2];
-            let holders = &holders;
-            let maps: Vec<FastMap<u64, u64>> = std::thread::scope(|s| {
-                let handles: Vec<_> = halves
-                    .iter()
-                    .enumerate()
-                    .map(|(h, &count)| {
-                        s.spawn(move || {
-                            let mut rng = SplitMix64(
-                                seed ^ (0x5eed_0000 + (f.index() as u64) * 2 + h as u64),
-                            );
-                            let different = (f.levels() - 1) as u8;
-                            let mut map: FastMap<u64, u64> = FastMap::default();
-                            for _ in 0..count {
-                                let i = rng.below(n);
-                                let mut j = rng.below(n - 1);
-                                if j >= i {
-                                    j += 1;
-                                }
-                                let (a, b) = (
-                                    &prepared[holders[i as usize] as usize],
-                                    &prepared[holders[j as usize] as usize],
-                                );
-                                // Most random pairs simply differ on f: their match posterior
-                                // is negligible whatever the other fields say, so the other
-                                // fields are only compared when f agrees at some level.
-                                let level = compare_field(a, b, f);
-                                let lv = if level == Some(different) {
-                                    let mut l = Levels::default();
-                                    l.set(f, level);
-                                    l
-                                } else {
-                                    compare(a, b)
-                                };
-                                *map.entry(lv.code()).or_insert(0) += 1;
-                            }
-                            map
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("u sampling thread"))
-                    .collect()
-            });
-            let mut all: FastMap<u64, u64> = FastMap::default();
-            for m in maps {
-                for (k, c) in m {
-                    *all.entry(k).or_insert(0) += c;
-                }
-            }
-            let mut v: Vec<(Levels, f64)> = all
-                .into_iter()
-                .map(|(k, c)| (Levels::from_code(k), c as f64))
-                .collect();
-            v.sort_by_key(|p| p.0);
-            v
-        })
-        .collect()
+/// Pairs the u sample draws within the groups of a field's best-level stratum, for each pair of
+/// the plain sample that falls inside them (see [`sample_u_patterns`]).
+pub const STRATUM_OVERSAMPLE: usize = 100;
+/// At most this many pairs are drawn within the stratum groups of one field.
+pub const STRATUM_MAX_PAIRS: usize = 500_000;
+
+/// The random pairs behind u: per field (outer index), comparison patterns with weights, and per
+/// level the weight of one observed pair (Laplace's pseudo-count: one pair's worth of doubt).
+#[derive(Clone, Debug, Default)]
+pub struct USample {
+    pub patterns: Vec<Vec<(Levels, f64)>>,
+    pub unit: Vec<Vec<f64>>,
 }
 
-/// u by Laplace smoothing of each field's own sample: (count + 1) / (pairs + levels).
-pub fn laplace_u(samples: &[Vec<(Levels, f64)>]) -> Vec<Vec<f64>> {
+/// Count the comparison patterns of `count` pairs drawn by `draw` (run on two threads, halves
+/// with derived seeds), skipping those `skip` says; each counted pair weighs `weight`.
+fn count_patterns(
+    prepared: &[Prepared],
+    f: Field,
+    count: usize,
+    seed: u64,
+    draw: &(dyn Fn(&mut SplitMix64) -> (u32, u32) + Sync),
+    skip: &(dyn Fn(&Prepared, &Prepared) -> bool + Sync),
+    weight: f64,
+    into: &mut FastMap<u64, f64>,
+) {
+    let halves = [count / 2, count - count / 2];
+    let maps: Vec<FastMap<u64, u64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = halves
+            .iter()
+            .enumerate()
+            .map(|(h, &count)| {
+                s.spawn(move || {
+                    let mut rng = SplitMix64(seed ^ (0x5eed_0000 + (f.index() as u64) * 2 + h as u64));
+                    let different = (f.levels() - 1) as u8;
+                    let mut map: FastMap<u64, u64> = FastMap::default();
+                    for _ in 0..count {
+                        let (i, j) = draw(&mut rng);
+                        let (a, b) = (&prepared[i as usize], &prepared[j as usize]);
+                        if skip(a, b) {
+                            continue;
+                        }
+                        // Most random pairs simply differ on f: their match posterior is
+                        // negligible whatever the other fields say, so the other fields are
+                        // only compared when f agrees at some level.
+                        let level = compare_field(a, b, f);
+                        let lv = if level == Some(different) {
+                            let mut l = Levels::default();
+                            l.set(f, level);
+                            l
+                        } else {
+                            compare(a, b)
+                        };
+                        *map.entry(lv.code()).or_insert(0) += 1;
+                    }
+                    map
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("u sampling thread")).collect()
+    });
+    for m in maps {
+        for (k, c) in m {
+            *into.entry(k).or_insert(0.0) += c as f64 * weight;
+        }
+    }
+}
+
+/// Two distinct uniform indices below `n` (n ≥ 2).
+fn two_below(rng: &mut SplitMix64, n: u64) -> (u64, u64) {
+    let i = rng.below(n);
+    let mut j = rng.below(n - 1);
+    if j >= i {
+        j += 1;
+    }
+    (i, j)
+}
+
+/// The random pairs behind u: for each field f, `per_field` uniformly random pairs (i ≠ j) of
+/// records that both have f, compared on all fields. Sampling per field gives every field the
+/// same number of comparable pairs, so a sparse identifier (national id on 15 % of records) is
+/// measured as precisely as gender.
+///
+/// A field whose best level has a stratum ([`best_level_stratum`]: the address's house number)
+/// is sampled in two parts. Its best level is so rare among random pairs (an address: a few in
+/// a million) that a million pairs only bound u from above, and the bound is what the weight
+/// then says. So the pairs inside the stratum groups (both records hold the same house number)
+/// are drawn on their own, up to [`STRATUM_OVERSAMPLE`] times as many as the plain sample holds,
+/// each weighing their share of all pairs; the plain sample keeps only the pairs outside. The
+/// weights still add up to `per_field` pairs, and the best level's pseudo-count is one pair of
+/// the stratum sample. Deterministic for a seed.
+pub fn sample_u_patterns(prepared: &[Prepared], per_field: usize, seed: u64) -> USample {
+    let mut out = USample::default();
+    for f in Field::ALL {
+        let holders: Vec<u32> = (0..prepared.len() as u32)
+            .filter(|&i| present(&prepared[i as usize], f))
+            .collect();
+        let n = holders.len() as u64;
+        let mut unit = vec![1.0; f.levels()];
+        let mut map: FastMap<u64, f64> = FastMap::default();
+        if n >= 2 && per_field > 0 {
+            let plain = |rng: &mut SplitMix64| {
+                let (i, j) = two_below(rng, n);
+                (holders[i as usize], holders[j as usize])
+            };
+            // the stratum groups: holders of one value, as ranges of `members`
+            let mut members: Vec<(&str, u32)> = holders
+                .iter()
+                .filter_map(|&i| best_level_stratum(&prepared[i as usize], f).map(|k| (k, i)))
+                .collect();
+            members.sort_unstable();
+            let mut groups: Vec<(usize, u64)> = Vec::new(); // (start, size) with size ≥ 2
+            let mut start = 0;
+            while start < members.len() {
+                let end = start + members[start..].iter().take_while(|m| m.0 == members[start].0).count();
+                if end - start >= 2 {
+                    groups.push((start, (end - start) as u64));
+                }
+                start = end;
+            }
+            let within: u64 = groups.iter().map(|&(_, k)| k * (k - 1) / 2).sum();
+            let all_pairs = n * (n - 1) / 2;
+            let share = within as f64 / all_pairs as f64;
+            let stratum_pairs = ((share * per_field as f64).ceil() as usize * STRATUM_OVERSAMPLE)
+                .min(STRATUM_MAX_PAIRS);
+            if groups.is_empty() || stratum_pairs == 0 {
+                count_patterns(prepared, f, per_field, seed, &plain, &|_, _| false, 1.0, &mut map);
+            } else {
+                let same = |a: &Prepared, b: &Prepared| {
+                    matches!((best_level_stratum(a, f), best_level_stratum(b, f)), (Some(x), Some(y)) if x == y)
+                };
+                count_patterns(prepared, f, per_field, seed, &plain, &same, 1.0, &mut map);
+                // a pair within: a group with probability by its pairs, then two of its members
+                let mut cumulative = Vec::with_capacity(groups.len());
+                let mut total = 0u64;
+                for &(_, k) in &groups {
+                    total += k * (k - 1) / 2;
+                    cumulative.push(total);
+                }
+                let members = &members;
+                let (groups, cumulative) = (&groups, &cumulative);
+                let inside = move |rng: &mut SplitMix64| {
+                    let r = rng.below(total);
+                    let g = cumulative.partition_point(|&c| c <= r);
+                    let (first, size) = groups[g];
+                    let (i, j) = two_below(rng, size);
+                    (members[first + i as usize].1, members[first + j as usize].1)
+                };
+                let weight = share * per_field as f64 / stratum_pairs as f64;
+                count_patterns(prepared, f, stratum_pairs, seed ^ 0x57a7_0000, &inside, &|_, _| false, weight, &mut map);
+                unit[0] = weight;
+            }
+        }
+        let mut v: Vec<(Levels, f64)> = map.into_iter().map(|(k, c)| (Levels::from_code(k), c)).collect();
+        v.sort_by_key(|p| p.0);
+        out.patterns.push(v);
+        out.unit.push(unit);
+    }
+    out
+}
+
+/// u by Laplace smoothing of each field's own sample: (count + unit) / (pairs + units), where a
+/// level's unit is the weight of one of its pairs (1 in the plain sample).
+pub fn laplace_u(samples: &USample) -> Vec<Vec<f64>> {
     Field::ALL
         .iter()
         .map(|&f| {
             let mut c = vec![0.0; f.levels()];
-            for (lv, n) in samples.get(f.index()).map_or(&[][..], Vec::as_slice) {
+            for (lv, n) in samples.patterns.get(f.index()).map_or(&[][..], Vec::as_slice) {
                 if let Some(l) = lv.get(f) {
                     c[l as usize] += n;
                 }
             }
-            let total: f64 = c.iter().sum();
-            c.iter()
-                .map(|x| (x + 1.0) / (total + c.len() as f64))
-                .collect()
+            smooth(&c, samples.unit.get(f.index()).map(Vec::as_slice))
         })
         .collect()
+}
+
+/// (count + unit) / (total + Σ units) per level; a unit of 1 where none is given.
+fn smooth(counts: &[f64], unit: Option<&[f64]>) -> Vec<f64> {
+    let unit_of = |l: usize| unit.and_then(|u| u.get(l).copied()).unwrap_or(1.0);
+    let total: f64 = counts.iter().sum::<f64>() + (0..counts.len()).map(unit_of).sum::<f64>();
+    counts.iter().enumerate().map(|(l, x)| (x + unit_of(l)) / total).collect()
 }
 
 /// u from random record pairs, with Laplace smoothing: `sample_pairs` random pairs *per field*
@@ -582,7 +668,7 @@ pub const MAX_RANDOM_MATCH_SHARE: f64 = 0.01;
 /// matches λ_f (capped at [`MAX_RANDOM_MATCH_SHARE`]) and u of field f with Laplace smoothing.
 /// Returns the new u and each field's λ_f.
 pub fn refine_u(
-    samples: &[Vec<(Levels, f64)>],
+    samples: &USample,
     m: &[Vec<f64>],
     u: &[Vec<f64>],
     max_iter: u32,
@@ -592,7 +678,7 @@ pub fn refine_u(
     let mut shares = vec![0.0; Field::COUNT];
     for f in Field::ALL {
         let fi = f.index();
-        let Some(pats) = samples.get(fi).filter(|p| !p.is_empty()) else {
+        let Some(pats) = samples.patterns.get(fi).filter(|p| !p.is_empty()) else {
             continue;
         };
         let lpm = ln_p(pats, m);
@@ -624,11 +710,7 @@ pub fn refine_u(
                     acc[l as usize] += c * (1.0 - gm);
                 }
             }
-            let s: f64 = acc.iter().sum();
-            let new_u: Vec<f64> = acc
-                .iter()
-                .map(|x| (x + 1.0) / (s + acc.len() as f64))
-                .collect();
+            let new_u = smooth(&acc, samples.unit.get(fi).map(Vec::as_slice));
             let new_lam = (post / total).clamp(1e-9, MAX_RANDOM_MATCH_SHARE);
             let delta = new_u
                 .iter()
@@ -1377,7 +1459,7 @@ mod tests {
         // ... but not a name and a birth date that both disagree (a family mailbox)
         let shared_email = lv(&[(Field::Email, 0), (Field::Name, NAME_DIFFERENT), (Field::BirthDate, BIRTH_DIFFERENT)]);
         assert!(m.weight(&shared_email) < t);
-        let namesakes = lv(&[(Field::Name, 0), (Field::Address, 2), (Field::Gender, 0)]);
+        let namesakes = lv(&[(Field::Name, 0), (Field::Address, super::super::levels::ADDRESS_CITY), (Field::Gender, 0)]);
         assert!(m.weight(&namesakes) < t);
         let typo = lv(&[(Field::Email, 2), (Field::Name, 0)]);
         assert!(m.weight(&typo) > t);
@@ -1398,13 +1480,14 @@ mod tests {
         let m = Model::default_model();
         let back = Model::from_stored(m.to_stored()).expect("this version's model reads back");
         assert_eq!(back, m);
-        // a model of pg_cdp 0.1.0: no level names, the name and birth-date levels it had
+        // a model of pg_cdp 0.1.0: no level names, the name, birth-date and address levels it had
         let mut legacy = serde_json::to_value(&m).unwrap();
-        let (name, birth) = (Field::Name.index(), Field::BirthDate.index());
+        let (name, birth, address) = (Field::Name.index(), Field::BirthDate.index(), Field::Address.index());
         for key in ["m", "u"] {
             let fields = legacy[key].as_array_mut().unwrap();
             fields[name] = serde_json::json!([0.7, 0.05, 0.05, 0.1, 0.1]);
             fields[birth] = serde_json::json!([0.85, 0.05, 0.05, 0.05]);
+            fields[address] = serde_json::json!([0.6, 0.2, 0.1, 0.1]);
         }
         let aligned = Model::from_stored(legacy).expect("a 0.1.0 model is aligned, not dropped");
         assert!(aligned.is_compatible());
@@ -1422,6 +1505,11 @@ mod tests {
         }
         let bd = level_names(Field::BirthDate);
         assert!((aligned.m[birth][bd.iter().position(|x| *x == "exact").unwrap()] / aligned.m[birth][bd.len() - 1] - 17.0).abs() < 1e-9);
+        let ad = level_names(Field::Address);
+        let at_ad = |n: &str| ad.iter().position(|x| *x == n).unwrap();
+        assert!((aligned.m[address][at_ad("street_postcode")] / aligned.m[address][at_ad("postcode_or_street_similar")] - 3.0).abs() < 1e-9);
+        assert!((aligned.m[address][at_ad("city")] / aligned.m[address][at_ad("different")] - 1.0).abs() < 1e-9);
+        assert!(aligned.m[address][at_ad("street_other_number")] > 0.0);
         // a shape no version had, or names that do not fit their values: not used
         let mut odd = serde_json::to_value(&m).unwrap();
         odd["m"].as_array_mut().unwrap()[name] = serde_json::json!([0.5, 0.5]);
@@ -1468,8 +1556,8 @@ mod tests {
         let ex = m.explain(&family);
         assert!((ex.iter().map(|e| e.2).sum::<f64>() - m.weight(&family)).abs() < 1e-9);
         // one of them disagreeing: plain sum
-        let moved = lv(&[(Field::Phone, 0), (Field::Address, 3)]);
-        let sum = m.level_weight(Field::Phone, 0) + m.level_weight(Field::Address, 3);
+        let moved = lv(&[(Field::Phone, 0), (Field::Address, super::super::levels::ADDRESS_DIFFERENT)]);
+        let sum = m.level_weight(Field::Phone, 0) + m.level_weight(Field::Address, super::super::levels::ADDRESS_DIFFERENT);
         assert!((m.weight(&moved) - sum).abs() < 1e-9);
     }
 
@@ -1658,6 +1746,50 @@ mod tests {
         for row in &u {
             assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn the_best_address_level_is_measured_within_house_numbers() {
+        use super::super::Rec;
+        use crate::normalise::Attr;
+        // 3,000 different people: 60 house numbers, 40 street names, 20 postcodes. The same
+        // address is rare among random pairs (about 1 in 48,000), too rare for 20,000 plain
+        // pairs to measure; pairs drawn among the holders of one house number see it often
+        let names = ["oak", "elm", "ash", "bay", "fig", "yew", "lime", "pine", "palm", "teak"];
+        let kinds = ["street", "road", "lane", "court"];
+        let recs: Vec<Rec> = (0..3000u64)
+            .map(|i| {
+                let h = super::super::strdist::mix64(i + 1);
+                let street = format!("{} {} {}", 1 + h % 60, names[(h >> 8) as usize % 10], kinds[(h >> 16) as usize % 4]);
+                Rec::new(i as i64).with(Attr::Street, &street).with(Attr::Postcode, &format!("{}", 3000 + (h >> 24) % 20))
+            })
+            .collect();
+        let prep: Vec<Prepared> = recs.iter().map(Prepared::new).collect();
+        let f = Field::Address;
+        let (mut at_best, mut all) = (0u64, 0u64);
+        for a in 0..prep.len() {
+            for b in a + 1..prep.len() {
+                all += 1;
+                at_best += u64::from(compare_field(&prep[a], &prep[b], f) == Some(super::super::levels::ADDRESS_STREET_POSTCODE));
+            }
+        }
+        let exact = at_best as f64 / all as f64;
+        assert!(exact > 1e-5 && exact < 5e-5, "{exact}");
+        let per_field = 20_000;
+        let sample = sample_u_patterns(&prep, per_field, 3);
+        let total: f64 = sample.patterns[f.index()].iter().map(|p| p.1).sum();
+        assert!((total / per_field as f64 - 1.0).abs() < 0.02, "the weights stand for {total} pairs");
+        // one pair of the stratum sample weighs its share: 1/60 of 20,000 pairs, 100 times over
+        let unit = sample.unit[f.index()][0];
+        assert!(unit > 0.001 && unit < 0.02, "{unit}");
+        let u = laplace_u(&sample);
+        let best = u[f.index()][0];
+        assert!((best / exact - 1.0).abs() < 0.35, "u {best} against {exact}");
+        assert_eq!(u, laplace_u(&sample_u_patterns(&prep, per_field, 3)), "deterministic for a seed");
+        // without the house numbers' groups (no street), the same fields are sampled plainly
+        let plain: Vec<Prepared> = recs.iter().map(|r| Prepared::new(&Rec::new(r.record_id).with(Attr::Postcode, r.get(Attr::Postcode).unwrap()))).collect();
+        let s = sample_u_patterns(&plain, per_field, 3);
+        assert!(s.unit[f.index()].iter().all(|&x| x == 1.0));
     }
 
     #[test]
