@@ -176,11 +176,66 @@ pub struct Prepared {
     pub external_id: Option<String>,
     pub anonymous_id: Option<String>,
     pub street: Option<String>,
+    /// Where the street's house number and its name lie in `street`, found once per record.
+    pub street_at: StreetAt,
     /// Sorted, deduplicated hashes of the street's tokens.
     pub street_tokens: Vec<u64>,
     pub postcode: Option<String>,
     pub city: Option<String>,
     pub gender: Option<String>,
+}
+
+/// Byte ranges of a street's house number ([`house_number`]) and name ([`street_name`]) in it,
+/// so that comparing two streets parses neither again. `known` is false where the street is
+/// too long for the offsets or its name is not one piece (a number inside it): those are parsed
+/// at each comparison.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StreetAt {
+    known: bool,
+    /// (start, end); (0, 0) for a street without a number
+    house: (u16, u16),
+    name: (u16, u16),
+}
+
+impl StreetAt {
+    fn of(street: &str) -> StreetAt {
+        let at = |part: &str| -> Option<(u16, u16)> {
+            let start = part.as_ptr() as usize - street.as_ptr() as usize;
+            Some((u16::try_from(start).ok()?, u16::try_from(start + part.len()).ok()?))
+        };
+        let house = match house_number(street) {
+            Some(h) => at(h),
+            None => Some((0, 0)),
+        };
+        let name = match street_name(street) {
+            std::borrow::Cow::Borrowed(n) => at(n),
+            std::borrow::Cow::Owned(_) => None,
+        };
+        match (house, name) {
+            (Some(house), Some(name)) => StreetAt { known: true, house, name },
+            _ => StreetAt::default(),
+        }
+    }
+}
+
+impl Prepared {
+    /// The house number of the record's street ([`house_number`]).
+    fn house<'a>(&self, street: &'a str) -> Option<&'a str> {
+        if !self.street_at.known {
+            return house_number(street);
+        }
+        let (s, e) = self.street_at.house;
+        (e > s).then(|| &street[s as usize..e as usize])
+    }
+
+    /// The name of the record's street ([`street_name`]).
+    fn street_name<'a>(&self, street: &'a str) -> std::borrow::Cow<'a, str> {
+        if !self.street_at.known {
+            return street_name(street);
+        }
+        let (s, e) = self.street_at.name;
+        street[s as usize..e as usize].into()
+    }
 }
 
 fn val(rec: &Rec, a: Attr) -> Option<&str> {
@@ -327,6 +382,7 @@ impl Prepared {
             national_id: val(rec, Attr::NationalId).map(str::to_string),
             external_id: val(rec, Attr::ExternalId).map(str::to_string),
             anonymous_id: val(rec, Attr::AnonymousId).map(str::to_string),
+            street_at: street.as_deref().map(StreetAt::of).unwrap_or_default(),
             street,
             street_tokens,
             postcode: val(rec, Attr::Postcode).map(str::to_string),
@@ -359,6 +415,7 @@ impl Prepared {
             Field::BirthDate => self.birth = None,
             Field::Address => {
                 self.street = None;
+                self.street_at = StreetAt::default();
                 self.street_tokens.clear();
                 self.postcode = None;
                 self.city = None;
@@ -490,12 +547,11 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             if close {
                 return Some(NAME_ONE_PART_OTHER_MISSING);
             }
-            // a longer part mistyped twice ("sssott" / "scott") is neither: neutral too
-            let initial = ta.iter().any(|x| tb.iter().any(|y| initial_str(x, y) || twice_mistyped(x, y)));
             // nothing agrees: evidence against only where both sides hold the same part (a bare
-            // first name says nothing about a bare last name)
+            // first name says nothing about a bare last name), and neither an initial nor a
+            // longer part perhaps mistyped twice ("sssott" / "scott") agrees
             let comparable = (a.first.is_some() && b.first.is_some()) || (a.last.is_some() && b.last.is_some());
-            if initial || !comparable {
+            if !comparable || ta.iter().any(|x| tb.iter().any(|y| initial_str(x, y) || twice_mistyped(x, y))) {
                 None
             } else {
                 Some(NAME_DIFFERENT)
@@ -602,14 +658,14 @@ fn token_alignment(a: &[String], b: &[String]) -> Option<u8> {
     Some(if strong == short.len() { NAME_JW_HIGH } else { NAME_PARTIAL })
 }
 
+/// The same tokens, as many times each, in any order. Without allocating: it runs for nearly
+/// every candidate pair, and names have a handful of tokens.
 fn same_token_set(a: &[String], b: &[String]) -> bool {
     if a.len() != b.len() || a.is_empty() {
         return false;
     }
-    let (mut x, mut y) = (a.to_vec(), b.to_vec());
-    x.sort_unstable();
-    y.sort_unstable();
-    x == y
+    let count = |v: &[String], t: &String| v.iter().filter(|x| *x == t).count();
+    a.iter().all(|t| count(a, t) == count(b, t))
 }
 
 fn token_subset(a: &[String], b: &[String]) -> bool {
@@ -787,12 +843,12 @@ fn cmp_address(a: &Prepared, b: &Prepared) -> Option<u8> {
     // a city written alike: Jaro–Winkler, or one edit for short names ("box" / "obx")
     let city_near = city.map(|(x, y)| x == y || jw_str(x, y) >= JW_HIGH || within_one_edit(x.as_bytes(), y.as_bytes()));
     if let Some((sa, sb)) = street {
-        if street_close(sa, sb) && (post_eq || (post_near != Some(false) && city_near == Some(true))) {
+        if street_close(a, b, sa, sb) && (post_eq || (post_near != Some(false) && city_near == Some(true))) {
             return Some(ADDRESS_STREET_POSTCODE);
         }
     }
     if let Some((sa, sb)) = street {
-        if post_eq && street_name_close(sa, sb) {
+        if post_eq && street_name_close(a, b, sa, sb) {
             return Some(ADDRESS_STREET_OTHER_NUMBER);
         }
     }
@@ -804,7 +860,7 @@ fn cmp_address(a: &Prepared, b: &Prepared) -> Option<u8> {
     if let Some((sa, sb)) = street {
         if post_near != Some(false)
             && city_near != Some(false)
-            && (street_close(sa, sb) || jaccard_sorted(&a.street_tokens, &b.street_tokens) >= STREET_JACCARD)
+            && (street_close(a, b, sa, sb) || jaccard_sorted(&a.street_tokens, &b.street_tokens) >= STREET_JACCARD)
         {
             return Some(ADDRESS_POSTCODE_OR_STREET);
         }
@@ -823,7 +879,7 @@ fn cmp_address(a: &Prepared, b: &Prepared) -> Option<u8> {
 /// such value (no street) or the field has no such key.
 pub fn best_level_stratum(p: &Prepared, f: Field) -> Option<&str> {
     match f {
-        Field::Address => p.street.as_deref().map(|s| house_number(s).unwrap_or("")),
+        Field::Address => p.street.as_deref().map(|s| p.house(s).unwrap_or("")),
         _ => None,
     }
 }
@@ -841,24 +897,42 @@ pub fn house_number(street: &str) -> Option<&str> {
 /// Jaro–Winkler ≥ [`JW_HIGH`] over the whole street ("228 mill court" / "228 mill cuort",
 /// "101 cedar ct" / "101 cedar court"). Another house number is another address, however alike
 /// the rest ("228 mill court" / "229 mill court").
-fn street_close(a: &str, b: &str) -> bool {
-    a == b || (house_number(a) == house_number(b) && jw_str(a, b) >= JW_HIGH)
+fn street_close(pa: &Prepared, pb: &Prepared, a: &str, b: &str) -> bool {
+    a == b || (pa.house(a) == pb.house(b) && jw_str(a, b) >= JW_HIGH)
 }
 
-/// The street without its house number ("133 swanston road" → " swanston road"; the caller
-/// trims).
-fn street_name(street: &str) -> String {
-    match house_number(street) {
-        Some(n) => street.replacen(n, "", 1),
-        None => street.to_string(),
+/// The street without its house number, trimmed ("133 swanston road" → "swanston road",
+/// "ataturk caddesi no 12" → "ataturk caddesi no"); borrowed where the number is at either end,
+/// as it nearly always is (this runs for every pair of one postcode).
+fn street_name(street: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = street.find(|c: char| c.is_ascii_digit()) else {
+        return street.trim().into();
+    };
+    let end = street[start..].find(|c: char| !c.is_ascii_digit()).map_or(street.len(), |e| start + e);
+    let (before, after) = (street[..start].trim(), street[end..].trim());
+    match (before.is_empty(), after.is_empty()) {
+        (true, _) => after.into(),
+        (false, true) => before.into(),
+        (false, false) => format!("{before} {after}").into(),
     }
 }
 
-/// Two streets of one name, written alike, whatever their house numbers.
-fn street_name_close(a: &str, b: &str) -> bool {
-    let (x, y) = (street_name(a), street_name(b));
-    let (x, y) = (x.trim(), y.trim());
-    !x.is_empty() && (x == y || jw_str(x, y) >= JW_HIGH)
+/// Two streets of one name, written alike (equal, or Jaro–Winkler ≥ [`JW_HIGH`]), whatever
+/// their house numbers. This runs for every pair of one postcode, mostly on two different
+/// streets: Jaro–Winkler is only computed where the names could be alike, their lengths at most
+/// 3 apart and their first or last letters the same (a typo at both ends is not "alike").
+fn street_name_close(pa: &Prepared, pb: &Prepared, a: &str, b: &str) -> bool {
+    let (x, y) = (pa.street_name(a), pb.street_name(b));
+    if x.is_empty() || y.is_empty() {
+        return false;
+    }
+    if x == y {
+        return true;
+    }
+    let (xb, yb) = (x.as_bytes(), y.as_bytes());
+    xb.len().abs_diff(yb.len()) <= 3
+        && (xb[0] == yb[0] || xb[xb.len() - 1] == yb[yb.len() - 1])
+        && jw_str(&x, &y) >= JW_HIGH
 }
 
 #[cfg(test)]
@@ -1324,6 +1398,22 @@ mod tests {
         // another street in that postcode, or the same street without the postcode, is less
         assert_eq!(lv(&house, &ad("229 mill road", "3519", "kensington"), f), Some(ADDRESS_POSTCODE_OR_STREET));
         assert_eq!(lv(&house, &ad("229 mill court", "3591", "kensington"), f), Some(ADDRESS_CITY));
+    }
+
+    #[test]
+    fn a_streets_number_and_name_are_found_once_as_they_would_be_each_time() {
+        let long = format!("12 {}", "a".repeat(70_000));
+        for st in ["133 swanston road", "ataturk caddesi no 12", "bagdat cad 5 daire 3", "mill court", "12", " 7 elm st ", long.as_str()] {
+            let p = rec(&[(Attr::Street, st)]);
+            let street = p.street.as_deref().unwrap();
+            assert_eq!(p.house(street), house_number(street), "{st}");
+            assert_eq!(p.street_name(street), street_name(street), "{st}");
+        }
+        assert_eq!(street_name("133 swanston road"), "swanston road");
+        assert_eq!(street_name("ataturk caddesi no 12"), "ataturk caddesi no");
+        assert_eq!(street_name("bagdat cad 5 daire 3"), "bagdat cad daire 3");
+        assert!(rec(&[(Attr::Street, "133 swanston road")]).street_at.known);
+        assert!(!rec(&[(Attr::Street, "bagdat cad 5 daire 3")]).street_at.known, "a name in two pieces is parsed each time");
     }
 
     #[test]

@@ -468,7 +468,7 @@ fn present(p: &Prepared, f: Field) -> bool {
 /// the plain sample that falls inside them (see [`sample_u_patterns`]).
 pub const STRATUM_OVERSAMPLE: usize = 100;
 /// At most this many pairs are drawn within the stratum groups of one field.
-pub const STRATUM_MAX_PAIRS: usize = 500_000;
+pub const STRATUM_MAX_PAIRS: usize = 200_000;
 
 /// The random pairs behind u: per field (outer index), comparison patterns with weights, and per
 /// level the weight of one observed pair (Laplace's pseudo-count: one pair's worth of doubt).
@@ -498,7 +498,9 @@ fn count_patterns(
             .map(|(h, &count)| {
                 s.spawn(move || {
                     let mut rng = SplitMix64(seed ^ (0x5eed_0000 + (f.index() as u64) * 2 + h as u64));
-                    let different = (f.levels() - 1) as u8;
+                    // levels common among different people (the default model's u ≥
+                    // COMMON_LEVEL_U: the same city, gender, birth year), and "different"
+                    let common: Vec<bool> = levels(f).iter().map(|l| l.u >= COMMON_LEVEL_U).collect();
                     let mut map: FastMap<u64, u64> = FastMap::default();
                     for _ in 0..count {
                         let (i, j) = draw(&mut rng);
@@ -506,11 +508,12 @@ fn count_patterns(
                         if skip(a, b) {
                             continue;
                         }
-                        // Most random pairs simply differ on f: their match posterior is
-                        // negligible whatever the other fields say, so the other fields are
-                        // only compared when f agrees at some level.
+                        // Most random pairs simply differ on f, or agree only as often as
+                        // different people do: their match posterior is negligible whatever
+                        // the other fields say (at most λ·m/u, about 10⁻⁴ of the pair), so the
+                        // other fields are only compared when f agrees at a rarer level.
                         let level = compare_field(a, b, f);
-                        let lv = if level == Some(different) {
+                        let lv = if level.is_some_and(|l| common[l as usize]) {
                             let mut l = Levels::default();
                             l.set(f, level);
                             l
@@ -532,6 +535,47 @@ fn count_patterns(
     }
 }
 
+/// A level at least this common among different people in the default model (the same city,
+/// the same gender, the same birth year, "different") is not worth comparing the pair's other
+/// fields for in the u sample: see [`count_patterns`].
+pub const COMMON_LEVEL_U: f64 = 0.01;
+
+/// Pairs a level other than "different" needs in the plain sample before the sample may stop
+/// short of its full size: u is then known to about 3 %.
+pub const U_LEVEL_ENOUGH: f64 = 1000.0;
+
+/// The plain part of a field's u sample: up to `per_field` pairs drawn by `draw`, in rounds of
+/// 1/8, 1/8, 1/4 and 1/2 of it, stopping after a round where every level but "different" has
+/// been seen [`U_LEVEL_ENOUGH`] times (gender after an eighth: both levels are common; a rare
+/// identifier's agreement never is). Returns the pairs drawn, skipped ones included.
+fn count_plain(
+    prepared: &[Prepared],
+    f: Field,
+    per_field: usize,
+    seed: u64,
+    draw: &(dyn Fn(&mut SplitMix64) -> (u32, u32) + Sync),
+    skip: &(dyn Fn(&Prepared, &Prepared) -> bool + Sync),
+    into: &mut FastMap<u64, f64>,
+) -> usize {
+    let eighth = per_field / 8;
+    let rounds = [eighth, eighth, per_field / 4, per_field - per_field / 4 - 2 * eighth];
+    let mut drawn = 0;
+    for (r, &count) in rounds.iter().enumerate() {
+        count_patterns(prepared, f, count, seed ^ ((r as u64) << 40), draw, skip, 1.0, into);
+        drawn += count;
+        let mut seen = vec![0.0; f.levels()];
+        for (code, c) in into.iter() {
+            if let Some(l) = Levels::from_code(*code).get(f) {
+                seen[l as usize] += c;
+            }
+        }
+        if seen[..f.levels() - 1].iter().all(|&c| c >= U_LEVEL_ENOUGH) {
+            break;
+        }
+    }
+    drawn
+}
+
 /// Two distinct uniform indices below `n` (n ≥ 2).
 fn two_below(rng: &mut SplitMix64, n: u64) -> (u64, u64) {
     let i = rng.below(n);
@@ -542,10 +586,11 @@ fn two_below(rng: &mut SplitMix64, n: u64) -> (u64, u64) {
     (i, j)
 }
 
-/// The random pairs behind u: for each field f, `per_field` uniformly random pairs (i ≠ j) of
-/// records that both have f, compared on all fields. Sampling per field gives every field the
+/// The random pairs behind u: for each field f, up to `per_field` uniformly random pairs (i ≠ j)
+/// of records that both have f, compared on all fields. Sampling per field gives every field the
 /// same number of comparable pairs, so a sparse identifier (national id on 15 % of records) is
-/// measured as precisely as gender.
+/// measured as precisely as gender; a field whose every level is common stops early
+/// ([`count_plain`]).
 ///
 /// A field whose best level has a stratum ([`best_level_stratum`]: the address's house number)
 /// is sampled in two parts. Its best level is so rare among random pairs (an address: a few in
@@ -553,8 +598,8 @@ fn two_below(rng: &mut SplitMix64, n: u64) -> (u64, u64) {
 /// then says. So the pairs inside the stratum groups (both records hold the same house number)
 /// are drawn on their own, up to [`STRATUM_OVERSAMPLE`] times as many as the plain sample holds,
 /// each weighing their share of all pairs; the plain sample keeps only the pairs outside. The
-/// weights still add up to `per_field` pairs, and the best level's pseudo-count is one pair of
-/// the stratum sample. Deterministic for a seed.
+/// weights still add up to the plain sample's pairs, and the best level's pseudo-count is one
+/// pair of the stratum sample. Deterministic for a seed.
 pub fn sample_u_patterns(prepared: &[Prepared], per_field: usize, seed: u64) -> USample {
     let mut out = USample::default();
     for f in Field::ALL {
@@ -587,15 +632,14 @@ pub fn sample_u_patterns(prepared: &[Prepared], per_field: usize, seed: u64) -> 
             let within: u64 = groups.iter().map(|&(_, k)| k * (k - 1) / 2).sum();
             let all_pairs = n * (n - 1) / 2;
             let share = within as f64 / all_pairs as f64;
-            let stratum_pairs = ((share * per_field as f64).ceil() as usize * STRATUM_OVERSAMPLE)
-                .min(STRATUM_MAX_PAIRS);
-            if groups.is_empty() || stratum_pairs == 0 {
-                count_patterns(prepared, f, per_field, seed, &plain, &|_, _| false, 1.0, &mut map);
+            if groups.is_empty() {
+                count_plain(prepared, f, per_field, seed, &plain, &|_, _| false, &mut map);
             } else {
                 let same = |a: &Prepared, b: &Prepared| {
                     matches!((best_level_stratum(a, f), best_level_stratum(b, f)), (Some(x), Some(y)) if x == y)
                 };
-                count_patterns(prepared, f, per_field, seed, &plain, &same, 1.0, &mut map);
+                let drawn = count_plain(prepared, f, per_field, seed, &plain, &same, &mut map);
+                let stratum_pairs = ((share * drawn as f64).ceil() as usize * STRATUM_OVERSAMPLE).min(STRATUM_MAX_PAIRS);
                 // a pair within: a group with probability by its pairs, then two of its members
                 let mut cumulative = Vec::with_capacity(groups.len());
                 let mut total = 0u64;
@@ -612,7 +656,7 @@ pub fn sample_u_patterns(prepared: &[Prepared], per_field: usize, seed: u64) -> 
                     let (i, j) = two_below(rng, size);
                     (members[first + i as usize].1, members[first + j as usize].1)
                 };
-                let weight = share * per_field as f64 / stratum_pairs as f64;
+                let weight = share * drawn as f64 / stratum_pairs as f64;
                 count_patterns(prepared, f, stratum_pairs, seed ^ 0x57a7_0000, &inside, &|_, _| false, weight, &mut map);
                 unit[0] = weight;
             }
@@ -1790,6 +1834,26 @@ mod tests {
         let plain: Vec<Prepared> = recs.iter().map(|r| Prepared::new(&Rec::new(r.record_id).with(Attr::Postcode, r.get(Attr::Postcode).unwrap()))).collect();
         let s = sample_u_patterns(&plain, per_field, 3);
         assert!(s.unit[f.index()].iter().all(|&x| x == 1.0));
+    }
+
+    #[test]
+    fn a_field_of_common_levels_is_sampled_less_and_alone() {
+        use super::super::Rec;
+        use crate::normalise::Attr;
+        let recs: Vec<Rec> = (0..2000)
+            .map(|i| Rec::new(i).with(Attr::Gender, if i % 2 == 0 { "f" } else { "m" }).with(Attr::Email, &format!("person{i}@mail.com")))
+            .collect();
+        let prep: Vec<Prepared> = recs.iter().map(Prepared::new).collect();
+        let s = sample_u_patterns(&prep, 80_000, 1);
+        let total = |f: Field| s.patterns[f.index()].iter().map(|p| p.1).sum::<f64>();
+        // both genders are common: the first eighth of the sample measures them well enough
+        assert_eq!(total(Field::Gender), 10_000.0);
+        // no random pair shares an e-mail: the whole sample
+        assert_eq!(total(Field::Email), 80_000.0);
+        // a pair of the same gender is no more than that: its e-mails are not compared
+        assert!(s.patterns[Field::Gender.index()].iter().all(|(lv, _)| lv.get(Field::Email).is_none()));
+        let u = laplace_u(&s);
+        assert!((u[Field::Gender.index()][0] - 0.5).abs() < 0.02, "{:?}", u[Field::Gender.index()]);
     }
 
     #[test]
