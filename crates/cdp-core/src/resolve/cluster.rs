@@ -300,10 +300,11 @@ pub fn cluster(
 
 /// [`cluster`] with conflict guards: `conflict_ids[i]` is record i's national id (or empty
 /// slice for none), `births[i]` its birth date digits (or empty slice). An edge never joins two
-/// clusters holding ids that differ by more than a one-character typo, nor makes a cluster hold
-/// two different birth dates each on two or more records (see `Dsu::births_conflict`); since
-/// edges are taken heaviest first, a chain of two people is cut at its weakest links. Forced
-/// links may do either (a steward's decision overrides stored values).
+/// clusters holding ids that differ by more than a one-character typo, nor, through a record
+/// without a birth date, makes a cluster hold two different birth dates each on two or more
+/// records (see `Dsu::births_conflict`; an edge between two dated records weighed their dates
+/// itself); since edges are taken heaviest first, a chain of two people is cut at its weakest
+/// links. Forced links may do either (a steward's decision overrides stored values).
 pub fn cluster_guarded(
     n: usize,
     edges: &[Edge],
@@ -315,6 +316,9 @@ pub fn cluster_guarded(
     births: &[Option<[u8; 8]>],
 ) -> Clustering {
     let mut dsu = Dsu::new(n, cannot_link, conflict_ids, births);
+    // an edge between two records that both hold a birth date compared them itself: the birth
+    // guard is for the bridges of sparse records (no birth date) between two people's records
+    let dated = |e: &Edge| matches!((births.get(e.a as usize), births.get(e.b as usize)), (Some(Some(_)), Some(Some(_))));
     let mut out = Clustering::default();
     let max_size = max_size.max(1) as u64;
 
@@ -364,7 +368,7 @@ pub fn cluster_guarded(
             out.rejected_by_cannot_link += 1;
         } else if dsu.ids_conflict(ra, rb) {
             out.rejected_by_id_conflict += 1;
-        } else if dsu.births_conflict(ra, rb) {
+        } else if !dated(e) && dsu.births_conflict(ra, rb) {
             out.rejected_by_birth_conflict += 1;
         } else if u64::from(dsu.size[ra as usize]) + u64::from(dsu.size[rb as usize]) > max_size {
             out.rejected_by_max_size += 1;
@@ -395,7 +399,7 @@ pub fn cluster_guarded(
                 cl_rej += 1;
             } else if dsu.ids_conflict(ra, rb) {
                 id_rej += 1;
-            } else if dsu.births_conflict(ra, rb) {
+            } else if !dated(e) && dsu.births_conflict(ra, rb) {
                 birth_rej += 1;
             } else if u64::from(sa) + u64::from(sb) > max_size {
                 size_rej += 1;
@@ -664,6 +668,17 @@ mod tests {
         // a steward's forced link overrides the guard
         let c = cluster_guarded(5, &edges, &[], &[(1, 3)], 100, 22.0, &[], &births);
         assert_eq!(c.clusters, 1);
+        // an edge between two dated records weighed their dates itself: one person's mistyped
+        // date, copied onto two records ("19850301" / "19850412"), joins where everything else
+        // agrees; the chain through the undated record is still cut
+        let births = [d("19850301"), d("19850301"), d("19850412"), d("19850412"), None];
+        let direct = [e(0, 1, 30.0), e(2, 3, 30.0), e(1, 2, 32.0)];
+        let c = cluster_guarded(5, &direct, &[], &[], 100, 22.0, &[], &births);
+        assert_eq!(c.component[0], c.component[3], "{:?}", c.component);
+        assert_eq!(c.rejected_by_birth_conflict, 0);
+        let c = cluster_guarded(5, &edges, &[], &[], 100, 22.0, &[], &births);
+        assert_ne!(c.component[0], c.component[2], "{:?}", c.component);
+        assert_eq!(c.rejected_by_birth_conflict, 1);
     }
 
     #[test]

@@ -875,11 +875,13 @@ fn cmp_address(a: &Prepared, b: &Prepared) -> Option<u8> {
 /// at that level are then all within the groups of records holding one value, and u of the level
 /// can be measured by sampling pairs inside the groups (see `model::sample_u_patterns`). For the
 /// address, the house number of the street ("" for a street without one): the best level needs
-/// the street written alike, which needs the same house number. None where the record has no
-/// such value (no street) or the field has no such key.
+/// the street written alike, which needs the same house number. For the birth date, the date
+/// itself. None where the record has no such value (no street) or the field has no such key.
 pub fn best_level_stratum(p: &Prepared, f: Field) -> Option<&str> {
     match f {
         Field::Address => p.street.as_deref().map(|s| p.house(s).unwrap_or("")),
+        // the digits are ASCII (`birth_digits`)
+        Field::BirthDate => p.birth.as_ref().and_then(|b| std::str::from_utf8(b).ok()),
         _ => None,
     }
 }
@@ -1450,6 +1452,15 @@ mod tests {
         assert_eq!(best_level_stratum(&recs[3 * 9], Field::Address), Some(""));
         assert_eq!(best_level_stratum(recs.last().unwrap(), Field::Address), None);
         assert_eq!(best_level_stratum(&recs[0], Field::Name), None);
+        // the birth date's best level is the same date
+        let dates: Vec<Prepared> = ["1980-03-04", "1980-04-03", "1980-03-05", "1981-03-04", "04.03.1980"].iter().map(|d| rec(&[(Attr::BirthDate, d)])).collect();
+        for a in &dates {
+            for b in &dates {
+                let same = best_level_stratum(a, Field::BirthDate) == best_level_stratum(b, Field::BirthDate);
+                assert_eq!(lv(a, b, Field::BirthDate) == Some(BIRTH_EXACT), same, "{a:?} / {b:?}");
+            }
+        }
+        assert_eq!(best_level_stratum(&dates[0], Field::BirthDate), Some("19800304"));
     }
 
     #[test]
