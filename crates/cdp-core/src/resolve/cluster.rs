@@ -300,11 +300,12 @@ pub fn cluster(
 
 /// [`cluster`] with conflict guards: `conflict_ids[i]` is record i's national id (or empty
 /// slice for none), `births[i]` its birth date digits (or empty slice). An edge never joins two
-/// clusters holding ids that differ by more than a one-character typo, nor, through a record
-/// without a birth date, makes a cluster hold two different birth dates each on two or more
-/// records (see `Dsu::births_conflict`; an edge between two dated records weighed their dates
-/// itself); since edges are taken heaviest first, a chain of two people is cut at its weakest
-/// links. Forced links may do either (a steward's decision overrides stored values).
+/// clusters holding ids that differ by more than a one-character typo, nor makes a cluster hold
+/// two different birth dates each on two or more records (see `Dsu::births_conflict`), unless
+/// the edge's own two records hold dates that are alike (any birth-date level but "different":
+/// one person's mistyped date, copied onto several records); since edges are taken heaviest first,
+/// a chain of two people is cut at its weakest links. Forced links may do either (a steward's
+/// decision overrides stored values).
 pub fn cluster_guarded(
     n: usize,
     edges: &[Edge],
@@ -316,9 +317,14 @@ pub fn cluster_guarded(
     births: &[Option<[u8; 8]>],
 ) -> Clustering {
     let mut dsu = Dsu::new(n, cannot_link, conflict_ids, births);
-    // an edge between two records that both hold a birth date compared them itself: the birth
-    // guard is for the bridges of sparse records (no birth date) between two people's records
-    let dated = |e: &Edge| matches!((births.get(e.a as usize), births.get(e.b as usize)), (Some(Some(_)), Some(Some(_))));
+    // an edge between two records whose own birth dates are alike (not the comparison's
+    // "different": equal, a typo or a swap apart, the same day and month or the same year) is
+    // one person's mistyped date, whatever other records hold: the birth guard is for bridges
+    // through a record without a birth date, or between two dates that differ (a namesake who
+    // typed the other's phone)
+    let dated = |e: &Edge| {
+        matches!((births.get(e.a as usize), births.get(e.b as usize)), (Some(Some(x)), Some(Some(y))) if super::compare::cmp_birth(x, y) != super::levels::BIRTH_DIFFERENT)
+    };
     let mut out = Clustering::default();
     let max_size = max_size.max(1) as u64;
 
@@ -668,17 +674,29 @@ mod tests {
         // a steward's forced link overrides the guard
         let c = cluster_guarded(5, &edges, &[], &[(1, 3)], 100, 22.0, &[], &births);
         assert_eq!(c.clusters, 1);
-        // an edge between two dated records weighed their dates itself: one person's mistyped
-        // date, copied onto two records ("19850301" / "19850412"), joins where everything else
-        // agrees; the chain through the undated record is still cut
-        let births = [d("19850301"), d("19850301"), d("19850412"), d("19850412"), None];
-        let direct = [e(0, 1, 30.0), e(2, 3, 30.0), e(1, 2, 32.0)];
-        let c = cluster_guarded(5, &direct, &[], &[], 100, 22.0, &[], &births);
+        // one person's date mistyped in two ways, each copied onto two records ("19850301",
+        // "19850412"), and two more records one digit off each ("19850302", "19850402") whose
+        // edge joins the two groups: the edge's own dates are alike (one digit apart), so it
+        // joins what the guard would keep apart; the chain through the undated record is still
+        // cut, and so is an edge whose own dates differ (a namesake who typed the other's phone)
+        let births = [d("19850301"), d("19850301"), d("19850412"), d("19850412"), None, d("19850302"), d("19850402")];
+        let direct = [e(0, 1, 30.0), e(2, 3, 30.0), e(0, 5, 30.0), e(2, 6, 30.0), e(5, 6, 32.0)];
+        let c = cluster_guarded(7, &direct, &[], &[], 100, 22.0, &[], &births);
         assert_eq!(c.component[0], c.component[3], "{:?}", c.component);
         assert_eq!(c.rejected_by_birth_conflict, 0);
-        let c = cluster_guarded(5, &edges, &[], &[], 100, 22.0, &[], &births);
+        let c = cluster_guarded(5, &edges, &[], &[], 100, 22.0, &[], &births[..5]);
         assert_ne!(c.component[0], c.component[2], "{:?}", c.component);
         assert_eq!(c.rejected_by_birth_conflict, 1);
+        let namesake = [e(0, 1, 30.0), e(2, 3, 30.0), e(1, 2, 26.0)];
+        let births = [d("19850301"), d("19850301"), d("19900712"), d("19900712"), None];
+        let c = cluster_guarded(5, &namesake, &[], &[], 100, 22.0, &[], &births);
+        assert_ne!(c.component[0], c.component[2], "{:?}", c.component);
+        assert_eq!(c.rejected_by_birth_conflict, 1);
+        // the same year, other day and month: alike enough for the edge to decide
+        let births = [d("19850301"), d("19850301"), d("19851107"), d("19851107"), None];
+        let c = cluster_guarded(5, &namesake, &[], &[], 100, 22.0, &[], &births);
+        assert_eq!(c.component[0], c.component[2], "{:?}", c.component);
+        assert_eq!(c.rejected_by_birth_conflict, 0);
     }
 
     #[test]

@@ -170,6 +170,11 @@ pub struct Prepared {
     /// All name tokens in order: full_name's, else first_name's then last_name's. Compound
     /// surnames and middle names ("javier diaz perez" vs first "javier", last "diaz perez").
     pub name_tokens: Vec<String>,
+    /// The tokens are exactly [first, last]: their Jaro–Winkler against another such name is the
+    /// parts' (found once per pair, see [`cmp_name`]).
+    pub tokens_are_parts: bool,
+    /// [`nicknames::group`] of the first name token, found once per record.
+    pub given_group: Option<u16>,
     /// "YYYYMMDD" digits of the birth date.
     pub birth: Option<[u8; 8]>,
     pub national_id: Option<String>,
@@ -366,7 +371,11 @@ impl Prepared {
         } else {
             local_vs_name(&email_local, &name_forms(first, last, &name_tokens))
         };
+        let tokens_are_parts = name_tokens.len() == 2 && first == Some(name_tokens[0].as_str()) && last == Some(name_tokens[1].as_str());
+        let given_group = name_tokens.first().and_then(|t| nicknames::group(t));
         Prepared {
+            tokens_are_parts,
+            given_group,
             first: first.map(|s| s.chars().collect()),
             last: last.map(|s| s.chars().collect()),
             name_key,
@@ -409,6 +418,8 @@ impl Prepared {
             Field::Name => {
                 self.first = None;
                 self.last = None;
+                self.tokens_are_parts = false;
+                self.given_group = None;
                 self.name_key.clear();
                 self.name_tokens.clear();
             }
@@ -509,10 +520,13 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             if jfs >= JW_HIGH && jls >= JW_HIGH {
                 return Some(NAME_JW_HIGH);
             }
+            let first_variants = given_variants(a, b);
             // token by token, in any order: a nickname, a middle name inside the first-name
             // field, a compound surname with a typo ("javier castillo garcia" / "javier
-            // castiillo garcia", "jim thomas" / "james thoms")
-            let aligned = token_alignment(ta, tb);
+            // castiillo garcia", "jim thomas" / "james thoms"); two names of two tokens that
+            // are their parts have the parts' Jaro–Winkler already
+            let parts_jw = (a.tokens_are_parts && b.tokens_are_parts).then_some([[jf, jfs], [jls, jl]]);
+            let aligned = token_alignment(ta, tb, parts_jw, first_variants);
             if aligned == Some(NAME_JW_HIGH) {
                 return Some(NAME_JW_HIGH);
             }
@@ -526,7 +540,7 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             // twice. The model weighs which the data holds
             let alike = [jf, jl, jfs, jls].iter().any(|j| *j >= JW_HIGH)
                 || [(fa, fb), (la, lb), (fa, lb), (la, fb)].iter().any(|(x, y)| within_one_edit(x, y))
-                || matches!((ta.first(), tb.first()), (Some(x), Some(y)) if given_variants(x, y));
+                || first_variants;
             if alike || (jf >= JW_MID && jl >= JW_MID) || (jfs >= JW_MID && jls >= JW_MID) {
                 return Some(NAME_ONE_PART_OTHER_DIFFERENT);
             }
@@ -541,9 +555,7 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             // model weighs: one name part says less than two. A bare initial only agrees: neutral
             let (ta, tb) = (&a.name_tokens, &b.name_tokens);
             let close = ta.iter().any(|x| tb.iter().any(|y| token_close(x, y) || one_edit_str(x, y)))
-                || (a.first.is_some()
-                    && b.first.is_some()
-                    && matches!((ta.first(), tb.first()), (Some(x), Some(y)) if given_variants(x, y)));
+                || (a.first.is_some() && b.first.is_some() && given_variants(a, b));
             if close {
                 return Some(NAME_ONE_PART_OTHER_MISSING);
             }
@@ -593,10 +605,11 @@ fn token_close(x: &str, y: &str) -> bool {
     x == y || jw_str(x, y) >= JW_HIGH
 }
 
-/// Two given names that are variants of one ([`nicknames`]: "jim" / "james"). Only ever asked of
-/// the first token of each name, so a surname is never read as a nickname.
-fn given_variants(x: &str, y: &str) -> bool {
-    x != y && nicknames::same_name(x, y)
+/// The first name tokens of two records are two given names that are variants of one
+/// ([`nicknames`]: "jim" / "james"). Only ever asked of the first token of each name, so a
+/// surname is never read as a nickname.
+fn given_variants(a: &Prepared, b: &Prepared) -> bool {
+    a.given_group.is_some() && a.given_group == b.given_group && a.name_tokens.first() != b.name_tokens.first()
 }
 
 /// "a" / "ayse" for name tokens.
@@ -614,7 +627,7 @@ const ALIGN_MAX_TOKENS: usize = 6;
 /// also short for alexandra), None otherwise. Close pairs are taken first, so a merely similar
 /// token never takes another's only close partner. With a token more on one side, the first
 /// tokens must pair with each other.
-fn token_alignment(a: &[String], b: &[String]) -> Option<u8> {
+fn token_alignment(a: &[String], b: &[String], parts_jw: Option<[[f64; 2]; 2]>, first_variants: bool) -> Option<u8> {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     if short.len() < 2 || long.len() > ALIGN_MAX_TOKENS {
         return None;
@@ -625,9 +638,18 @@ fn token_alignment(a: &[String], b: &[String]) -> Option<u8> {
     let allowed = |i: usize, j: usize| !first_fixed || (i == 0) == (j == 0);
     // Jaro–Winkler of every token pair, once for both passes
     let mut jw = [[0.0f64; ALIGN_MAX_TOKENS]; ALIGN_MAX_TOKENS];
-    for (i, t) in short.iter().enumerate() {
-        for (j, u) in long.iter().enumerate() {
-            jw[i][j] = if t == u { 1.0 } else { jw_str(t, u) };
+    match parts_jw {
+        // two tokens each (short is a): the parts' values, in the same orientation
+        Some(p) if short.len() == 2 && long.len() == 2 => {
+            jw[0][..2].copy_from_slice(&p[0]);
+            jw[1][..2].copy_from_slice(&p[1]);
+        }
+        _ => {
+            for (i, t) in short.iter().enumerate() {
+                for (j, u) in long.iter().enumerate() {
+                    jw[i][j] = if t == u { 1.0 } else { jw_str(t, u) };
+                }
+            }
         }
     }
     let mut partner: [Option<usize>; ALIGN_MAX_TOKENS] = [None; ALIGN_MAX_TOKENS];
@@ -649,7 +671,7 @@ fn token_alignment(a: &[String], b: &[String]) -> Option<u8> {
         }
         let u = |j: usize| long[j].as_str();
         let weak = |j: usize| {
-            jw[i][j] >= JW_MID || one_edit_str(t, u(j)) || initial_str(t, u(j)) || (i == 0 && j == 0 && given_variants(t, u(j)))
+            jw[i][j] >= JW_MID || one_edit_str(t, u(j)) || initial_str(t, u(j)) || (i == 0 && j == 0 && first_variants)
         };
         let j = (0..long.len()).find(|&j| !used[j] && allowed(i, j) && weak(j))?;
         used[j] = true;
@@ -663,6 +685,9 @@ fn token_alignment(a: &[String], b: &[String]) -> Option<u8> {
 fn same_token_set(a: &[String], b: &[String]) -> bool {
     if a.len() != b.len() || a.is_empty() {
         return false;
+    }
+    if a.len() == 2 {
+        return (a[0] == b[0] && a[1] == b[1]) || (a[0] == b[1] && a[1] == b[0]);
     }
     let count = |v: &[String], t: &String| v.iter().filter(|x| *x == t).count();
     a.iter().all(|t| count(a, t) == count(b, t))
@@ -792,7 +817,7 @@ fn cmp_phone(a: &[u8], b: &[u8]) -> u8 {
 
 /// Birth date levels: equal, day and month swapped or one digit off (a one-edit typo on
 /// "YYYYMMDD"), same day and month in another year (a year typed wrong), same year, different.
-fn cmp_birth(a: &[u8; 8], b: &[u8; 8]) -> u8 {
+pub fn cmp_birth(a: &[u8; 8], b: &[u8; 8]) -> u8 {
     if a == b {
         return BIRTH_EXACT;
     }

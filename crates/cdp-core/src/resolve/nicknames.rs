@@ -95,6 +95,21 @@ fn table() -> &'static HashMap<&'static str, &'static str> {
     })
 }
 
+/// The group of a given-name token: the index of its canonical form when the token is listed, as
+/// a variant or as the canonical form itself; None for any other token. Two tokens are
+/// variants of one name exactly when they differ and have the same group ([`same_name`]).
+pub fn group(token: &str) -> Option<u16> {
+    static INDEX: OnceLock<HashMap<&'static str, u16>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut m = HashMap::new();
+        for (i, (canon, _)) in GROUPS.iter().enumerate() {
+            m.entry(*canon).or_insert(i as u16);
+        }
+        m
+    });
+    index.get(canonical(token)).copied()
+}
+
 /// The canonical form of a given-name token: itself unless it is a listed variant.
 pub fn canonical(token: &str) -> &str {
     table().get(token).copied().unwrap_or(token)
@@ -108,6 +123,20 @@ pub fn same_name(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_say_what_same_name_says() {
+        let mut tokens: Vec<&str> = GROUPS.iter().flat_map(|(c, v)| std::iter::once(*c).chain(v.iter().copied())).collect();
+        tokens.extend(["unlisted", "ayse", "mehmet", "zeynep"]);
+        for a in &tokens {
+            for b in &tokens {
+                let by_group = a == b || matches!((group(a), group(b)), (Some(x), Some(y)) if x == y);
+                assert_eq!(by_group, same_name(a, b), "{a} / {b}");
+            }
+        }
+        assert_eq!(group("unlisted"), None);
+        assert_eq!(group("bill"), group("william"));
+    }
 
     #[test]
     fn variants_map_to_one_name() {
