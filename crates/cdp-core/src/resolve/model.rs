@@ -639,7 +639,10 @@ pub fn sample_u_patterns(prepared: &[Prepared], per_field: usize, seed: u64) -> 
                     matches!((best_level_stratum(a, f), best_level_stratum(b, f)), (Some(x), Some(y)) if x == y)
                 };
                 let drawn = count_plain(prepared, f, per_field, seed, &plain, &same, &mut map);
-                let stratum_pairs = ((share * drawn as f64).ceil() as usize * STRATUM_OVERSAMPLE).min(STRATUM_MAX_PAIRS);
+                // never fewer than the plain sample would have drawn inside (a stratum holding
+                // most pairs: streets without numbers, a placeholder date)
+                let plain_inside = (share * drawn as f64).ceil() as usize;
+                let stratum_pairs = (plain_inside * STRATUM_OVERSAMPLE).min(STRATUM_MAX_PAIRS).max(plain_inside);
                 // a pair within: a group with probability by its pairs, then two of its members
                 let mut cumulative = Vec::with_capacity(groups.len());
                 let mut total = 0u64;
@@ -1015,9 +1018,10 @@ fn id_session(lv: &Levels) -> bool {
 /// Pairs whose names agree (up to "partial") and whose birth date or address agree at least
 /// closely (what the name blocking keys find).
 fn name_session(lv: &Levels) -> bool {
-    lv.get(Field::Name).is_some_and(|l| l <= 3)
-        && (lv.get(Field::BirthDate).is_some_and(|l| l <= 1)
-            || lv.get(Field::Address).is_some_and(|l| l <= 1))
+    use super::levels::{ADDRESS_POSTCODE_OR_STREET, BIRTH_SWAP_OR_TYPO, NAME_PARTIAL};
+    lv.get(Field::Name).is_some_and(|l| l <= NAME_PARTIAL)
+        && (lv.get(Field::BirthDate).is_some_and(|l| l <= BIRTH_SWAP_OR_TYPO)
+            || lv.get(Field::Address).is_some_and(|l| l <= ADDRESS_POSTCODE_OR_STREET))
 }
 
 /// m and λ for the candidate pairs of a run, the Splink way: EM in training sessions, each over
