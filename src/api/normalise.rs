@@ -43,7 +43,8 @@ pub fn current_settings() -> Settings {
 }
 
 /// Normalise one source row. `raw` holds the raw text of each attribute in `Attr::ALL` order;
-/// the result holds the normalised values in the same order, then the quality flags as JSON text.
+/// the result holds the normalised values in the same order, then the quality flags as JSON text,
+/// then the record's `original` object as JSON text (`sync::original_json`).
 #[pg_extern(stable, parallel_safe, strict)]
 fn _normalise_row(raw: Array<&str>) -> Vec<Option<String>> {
     // a source that maps consent columns stages them after the attributes (read by
@@ -67,6 +68,8 @@ fn _normalise_row(raw: Array<&str>) -> Vec<Option<String>> {
     }
     let mut out: Vec<Option<String>> = n.values.into_iter().collect();
     out.push(Some(serde_json::Value::Object(quality).to_string()));
+    out.push(Some(crate::sync::original_json(&vals)));
+    debug_assert_eq!(out.len(), crate::sync::ORIGINAL_INDEX);
     out
 }
 

@@ -863,10 +863,14 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
     } else {
         None
     };
+    // Under READ COMMITTED each statement's snapshot is taken after the sync lock above, so it
+    // sees every record an earlier holder committed; only a transaction snapshot (REPEATABLE
+    // READ, SERIALIZABLE) can be older than the lock.
+    let conflicts = unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32;
     stats.inserted = match &salt {
-        None => client.update(plan.insert_sql().as_str(), None, &args[..1])?.len() as i64,
+        None => client.update(plan.insert_sql(conflicts).as_str(), None, &args[..1])?.len() as i64,
         Some(s) => {
-            let n = client.update(plan.insert_sql_suppressing().as_str(), None, &[source_id.into(), s.as_str().into()])?.len() as i64;
+            let n = client.update(plan.insert_sql_suppressing(conflicts).as_str(), None, &[source_id.into(), s.as_str().into()])?.len() as i64;
             // every staged row with a key has a record now, but the suppressed ones
             stats.suppressed = first_one::<i64>(client.select(
                 &format!(

@@ -35,16 +35,32 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
     let stored = if reestimate { None } else { stored_model(client)? };
     let mut next_id = first_one::<i64>(client.update("SELECT pg_catalog.nextval('cdp.profile_id_seq')", Some(1), &[])?)?.unwrap_or(1);
     let cfg = gucs::resolve_config();
-    let mut out = resolve::resolve_batch(
-        &loaded.recs,
-        &loaded.previous,
-        &cannot,
-        &forced,
-        &cfg,
-        &mut next_id,
-        stored.as_ref().map(|(_, m)| m),
-        None,
-    );
+    let mut blocked = resolve::block_batch(&loaded.recs, &cfg, None);
+    let key_strings = std::mem::take(&mut blocked.keys);
+    // The keys are final once the batch is blocked: this thread inserts them while another
+    // compares, fits the model and clusters (PostgreSQL is only ever called from this thread;
+    // a cancel still waits for the other). Their indexes are built after, with the matching's
+    // memory free again.
+    let (mut out, keys, keys_s) = std::thread::scope(|scope| -> CdpResult<_> {
+        let matching = scope.spawn(|| {
+            resolve::match_batch(
+                blocked,
+                &loaded.recs,
+                &loaded.previous,
+                &cannot,
+                &forced,
+                &cfg,
+                &mut next_id,
+                stored.as_ref().map(|(_, m)| m),
+                None,
+            )
+        });
+        let t = Instant::now();
+        let keys = write_keys(client, &loaded, key_strings)?;
+        let keys_s = t.elapsed().as_secs_f64();
+        let out = matching.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok((out, keys, keys_s))
+    })?;
     // the comparison's temporaries (pair levels, candidate pairs) are freed, but the allocator
     // keeps them in the threads' arenas: hand them back, so the writing that follows does not
     // stack on them (up to 270 MB more peak memory at 1M records, depending on thread timing)
@@ -54,6 +70,8 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
     for (name, secs) in &out.timings {
         phases.push(((*name).to_string(), *secs));
     }
+    // inserted while compare .. stable_ids ran
+    phases.push(("insert_keys_overlapped".into(), keys_s));
     notice(format!(
         "resolve: {} candidate pairs, {} matched, {} profiles ({:.1} s)",
         out.counters.candidate_pairs,
@@ -76,10 +94,9 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
         pg_sys::check_for_interrupts!();
     };
     let rules = survivorship_rules(client)?;
-    let (key_rows, edge_rows) = (std::mem::take(&mut out.keys), std::mem::take(&mut out.edges));
-    let keys = write_keys(client, &loaded, &key_rows)?;
-    drop(key_rows);
-    step("keys", &mut phases);
+    finish_keys(client, &keys)?;
+    step("key_indexes", &mut phases);
+    let edge_rows = std::mem::take(&mut out.edges);
     let (keys, changed_members, rows, golden_s) = std::thread::scope(|scope| -> CdpResult<_> {
         // the golden records need nothing from PostgreSQL: build them on their own thread while
         // this one writes edges and memberships (a cancel still waits for that thread); not
@@ -97,7 +114,7 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
         let (rows, golden_s) = golden.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         Ok(((keys, edges), changed_members, rows, golden_s))
     })?;
-    let ((keys, keys_digest, keys_written), (edges_digest, edges_written)) = keys;
+    let (KeysWritten { total: keys, digest: keys_digest, written: keys_written }, (edges_digest, edges_written)) = keys;
     phases.push(("golden_records_overlapped".into(), golden_s));
     let (profiles_written, profiles_deleted, profiles_sql) = write_profiles(client, &rows, None)?;
     drop(rows);

@@ -108,15 +108,31 @@ pub(super) fn remember(client: &mut SpiClient<'_>, table: &str, digest: &str, ro
     Ok(())
 }
 
-/// Rewrite cdp.record_keys unless it already holds these keys. Returns (keys, digest, written).
-pub(super) fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Vec<(resolve::KeyKind, String)>]) -> CdpResult<(usize, String, bool)> {
+/// cdp.record_keys as [`write_keys`] left it: rows inserted, indexes still to build.
+pub(super) struct KeysWritten {
+    pub total: usize,
+    pub digest: String,
+    /// whether the rows were written (false: the table already held these keys)
+    pub written: bool,
+}
+
+/// Rewrite cdp.record_keys unless it already holds these keys: the rows only, its indexes
+/// dropped; [`finish_keys`] builds them. Split so that a full run can insert the rows while
+/// its matching runs on another thread, and sort the indexes after it, when the matching's
+/// memory is free again.
+pub(super) fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: Vec<Vec<(resolve::KeyKind, String)>>) -> CdpResult<KeysWritten> {
     // the rows as written, hashed once: digest and insert both read them
     let rows: Vec<(i64, i64)> = loaded
         .recs
         .iter()
-        .zip(keys)
+        .zip(&keys)
         .flat_map(|(rec, ks)| ks.iter().map(move |(k, v)| (resolve::keys::key_hash(*k, v) as i64, rec.record_id)))
         .collect();
+    // the key texts are most of the memory the keys take: freed before the rows are written,
+    // and handed back to the system (in a full run the matching's threads, which allocate
+    // meanwhile, cannot reuse this thread's free memory: 270 MB more peak at 1M records)
+    drop(keys);
+    release_free_memory();
     let total = rows.len();
     let mut digest = Digest::default();
     for (h, id) in &rows {
@@ -125,24 +141,35 @@ pub(super) fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: &[Ve
     }
     let digest = format!("{:016x}", digest.finish());
     if unchanged(client, "cdp.record_keys", &digest, total)? {
-        return Ok((total, digest, false));
+        return Ok(KeysWritten { total, digest, written: false });
     }
     client.update("TRUNCATE cdp.record_keys", None, &[])?;
-    rewrite_without_indexes(client, &RECORD_KEY_INDEXES, |client| {
-        let mut scratch = PgMemoryContexts::new("cdp resolve keys");
-        let insert_sql = insert_keys_sql();
-        for chunk in rows.chunks(WRITE_CHUNK * 5) {
-            bulk(client, &mut scratch, &insert_sql, || {
-                let (h, i): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
-                vec![h.into(), i.into()]
-            })?;
-        }
-        Ok(())
-    })?;
+    for &(drop_index, _) in &RECORD_KEY_INDEXES {
+        client.update(drop_index, None, &[])?;
+    }
+    let mut scratch = PgMemoryContexts::new("cdp resolve keys");
+    let insert_sql = insert_keys_sql();
+    for chunk in rows.chunks(WRITE_CHUNK * 5) {
+        bulk(client, &mut scratch, &insert_sql, || {
+            let (h, i): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
+            vec![h.into(), i.into()]
+        })?;
+    }
+    Ok(KeysWritten { total, digest, written: true })
+}
+
+/// Build the indexes of cdp.record_keys that [`write_keys`] dropped (one sorted build each,
+/// instead of an index insertion per row), gather its statistics and remember its digest.
+pub(super) fn finish_keys(client: &mut SpiClient<'_>, keys: &KeysWritten) -> CdpResult<()> {
+    if !keys.written {
+        return Ok(());
+    }
+    for &(_, build) in &RECORD_KEY_INDEXES {
+        client.update(build, None, &[])?;
+    }
     // statistics for the incremental look-ups that follow (a sample: a fraction of a second)
     client.update("ANALYZE cdp.record_keys", None, &[])?;
-    remember(client, "cdp.record_keys", &digest, total)?;
-    Ok((total, digest, true))
+    remember(client, "cdp.record_keys", &keys.digest, keys.total)
 }
 
 /// Rewrite cdp.match_edges unless it already holds these edges. Returns (digest, written).

@@ -52,7 +52,8 @@ SELECT count(*) AS public_functions FROM pg_proc p
 SELECT count(*) AS public_relations FROM pg_class c
  WHERE c.relnamespace = 'cdp'::regnamespace AND c.relkind IN ('r', 'v', 'S')
    AND (has_table_privilege('regress_cdp_app', c.oid, 'SELECT') OR has_table_privilege('regress_cdp_app', c.oid, 'INSERT'));
-SELECT p.oid::regprocedure AS without_search_path FROM pg_proc p
+-- (the one exception, the per-row normaliser, runs no SQL and has no owner's rights)
+SELECT p.oid::regprocedure AS without_search_path, p.prosecdef FROM pg_proc p
  WHERE p.pronamespace = 'cdp'::regnamespace
    AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%') ORDER BY 1;
 SELECT c.relname AS admin_writable FROM pg_class c

@@ -515,7 +515,7 @@ pub struct Scope {
 pub const GROUP_KINDS: [KeyKind; 2] = [KeyKind::Phone, KeyKind::AnonymousId];
 
 /// Resolve a batch: keys → hubs → blocking → comparison → model → scoring → threshold →
-/// clustering → stable ids.
+/// clustering → stable ids: [`block_batch`], then [`match_batch`].
 ///
 /// `previous_profile[i]`: record i's profile id from the last run (None for new records);
 /// `cannot_link` / `forced`: steward decisions as record index pairs; `next_id`: the next
@@ -533,11 +533,26 @@ pub fn resolve_batch(
     model: Option<&Model>,
     scope: Option<&Scope>,
 ) -> Outcome {
-    assert_eq!(
-        recs.len(),
-        previous_profile.len(),
-        "one previous profile per record"
-    );
+    let blocked = block_batch(recs, cfg, scope);
+    match_batch(blocked, recs, previous_profile, cannot_link, forced, cfg, next_id, model, scope)
+}
+
+/// The first half of a run ([`block_batch`]): each record prepared for comparison, its
+/// blocking keys, the hubs, and the candidate pairs. A caller may take `keys` away (to store
+/// them while [`match_batch`] runs on another thread); the outcome then holds none.
+pub struct Blocked {
+    /// Per record, its blocking keys (hub values and keys derived from them removed).
+    pub keys: Vec<Vec<(KeyKind, String)>>,
+    prepared: Vec<Prepared>,
+    hubs: Vec<(KeyKind, String, usize)>,
+    shared_devices: Vec<(String, usize, usize)>,
+    blocking: Blocking,
+    rescored: HashSet<(u32, u32)>,
+    timings: Vec<(&'static str, f64)>,
+}
+
+/// Prepare, key, find the hubs and block a batch (see [`resolve_batch`]).
+pub fn block_batch(recs: &[Rec], cfg: &Config, scope: Option<&Scope>) -> Blocked {
     if let Some(sc) = scope {
         assert_eq!(sc.pending.len(), recs.len(), "one pending flag per record");
     }
@@ -548,7 +563,6 @@ pub fn resolve_batch(
         timings.push((name, clock.elapsed().as_secs_f64()));
         clock = Instant::now();
     };
-
     let mut prepared = par_map(recs, threads, Prepared::new);
     compare::mark_shared_phones(&mut prepared);
     let mut keys = par_map(recs, threads, record_keys);
@@ -598,6 +612,36 @@ pub fn resolve_batch(
         blocking.skipped_blocks.extend(sc.over_cap.iter().filter(|(k, _, n)| k.reported_when_skipped(*n, cfg.max_block)).cloned());
     }
     lap("blocking", &mut timings);
+
+    Blocked { keys, prepared, hubs, shared_devices, blocking, rescored, timings }
+}
+
+/// The second half of a run: compare the candidate pairs of [`block_batch`], fit or take the
+/// model, score, cluster and give stable ids (arguments as for [`resolve_batch`]).
+#[allow(clippy::too_many_arguments)]
+pub fn match_batch(
+    blocked: Blocked,
+    recs: &[Rec],
+    previous_profile: &[Option<i64>],
+    cannot_link: &[(u32, u32)],
+    forced: &[(u32, u32)],
+    cfg: &Config,
+    next_id: &mut i64,
+    model: Option<&Model>,
+    scope: Option<&Scope>,
+) -> Outcome {
+    assert_eq!(
+        recs.len(),
+        previous_profile.len(),
+        "one previous profile per record"
+    );
+    let Blocked { keys, prepared, hubs, shared_devices, blocking, rescored, mut timings } = blocked;
+    let threads = cfg.threads.max(1);
+    let mut clock = Instant::now();
+    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
+        timings.push((name, clock.elapsed().as_secs_f64()));
+        clock = Instant::now();
+    };
 
     let levels = compare_pairs(&prepared, &blocking.pairs, threads);
     lap("compare", &mut timings);
