@@ -221,6 +221,48 @@ fn concurrent_syncs_and_the_worker_leave_exactly_one_record_per_row() {
     assert_eq!(orphans, 0);
 }
 
+/// A sync inserts without ON CONFLICT where its statements' snapshots follow the source's sync
+/// lock (READ COMMITTED). A transaction snapshot can be older than a sync that committed
+/// meanwhile: that sync's records are invisible to it, and it must ask for a retry (40001), not
+/// fail with a duplicate key (23505) nor write a second record.
+#[test]
+fn a_sync_whose_snapshot_predates_another_sync_asks_for_a_retry_and_read_committed_sees_it() {
+    let mut c = connect();
+    fresh_table(&mut c, "snap_t");
+    c.query_one("SELECT cdp.sync_source('public.snap_t')", &[]).unwrap();
+    let paused = WorkerPaused::new(&mut c);
+    // a new source row, its queued change taken away: only the syncs below write its record
+    c.batch_execute(
+        "INSERT INTO public.snap_t VALUES (500, 'late@example-mail.com', 'Can', 'Öz', NULL, NULL);
+         DELETE FROM cdp.change_queue q USING cdp.sources s
+          WHERE s.source_id = q.source_id AND s.source_table = 'public.snap_t'::regclass;",
+    )
+    .unwrap();
+    let mut repeatable = connect();
+    repeatable.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM public.snap_t;").unwrap();
+    let mut committed = connect();
+    committed.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT count(*) FROM public.snap_t;").unwrap();
+    // another sync writes the record of row 500 and commits
+    c.query_one("SELECT cdp.sync_source('public.snap_t')", &[]).unwrap();
+    let (state, message) = sqlstate_of(&mut repeatable, "SELECT cdp.sync_source('public.snap_t')");
+    repeatable.batch_execute("ROLLBACK").unwrap();
+    let synced: i64 = committed.query_one("SELECT cdp.sync_source('public.snap_t')", &[]).unwrap().get(0);
+    committed.batch_execute("COMMIT").unwrap();
+    let records: i64 = c
+        .query_one(
+            "SELECT count(*) FROM cdp.records r JOIN cdp.sources s USING (source_id)
+              WHERE s.source_table = 'public.snap_t'::regclass AND r.source_key = '500'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    drop(paused);
+    c.batch_execute("SELECT cdp.drop_source('public.snap_t'); DROP TABLE public.snap_t;").unwrap();
+    assert_eq!(state, SqlState::T_R_SERIALIZATION_FAILURE, "{message}");
+    assert_eq!(synced, 201, "the read-committed sync sees all 201 records and adds none");
+    assert_eq!(records, 1);
+}
+
 #[test]
 fn concurrent_resolves_serialise_and_agree() {
     let mut c = connect();
