@@ -229,8 +229,9 @@ impl Relation {
         })
     }
 
-    /// True when a unique, non-partial, single-column index (or primary key) covers `col`.
-    fn has_unique_index_on(&self, client: &SpiClient<'_>, col: &CatalogColumn) -> CdpResult<bool> {
+    /// True when a unique, non-partial, single-column index (or primary key) covers `col`;
+    /// with `enforced`, only one that is valid and checked at once (not `DEFERRABLE`).
+    fn has_unique_index_on(&self, client: &SpiClient<'_>, col: &CatalogColumn, enforced: bool) -> CdpResult<bool> {
         Ok(client
             .select(
                 "SELECT EXISTS (
@@ -238,9 +239,10 @@ impl Relation {
                     WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisunique
                       AND i.indpred IS NULL AND i.indexprs IS NULL
                       AND i.indnkeyatts OPERATOR(pg_catalog.=) 1
-                      AND i.indkey[0] OPERATOR(pg_catalog.=) $2)",
+                      AND i.indkey[0] OPERATOR(pg_catalog.=) $2
+                      AND (NOT $3 OR (i.indisvalid AND i.indimmediate)))",
                 Some(1),
-                &[self.oid.into(), col.attnum.into()],
+                &[self.oid.into(), col.attnum.into(), enforced.into()],
             )?
             .first()
             .get_one::<bool>()?
@@ -301,7 +303,7 @@ fn parse_mapping(mapping: &Value, rel: &Relation) -> CdpResult<Vec<(MapKey, Stri
 fn checked_key<'a>(client: &SpiClient<'_>, rel: &'a Relation, name: &str) -> CdpResult<&'a CatalogColumn> {
     let key = rel.column(name)?;
     key.check_key_type(&rel.qualified)?;
-    if !rel.has_unique_index_on(client, key)? {
+    if !rel.has_unique_index_on(client, key, false)? {
         return Err(CdpError::new(
             Kind::InvalidColumnReference,
             format!("key column \"{}\" of {} is not unique", name, rel.qualified),
@@ -752,9 +754,8 @@ impl SyncStats {
 /// Build the sync plan of a registered source from its row in cdp.sources and the catalog, and
 /// check that it may be read now: columns found by number (a renamed column is followed and its
 /// new name written back to cdp.sources), types that run no user code, no foreign table below
-/// it, and read rights of the registering role on the whole table. Returns the plan and whether
-/// the key column is NOT NULL.
-fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan, bool, pg_sys::Oid)> {
+/// it, and read rights of the registering role on the whole table.
+fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<Planned> {
     let row = client.select(
         "SELECT source_table::oid, registered_by::oid, key_attnum, mapping_attnums, key_column::text, mapping
            FROM cdp.sources WHERE source_id OPERATOR(pg_catalog.=) $1",
@@ -792,7 +793,11 @@ fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan
         mapped.push((attr, col));
     }
     mapped.sort_by_key(|(a, _)| *a);
-    rel.check_members(&rel.members(client)?)?;
+    let members = rel.members(client)?;
+    rel.check_members(&members)?;
+    // A partitioned table's unique index covers its partitions; an inheritance parent's does
+    // not cover its children, whose rows the stage reads too.
+    let key_unique = (members.len() == 1 || members[0].relkind == "p") && rel.has_unique_index_on(client, key, true)?;
     check_read_rights(client, registrant, &rel, key, &mapped)?;
     let (names, _) = mapping_objects(&mapped);
     if key.name != old_key || names != old_names {
@@ -811,7 +816,18 @@ fn plan_for(client: &mut SpiClient<'_>, source_id: i32) -> CdpResult<(SourcePlan
         }
     }
     let plan = SourcePlan { table: rel.qualified.clone(), key: key.to_sync_column(), mapped: attrs, consent };
-    Ok((plan, key.not_null, rel.owner))
+    Ok(Planned { plan, key_not_null: key.not_null, key_unique, owner: rel.owner })
+}
+
+/// A source's sync plan ([`plan_for`]) and what the sync needs to know of its table.
+struct Planned {
+    plan: SourcePlan,
+    key_not_null: bool,
+    /// whether an enforced unique index on the key covers every row the stage reads (then no
+    /// two staged rows share a key)
+    key_unique: bool,
+    /// the table's owner, as whom the stage reads it
+    owner: pg_sys::Oid,
 }
 
 /// The class of the per-source advisory lock every sync takes (with the source id): "cdps".
@@ -827,7 +843,7 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
     // record of a row that a keyed sync applied after the whole one read the table (its queued
     // key is gone by then), nor a keyed one write over the whole one's view.
     client.update("SELECT pg_catalog.pg_advisory_xact_lock($1, $2)", None, &[SYNC_LOCK_CLASS.into(), source_id.into()])?;
-    let (plan, key_not_null, owner) = plan_for(client, source_id)?;
+    let Planned { plan, key_not_null, key_unique, owner } = plan_for(client, source_id)?;
     let mut stats = SyncStats::default();
     let keyed = keys.is_some();
     let rows = if keyed { Rows::Keys } else { Rows::All };
@@ -865,8 +881,10 @@ pub fn sync(client: &mut SpiClient<'_>, source_id: i32, keys: Option<Vec<String>
     };
     // Under READ COMMITTED each statement's snapshot is taken after the sync lock above, so it
     // sees every record an earlier holder committed; only a transaction snapshot (REPEATABLE
-    // READ, SERIALIZABLE) can be older than the lock.
-    let conflicts = unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32;
+    // READ, SERIALIZABLE) can be older than the lock. And two staged rows can share a key only
+    // where no enforced unique index covers all of them (an inheritance child, an index dropped
+    // or made DEFERRABLE since registration): then the first is kept, as before.
+    let conflicts = !key_unique || unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32;
     stats.inserted = match &salt {
         None => client.update(plan.insert_sql(conflicts).as_str(), None, &args[..1])?.len() as i64,
         Some(s) => {
@@ -945,7 +963,7 @@ fn quarantine_null_keys(client: &mut SpiClient<'_>, plan: &SourcePlan, source_id
 #[pg_extern(volatile, parallel_unsafe)]
 fn _quarantine_null_keys(source_id: i32) -> i64 {
     Spi::connect_mut(|client| -> CdpResult<i64> {
-        let (plan, _, owner) = plan_for(client, source_id)?;
+        let Planned { plan, owner, .. } = plan_for(client, source_id)?;
         stage(client, &plan, owner, Rows::NullKeys, None)?;
         quarantine_null_keys(client, &plan, source_id)
     })

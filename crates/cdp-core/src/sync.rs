@@ -87,8 +87,6 @@ fn raw_text_expr(col: &Column) -> String {
     format!("s.{}::pg_catalog.text", col.ident)
 }
 
-/// `alias.n[1], …, alias.n[15]::…`: the normaliser's output array read back in attribute order,
-/// the birth date cast to date.
 /// The `original` object of a record from the raw values of its source row (`Attr::ALL` order,
 /// NULL where unmapped): attribute name → raw text, NULLs left out. `cdp._normalise_row` returns
 /// it as JSON text after the quality flags, and the insert statement casts it: the same value
@@ -107,6 +105,8 @@ pub fn original_json(raw: &[Option<&str>]) -> String {
 /// normalised values and the quality flags.
 pub const ORIGINAL_INDEX: usize = Attr::COUNT + 2;
 
+/// `alias.n[1], …, alias.n[15]::…`: the normaliser's output array read back in attribute order,
+/// the birth date cast to date.
 fn normalised_values(alias: &str) -> Vec<String> {
     Attr::ALL
         .iter()
@@ -179,12 +179,13 @@ impl SourcePlan {
     /// Insert the staged rows that have no record yet. `$1` = source_id. Only these rows are
     /// normalised; the anti-join keeps a re-run cheap.
     ///
-    /// `conflicts`: whether another sync of the source may have inserted one of these keys
-    /// where this statement's snapshot cannot see it (the caller holds the source's sync lock,
-    /// so only a transaction snapshot older than the lock can miss one): then `ON CONFLICT DO
-    /// NOTHING` turns that into PostgreSQL's serialization failure (40001, retry) instead of a
-    /// unique violation. Otherwise the anti-join has seen every record, and a plain insert
-    /// spares a look-up in the unique index per row (1.7 s of a 1M-row first sync).
+    /// `conflicts`: whether a key may already be taken where the anti-join cannot see it. Either
+    /// another sync of the source inserted it, invisible to this statement's snapshot (the
+    /// caller holds the source's sync lock, so only a transaction snapshot older than the lock
+    /// can miss one): `ON CONFLICT DO NOTHING` turns that into PostgreSQL's serialization
+    /// failure (40001, retry) instead of a unique violation. Or two staged rows share a key
+    /// (no enforced unique index covers every row read): the first is kept. Otherwise a plain
+    /// insert spares a look-up in the unique index per row (1.7 s of a 1M-row first sync).
     pub fn insert_sql(&self, conflicts: bool) -> String {
         self.insert_sql_with(false, conflicts)
     }

@@ -94,6 +94,7 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
         pg_sys::check_for_interrupts!();
     };
     let rules = survivorship_rules(client)?;
+    step("model_run_rules", &mut phases);
     finish_keys(client, &keys)?;
     step("key_indexes", &mut phases);
     let edge_rows = std::mem::take(&mut out.edges);

@@ -2,7 +2,8 @@
 //! every record and writes its results back in bulk; `cdp.explain_match` explains one pair.
 //!
 //! Shape of a run (one transaction; a cancelled or failed run leaves the previous profiles):
-//! read all records once through a cursor → resolve_batch (pure Rust, threads) → write keys,
+//! read all records once through a cursor → resolve_batch (pure Rust, threads; a full run
+//! inserts the keys while its matching half runs) → write keys,
 //! edges, changed profile ids, profiles, lineage, hubs, model and a run summary with
 //! array-parameter statements (`unnest`), in chunks. Only rows that changed are rewritten.
 //!
