@@ -134,7 +134,7 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
         .zip(&out.keys)
         .zip(&batch.pending)
         .filter(|(_, p)| **p)
-        .flat_map(|((rec, ks), _)| ks.iter().map(move |(k, v)| (resolve::keys::key_hash(*k, v) as i64, rec.record_id)))
+        .flat_map(|((rec, hs), _)| hs.iter().map(move |h| (*h as i64, rec.record_id)))
         .collect();
     let (kh, kr): (Vec<i64>, Vec<i64>) = key_rows.iter().copied().unzip();
     client.update(

@@ -79,18 +79,7 @@ fn notice(msg: String) {
     ereport!(NOTICE, Code::ERRCODE_SUCCESSFUL_COMPLETION, msg);
 }
 
-/// Return the allocator's free memory to the operating system (glibc `malloc_trim`; elsewhere
-/// nothing).
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        unsafe extern "C" {
-            fn malloc_trim(pad: usize) -> std::ffi::c_int;
-        }
-        // SAFETY: malloc_trim only releases free heap pages; it has no preconditions
-        unsafe { malloc_trim(0) };
-    }
-}
+use crate::resolve::release_free_memory;
 
 /// A row in cdp.resolve_runs for a run that is writing its results (summary filled in by
 /// [`finish_run`]).

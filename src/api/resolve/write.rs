@@ -120,19 +120,15 @@ pub(super) struct KeysWritten {
 /// dropped; [`finish_keys`] builds them. Split so that a full run can insert the rows while
 /// its matching runs on another thread, and sort the indexes after it, when the matching's
 /// memory is free again.
-pub(super) fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: Vec<Vec<(resolve::KeyKind, String)>>) -> CdpResult<KeysWritten> {
-    // the rows as written, hashed once: digest and insert both read them
+pub(super) fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: Vec<Vec<u64>>) -> CdpResult<KeysWritten> {
+    // the rows as written: digest and insert both read them
     let rows: Vec<(i64, i64)> = loaded
         .recs
         .iter()
         .zip(&keys)
-        .flat_map(|(rec, ks)| ks.iter().map(move |(k, v)| (resolve::keys::key_hash(*k, v) as i64, rec.record_id)))
+        .flat_map(|(rec, hs)| hs.iter().map(move |h| (*h as i64, rec.record_id)))
         .collect();
-    // the key texts are most of the memory the keys take: freed before the rows are written,
-    // and handed back to the system (in a full run the matching's threads, which allocate
-    // meanwhile, cannot reuse this thread's free memory: 270 MB more peak at 1M records)
     drop(keys);
-    release_free_memory();
     let total = rows.len();
     let mut digest = Digest::default();
     for (h, id) in &rows {

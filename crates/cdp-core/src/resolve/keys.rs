@@ -435,19 +435,16 @@ pub fn kind_of(h: u64) -> KeyKind {
 }
 
 /// The key value with hash `h` among a record's keys (for reports).
-fn find_value(keys: &[(KeyKind, String)], h: u64) -> String {
+pub fn find_value(keys: &[(KeyKind, String)], h: u64) -> String {
     keys.iter()
         .find(|(k, v)| key_hash(*k, v) == h)
         .map(|(_, v)| v.clone())
         .unwrap_or_default()
 }
 
-/// (key hash, record) for every key of every record not in `excluded`, sorted and deduplicated.
-fn key_entries(
-    keys: &[Vec<(KeyKind, String)>],
-    kinds: Option<&[KeyKind]>,
-    excluded: &HashSet<(KeyKind, String)>,
-) -> Vec<(u64, u32)> {
+/// (key hash, record) for every key of every record (of `kinds`, when given), sorted and
+/// deduplicated.
+fn key_entries(keys: &[Vec<(KeyKind, String)>], kinds: Option<&[KeyKind]>) -> Vec<(u64, u32)> {
     let total: usize = keys.iter().map(Vec::len).sum();
     let mut entries: Vec<(u64, u32)> = Vec::with_capacity(total);
     for (i, ks) in keys.iter().enumerate() {
@@ -455,12 +452,27 @@ fn key_entries(
             if kinds.is_some_and(|ks| !ks.contains(k)) {
                 continue;
             }
-            // the set is small (hub values), a lookup per key is cheap enough
-            if !excluded.is_empty() && excluded.contains(&(*k, v.clone())) {
-                continue;
-            }
             entries.push((key_hash(*k, v), i as u32));
         }
+    }
+    entries.sort_unstable();
+    entries.dedup();
+    entries
+}
+
+/// A record's keys as their hashes ([`key_hash`]), in the same order: what blocking, the
+/// stored keys and the incremental look-ups work with.
+pub fn hash_keys(keys: &[(KeyKind, String)]) -> Vec<u64> {
+    keys.iter().map(|(k, v)| key_hash(*k, v)).collect()
+}
+
+/// (key hash, record) for every hashed key not in `excluded`, sorted and deduplicated.
+fn hashed_entries(hashed: &[Vec<u64>], excluded: &HashSet<u64>) -> Vec<(u64, u32)> {
+    let total: usize = hashed.iter().map(Vec::len).sum();
+    let mut entries: Vec<(u64, u32)> = Vec::with_capacity(total);
+    for (i, hs) in hashed.iter().enumerate() {
+        // the set is small (hub values, blocks over their cap), a lookup per key is cheap enough
+        entries.extend(hs.iter().filter(|h| excluded.is_empty() || !excluded.contains(h)).map(|&h| (h, i as u32)));
     }
     entries.sort_unstable();
     entries.dedup();
@@ -493,7 +505,21 @@ pub fn candidate_pairs(
     max_block: usize,
     excluded: &HashSet<(KeyKind, String)>,
 ) -> Blocking {
-    let entries = key_entries(keys, None, excluded);
+    let hashed: Vec<Vec<u64>> = keys.iter().map(|ks| hash_keys(ks)).collect();
+    let excluded: HashSet<u64> = excluded.iter().map(|(k, v)| key_hash(*k, v)).collect();
+    candidate_pairs_hashed(&hashed, max_block, &excluded, |i, h| find_value(&keys[i], h))
+}
+
+/// [`candidate_pairs`] over keys already hashed ([`hash_keys`]), which is all blocking needs:
+/// a run drops the key texts before it pairs. `excluded`: hashes of keys left out; `value_of`
+/// (record index, hash) gives the text of a reported block's key.
+pub fn candidate_pairs_hashed(
+    hashed: &[Vec<u64>],
+    max_block: usize,
+    excluded: &HashSet<u64>,
+    value_of: impl Fn(usize, u64) -> String,
+) -> Blocking {
+    let entries = hashed_entries(hashed, excluded);
     // Two passes over the blocks: the first counts the pairs and notes the blocks over their
     // cap, the second fills a vector of exactly that many pairs (with repeats), sorted and
     // deduplicated in place, which the caller keeps (at 1M records, growing it and a second
@@ -507,7 +533,7 @@ pub fn candidate_pairs(
             by_kind[(h >> KIND_SHIFT) as usize] += n * (n - 1) / 2;
         } else if n >= 2 && kind_of(h).reported_when_skipped(n, max_block) {
             let first = entries[s].1 as usize;
-            skipped.push((kind_of(h), find_value(&keys[first], h), n));
+            skipped.push((kind_of(h), value_of(first, h), n));
         }
     }
     let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(by_kind.iter().sum());
@@ -550,7 +576,7 @@ pub fn hub_values(
     kinds: &[KeyKind],
     min_count: usize,
 ) -> Vec<(KeyKind, String, usize)> {
-    let entries = key_entries(keys, Some(kinds), &HashSet::new());
+    let entries = key_entries(keys, Some(kinds));
     let mut out: Vec<(KeyKind, String, usize)> = runs(&entries)
         .filter(|(s, e)| e - s >= min_count.max(2))
         .map(|(s, e)| {

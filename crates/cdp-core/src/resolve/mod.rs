@@ -226,8 +226,9 @@ pub struct Counters {
 /// Everything a run produces for the SQL layer to write.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Outcome {
-    /// Per record, its blocking keys (hub values and keys derived from them removed).
-    pub keys: Vec<Vec<(KeyKind, String)>>,
+    /// Per record, the hashes of its blocking keys ([`keys::key_hash`]; hub values and keys
+    /// derived from them removed). [`record_keys`] gives a record's keys as text.
+    pub keys: Vec<Vec<u64>>,
     /// Hub identifier values (kind, value, records), excluded from matching.
     pub hubs: Vec<(KeyKind, String, usize)>,
     /// Shared devices (anonymous id, records, distinct e-mails/phones seen with it), excluded
@@ -263,6 +264,20 @@ pub struct Outcome {
     pub rescored: Vec<(u32, u32)>,
     /// (phase, seconds), in pipeline order.
     pub timings: Vec<(&'static str, f64)>,
+}
+
+/// Hand the allocator's free pages back to the system (glibc's `malloc_trim`). Large temporaries
+/// freed by one thread stay in its arena, where the other threads' allocations cannot reuse
+/// them, and count towards the process's peak memory until trimmed.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: malloc_trim only releases free heap pages; it has no preconditions
+        unsafe { malloc_trim(0) };
+    }
 }
 
 /// Map `f` over `items` on up to `threads` threads, in contiguous chunks; the output is in input
@@ -541,8 +556,9 @@ pub fn resolve_batch(
 /// blocking keys, the hubs, and the candidate pairs. A caller may take `keys` away (to store
 /// them while [`match_batch`] runs on another thread); the outcome then holds none.
 pub struct Blocked {
-    /// Per record, its blocking keys (hub values and keys derived from them removed).
-    pub keys: Vec<Vec<(KeyKind, String)>>,
+    /// Per record, the hashes of its blocking keys ([`keys::key_hash`]; hub values and keys
+    /// derived from them removed).
+    pub keys: Vec<Vec<u64>>,
     prepared: Vec<Prepared>,
     hubs: Vec<(KeyKind, String, usize)>,
     shared_devices: Vec<(String, usize, usize)>,
@@ -582,21 +598,24 @@ pub fn block_batch(recs: &[Rec], cfg: &Config, scope: Option<&Scope>) -> Blocked
     apply_hubs(&mut keys, &mut prepared, &shared_as_hubs);
     lap("hubs", &mut timings);
 
-    let over_cap: HashSet<(KeyKind, String)> =
-        scope.map(|sc| sc.over_cap.iter().map(|(k, v, _)| (*k, v.clone())).collect()).unwrap_or_default();
-    let mut blocking = candidate_pairs(&keys, cfg.max_block, &over_cap);
+    // Blocking needs the keys' hashes only. The texts are most of the memory the keys take
+    // (about 700 MB of 12.6M keys at 1M records), held until now; a reported block's key text
+    // is found again from its first record.
+    let hashed: Vec<Vec<u64>> = par_map(&keys, threads, |ks| keys::hash_keys(ks));
+    drop(keys);
+    release_free_memory();
+    let over_cap: HashSet<u64> =
+        scope.map(|sc| sc.over_cap.iter().map(|(k, v, _)| keys::key_hash(*k, v)).collect()).unwrap_or_default();
+    let mut blocking = keys::candidate_pairs_hashed(&hashed, cfg.max_block, &over_cap, |i, h| {
+        keys::find_value(&record_keys(&recs[i]), h)
+    });
     let mut rescored: HashSet<(u32, u32)> = HashSet::new();
     if let Some(sc) = scope {
         // pairs of two unchanged records were decided by the last run: their edges are stored,
         // unless they share a group a pending record joined or left
-        let groups: Vec<Vec<u64>> = keys
+        let groups: Vec<Vec<u64>> = hashed
             .iter()
-            .map(|ks| {
-                ks.iter()
-                    .map(|(k, v)| keys::key_hash(*k, v))
-                    .filter(|h| sc.rescore_keys.contains(h))
-                    .collect()
-            })
+            .map(|hs| hs.iter().copied().filter(|h| sc.rescore_keys.contains(h)).collect())
             .collect();
         blocking.pairs.retain(|&(a, b)| {
             if sc.pending[a as usize] || sc.pending[b as usize] {
@@ -613,7 +632,7 @@ pub fn block_batch(recs: &[Rec], cfg: &Config, scope: Option<&Scope>) -> Blocked
     }
     lap("blocking", &mut timings);
 
-    Blocked { keys, prepared, hubs, shared_devices, blocking, rescored, timings }
+    Blocked { keys: hashed, prepared, hubs, shared_devices, blocking, rescored, timings }
 }
 
 /// The second half of a run: compare the candidate pairs of [`block_batch`], fit or take the
@@ -1251,7 +1270,7 @@ mod tests {
         assert_eq!(out.counters.profiles, 61);
         assert!(out.keys[0]
             .iter()
-            .all(|(k, _)| !matches!(k, KeyKind::Phone | KeyKind::PhoneLast7LastInitial)));
+            .all(|h| !matches!(keys::kind_of(*h), KeyKind::Phone | KeyKind::PhoneLast7LastInitial)));
     }
 
     /// Registry-style copies of one person: the same name, birth date and address, a hand-typed
@@ -1458,7 +1477,7 @@ mod tests {
             .recs
             .iter()
             .zip(&first.keys)
-            .flat_map(|(r, ks)| ks.iter().map(move |(k, v)| (keys::key_hash(*k, v), r.record_id)))
+            .flat_map(|(r, hs)| hs.iter().map(move |h| (*h, r.record_id)))
             .collect();
         let stored_edges: Vec<(i64, i64, f64)> = first
             .edges
