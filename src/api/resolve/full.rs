@@ -36,7 +36,7 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
     let mut next_id = first_one::<i64>(client.update("SELECT pg_catalog.nextval('cdp.profile_id_seq')", Some(1), &[])?)?.unwrap_or(1);
     let cfg = gucs::resolve_config();
     let mut blocked = resolve::block_batch(&loaded.recs, &cfg, None);
-    let key_strings = std::mem::take(&mut blocked.keys);
+    let key_hashes = std::mem::take(&mut blocked.keys);
     // The keys are final once the batch is blocked: this thread inserts them while another
     // compares, fits the model and clusters (PostgreSQL is only ever called from this thread;
     // a cancel still waits for the other). Their indexes are built after, with the matching's
@@ -56,7 +56,7 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
             )
         });
         let t = Instant::now();
-        let keys = write_keys(client, &loaded, key_strings)?;
+        let keys = write_keys(client, &loaded, key_hashes)?;
         let keys_s = t.elapsed().as_secs_f64();
         let out = matching.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         Ok((out, keys, keys_s))

@@ -1,7 +1,7 @@
 //! Planning an incremental batch: which keys of the changed (pending) records find neighbours,
 //! which are hubs or over the block cap, which groups' pairs are scored again, which records and
 //! profiles the batch takes in and which stored edges it keeps. The same decisions a full run
-//! makes (`keys::hub_values`, `keys::candidate_pairs`), taken here once for both the SQL layer
+//! makes (`keys::hub_values`, `keys::candidate_pairs_hashed`), taken here once for both the SQL layer
 //! (`cdp.resolve_changes`) and the tests that check an incremental batch against a full run.
 //! Pure: what is stored is read through [`BatchStore`], which the SQL layer implements over
 //! `cdp.record_keys`, `cdp.records` and `cdp.match_edges`, and the tests over maps.

@@ -421,8 +421,9 @@ const KIND_SHIFT: u32 = 56;
 const HASH_MASK: u64 = (1 << KIND_SHIFT) - 1;
 
 /// Hash of a key with its kind in the top 8 bits (so the kind of a block is known without
-/// looking the key up). Two different keys colliding in the other 56 bits only merge two
-/// blocks, which adds candidate pairs that scoring then rejects: never a wrong match. Also the
+/// looking the key up). Two different keys colliding in the other 56 bits merge two blocks,
+/// which adds candidate pairs that scoring then rejects (never a wrong match), or leave a block
+/// out with a hub or an over-cap block of the same hash (a few pairs missed). Also the
 /// stored form in cdp.record_keys: one bigint index builds several times faster than a
 /// (text, text) one at millions of keys.
 pub fn key_hash(k: KeyKind, v: &str) -> u64 {

@@ -1,4 +1,5 @@
-//! Identity resolution core (pure Rust: no pgrx, no PostgreSQL).
+//! Identity resolution core (pure Rust: no pgrx, no PostgreSQL; one libc call, `malloc_trim`,
+//! in [`release_free_memory`]).
 //!
 //! Pipeline of [`resolve_batch`], every step usable on its own and on any subset of records
 //! (the incremental path matches a batch of changed records against existing ones fetched by
@@ -6,7 +7,8 @@
 //!
 //! 1. [`keys`]: blocking keys per record; [`keys::hub_values`] finds identifier values shared by
 //!    implausibly many records, which are removed from blocking *and* from comparison;
-//! 2. [`keys::candidate_pairs`]: pairs of records sharing a key (blocks over a cap skipped);
+//! 2. [`keys::candidate_pairs`]: pairs of records sharing a key (blocks over a cap skipped; a
+//!    run blocks on the keys' hashes, [`keys::candidate_pairs_hashed`]);
 //! 3. [`compare`]: comparison levels per field for each candidate pair;
 //! 4. [`model`]: Fellegi–Sunter weights, u from random pairs and m/λ by EM (or a stored model;
 //!    hand-set defaults for batches too small to estimate from), name term frequencies;
@@ -227,7 +229,8 @@ pub struct Counters {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Outcome {
     /// Per record, the hashes of its blocking keys ([`keys::key_hash`]; hub values and keys
-    /// derived from them removed). [`record_keys`] gives a record's keys as text.
+    /// derived from them removed). [`record_keys`] gives a record's keys as text, before that
+    /// removal (so a superset of these).
     pub keys: Vec<Vec<u64>>,
     /// Hub identifier values (kind, value, records), excluded from matching.
     pub hubs: Vec<(KeyKind, String, usize)>,
@@ -265,6 +268,10 @@ pub struct Outcome {
     /// (phase, seconds), in pipeline order.
     pub timings: Vec<(&'static str, f64)>,
 }
+
+/// Batches from this many records on hand the freed key texts back to the system: a worker's
+/// small incremental batches free too little to be worth a walk over the allocator's arenas.
+const TRIM_AFTER_RECORDS: usize = 100_000;
 
 /// Hand the allocator's free pages back to the system (glibc's `malloc_trim`). Large temporaries
 /// freed by one thread stay in its arena, where the other threads' allocations cannot reuse
@@ -351,8 +358,6 @@ pub fn score_pairs(
     })
 }
 
-/// Remove hub values: from the keys (with the keys derived from them) and from the prepared
-/// records (so a shared placeholder is no evidence either).
 /// The hubs among the values these records hold (what `apply_hubs` leaves out for them), each
 /// once, as (kind, records holding it).
 pub fn held_hubs(keys: &[Vec<(KeyKind, String)>], hubs: &[(KeyKind, String, usize)]) -> Vec<(KeyKind, usize)> {
@@ -362,6 +367,8 @@ pub fn held_hubs(keys: &[Vec<(KeyKind, String)>], hubs: &[(KeyKind, String, usiz
         .collect()
 }
 
+/// Remove hub values: from the keys (with the keys derived from them) and from the prepared
+/// records (so a shared placeholder is no evidence either).
 pub fn apply_hubs(
     keys: &mut [Vec<(KeyKind, String)>],
     prepared: &mut [Prepared],
@@ -603,7 +610,9 @@ pub fn block_batch(recs: &[Rec], cfg: &Config, scope: Option<&Scope>) -> Blocked
     // is found again from its first record.
     let hashed: Vec<Vec<u64>> = par_map(&keys, threads, |ks| keys::hash_keys(ks));
     drop(keys);
-    release_free_memory();
+    if recs.len() >= TRIM_AFTER_RECORDS {
+        release_free_memory();
+    }
     let over_cap: HashSet<u64> =
         scope.map(|sc| sc.over_cap.iter().map(|(k, v, _)| keys::key_hash(*k, v)).collect()).unwrap_or_default();
     let mut blocking = keys::candidate_pairs_hashed(&hashed, cfg.max_block, &over_cap, |i, h| {
