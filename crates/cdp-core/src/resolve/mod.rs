@@ -1171,6 +1171,18 @@ mod tests {
     }
 
     #[test]
+    fn par_map_keeps_input_order_at_any_thread_count() {
+        let items: Vec<u32> = (0..10_007).collect();
+        let want: Vec<String> = items.iter().map(|x| format!("{x}")).collect();
+        for threads in [1, 2, 3, 8] {
+            assert_eq!(par_map(&items, threads, |x| format!("{x}")), want, "{threads} threads");
+        }
+        // fewer items than threads in a chunk, and none
+        assert_eq!(par_map(&items[..3], 4, |x| x * 2), vec![0, 2, 4]);
+        assert!(par_map(&items[..0], 4, |x| x * 2).is_empty());
+    }
+
+    #[test]
     fn end_to_end_fixture_clusters_exactly() {
         let (recs, truth) = fixtures();
         let out = fresh(&recs);
