@@ -75,6 +75,31 @@ mod tests {
         assert_eq!(one::<i64>("SELECT cdp.sync_source('public.parent_t')"), Some(3));
     }
 
+    /// The other ways a stage can repeat a key: a unique key that is only checked at commit
+    /// (this transaction holds the duplicate), and a key whose unique index was dropped after
+    /// registration. Each sync goes on and keeps one record per key.
+    #[pg_test]
+    fn a_key_repeated_under_a_deferred_or_dropped_unique_index_keeps_one_record() {
+        Spi::run(
+            "CREATE TABLE public.deferred_t (id integer UNIQUE DEFERRABLE INITIALLY DEFERRED, mail text);
+             CREATE TABLE public.dropped_t (id integer CONSTRAINT dropped_t_key UNIQUE, mail text);",
+        )
+        .unwrap();
+        for t in ["deferred_t", "dropped_t"] {
+            Spi::run(&format!(r#"SELECT cdp.add_source('public.{t}', 'id', '{{"email":"mail"}}')"#)).unwrap();
+        }
+        Spi::run(
+            "ALTER TABLE public.dropped_t DROP CONSTRAINT dropped_t_key;
+             INSERT INTO public.deferred_t VALUES (1, 'a@example-mail.com'), (1, 'a2@example-mail.com'), (2, 'b@example-mail.com');
+             INSERT INTO public.dropped_t VALUES (1, 'c@example-mail.com'), (1, 'c2@example-mail.com'), (2, 'd@example-mail.com');",
+        )
+        .unwrap();
+        for t in ["deferred_t", "dropped_t"] {
+            assert_eq!(one::<i64>(&format!("SELECT cdp.sync_source('public.{t}')")), Some(2), "{t}");
+        }
+        assert_eq!(one::<i64>("SELECT count(*) FROM cdp.records"), Some(4));
+    }
+
     /// The insert stores the `original` object `cdp._normalise_row` returns; the update compares
     /// the one SQL builds. They must be the same jsonb for any text, or every re-sync would
     /// rewrite every record.
