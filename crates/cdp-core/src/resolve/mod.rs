@@ -294,16 +294,26 @@ pub fn par_map<T: Sync, R: Send>(
     threads: usize,
     f: impl Fn(&T) -> R + Sync,
 ) -> Vec<R> {
+    par_chunks(items, threads, |c| c.iter().map(&f).collect())
+}
+
+/// Map `f` over up to `threads` contiguous chunks of `items` at once, each on its own thread
+/// (one chunk for fewer than 2048 items); the outputs are joined in input order.
+pub fn par_chunks<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
     let threads = threads.max(1);
     if threads == 1 || items.len() < 2048 {
-        return items.iter().map(f).collect();
+        return f(items);
     }
     let chunk = items.len().div_ceil(threads);
     let f = &f;
     std::thread::scope(|s| {
         let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<R>>()))
+            .map(|c| s.spawn(move || f(c)))
             .collect();
         let mut out = Vec::with_capacity(items.len());
         for h in handles {
@@ -325,8 +335,10 @@ pub fn prepare(recs: &[Rec]) -> Vec<Prepared> {
 
 /// Comparison levels of each pair (indices into `prepared`), in pair order.
 pub fn compare_pairs(prepared: &[Prepared], pairs: &[(u32, u32)], threads: usize) -> Vec<Levels> {
-    par_map(pairs, threads, |&(a, b)| {
-        compare(&prepared[a as usize], &prepared[b as usize])
+    par_chunks(pairs, threads, |chunk| {
+        let mut out = Vec::with_capacity(chunk.len());
+        compare::for_each_pair(prepared, chunk, |a, b| out.push(compare(a, b)));
+        out
     })
 }
 
@@ -1180,6 +1192,24 @@ mod tests {
         // fewer items than threads in a chunk, and none
         assert_eq!(par_map(&items[..3], 4, |x| x * 2), vec![0, 2, 4]);
         assert!(par_map(&items[..0], 4, |x| x * 2).is_empty());
+    }
+
+    #[test]
+    fn compare_pairs_equals_compare_of_each_pair_at_any_thread_count() {
+        // more pairs than the look-ahead and than par_chunks' one-chunk limit, fewer, and none;
+        // pairs in random order, both records of a pair anywhere
+        let synth = synth::generate(600, 3);
+        let prepared = prepare(&synth.recs);
+        let mut rng = strdist::SplitMix64(5);
+        let n = prepared.len() as u64;
+        let pairs: Vec<(u32, u32)> = (0..5000).map(|_| (rng.below(n) as u32, rng.below(n) as u32)).collect();
+        let want: Vec<Levels> = pairs.iter().map(|&(a, b)| compare(&prepared[a as usize], &prepared[b as usize])).collect();
+        assert!(want.iter().any(|l| l.get(Field::Name) == Some(levels::NAME_EXACT)), "some pairs agree");
+        for threads in [1, 2, 3] {
+            for len in [0, 1, 7, 17, 2047, 5000] {
+                assert_eq!(compare_pairs(&prepared, &pairs[..len], threads), want[..len], "{threads} threads, {len} pairs");
+            }
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::compare::{best_level_stratum, compare, compare_field, level_names, Field, Levels, Prepared};
+use super::compare::{best_level_stratum, compare, compare_field, for_each_pair, level_names, Field, Levels, Prepared};
 use super::levels::{flagged, levels, CONCLUSIVE, CONFLICT_CAP, EXACT_FLOOR, NAME_EXACT, TYPO_FLOOR};
 use super::strdist::{FastMap, SplitMix64};
 
@@ -502,25 +502,29 @@ fn count_patterns(
                     // COMMON_LEVEL_U: the same city, gender, birth year), and "different"
                     let common: Vec<bool> = levels(f).iter().map(|l| l.u >= COMMON_LEVEL_U).collect();
                     let mut map: FastMap<u64, u64> = FastMap::default();
-                    for _ in 0..count {
-                        let (i, j) = draw(&mut rng);
-                        let (a, b) = (&prepared[i as usize], &prepared[j as usize]);
-                        if skip(a, b) {
-                            continue;
-                        }
-                        // Most random pairs simply differ on f, or agree only as often as
-                        // different people do: their match posterior is negligible whatever
-                        // the other fields say (at most λ·m/u, about 10⁻⁴ of the pair), so the
-                        // other fields are only compared when f agrees at a rarer level.
-                        let level = compare_field(a, b, f);
-                        let lv = if level.is_some_and(|l| common[l as usize]) {
-                            let mut l = Levels::default();
-                            l.set(f, level);
-                            l
-                        } else {
-                            compare(a, b)
-                        };
-                        *map.entry(lv.code()).or_insert(0) += 1;
+                    // drawn a batch at a time, so that the records are fetched ahead
+                    let mut batch: Vec<(u32, u32)> = Vec::with_capacity(DRAW_BATCH);
+                    for start in (0..count).step_by(DRAW_BATCH) {
+                        batch.clear();
+                        batch.extend((start..count.min(start + DRAW_BATCH)).map(|_| draw(&mut rng)));
+                        for_each_pair(prepared, &batch, |a, b| {
+                            if skip(a, b) {
+                                return;
+                            }
+                            // Most random pairs simply differ on f, or agree only as often as
+                            // different people do: their match posterior is negligible whatever
+                            // the other fields say (at most λ·m/u, about 10⁻⁴ of the pair), so
+                            // the other fields are only compared when f agrees at a rarer level.
+                            let level = compare_field(a, b, f);
+                            let lv = if level.is_some_and(|l| common[l as usize]) {
+                                let mut l = Levels::default();
+                                l.set(f, level);
+                                l
+                            } else {
+                                compare(a, b)
+                            };
+                            *map.entry(lv.code()).or_insert(0) += 1;
+                        });
                     }
                     map
                 })
@@ -534,6 +538,9 @@ fn count_patterns(
         }
     }
 }
+
+/// Random pairs [`count_patterns`] draws at a time.
+const DRAW_BATCH: usize = 1024;
 
 /// A level at least this common among different people in the default model (the same city,
 /// the same gender, the same birth year, "different") is not worth comparing the pair's other
