@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub use super::levels::level_names;
 use super::levels::*;
 use super::nicknames;
-use super::strdist::{hash64, jaccard_sorted, jaro_winkler, within_one_edit};
+use super::strdist::{hash64, jaccard_sorted, jaro_winkler, jaro_winkler_or_below, letter_sig, within_one_edit};
 use super::Rec;
 use crate::normalise::Attr;
 
@@ -146,6 +146,9 @@ pub const MIN_SHARED_LOCAL: usize = 5;
 pub struct Prepared {
     /// First name (full_name's first token when first/last are missing), as chars.
     pub first: Option<Vec<char>>,
+    /// [`letter_sig`] of `first` and of `last` (0: none).
+    pub first_sig: u64,
+    pub last_sig: u64,
     /// Last name (full_name's last token when first/last are missing), as chars.
     pub last: Option<Vec<char>>,
     /// "first last" when both parts are present (term-frequency key), else empty.
@@ -373,11 +376,15 @@ impl Prepared {
         };
         let tokens_are_parts = name_tokens.len() == 2 && first == Some(name_tokens[0].as_str()) && last == Some(name_tokens[1].as_str());
         let given_group = name_tokens.first().and_then(|t| nicknames::group(t));
+        let (first_chars, last_chars): (Option<Vec<char>>, Option<Vec<char>>) =
+            (first.map(|s| s.chars().collect()), last.map(|s| s.chars().collect()));
         Prepared {
             tokens_are_parts,
             given_group,
-            first: first.map(|s| s.chars().collect()),
-            last: last.map(|s| s.chars().collect()),
+            first_sig: first_chars.as_deref().map_or(0, letter_sig),
+            last_sig: last_chars.as_deref().map_or(0, letter_sig),
+            first: first_chars,
+            last: last_chars,
             name_key,
             email,
             email_key,
@@ -418,6 +425,8 @@ impl Prepared {
             Field::Name => {
                 self.first = None;
                 self.last = None;
+                self.first_sig = 0;
+                self.last_sig = 0;
                 self.tokens_are_parts = false;
                 self.given_group = None;
                 self.name_key.clear();
@@ -565,12 +574,14 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             if token_subset(ta, tb) {
                 return Some(NAME_JW_HIGH);
             }
-            let (jf, jl) = (jaro_winkler(fa, fb), jaro_winkler(la, lb));
+            // each only as exact as the thresholds below need: a value under JW_MID may be a bound
+            let jw = |x: &[char], sx: u64, y: &[char], sy: u64| jaro_winkler_or_below(x, sx, y, sy, JW_MID);
+            let (jf, jl) = (jw(fa, a.first_sig, fb, b.first_sig), jw(la, a.last_sig, lb, b.last_sig));
             if jf >= JW_HIGH && jl >= JW_HIGH {
                 return Some(NAME_JW_HIGH);
             }
             // swapped orientation: a's first against b's last and vice versa
-            let (jfs, jls) = (jaro_winkler(fa, lb), jaro_winkler(la, fb));
+            let (jfs, jls) = (jw(fa, a.first_sig, lb, b.last_sig), jw(la, a.last_sig, fb, b.first_sig));
             if jfs >= JW_HIGH && jls >= JW_HIGH {
                 return Some(NAME_JW_HIGH);
             }

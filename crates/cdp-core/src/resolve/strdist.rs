@@ -21,6 +21,50 @@ pub fn jaro_winkler<T: PartialEq + Copy>(a: &[T], b: &[T]) -> f64 {
     }
 }
 
+/// The letters of a name part as a set of 64 bits, for [`jaro_winkler_or_below`]: one bit for
+/// each of a–z seen once, one more for each seen twice; any other character shares one of six
+/// buckets (which can only make the bound looser). 0 (no bound) for an empty part and for one
+/// with a letter or bucket seen three times or more, which the set cannot count.
+pub fn letter_sig<T: Copy + Into<u32>>(s: &[T]) -> u64 {
+    let (mut once, mut twice) = (0u64, 0u64);
+    for &c in s {
+        let c: u32 = c.into();
+        let bit = 1u64 << if (97..=122).contains(&c) { c - 97 } else { 26 + c % 6 };
+        if twice & bit != 0 {
+            return 0;
+        }
+        if once & bit != 0 {
+            twice |= bit;
+        } else {
+            once |= bit;
+        }
+    }
+    once | (twice << 32)
+}
+
+/// [`jaro_winkler`] where it is at least `floor`; below it, perhaps only an upper bound of it
+/// (still below `floor`). The bound comes from the letters the two share ([`letter_sig`] of
+/// each): Jaro's matches are at most the common letters, its transposition term at most 1, and
+/// the Winkler prefix bonus grows with Jaro. Most candidate pairs are two different names, for
+/// which the bound settles "not even similar" without aligning them letter by letter.
+pub fn jaro_winkler_or_below<T: PartialEq + Copy>(a: &[T], sig_a: u64, b: &[T], sig_b: u64, floor: f64) -> f64 {
+    if sig_a != 0 && sig_b != 0 {
+        let m = ((sig_a & sig_b).count_ones() as usize).min(a.len()).min(b.len()) as f64;
+        let jaro = if m == 0.0 { 0.0 } else { (m / a.len() as f64 + m / b.len() as f64 + 1.0) / 3.0 };
+        let bound = if jaro > 0.7 {
+            let prefix = a.iter().take(4).zip(b).take_while(|(x, y)| x == y).count();
+            jaro + 0.1 * prefix as f64 * (1.0 - jaro)
+        } else {
+            jaro
+        };
+        // a margin for rounding: a value at the floor is always computed exactly
+        if bound < floor - 1e-9 {
+            return bound;
+        }
+    }
+    jaro_winkler(a, b)
+}
+
 /// Jaro similarity for slices of at most 64 elements, match flags kept in two u64 bitmasks.
 fn jaro64<T: PartialEq + Copy>(a: &[T], b: &[T]) -> f64 {
     let (la, lb) = (a.len(), b.len());
@@ -227,6 +271,42 @@ mod tests {
                 "{a} {b}"
             );
         }
+    }
+
+    #[test]
+    fn jaro_winkler_or_below_is_exact_at_or_above_the_floor_and_below_it_otherwise() {
+        let names = [
+            "ayse", "ayşe", "aysa", "mehmet", "memet", "mehmed", "kaya", "kara", "yilmaz", "yilmas", "james", "jaems",
+            "peter", "anna", "hannah", "hanna", "michael", "michelle", "mississippi", "catherine", "katherine", "x",
+            "ab", "ba", "smith", "smyth", "o'brien", "obrien", "김민준", "김민수", "محمد", "أحمد",
+        ];
+        let mut words: Vec<Vec<char>> = names.iter().map(|n| c(n)).collect();
+        // random strings over small alphabets: repeated letters, transpositions, shared letters
+        // far apart, and letters outside a-z sharing buckets
+        let mut r = SplitMix64(11);
+        for alphabet in ["abcd", "aeiourst", "çğıöşü", "abcdefghijklmnopqrstuvwxyz"] {
+            let letters: Vec<char> = alphabet.chars().collect();
+            for _ in 0..300 {
+                let n = 1 + r.below(10) as usize;
+                words.push((0..n).map(|_| letters[r.below(letters.len() as u64) as usize]).collect());
+            }
+        }
+        for a in &words {
+            for b in &words {
+                let exact = jaro_winkler(a, b);
+                for floor in [0.8, 0.92] {
+                    let got = jaro_winkler_or_below(a, letter_sig(a), b, letter_sig(b), floor);
+                    if exact >= floor {
+                        assert_eq!(got, exact, "{a:?} {b:?} floor {floor}");
+                    } else {
+                        assert!(got < floor && got >= exact - 1e-12, "{a:?} {b:?} floor {floor}: {got} for {exact}");
+                    }
+                }
+            }
+        }
+        assert_eq!(letter_sig(&c("aaa")), 0);
+        assert_eq!(letter_sig(&c("")), 0);
+        assert_eq!(letter_sig(&c("aa")), 1 | (1 << 32));
     }
 
     #[test]
