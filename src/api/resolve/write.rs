@@ -143,13 +143,19 @@ pub(super) fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: Vec<
     for &(drop_index, _) in &RECORD_KEY_INDEXES {
         client.update(drop_index, None, &[])?;
     }
-    let mut scratch = PgMemoryContexts::new("cdp resolve keys");
-    let insert_sql = insert_keys_sql();
-    for chunk in rows.chunks(WRITE_CHUNK * 5) {
-        bulk(client, &mut scratch, &insert_sql, || {
-            let (h, i): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
-            vec![h.into(), i.into()]
-        })?;
+    let relid = first_one::<pg_sys::Oid>(client.select("SELECT 'cdp.record_keys'::pg_catalog.regclass::pg_catalog.oid", Some(1), &[])?)?;
+    let appended = relid.is_some_and(|relid| {
+        append::append_rows(relid, [pg_sys::INT8OID; 2], rows.iter().map(|&(h, id)| [h.into(), id.into()]))
+    });
+    if !appended {
+        let mut scratch = PgMemoryContexts::new("cdp resolve keys");
+        let insert_sql = insert_keys_sql();
+        for chunk in rows.chunks(WRITE_CHUNK * 5) {
+            bulk(client, &mut scratch, &insert_sql, || {
+                let (h, i): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
+                vec![h.into(), i.into()]
+            })?;
+        }
     }
     Ok(KeysWritten { total, digest, written: true })
 }
