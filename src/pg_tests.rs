@@ -589,6 +589,50 @@ mod tests {
         assert_eq!(one::<i64>("SELECT count(*) FROM cdp.records WHERE resolve_pending OR profile_id IS NULL"), Some(0));
     }
 
+    /// The keys and edges a full run writes, as text.
+    fn keys_and_edges() -> (String, String) {
+        (
+            one::<String>("SELECT string_agg(key_hash || ':' || record_id, ',' ORDER BY key_hash, record_id) FROM cdp.record_keys").unwrap(),
+            one::<String>(
+                "SELECT string_agg(record_a || ':' || record_b || ':' || weight || ':' || levels::text, ',' ORDER BY record_a, record_b)
+                   FROM cdp.match_edges",
+            )
+            .unwrap(),
+        )
+    }
+
+    /// A full run appends its keys and edges as COPY does where their tables are as the
+    /// extension made them, and inserts them with SQL otherwise (here: a DBA's extra index on
+    /// each); both write the same rows.
+    #[pg_test]
+    fn keys_and_edges_appended_equal_those_inserted_with_sql() {
+        use crate::api::resolve::append::APPENDED;
+        use std::sync::atomic::Ordering::Relaxed;
+        setup_people();
+        let before = APPENDED.load(Relaxed);
+        Spi::run("SELECT cdp.resolve()").unwrap();
+        let appended = APPENDED.load(Relaxed) - before;
+        let keys = one::<i64>("SELECT count(*) FROM cdp.record_keys").unwrap();
+        let edges = one::<i64>("SELECT count(*) FROM cdp.match_edges").unwrap();
+        assert!(keys > 0 && edges > 0, "{keys} keys, {edges} edges");
+        assert_eq!(appended as i64, keys + edges, "every key and edge appended");
+        let fast = keys_and_edges();
+        // an index the run does not know of: the fast path steps aside; forget the digests so
+        // that the run writes both tables again
+        Spi::run(
+            "CREATE INDEX dba_keys_idx ON cdp.record_keys (record_id, key_hash);
+             CREATE INDEX dba_edges_idx ON cdp.match_edges (weight);
+             DELETE FROM cdp.resolve_state;",
+        )
+        .unwrap();
+        let before = APPENDED.load(Relaxed);
+        let run = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+        assert_eq!(run["rewritten"]["keys"], true, "{run}");
+        assert_eq!(run["rewritten"]["edges"], true, "{run}");
+        assert_eq!(APPENDED.load(Relaxed), before, "nothing appended past the extra indexes");
+        assert_eq!(keys_and_edges(), fast);
+    }
+
     #[pg_test]
     fn resolve_changes_rematches_only_what_changed_as_a_full_run_would() {
         setup_people();

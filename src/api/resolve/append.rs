@@ -16,18 +16,23 @@ use pgrx::PgMemoryContexts;
 /// Tuples per multi-insert call (COPY's buffer holds up to 1000).
 const BATCH: usize = 1000;
 
-/// Append `rows` to the table `relid`, whose columns must be exactly `types` (by-value types:
-/// the datums are the values). Returns false, having written nothing, when the table is not as
-/// described in the module's comment. Holds the table's lock to the end of the transaction.
+/// Rows appended by this backend so far: the tests' evidence that the fast path ran.
+pub static APPENDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Append `rows` to the table `relid`, whose columns must be exactly `types`, none of them
+/// null. The iterator runs in a scratch memory context, which is reset after each batch: a
+/// datum it makes (an array, a text) lives there until its row is written. Returns false,
+/// having written nothing, when the table is not as described in the module's comment. Holds
+/// the table's lock to the end of the transaction.
 pub(super) fn append_rows<const N: usize>(
     relid: pg_sys::Oid,
     types: [pg_sys::Oid; N],
     rows: impl Iterator<Item = [pg_sys::Datum; N]>,
 ) -> bool {
     // SAFETY: the relation is opened, checked and closed here, with a lock PostgreSQL keeps to
-    // the end of the transaction; every slot is the table's own kind, filled with `N` by-value
-    // datums matching the checked column types, and dropped before returning; the tuples'
-    // memory is a scratch context reset after each batch.
+    // the end of the transaction; every slot is the table's own kind, filled with `N` datums
+    // of the checked column types (made in the scratch context, which outlives their batch's
+    // insert), and dropped before returning.
     unsafe {
         let rel = pg_sys::table_open(relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
         if !fits(rel, &types) {
@@ -40,26 +45,36 @@ pub(super) fn append_rows<const N: usize>(
         let bistate = pg_sys::GetBulkInsertState();
         let cid = pg_sys::GetCurrentCommandId(true);
         let mut scratch = PgMemoryContexts::new("cdp append rows");
-        let mut rows = rows.peekable();
-        while rows.peek().is_some() {
-            let mut n = 0;
-            for row in rows.by_ref().take(BATCH) {
-                let slot = slots[n];
-                clear(slot);
-                for (k, datum) in row.into_iter().enumerate() {
-                    *(*slot).tts_values.add(k) = datum;
-                    *(*slot).tts_isnull.add(k) = false;
+        let mut rows = rows;
+        loop {
+            // the rows' datums and the inserted tuples live in the scratch context, for one batch
+            let n = scratch.switch_to(|_| {
+                let mut n = 0;
+                for row in rows.by_ref().take(BATCH) {
+                    let slot = slots[n];
+                    clear(slot);
+                    for (k, datum) in row.into_iter().enumerate() {
+                        *(*slot).tts_values.add(k) = datum;
+                        *(*slot).tts_isnull.add(k) = false;
+                    }
+                    pg_sys::ExecStoreVirtualTuple(slot);
+                    n += 1;
                 }
-                pg_sys::ExecStoreVirtualTuple(slot);
-                n += 1;
-            }
-            let mut batch = slots.clone();
-            scratch.switch_to(|_| multi_insert(rel, batch.as_mut_ptr(), n as i32, cid, 0, bistate));
+                if n > 0 {
+                    let mut batch = slots.clone();
+                    multi_insert(rel, batch.as_mut_ptr(), n as i32, cid, 0, bistate);
+                }
+                n
+            });
             for &slot in &slots[..n] {
                 clear(slot);
             }
+            APPENDED.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
             scratch.reset();
             pg_sys::check_for_interrupts!();
+            if n < BATCH {
+                break;
+            }
         }
         pg_sys::FreeBulkInsertState(bistate);
         for slot in slots {
@@ -79,8 +94,8 @@ unsafe fn clear(slot: *mut pg_sys::TupleTableSlot) {
     }
 }
 
-/// The table is an ordinary one without indexes, triggers or row security, its live columns are
-/// exactly `types`, each by value, and the current user may insert into it.
+/// The table is an ordinary one without indexes, triggers or row security, its columns are
+/// exactly `types`, and the current user may insert into it.
 unsafe fn fits<const N: usize>(rel: pg_sys::Relation, types: &[pg_sys::Oid; N]) -> bool {
     let class = &*(*rel).rd_rel;
     if class.relkind as u8 != pg_sys::RELKIND_RELATION || class.relhastriggers || class.relrowsecurity {
@@ -94,7 +109,7 @@ unsafe fn fits<const N: usize>(rel: pg_sys::Relation, types: &[pg_sys::Oid; N]) 
         return false;
     }
     let attrs = desc.attrs.as_slice(N);
-    if !attrs.iter().zip(types).all(|(a, t)| !a.attisdropped && a.atttypid == *t && a.attbyval) {
+    if !attrs.iter().zip(types).all(|(a, t)| !a.attisdropped && a.atttypid == *t) {
         return false;
     }
     pg_sys::pg_class_aclcheck((*rel).rd_id, pg_sys::GetUserId(), pg_sys::ACL_INSERT as pg_sys::AclMode)

@@ -24,7 +24,7 @@ use crate::error::{CdpError, CdpResult, OrRaise, Kind};
 use crate::normalise::Attr;
 use crate::resolve::{self, Field};
 
-mod append;
+pub(crate) mod append;
 mod explain;
 mod full;
 mod incremental;

@@ -143,8 +143,7 @@ pub(super) fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: Vec<
     for &(drop_index, _) in &RECORD_KEY_INDEXES {
         client.update(drop_index, None, &[])?;
     }
-    let relid = first_one::<pg_sys::Oid>(client.select("SELECT 'cdp.record_keys'::pg_catalog.regclass::pg_catalog.oid", Some(1), &[])?)?;
-    let appended = relid.is_some_and(|relid| {
+    let appended = own_table(client, "cdp.record_keys")?.is_some_and(|relid| {
         append::append_rows(relid, [pg_sys::INT8OID; 2], rows.iter().map(|&(h, id)| [h.into(), id.into()]))
     });
     if !appended {
@@ -158,6 +157,11 @@ pub(super) fn write_keys(client: &mut SpiClient<'_>, loaded: &Loaded, keys: Vec<
         }
     }
     Ok(KeysWritten { total, digest, written: true })
+}
+
+/// The oid of one of pg_cdp's tables (`table` is schema-qualified), for [`append::append_rows`].
+fn own_table(client: &SpiClient<'_>, table: &str) -> CdpResult<Option<pg_sys::Oid>> {
+    Ok(first_one::<pg_sys::Oid>(client.select("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", Some(1), &[table.into()])?)?)
 }
 
 /// Build the indexes of cdp.record_keys that [`write_keys`] dropped (one sorted build each,
@@ -219,6 +223,20 @@ pub(super) fn write_near_matches(client: &mut SpiClient<'_>, loaded: &Loaded, pa
 /// Insert scored pairs (record ids, weight, encoded levels) into `table`, one of pg_cdp's pair
 /// tables (cdp.match_edges, cdp.near_matches).
 fn insert_pairs(client: &mut SpiClient<'_>, table: &'static str, rows: &[(i64, i64, f64, String)]) -> CdpResult<()> {
+    let types = [pg_sys::INT8OID, pg_sys::INT8OID, pg_sys::FLOAT8OID, pg_sys::INT2ARRAYOID];
+    let appended = own_table(client, table)?.is_some_and(|relid| {
+        append::append_rows(
+            relid,
+            types,
+            rows.iter().map(|(a, b, w, l)| {
+                let levels: Vec<Option<i16>> = l.split(',').map(|x| x.parse().ok()).collect();
+                [a.into_datum(), b.into_datum(), w.into_datum(), levels.into_datum()].map(Option::unwrap)
+            }),
+        )
+    });
+    if appended {
+        return Ok(());
+    }
     let rows_sql = unnest_select(&[
         ("a", "$1::bigint[]".into()),
         ("b", "$2::bigint[]".into()),
