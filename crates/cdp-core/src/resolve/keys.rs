@@ -443,24 +443,6 @@ pub fn find_value(keys: &[(KeyKind, String)], h: u64) -> String {
         .unwrap_or_default()
 }
 
-/// (key hash, record) for every key of every record (of `kinds`, when given), sorted and
-/// deduplicated.
-fn key_entries(keys: &[Vec<(KeyKind, String)>], kinds: Option<&[KeyKind]>) -> Vec<(u64, u32)> {
-    let total: usize = keys.iter().map(Vec::len).sum();
-    let mut entries: Vec<(u64, u32)> = Vec::with_capacity(total);
-    for (i, ks) in keys.iter().enumerate() {
-        for (k, v) in ks {
-            if kinds.is_some_and(|ks| !ks.contains(k)) {
-                continue;
-            }
-            entries.push((key_hash(*k, v), i as u32));
-        }
-    }
-    entries.sort_unstable();
-    entries.dedup();
-    entries
-}
-
 /// A record's keys as their hashes ([`key_hash`]), in the same order: what blocking, the
 /// stored keys and the incremental look-ups work with.
 pub fn hash_keys(keys: &[(KeyKind, String)]) -> Vec<u64> {
@@ -571,22 +553,26 @@ pub fn candidate_pairs_hashed(
 
 /// Identifier values of the given kinds held by at least `min_count` records: (kind, value,
 /// records), most shared first. Such values (a placeholder that slipped through, a shop's or a
-/// call centre's phone, a shared family tablet's device id at scale) identify nobody.
+/// call centre's phone, a shared family tablet's device id at scale) identify nobody. Counted
+/// on the records' key hashes ([`hash_keys`]); `value_of(i, h)` gives the value of the key with
+/// hash `h` of record `i`, for the few values found.
 pub fn hub_values(
-    keys: &[Vec<(KeyKind, String)>],
+    hashed: &[Vec<u64>],
     kinds: &[KeyKind],
     min_count: usize,
+    value_of: impl Fn(usize, u64) -> String,
 ) -> Vec<(KeyKind, String, usize)> {
-    let entries = key_entries(keys, Some(kinds));
+    let mut entries: Vec<(u64, u32)> = Vec::new();
+    for (i, hs) in hashed.iter().enumerate() {
+        entries.extend(hs.iter().filter(|&&h| kinds.contains(&kind_of(h))).map(|&h| (h, i as u32)));
+    }
+    entries.sort_unstable();
+    entries.dedup();
     let mut out: Vec<(KeyKind, String, usize)> = runs(&entries)
         .filter(|(s, e)| e - s >= min_count.max(2))
         .map(|(s, e)| {
-            let h = entries[s].0;
-            (
-                kind_of(h),
-                find_value(&keys[entries[s].1 as usize], h),
-                e - s,
-            )
+            let (h, first) = entries[s];
+            (kind_of(h), value_of(first as usize, h), e - s)
         })
         .collect();
     out.sort_by(|a, b| {
@@ -871,13 +857,14 @@ mod tests {
             v.push(k(KeyKind::LastNameBirthYear, "yilmaz|1985"));
             keys.push(v);
         }
-        let hubs = hub_values(&keys, &KeyKind::IDENTIFIERS, 10);
+        let hashed: Vec<Vec<u64>> = keys.iter().map(|ks| hash_keys(ks)).collect();
+        let hubs = hub_values(&hashed, &KeyKind::IDENTIFIERS, 10, |i, h| find_value(&keys[i], h));
         // name keys are not identifiers: never hubs, however common
         assert_eq!(
             hubs,
             vec![(KeyKind::Phone, "+902120000000".to_string(), 30)]
         );
-        let hubs = hub_values(&keys, &KeyKind::IDENTIFIERS, 3);
+        let hubs = hub_values(&hashed, &KeyKind::IDENTIFIERS, 3, |i, h| find_value(&keys[i], h));
         assert_eq!(hubs.len(), 2);
         assert_eq!(hubs[1], (KeyKind::NationalId, "10000000146".to_string(), 3));
     }

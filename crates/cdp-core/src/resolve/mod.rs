@@ -269,10 +269,6 @@ pub struct Outcome {
     pub timings: Vec<(&'static str, f64)>,
 }
 
-/// Batches from this many records on hand the freed key texts back to the system: a worker's
-/// small incremental batches free too little to be worth a walk over the allocator's arenas.
-const TRIM_AFTER_RECORDS: usize = 100_000;
-
 /// Hand the allocator's free pages back to the system (glibc's `malloc_trim`). Large temporaries
 /// freed by one thread stay in its arena, where the other threads' allocations cannot reuse
 /// them, and count towards the process's peak memory until trimmed.
@@ -386,20 +382,29 @@ pub fn apply_hubs(
     prepared: &mut [Prepared],
     hubs: &[(KeyKind, String, usize)],
 ) {
+    apply_hubs_by(keys, prepared, hubs, |(k, v)| keys::key_hash(*k, v));
+}
+
+/// [`apply_hubs`] over keys already hashed ([`keys::hash_keys`]): a hash says its key's kind.
+pub fn apply_hubs_hashed(hashed: &mut [Vec<u64>], prepared: &mut [Prepared], hubs: &[(KeyKind, String, usize)]) {
+    apply_hubs_by(hashed, prepared, hubs, |h| *h);
+}
+
+/// [`apply_hubs`] over any form of the keys that gives each key's hash.
+fn apply_hubs_by<K>(keys: &mut [Vec<K>], prepared: &mut [Prepared], hubs: &[(KeyKind, String, usize)], hash: impl Fn(&K) -> u64) {
     if hubs.is_empty() {
         return;
     }
-    let set: HashSet<(KeyKind, &str)> = hubs.iter().map(|(k, v, _)| (*k, v.as_str())).collect();
+    let set: HashSet<u64> = hubs.iter().map(|(k, v, _)| keys::key_hash(*k, v)).collect();
     for (ks, p) in keys.iter_mut().zip(prepared.iter_mut()) {
-        let hit: Vec<KeyKind> = ks
-            .iter()
-            .filter(|(k, v)| set.contains(&(*k, v.as_str())))
-            .map(|(k, _)| *k)
-            .collect();
+        let hit: Vec<KeyKind> = ks.iter().map(&hash).filter(|h| set.contains(h)).map(keys::kind_of).collect();
         if hit.is_empty() {
             continue;
         }
-        ks.retain(|(k, _)| !hit.iter().any(|h| h == k || h.derived().contains(k)));
+        ks.retain(|key| {
+            let k = keys::kind_of(hash(key));
+            !hit.iter().any(|h| *h == k || h.derived().contains(&k))
+        });
         for h in hit {
             let f = match h {
                 KeyKind::Email => Field::Email,
@@ -600,36 +605,30 @@ pub fn block_batch(recs: &[Rec], cfg: &Config, scope: Option<&Scope>) -> Blocked
     };
     let mut prepared = par_map(recs, threads, Prepared::new);
     compare::mark_shared_phones(&mut prepared);
-    let mut keys = par_map(recs, threads, record_keys);
+    // Blocking needs the keys' hashes only: a record's key texts (12.6M at a million
+    // registry-style records, about 700 MB together) are dropped as soon as they are hashed.
+    // The few values reported (hubs, blocks over the cap) are found again from a record.
+    let mut hashed: Vec<Vec<u64>> = par_map(recs, threads, |r| keys::hash_keys(&record_keys(r)));
+    let value_of = |i: usize, h: u64| keys::find_value(&record_keys(&recs[i]), h);
     lap("prepare", &mut timings);
 
-    let mut hubs = hub_values(&keys, &KeyKind::IDENTIFIERS, cfg.hub_min_count.max(2));
+    let mut hubs = hub_values(&hashed, &KeyKind::IDENTIFIERS, cfg.hub_min_count.max(2), value_of);
     if let Some(sc) = scope {
         // a value frequent in the batch is frequent in the whole data: the union
         let known: HashSet<(KeyKind, &str)> = hubs.iter().map(|(k, v, _)| (*k, v.as_str())).collect();
         let extra: Vec<_> = sc.hubs.iter().filter(|(k, v, _)| !known.contains(&(*k, v.as_str()))).cloned().collect();
         hubs.extend(extra);
     }
-    apply_hubs(&mut keys, &mut prepared, &hubs);
+    apply_hubs_hashed(&mut hashed, &mut prepared, &hubs);
     let shared_devices = shared_devices(&prepared, cfg.shared_device_identities.max(2));
     let shared_as_hubs: Vec<(KeyKind, String, usize)> =
         shared_devices.iter().map(|(v, n, _)| (KeyKind::AnonymousId, v.clone(), *n)).collect();
-    apply_hubs(&mut keys, &mut prepared, &shared_as_hubs);
+    apply_hubs_hashed(&mut hashed, &mut prepared, &shared_as_hubs);
     lap("hubs", &mut timings);
 
-    // Blocking needs the keys' hashes only. The texts are most of the memory the keys take
-    // (about 700 MB of 12.6M keys at 1M records), held until now; a reported block's key text
-    // is found again from its first record.
-    let hashed: Vec<Vec<u64>> = par_map(&keys, threads, |ks| keys::hash_keys(ks));
-    drop(keys);
-    if recs.len() >= TRIM_AFTER_RECORDS {
-        release_free_memory();
-    }
     let over_cap: HashSet<u64> =
         scope.map(|sc| sc.over_cap.iter().map(|(k, v, _)| keys::key_hash(*k, v)).collect()).unwrap_or_default();
-    let mut blocking = keys::candidate_pairs_hashed(&hashed, cfg.max_block, &over_cap, |i, h| {
-        keys::find_value(&record_keys(&recs[i]), h)
-    });
+    let mut blocking = keys::candidate_pairs_hashed(&hashed, cfg.max_block, &over_cap, value_of);
     let mut rescored: HashSet<(u32, u32)> = HashSet::new();
     if let Some(sc) = scope {
         // pairs of two unchanged records were decided by the last run: their edges are stored,
