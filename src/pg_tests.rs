@@ -602,8 +602,8 @@ mod tests {
     }
 
     /// A full run appends its keys and edges as COPY does where their tables are as the
-    /// extension made them, and inserts them with SQL otherwise (here: a DBA's extra index on
-    /// each); both write the same rows.
+    /// extension made them, and inserts them with SQL otherwise (here: a DBA's check constraint
+    /// on one, an extra index on the other); both write the same rows.
     #[pg_test]
     fn keys_and_edges_appended_equal_those_inserted_with_sql() {
         use crate::api::resolve::append::APPENDED;
@@ -617,10 +617,10 @@ mod tests {
         assert!(keys > 0 && edges > 0, "{keys} keys, {edges} edges");
         assert_eq!(appended as i64, keys + edges, "every key and edge appended");
         let fast = keys_and_edges();
-        // an index the run does not know of: the fast path steps aside; forget the digests so
-        // that the run writes both tables again
+        // what the run does not know of: the fast path steps aside; forget the digests so that
+        // the run writes both tables again
         Spi::run(
-            "CREATE INDEX dba_keys_idx ON cdp.record_keys (record_id, key_hash);
+            "ALTER TABLE cdp.record_keys ADD CONSTRAINT dba_check CHECK (record_id > 0);
              CREATE INDEX dba_edges_idx ON cdp.match_edges (weight);
              DELETE FROM cdp.resolve_state;",
         )
@@ -629,7 +629,7 @@ mod tests {
         let run = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
         assert_eq!(run["rewritten"]["keys"], true, "{run}");
         assert_eq!(run["rewritten"]["edges"], true, "{run}");
-        assert_eq!(APPENDED.load(Relaxed), before, "nothing appended past the extra indexes");
+        assert_eq!(APPENDED.load(Relaxed), before, "nothing appended past the constraint and the index");
         assert_eq!(keys_and_edges(), fast);
     }
 

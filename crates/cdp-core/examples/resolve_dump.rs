@@ -27,13 +27,14 @@ fn main() {
             .next()
             .and_then(|c| c.parse().ok())
             .expect("record_id first");
+        let cols: Vec<&str> = cols.collect();
+        assert_eq!(cols.len(), Attr::COUNT, "record {id}: the 15 attributes after record_id");
         let mut rec = Rec::new(id);
         for (slot, col) in rec.values.iter_mut().zip(cols) {
             *slot = (col != "\\N").then(|| col.to_string());
         }
         recs.push(rec);
     }
-    assert!(recs.iter().all(|r| r.values.len() == Attr::COUNT));
     println!(
         "load: {} records in {:.2} s",
         recs.len(),

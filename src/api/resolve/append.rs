@@ -4,11 +4,12 @@
 //! blocking keys this way: 12.6M rows at a million registry records.
 //!
 //! It is a fast path with a plain fallback. It writes only to a table exactly as the extension
-//! made it and as the caller left it: an ordinary table, the columns and types the caller
-//! names, no index (the caller dropped them and builds them after), no trigger, no row
-//! security, and the current user allowed to insert. Anything else returns `false` before
-//! writing, and the caller inserts with SQL, which handles every case (and raises what SQL
-//! raises).
+//! made it and as the caller left it: an ordinary heap table, the columns and types the caller
+//! names, no index (the caller dropped them and builds them after), and nothing a DBA may have
+//! added that an INSERT would obey (a trigger, a rule, row security, a check constraint); and
+//! the current user is allowed to insert. Anything else returns `false` before writing, and the
+//! caller inserts with SQL, which handles every case (and raises what SQL raises). PostgreSQL
+//! is called through pgrx's guarded bindings only: an ERROR mid-way unwinds as a Rust panic.
 
 use pgrx::pg_sys;
 use pgrx::PgMemoryContexts;
@@ -39,7 +40,6 @@ pub(super) fn append_rows<const N: usize>(
             pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
             return false;
         }
-        let multi_insert = (*(*rel).rd_tableam).multi_insert.expect("a table access method inserts");
         let slots: Vec<*mut pg_sys::TupleTableSlot> =
             (0..BATCH).map(|_| pg_sys::table_slot_create(rel, std::ptr::null_mut())).collect();
         let bistate = pg_sys::GetBulkInsertState();
@@ -47,12 +47,13 @@ pub(super) fn append_rows<const N: usize>(
         let mut scratch = PgMemoryContexts::new("cdp append rows");
         let mut rows = rows;
         loop {
-            // the rows' datums and the inserted tuples live in the scratch context, for one batch
+            // the rows' datums (and the insert's own working memory) live in the scratch context,
+            // for one batch; each slot's materialized tuple lives in the slot until it is cleared
             let n = scratch.switch_to(|_| {
                 let mut n = 0;
                 for row in rows.by_ref().take(BATCH) {
                     let slot = slots[n];
-                    clear(slot);
+                    pg_sys::ExecClearTuple(slot);
                     for (k, datum) in row.into_iter().enumerate() {
                         *(*slot).tts_values.add(k) = datum;
                         *(*slot).tts_isnull.add(k) = false;
@@ -61,13 +62,12 @@ pub(super) fn append_rows<const N: usize>(
                     n += 1;
                 }
                 if n > 0 {
-                    let mut batch = slots.clone();
-                    multi_insert(rel, batch.as_mut_ptr(), n as i32, cid, 0, bistate);
+                    pg_sys::table_multi_insert(rel, slots.as_ptr() as *mut _, n as i32, cid, 0, bistate);
                 }
                 n
             });
             for &slot in &slots[..n] {
-                clear(slot);
+                pg_sys::ExecClearTuple(slot);
             }
             APPENDED.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
             scratch.reset();
@@ -77,6 +77,7 @@ pub(super) fn append_rows<const N: usize>(
             }
         }
         pg_sys::FreeBulkInsertState(bistate);
+        pg_sys::table_finish_bulk_insert(rel, 0);
         for slot in slots {
             pg_sys::ExecDropSingleTupleTableSlot(slot);
         }
@@ -87,18 +88,18 @@ pub(super) fn append_rows<const N: usize>(
     true
 }
 
-/// `ExecClearTuple` (an inline function in C).
-unsafe fn clear(slot: *mut pg_sys::TupleTableSlot) {
-    if let Some(clear) = (*(*slot).tts_ops).clear {
-        clear(slot);
-    }
-}
-
-/// The table is an ordinary one without indexes, triggers or row security, its columns are
-/// exactly `types`, and the current user may insert into it.
+/// The table is an ordinary heap table, not a partition, without indexes, triggers (foreign
+/// keys are triggers), rules, row security, check constraints or generated columns; its columns
+/// are exactly `types`; and the current user may insert into it.
 unsafe fn fits<const N: usize>(rel: pg_sys::Relation, types: &[pg_sys::Oid; N]) -> bool {
     let class = &*(*rel).rd_rel;
-    if class.relkind as u8 != pg_sys::RELKIND_RELATION || class.relhastriggers || class.relrowsecurity {
+    if class.relkind as u8 != pg_sys::RELKIND_RELATION
+        || class.relam != pg_sys::HEAP_TABLE_AM_OID
+        || class.relispartition
+        || class.relhastriggers
+        || class.relhasrules
+        || class.relrowsecurity
+    {
         return false;
     }
     if !pg_sys::RelationGetIndexList(rel).is_null() {
@@ -107,6 +108,11 @@ unsafe fn fits<const N: usize>(rel: pg_sys::Relation, types: &[pg_sys::Oid; N]) 
     let desc = &*(*rel).rd_att;
     if desc.natts as usize != N {
         return false;
+    }
+    if let Some(constr) = desc.constr.as_ref() {
+        if constr.num_check > 0 || constr.has_generated_stored {
+            return false;
+        }
     }
     let attrs = desc.attrs.as_slice(N);
     if !attrs.iter().zip(types).all(|(a, t)| !a.attisdropped && a.atttypid == *t) {

@@ -194,7 +194,8 @@ pub(super) fn write_edges(client: &mut SpiClient<'_>, loaded: &Loaded, edges: &[
         return Ok((digest, false));
     }
     client.update("TRUNCATE cdp.match_edges", None, &[])?;
-    rewrite_without_indexes(client, &MATCH_EDGE_INDEXES, |client| insert_edges(client, &rows))?;
+    // without its indexes the table takes the appended rows (see `append`)
+    rewrite_without_indexes(client, &MATCH_EDGE_INDEXES, |client| insert_pairs(client, "cdp.match_edges", &rows, true))?;
     remember(client, "cdp.match_edges", &digest, edges.len())?;
     Ok((digest, true))
 }
@@ -211,20 +212,21 @@ pub(super) fn edge_rows(loaded: &Loaded, edges: &[(u32, u32, f64, resolve::Level
 }
 
 pub(super) fn insert_edges(client: &mut SpiClient<'_>, rows: &[(i64, i64, f64, String)]) -> CdpResult<()> {
-    insert_pairs(client, "cdp.match_edges", rows)
+    insert_pairs(client, "cdp.match_edges", rows, false)
 }
 
 /// Rewrite cdp.near_matches: the pairs a full run scored a little below the threshold.
 pub(super) fn write_near_matches(client: &mut SpiClient<'_>, loaded: &Loaded, pairs: &[(u32, u32, f64, resolve::Levels)]) -> CdpResult<()> {
     client.update("TRUNCATE cdp.near_matches", None, &[])?;
-    insert_pairs(client, "cdp.near_matches", &edge_rows(loaded, pairs))
+    insert_pairs(client, "cdp.near_matches", &edge_rows(loaded, pairs), false)
 }
 
 /// Insert scored pairs (record ids, weight, encoded levels) into `table`, one of pg_cdp's pair
-/// tables (cdp.match_edges, cdp.near_matches).
-fn insert_pairs(client: &mut SpiClient<'_>, table: &'static str, rows: &[(i64, i64, f64, String)]) -> CdpResult<()> {
+/// tables (cdp.match_edges, cdp.near_matches); appended as COPY does when `append` (a caller
+/// that dropped the table's indexes) and the table allows it.
+fn insert_pairs(client: &mut SpiClient<'_>, table: &'static str, rows: &[(i64, i64, f64, String)], append: bool) -> CdpResult<()> {
     let types = [pg_sys::INT8OID, pg_sys::INT8OID, pg_sys::FLOAT8OID, pg_sys::INT2ARRAYOID];
-    let appended = own_table(client, table)?.is_some_and(|relid| {
+    let appended = append && own_table(client, table)?.is_some_and(|relid| {
         append::append_rows(
             relid,
             types,

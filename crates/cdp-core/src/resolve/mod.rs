@@ -1492,10 +1492,6 @@ mod tests {
         assert!(out.hubs.iter().any(|h| h.1 == synth::SHOP_PHONE));
     }
 
-    /// The incremental path (a scoped batch) against a full run on changed synthetic data: the
-    /// batch is selected the way `cdp.resolve_changes` selects it (keys of the changed records
-    /// looked up among the stored keys, whole profiles, deleted records' profiles, one step along
-    /// stored edges), and the result must be the full run's partition and ids.
     #[test]
     fn held_hubs_are_only_those_the_records_hold() {
         let keys = vec![
@@ -1512,6 +1508,42 @@ mod tests {
         assert!(held_hubs(&keys, &[]).is_empty());
     }
 
+    /// A run finds and removes the hubs on the keys' hashes; `cdp.explain_match` on their texts.
+    /// Both find the same hubs and leave the same keys and prepared records, derived keys (the
+    /// phone's last seven digits) included.
+    #[test]
+    fn hubs_on_hashes_equal_hubs_on_texts() {
+        let data = synth::generate(3000, 5);
+        let texts: Vec<Vec<(KeyKind, String)>> = data.recs.iter().map(record_keys).collect();
+        let mut hashed: Vec<Vec<u64>> = texts.iter().map(|ks| keys::hash_keys(ks)).collect();
+        let hubs = hub_values(&hashed, &KeyKind::IDENTIFIERS, 5, |i, h| keys::find_value(&texts[i], h));
+        assert!(hubs.iter().any(|(k, v, _)| *k == KeyKind::Phone && v == synth::SHOP_PHONE), "{hubs:?}");
+        // the same hubs as counted from the texts: every record holding each value
+        for (k, v, n) in &hubs {
+            assert_eq!(*n, texts.iter().filter(|ks| ks.iter().any(|(kk, vv)| kk == k && vv == v)).count(), "{k:?} {v}");
+        }
+        let mut by_text = texts.clone();
+        let (mut p_text, mut p_hash) = (prepare(&data.recs), prepare(&data.recs));
+        apply_hubs(&mut by_text, &mut p_text, &hubs);
+        apply_hubs_hashed(&mut hashed, &mut p_hash, &hubs);
+        let after: Vec<Vec<u64>> = by_text.iter().map(|ks| keys::hash_keys(ks)).collect();
+        assert_eq!(hashed, after);
+        assert!(p_hash == p_text);
+        // a record holding the shop's phone keeps neither the phone nor its derived key
+        let shop: Vec<usize> = (0..texts.len())
+            .filter(|&i| texts[i].iter().any(|(k, v)| *k == KeyKind::Phone && v == synth::SHOP_PHONE))
+            .collect();
+        assert!(shop.iter().any(|&i| texts[i].iter().any(|(k, _)| *k == KeyKind::PhoneLast7LastInitial)));
+        for &i in &shop {
+            assert!(hashed[i].iter().all(|&h| !matches!(keys::kind_of(h), KeyKind::Phone | KeyKind::PhoneLast7LastInitial)));
+        }
+        assert!(hashed.iter().map(Vec::len).sum::<usize>() < texts.iter().map(Vec::len).sum::<usize>(), "hub keys removed");
+    }
+
+    /// The incremental path (a scoped batch) against a full run on changed synthetic data: the
+    /// batch is selected the way `cdp.resolve_changes` selects it (keys of the changed records
+    /// looked up among the stored keys, whole profiles, deleted records' profiles, one step along
+    /// stored edges), and the result must be the full run's partition and ids.
     #[test]
     fn scoped_batch_equals_full_run_on_changed_data() {
         use std::collections::{BTreeMap, BTreeSet, HashMap};
