@@ -146,11 +146,12 @@ pub const MIN_SHARED_LOCAL: usize = 5;
 pub struct Prepared {
     /// First name (full_name's first token when first/last are missing), as chars.
     pub first: Option<Vec<char>>,
-    /// [`letter_sig`] of `first` and of `last` (0: none).
-    pub first_sig: u64,
-    pub last_sig: u64,
     /// Last name (full_name's last token when first/last are missing), as chars.
     pub last: Option<Vec<char>>,
+    /// [`letter_sig`] of `first` (0: none).
+    pub first_sig: u64,
+    /// [`letter_sig`] of `last` (0: none).
+    pub last_sig: u64,
     /// "first last" when both parts are present (term-frequency key), else empty.
     pub name_key: String,
     pub email: Option<String>,
@@ -589,7 +590,8 @@ fn cmp_name(a: &Prepared, b: &Prepared) -> Option<u8> {
             // token by token, in any order: a nickname, a middle name inside the first-name
             // field, a compound surname with a typo ("javier castillo garcia" / "javier
             // castiillo garcia", "jim thomas" / "james thoms"); two names of two tokens that
-            // are their parts have the parts' Jaro–Winkler already
+            // are their parts have the parts' Jaro–Winkler already (a value below JW_MID
+            // perhaps only a bound of it, which token_alignment compares the same way)
             let parts_jw = (a.tokens_are_parts && b.tokens_are_parts).then_some([[jf, jfs], [jls, jl]]);
             let aligned = token_alignment(ta, tb, parts_jw, first_variants);
             if aligned == Some(NAME_JW_HIGH) {
@@ -691,7 +693,9 @@ const ALIGN_MAX_TOKENS: usize = 6;
 /// initial) or given-name variants (a nickname is a weaker sign than the same name: "alex" is
 /// also short for alexandra), None otherwise. Close pairs are taken first, so a merely similar
 /// token never takes another's only close partner. With a token more on one side, the first
-/// tokens must pair with each other.
+/// tokens must pair with each other. `parts_jw`: the Jaro–Winkler values of two two-token
+/// names, known already; each is only compared with [`JW_MID`] and [`JW_HIGH`], so one below
+/// [`JW_MID`] may be a bound ([`jaro_winkler_or_below`]).
 fn token_alignment(a: &[String], b: &[String], parts_jw: Option<[[f64; 2]; 2]>, first_variants: bool) -> Option<u8> {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     if short.len() < 2 || long.len() > ALIGN_MAX_TOKENS {
