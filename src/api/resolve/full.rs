@@ -38,10 +38,13 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
     let mut blocked = resolve::block_batch(&loaded.recs, &cfg, None);
     let key_hashes = std::mem::take(&mut blocked.keys);
     // The keys are final once the batch is blocked: this thread inserts them while another
-    // compares, fits the model and clusters (PostgreSQL is only ever called from this thread;
-    // a cancel still waits for the other). Their indexes are built after, with the matching's
-    // memory free again.
+    // compares, fits the model and clusters (PostgreSQL is only ever called from this thread).
+    // Their indexes are built after, with the matching's memory free again. A cancel, a
+    // statement timeout or a shutdown stops the matching within about a thousand pairs instead
+    // of waiting for it: see `StopOnUnwind` and `join_interruptibly`.
+    let _stop = StopMatching::new();
     let (mut out, keys, keys_s) = std::thread::scope(|scope| -> CdpResult<_> {
+        let _stop_on_error = StopOnUnwind;
         let matching = scope.spawn(|| {
             resolve::match_batch(
                 blocked,
@@ -56,11 +59,21 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
             )
         });
         let t = Instant::now();
-        let keys = write_keys(client, &loaded, key_hashes)?;
+        let keys = match write_keys(client, &loaded, key_hashes) {
+            Ok(keys) => keys,
+            Err(e) => {
+                // an error returned (not raised) leaves the scope normally: stop the matching
+                // and take its outcome, whatever it is, so that the scope has nothing to report
+                resolve::request_stop();
+                let _ = matching.join();
+                return Err(e);
+            }
+        };
         let keys_s = t.elapsed().as_secs_f64();
-        let out = matching.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let out = join_interruptibly(matching);
         Ok((out, keys, keys_s))
     })?;
+    drop(_stop);
     // the comparison's temporaries (pair levels, candidate pairs) are freed, but the allocator
     // keeps them in the threads' arenas: hand them back, so the writing that follows does not
     // stack on them (up to 270 MB more peak memory at 1M records, depending on thread timing)
@@ -181,4 +194,58 @@ pub(super) fn rejected(c: &resolve::Counters) -> Value {
         "id_conflict": c.rejected_by_id_conflict,
         "birth_date_conflict": c.rejected_by_birth_conflict,
     })
+}
+
+/// Withdraws any request that a run's matching stop ([`resolve::request_stop`]) when it is made
+/// and when it is dropped, however the run ends: a later run in this backend (the worker's
+/// incremental batches too) starts without one.
+struct StopMatching;
+
+impl StopMatching {
+    fn new() -> StopMatching {
+        resolve::clear_stop();
+        StopMatching
+    }
+}
+
+impl Drop for StopMatching {
+    fn drop(&mut self) {
+        resolve::clear_stop();
+    }
+}
+
+/// Asks the matching thread to stop when dropped by an ERROR unwinding (a cancel seen while the
+/// keys are written): the thread scope waits for its threads before the ERROR goes on.
+struct StopOnUnwind;
+
+impl Drop for StopOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            resolve::request_stop();
+        }
+    }
+}
+
+/// Wait for the matching thread, watching for a cancel or a shutdown meanwhile: when one is
+/// pending, ask the thread to stop, then let PostgreSQL raise it.
+fn join_interruptibly<T>(matching: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    while !matching.is_finished() {
+        // SAFETY: plain reads of flags PostgreSQL's signal handlers set (sig_atomic_t)
+        let pending = unsafe {
+            std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::QueryCancelPending)) != 0
+                || std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::ProcDiePending)) != 0
+        };
+        if pending {
+            resolve::request_stop();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    match matching.join() {
+        Ok(out) => out,
+        Err(panic) => {
+            // the cancel or shutdown that stopped it is raised here; anything else goes on
+            pg_sys::check_for_interrupts!();
+            std::panic::resume_unwind(panic)
+        }
+    }
 }

@@ -449,12 +449,16 @@ impl Prepared {
 /// Call `f` on each pair of records (indices into `prepared`), in order, asking the CPU to fetch
 /// the records of the pairs a few steps ahead. A pair's records lie anywhere in memory (a
 /// record's `Prepared` and the strings it points to span several cache lines), and waiting for
-/// them, not comparing, was most of the time of [`compare`] over millions of pairs.
+/// them, not comparing, was most of the time of [`compare`] over millions of pairs. Every
+/// thousand pairs it is a stop point ([`super::request_stop`]).
 pub fn for_each_pair<'a>(prepared: &'a [Prepared], pairs: &[(u32, u32)], mut f: impl FnMut(&'a Prepared, &'a Prepared)) {
     // far ahead the records themselves, nearer what they point to (their struct cached by then)
     const STRUCT_AHEAD: usize = 16;
     const HEAP_AHEAD: usize = 8;
     for (i, &(a, b)) in pairs.iter().enumerate() {
+        if i % 1024 == 0 {
+            super::stop_point();
+        }
         if let Some(&(x, y)) = pairs.get(i + STRUCT_AHEAD) {
             prefetch_struct(&prepared[x as usize]);
             prefetch_struct(&prepared[y as usize]);

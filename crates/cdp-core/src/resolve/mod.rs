@@ -269,6 +269,39 @@ pub struct Outcome {
     pub timings: Vec<(&'static str, f64)>,
 }
 
+/// Whether the matching running in this process should stop (see [`request_stop`]).
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What a thread of a run unwinds with when it stops on request ([`request_stop`]). It is
+/// raised with `resume_unwind`, which prints nothing: a stop is no error of the code.
+#[derive(Debug)]
+pub struct Stopped;
+
+/// Ask the run in progress in this process to stop: the loops over candidate pairs and random
+/// pairs ([`compare::for_each_pair`]) then unwind with [`Stopped`] at their next thousand pairs.
+/// The extension asks when PostgreSQL has a cancel or a shutdown pending while a full run
+/// matches on another thread, so that the cancel does not wait for the matching to end.
+pub fn request_stop() {
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Withdraw a [`request_stop`] (before a run, and after it whatever happened).
+pub fn clear_stop() {
+    STOP.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Unwind with [`Stopped`] if a stop was requested.
+pub(crate) fn stop_point() {
+    if STOP.load(std::sync::atomic::Ordering::Relaxed) {
+        std::panic::resume_unwind(Box::new(Stopped));
+    }
+}
+
+/// Join a scoped thread, passing its panic on as it is (a [`Stopped`] prints nothing).
+pub fn join_or_unwind<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// Hand the allocator's free pages back to the system (glibc's `malloc_trim`). Large temporaries
 /// freed by one thread stay in its arena, where the other threads' allocations cannot reuse
 /// them, and count towards the process's peak memory until trimmed.
@@ -313,7 +346,7 @@ pub fn par_chunks<T: Sync, R: Send>(
             .collect();
         let mut out = Vec::with_capacity(items.len());
         for h in handles {
-            out.extend(h.join().expect("worker thread panicked"));
+            out.extend(join_or_unwind(h));
         }
         out
     })

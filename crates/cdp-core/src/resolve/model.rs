@@ -530,7 +530,7 @@ fn count_patterns(
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("u sampling thread")).collect()
+        handles.into_iter().map(super::join_or_unwind).collect()
     });
     for m in maps {
         for (k, c) in m {
