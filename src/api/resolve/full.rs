@@ -61,19 +61,12 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
         let t = Instant::now();
         let keys = match write_keys(client, &loaded, key_hashes) {
             Ok(keys) => keys,
-            Err(e) => {
-                // an error returned (not raised) leaves the scope normally: stop the matching
-                // and take its outcome, whatever it is, so that the scope has nothing to report
-                resolve::request_stop();
-                let _ = matching.join();
-                return Err(e);
-            }
+            Err(e) => return Err(stop_and_join(matching, e)),
         };
         let keys_s = t.elapsed().as_secs_f64();
         let out = join_interruptibly(matching);
         Ok((out, keys, keys_s))
     })?;
-    drop(_stop);
     // the comparison's temporaries (pair levels, candidate pairs) are freed, but the allocator
     // keeps them in the threads' arenas: hand them back, so the writing that follows does not
     // stack on them (up to 270 MB more peak memory at 1M records, depending on thread timing)
@@ -112,22 +105,32 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
     step("key_indexes", &mut phases);
     let edge_rows = std::mem::take(&mut out.edges);
     let (keys, changed_members, rows, golden_s) = std::thread::scope(|scope| -> CdpResult<_> {
+        let _stop_on_error = StopOnUnwind;
         // the golden records need nothing from PostgreSQL: build them on their own thread while
-        // this one writes edges and memberships (a cancel still waits for that thread); not
-        // before the keys are written and freed, which keeps the run's peak memory down
+        // this one writes edges and memberships (a cancel stops that thread as it stops the
+        // matching); not before the keys are written and freed, which keeps the run's peak
+        // memory down
         let golden = scope.spawn(|| {
             let t = Instant::now();
             let rows = profile_rows(&loaded, &index, &out.profile_ids, &rules, cfg.threads);
             (rows, t.elapsed().as_secs_f64())
         });
-        let edges = write_edges(client, &loaded, &edge_rows)?;
-        drop(edge_rows);
-        step("edges", &mut phases);
-        let changed_members = write_memberships(client, &loaded, &out.profile_ids, true)?;
-        step("memberships", &mut phases);
-        let (rows, golden_s) = golden.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let mut write = || -> CdpResult<_> {
+            let edges = write_edges(client, &loaded, &edge_rows)?;
+            step("edges", &mut phases);
+            let changed_members = write_memberships(client, &loaded, &out.profile_ids, true)?;
+            step("memberships", &mut phases);
+            Ok((edges, changed_members))
+        };
+        let (edges, changed_members) = match write() {
+            Ok(written) => written,
+            Err(e) => return Err(stop_and_join(golden, e)),
+        };
+        let (rows, golden_s) = join_interruptibly(golden);
         Ok(((keys, edges), changed_members, rows, golden_s))
     })?;
+    drop(edge_rows);
+    drop(_stop);
     let (KeysWritten { total: keys, digest: keys_digest, written: keys_written }, (edges_digest, edges_written)) = keys;
     phases.push(("golden_records_overlapped".into(), golden_s));
     let (profiles_written, profiles_deleted, profiles_sql) = write_profiles(client, &rows, None)?;
@@ -226,8 +229,16 @@ impl Drop for StopOnUnwind {
     }
 }
 
-/// Wait for the matching thread, watching for a cancel or a shutdown meanwhile: when one is
-/// pending, ask the thread to stop, then let PostgreSQL raise it.
+/// An error returned (not raised) leaves a thread scope normally: stop its thread and take its
+/// outcome, whatever it is, so that the scope has nothing left to report, then pass `e` on.
+fn stop_and_join<T>(thread: std::thread::ScopedJoinHandle<'_, T>, e: crate::error::CdpError) -> crate::error::CdpError {
+    resolve::request_stop();
+    let _ = thread.join();
+    e
+}
+
+/// Wait for a thread of the run (the matching, the golden records), watching for a cancel or a
+/// shutdown meanwhile: when one is pending, ask the thread to stop, then let PostgreSQL raise it.
 fn join_interruptibly<T>(matching: std::thread::ScopedJoinHandle<'_, T>) -> T {
     while !matching.is_finished() {
         // SAFETY: plain reads of flags PostgreSQL's signal handlers set (sig_atomic_t)
@@ -241,7 +252,12 @@ fn join_interruptibly<T>(matching: std::thread::ScopedJoinHandle<'_, T>) -> T {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     match matching.join() {
-        Ok(out) => out,
+        Ok(out) => {
+            // finished on its own: a stop asked meanwhile has nothing left to stop (the pending
+            // cancel is raised at the next check)
+            resolve::clear_stop();
+            out
+        }
         Err(panic) => {
             // the cancel or shutdown that stopped it is raised here; anything else goes on
             pg_sys::check_for_interrupts!();

@@ -417,7 +417,11 @@ pub(super) fn profile_rows(loaded: &Loaded, index: &HashMap<i64, u32>, ids: &[i6
         groups.push((start, end));
         start = end;
     }
-    resolve::par_map(&groups, threads, |&(s, e)| profile_row(loaded, index, rules, ids[order[s]], &order[s..e]))
+    resolve::par_map(&groups, threads, |&(s, e)| {
+        // a full run builds them on a thread of its own, which a cancel stops (see `full`)
+        resolve::stop_point();
+        profile_row(loaded, index, rules, ids[order[s]], &order[s..e])
+    })
 }
 
 /// Upsert the golden records, delete profiles that no longer exist; returns (upserted, deleted,

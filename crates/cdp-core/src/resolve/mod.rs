@@ -291,7 +291,7 @@ pub fn clear_stop() {
 }
 
 /// Unwind with [`Stopped`] if a stop was requested.
-pub(crate) fn stop_point() {
+pub fn stop_point() {
     if STOP.load(std::sync::atomic::Ordering::Relaxed) {
         std::panic::resume_unwind(Box::new(Stopped));
     }
