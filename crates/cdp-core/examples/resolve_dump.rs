@@ -8,7 +8,7 @@ use std::io::BufRead;
 use std::time::Instant;
 
 use cdp_core::normalise::Attr;
-use cdp_core::resolve::{block_batch, match_batch, Config, Rec};
+use cdp_core::resolve::{block_batch, match_batch, Batch, Config, Rec};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -48,17 +48,7 @@ fn main() {
     let mut next_id = 1;
     let t = Instant::now();
     let blocked = block_batch(&recs, &cfg, None);
-    let out = match_batch(
-        blocked,
-        &recs,
-        &previous,
-        &[],
-        &[],
-        &cfg,
-        &mut next_id,
-        None,
-        None,
-    );
+    let out = match_batch(blocked, &Batch::new(&recs, &previous), &cfg, &mut next_id);
     for (name, secs) in &out.timings {
         println!("{name:>12}: {secs:7.2} s");
     }

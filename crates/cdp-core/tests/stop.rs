@@ -5,7 +5,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use cdp_core::normalise::Attr;
-use cdp_core::resolve::{self, compare_pairs, prepare, Config, Rec, Stopped};
+use cdp_core::resolve::{self, compare_pairs, prepare, Batch, Config, Rec, Stopped};
 
 #[test]
 fn matching_stops_when_asked_and_runs_again_after() {
@@ -25,7 +25,7 @@ fn matching_stops_when_asked_and_runs_again_after() {
     let want = compare_pairs(&prepared, &pairs, 2);
     let run = || {
         let mut next_id = 1;
-        resolve::resolve_batch(&recs, &vec![None; recs.len()], &[], &[], &Config::default(), &mut next_id, None, None)
+        resolve::resolve_batch(&Batch::new(&recs, &vec![None; recs.len()]), &Config::default(), &mut next_id)
     };
     let profiles = run().counters.profiles;
     assert!(profiles > 0 && profiles < recs.len(), "{profiles} profiles: some records match");

@@ -46,17 +46,13 @@ pub(super) fn resolve_all(client: &mut SpiClient<'_>, reestimate: bool) -> CdpRe
     let (mut out, keys, keys_s) = std::thread::scope(|scope| -> CdpResult<_> {
         let _stop_on_error = StopOnUnwind;
         let matching = scope.spawn(|| {
-            resolve::match_batch(
-                blocked,
-                &loaded.recs,
-                &loaded.previous,
-                &cannot,
-                &forced,
-                &cfg,
-                &mut next_id,
-                stored.as_ref().map(|(_, m)| m),
-                None,
-            )
+            let batch = resolve::Batch {
+                cannot_link: &cannot,
+                forced: &forced,
+                model: stored.as_ref().map(|(_, m)| m),
+                ..resolve::Batch::new(&loaded.recs, &loaded.previous)
+            };
+            resolve::match_batch(blocked, &batch, &cfg, &mut next_id)
         });
         let t = Instant::now();
         let keys = match write_keys(client, &loaded, key_hashes) {

@@ -111,7 +111,14 @@ pub(super) fn resolve_changes(client: &mut SpiClient<'_>, max_records: i64, wait
     step("load_batch", &mut phases);
 
     let mut next_id = first_one::<i64>(client.update("SELECT pg_catalog.nextval('cdp.profile_id_seq')", Some(1), &[])?)?.unwrap_or(1);
-    let mut out = resolve::resolve_batch(&batch.recs, &batch.previous, &cannot, &forced, &cfg, &mut next_id, Some(&model), Some(&scope));
+    let run = resolve::Batch {
+        cannot_link: &cannot,
+        forced: &forced,
+        model: Some(&model),
+        scope: Some(&scope),
+        ..resolve::Batch::new(&batch.recs, &batch.previous)
+    };
+    let mut out = resolve::resolve_batch(&run, &cfg, &mut next_id);
     client.update("SELECT pg_catalog.setval('cdp.profile_id_seq', $1, false)", None, &[next_id.into()])?;
     for (name, secs) in &out.timings {
         phases.push(((*name).to_string(), *secs));

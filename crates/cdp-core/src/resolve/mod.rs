@@ -586,27 +586,36 @@ pub struct Scope {
 /// Key kinds whose group statistics can change the weight of a pair of unchanged records.
 pub const GROUP_KINDS: [KeyKind; 2] = [KeyKind::Phone, KeyKind::AnonymousId];
 
+/// What a run matches: the records and what is known of them beyond their values.
+#[derive(Clone, Copy)]
+pub struct Batch<'a> {
+    pub recs: &'a [Rec],
+    /// Record i's profile id from the last run (None for new records).
+    pub previous_profile: &'a [Option<i64>],
+    /// Steward decisions as record index pairs: not the same person ...
+    pub cannot_link: &'a [(u32, u32)],
+    /// ... and the same person.
+    pub forced: &'a [(u32, u32)],
+    /// A stored model to use instead of estimating one.
+    pub model: Option<&'a Model>,
+    /// `None` for a full run, else what an incremental run knows of the data beyond its batch
+    /// (see [`Scope`]). One implementation of matching serves both.
+    pub scope: Option<&'a Scope>,
+}
+
+impl<'a> Batch<'a> {
+    /// A full run's batch without steward decisions or a stored model.
+    pub fn new(recs: &'a [Rec], previous_profile: &'a [Option<i64>]) -> Batch<'a> {
+        Batch { recs, previous_profile, cannot_link: &[], forced: &[], model: None, scope: None }
+    }
+}
+
 /// Resolve a batch: keys → hubs → blocking → comparison → model → scoring → threshold →
-/// clustering → stable ids: [`block_batch`], then [`match_batch`].
-///
-/// `previous_profile[i]`: record i's profile id from the last run (None for new records);
-/// `cannot_link` / `forced`: steward decisions as record index pairs; `next_id`: the next
-/// unused profile id (advanced past the ids handed out); `model`: a stored model to use instead
-/// of estimating one; `scope`: `None` for a full run, else what an incremental run knows of the
-/// data beyond its batch (see [`Scope`]). One implementation of matching serves both.
-#[allow(clippy::too_many_arguments)]
-pub fn resolve_batch(
-    recs: &[Rec],
-    previous_profile: &[Option<i64>],
-    cannot_link: &[(u32, u32)],
-    forced: &[(u32, u32)],
-    cfg: &Config,
-    next_id: &mut i64,
-    model: Option<&Model>,
-    scope: Option<&Scope>,
-) -> Outcome {
-    let blocked = block_batch(recs, cfg, scope);
-    match_batch(blocked, recs, previous_profile, cannot_link, forced, cfg, next_id, model, scope)
+/// clustering → stable ids: [`block_batch`], then [`match_batch`]. `next_id`: the next unused
+/// profile id (advanced past the ids handed out).
+pub fn resolve_batch(batch: &Batch<'_>, cfg: &Config, next_id: &mut i64) -> Outcome {
+    let blocked = block_batch(batch.recs, cfg, batch.scope);
+    match_batch(blocked, batch, cfg, next_id)
 }
 
 /// The first half of a run ([`block_batch`]): each record prepared for comparison, its
@@ -690,18 +699,8 @@ pub fn block_batch(recs: &[Rec], cfg: &Config, scope: Option<&Scope>) -> Blocked
 
 /// The second half of a run: compare the candidate pairs of [`block_batch`], fit or take the
 /// model, score, cluster and give stable ids (arguments as for [`resolve_batch`]).
-#[allow(clippy::too_many_arguments)]
-pub fn match_batch(
-    blocked: Blocked,
-    recs: &[Rec],
-    previous_profile: &[Option<i64>],
-    cannot_link: &[(u32, u32)],
-    forced: &[(u32, u32)],
-    cfg: &Config,
-    next_id: &mut i64,
-    model: Option<&Model>,
-    scope: Option<&Scope>,
-) -> Outcome {
+pub fn match_batch(blocked: Blocked, batch: &Batch<'_>, cfg: &Config, next_id: &mut i64) -> Outcome {
+    let &Batch { recs, previous_profile, cannot_link, forced, model, scope } = batch;
     assert_eq!(
         recs.len(),
         previous_profile.len(),
@@ -1201,7 +1200,7 @@ mod tests {
     /// A first run at default settings: no previous ids, no steward decisions.
     fn fresh(recs: &[Rec]) -> Outcome {
         let mut next = 1;
-        resolve_batch(recs, &vec![None; recs.len()], &[], &[], &Config::default(), &mut next, None, None)
+        resolve_batch(&Batch::new(recs, &vec![None; recs.len()]), &Config::default(), &mut next)
     }
 
     /// Same partition (cluster labels may differ).
@@ -1289,7 +1288,7 @@ mod tests {
         // deterministic, and a rerun keeps every id
         let prev: Vec<Option<i64>> = out.profile_ids.iter().map(|&p| Some(p)).collect();
         let mut next = out.profile_ids.iter().max().unwrap() + 1;
-        let again = resolve_batch(&recs, &prev, &[], &[], &Config::default(), &mut next, None, None);
+        let again = resolve_batch(&Batch::new(&recs, &prev), &Config::default(), &mut next);
         assert_eq!(again.profile_ids, out.profile_ids);
         assert!(again.lineage.is_empty());
         assert_eq!(again.edges, out.edges);
@@ -1314,17 +1313,17 @@ mod tests {
         let cfg = Config::default();
         let n = recs.len();
         let mut next = 1;
-        let first = resolve_batch(&recs, &vec![None; n], &[], &[], &cfg, &mut next, None, None);
+        let first = resolve_batch(&Batch::new(&recs, &vec![None; n]), &cfg, &mut next);
         let prev: Vec<Option<i64>> = first.profile_ids.iter().map(|&p| Some(p)).collect();
         // steward: record 3 (the "aysa" typo record) is not ayse → split off with a fresh id
         let cl: Vec<(u32, u32)> = (0..n as u32).filter(|&i| i != 3).map(|i| (3, i)).collect();
-        let out = resolve_batch(&recs, &prev, &cl, &[], &cfg, &mut next, None, None);
+        let out = resolve_batch(&Batch { cannot_link: &cl, ..Batch::new(&recs, &prev) }, &cfg, &mut next);
         assert_ne!(out.profile_ids[3], first.profile_ids[3]);
         assert_eq!(out.profile_ids[0], first.profile_ids[0]);
         assert_eq!(out.counters.splits, 1);
         assert!(out.counters.rejected_by_cannot_link > 0);
         // steward: the two elif aydin profiles are one person after all → merge, oldest id kept
-        let out2 = resolve_batch(&recs, &prev, &[], &[(24, 26)], &cfg, &mut next, None, None);
+        let out2 = resolve_batch(&Batch { forced: &[(24, 26)], ..Batch::new(&recs, &prev) }, &cfg, &mut next);
         let (e1, e2) = (first.profile_ids[24], first.profile_ids[26]);
         assert_eq!(out2.profile_ids[26], e1.min(e2));
         assert_eq!(out2.counters.merges, 1);
@@ -1391,7 +1390,7 @@ mod tests {
         let run = |trust: model::Trust| {
             let cfg = Config { national_id_trust: trust, ..Config::default() };
             let mut next = 1;
-            resolve_batch(&recs, &vec![None; recs.len()], &[], &[], &cfg, &mut next, None, None)
+            resolve_batch(&Batch::new(&recs, &vec![None; recs.len()]), &cfg, &mut next)
         };
         // trusted (the default model's ids rarely disagree, so auto trusts them too): the
         // conflicting ids keep the copies apart, as before
@@ -1497,7 +1496,7 @@ mod tests {
             hub_min_count: 8,
             ..Config::default()
         };
-        let out = resolve_batch(&data.recs, &vec![None; n], &[], &[], &cfg, &mut next, None, None);
+        let out = resolve_batch(&Batch::new(&data.recs, &vec![None; n]), &cfg, &mut next);
         assert_eq!(out.model_source, ModelSource::Estimated);
         assert!(out.model.converged, "EM did not converge: {:?}", out.model);
         let q = synth::pair_quality(&out.component, &data.person);
@@ -1585,7 +1584,7 @@ mod tests {
         let cfg = Config { hub_min_count: 8, term_frequency: false, ..Config::default() };
         let n = data.recs.len();
         let mut next = 1;
-        let first = resolve_batch(&data.recs, &vec![None; n], &[], &[], &cfg, &mut next, None, None);
+        let first = resolve_batch(&Batch::new(&data.recs, &vec![None; n]), &cfg, &mut next);
         let model = first.model.clone();
         let before: HashMap<i64, i64> = data.recs.iter().zip(&first.profile_ids).map(|(r, p)| (r.record_id, *p)).collect();
         let stored_keys: Vec<(u64, i64)> = data
@@ -1635,7 +1634,7 @@ mod tests {
 
         // the full run on the changed data, same model
         let mut next_full = next;
-        let full = resolve_batch(&recs, &previous, &[], &[], &cfg, &mut next_full, Some(&model), None);
+        let full = resolve_batch(&Batch { model: Some(&model), ..Batch::new(&recs, &previous) }, &cfg, &mut next_full);
 
         // the incremental batch, planned as the SQL layer plans it, over the stored state as the
         // tables hold it: the deleted records' keys and edges are still stored
@@ -1661,7 +1660,7 @@ mod tests {
             .collect();
         let batch_prev: Vec<Option<i64>> = batch.iter().map(|r| before.get(&r.record_id).copied()).collect();
         let mut next_inc = next;
-        let inc = resolve_batch(&batch, &batch_prev, &[], &[], &cfg, &mut next_inc, Some(&model), Some(&scope));
+        let inc = resolve_batch(&Batch { model: Some(&model), scope: Some(&scope), ..Batch::new(&batch, &batch_prev) }, &cfg, &mut next_inc);
         assert!(batch.len() < recs.len() / 2, "the batch is a part: {} of {}", batch.len(), recs.len());
         assert!(inc.counters.candidate_pairs < full.counters.candidate_pairs / 4);
 
@@ -1710,7 +1709,7 @@ mod tests {
         let mut next = 1;
         let cfg = Config::default();
         let t = Instant::now();
-        let out = resolve_batch(&data.recs, &vec![None; n], &[], &[], &cfg, &mut next, None, None);
+        let out = resolve_batch(&Batch::new(&data.recs, &vec![None; n]), &cfg, &mut next);
         let total = t.elapsed().as_secs_f64();
         let q = synth::pair_quality(&out.component, &data.person);
         let ceiling = synth::pair_quality(
@@ -1745,16 +1744,7 @@ mod tests {
         // rerun with the previous ids: stable
         let prev: Vec<Option<i64>> = out.profile_ids.iter().map(|&p| Some(p)).collect();
         let t = Instant::now();
-        let again = resolve_batch(
-            &data.recs,
-            &prev,
-            &[],
-            &[],
-            &cfg,
-            &mut next,
-            Some(&out.model),
-            None,
-        );
+        let again = resolve_batch(&Batch { model: Some(&out.model), ..Batch::new(&data.recs, &prev) }, &cfg, &mut next);
         eprintln!(
             "rerun with stored model {:.2}s, lineage events {}",
             t.elapsed().as_secs_f64(),
