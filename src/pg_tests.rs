@@ -602,8 +602,9 @@ mod tests {
     }
 
     /// A full run appends its keys and edges as COPY does where their tables are as the
-    /// extension made them, and inserts them with SQL otherwise (here: a DBA's check constraint
-    /// on one, an extra index on the other); both write the same rows.
+    /// extension made them, and inserts them with SQL otherwise: past anything a DBA may add
+    /// that an INSERT obeys (a check constraint, an index, a trigger, a rule, row security).
+    /// Each way writes the same rows.
     #[pg_test]
     fn keys_and_edges_appended_equal_those_inserted_with_sql() {
         use crate::api::resolve::append::APPENDED;
@@ -617,20 +618,46 @@ mod tests {
         assert!(keys > 0 && edges > 0, "{keys} keys, {edges} edges");
         assert_eq!(appended as i64, keys + edges, "every key and edge appended");
         let fast = keys_and_edges();
-        // what the run does not know of: the fast path steps aside; forget the digests so that
-        // the run writes both tables again
-        Spi::run(
-            "ALTER TABLE cdp.record_keys ADD CONSTRAINT dba_check CHECK (record_id > 0);
-             CREATE INDEX dba_edges_idx ON cdp.match_edges (weight);
-             DELETE FROM cdp.resolve_state;",
-        )
-        .unwrap();
-        let before = APPENDED.load(Relaxed);
-        let run = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
-        assert_eq!(run["rewritten"]["keys"], true, "{run}");
-        assert_eq!(run["rewritten"]["edges"], true, "{run}");
-        assert_eq!(APPENDED.load(Relaxed), before, "nothing appended past the constraint and the index");
-        assert_eq!(keys_and_edges(), fast);
+        Spi::run("CREATE FUNCTION public.dba_noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$").unwrap();
+        // what a DBA adds to a table, and what takes it away. A trigger and a rule leave their
+        // flag in pg_class set until a VACUUM: they come last, one on each table
+        const KEYS: &str = "cdp.record_keys";
+        const EDGES: &str = "cdp.match_edges";
+        let cases: [&[(&str, &str, &str)]; 4] = [
+            &[
+                (KEYS, "ALTER TABLE {t} ADD CONSTRAINT dba_check CHECK (record_id > 0)", "ALTER TABLE {t} DROP CONSTRAINT dba_check"),
+                (EDGES, "ALTER TABLE {t} ADD CONSTRAINT dba_check CHECK (record_a > 0)", "ALTER TABLE {t} DROP CONSTRAINT dba_check"),
+            ],
+            &[
+                (KEYS, "CREATE INDEX dba_keys_idx ON {t} (record_id)", "DROP INDEX cdp.dba_keys_idx"),
+                (EDGES, "CREATE INDEX dba_edges_idx ON {t} (weight)", "DROP INDEX cdp.dba_edges_idx"),
+            ],
+            &[
+                (KEYS, "ALTER TABLE {t} ENABLE ROW LEVEL SECURITY", "ALTER TABLE {t} DISABLE ROW LEVEL SECURITY"),
+                (EDGES, "ALTER TABLE {t} ENABLE ROW LEVEL SECURITY", "ALTER TABLE {t} DISABLE ROW LEVEL SECURITY"),
+            ],
+            &[
+                (KEYS, "CREATE TRIGGER dba_trg BEFORE INSERT ON {t} FOR EACH ROW EXECUTE FUNCTION public.dba_noop()", "DROP TRIGGER dba_trg ON {t}"),
+                (EDGES, "CREATE RULE dba_rule AS ON INSERT TO {t} DO ALSO NOTIFY dba", "DROP RULE dba_rule ON {t}"),
+            ],
+        ];
+        for case in cases {
+            for (t, add, _) in case {
+                Spi::run(&add.replace("{t}", t)).unwrap();
+            }
+            // forget the digests, so that the run writes both tables again
+            Spi::run("DELETE FROM cdp.resolve_state").unwrap();
+            let before = APPENDED.load(Relaxed);
+            let run = one::<pgrx::JsonB>("SELECT cdp.resolve()").unwrap().0;
+            let what = case[0].1;
+            assert_eq!(run["rewritten"]["keys"], true, "{what}: {run}");
+            assert_eq!(run["rewritten"]["edges"], true, "{what}: {run}");
+            assert_eq!(APPENDED.load(Relaxed), before, "nothing appended past: {case:?}");
+            assert_eq!(keys_and_edges(), fast, "{what}");
+            for (t, _, undo) in case {
+                Spi::run(&undo.replace("{t}", t)).unwrap();
+            }
+        }
     }
 
     #[pg_test]
